@@ -1,0 +1,132 @@
+"""CoNLL in and out: the token is the first column, the tag the last.
+
+Columns are split on tabs when the line has one (so a token may be empty, as in
+BTC's `\tO`), else on runs of spaces. A whitespace-only line ends a sentence and
+`-DOCSTART-` lines are skipped. Tags may be IOB1, IOB2, BIOES/BILOU or plain types.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, TextIO
+
+from nerwin.errors import NerwinError
+
+PREFIXES = {"B", "I", "E", "S", "L", "U"}
+
+
+@dataclass
+class Sentence:
+    tokens: list[str]
+    tags: list[str] | None  # None when the input has no tag column
+    line: int               # line number of the first token, for messages
+
+
+def parse_tag(tag: str) -> tuple[str, str | None]:
+    """'B-LOC' -> ('B', 'LOC'); 'LOC' -> ('', 'LOC'); 'O' -> ('O', None). Raises ValueError."""
+    if tag == "O":
+        return "O", None
+    head, sep, rest = tag.partition("-")
+    if sep and len(head) == 1 and head.isalpha():
+        if head.upper() not in PREFIXES or not rest:
+            raise ValueError(f"unknown tag {tag!r}: expected O, a type, or B-/I-/E-/S-/L-/U- and a type")
+        return head.upper(), rest
+    if not tag.strip():
+        raise ValueError("empty tag")
+    return "", tag
+
+
+def open_text(path: str | Path) -> TextIO:
+    """Open a UTF-8 file (BOM and CRLF accepted) or `-` for stdin, with clear errors."""
+    if str(path) == "-":
+        import sys
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="strict", newline=None)
+    p = Path(path)
+    if not p.exists():
+        raise NerwinError("no such file; check the path", path)
+    if p.is_dir():
+        raise NerwinError("is a directory, expected a CoNLL file", path)
+    try:
+        return open(p, encoding="utf-8-sig", errors="strict", newline=None)
+    except OSError as e:
+        raise NerwinError(f"cannot open: {e.strerror}", path) from None
+
+
+def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True) -> Iterator[Sentence]:
+    """Yield sentences one by one; memory does not grow with the file."""
+    f = f or open_text(path)
+    tokens: list[str] = []
+    tags: list[str] = []
+    start = 0
+    n = 0
+    try:
+        for n, raw in enumerate(f, 1):
+            line = raw.rstrip("\r\n")
+            if "\x00" in line:
+                raise NerwinError("binary data (NUL byte); expected a UTF-8 CoNLL text file", path, n)
+            if not line.strip():
+                if tokens:
+                    yield Sentence(tokens, tags if need_tags else None, start)
+                    tokens, tags = [], []
+                continue
+            cols = line.split("\t") if "\t" in line else line.split()
+            if cols[0] == "-DOCSTART-":
+                continue
+            if need_tags:
+                if len(cols) < 2:
+                    raise NerwinError(f"one column ({cols[0][:40]!r}); expected `token<TAB>tag`", path, n)
+                try:
+                    parse_tag(cols[-1].strip())
+                except ValueError as e:
+                    raise NerwinError(str(e), path, n) from None
+                tags.append(cols[-1].strip())
+            if not tokens:
+                start = n
+            tokens.append(cols[0].strip())
+    except UnicodeDecodeError as e:
+        raise NerwinError(f"not valid UTF-8 near line {n + 1} (byte {e.start}); save the file as UTF-8", path) from None
+    if tokens:
+        yield Sentence(tokens, tags if need_tags else None, start)
+
+
+def read_conll(path: str | Path) -> list[Sentence]:
+    sents = list(iter_conll(path))
+    if not sents:
+        raise NerwinError("no sentences found; expected `token<TAB>tag` lines", path)
+    return sents
+
+
+def entity_types(sents: Iterable[Sentence]) -> list[str]:
+    """The entity types in the tags, in first-seen order (deterministic)."""
+    seen: dict[str, None] = {}
+    for s in sents:
+        for t in s.tags or ():
+            typ = parse_tag(t)[1]
+            if typ is not None:
+                seen.setdefault(typ, None)
+    return list(seen)
+
+
+def resolve_target(target: str, types: list[str], path) -> str:
+    """Match `--target` case-insensitively to the corpus's own spelling of a type."""
+    for t in types:
+        if t.lower() == target.lower():
+            return t
+    raise NerwinError(f"target type {target!r} not in the file; types found: {', '.join(types) or 'none'}", path)
+
+
+def binary_labels(sent: Sentence, target: str) -> list[int]:
+    """1 where the token's entity type is `target` (any prefix), else 0."""
+    t = target.lower()
+    out = []
+    for tag in sent.tags or ():
+        typ = parse_tag(tag)[1]
+        out.append(1 if typ is not None and typ.lower() == t else 0)
+    return out
+
+
+def write_conll(f: TextIO, tokens: list[str], columns: list[list[str]]) -> None:
+    for i, tok in enumerate(tokens):
+        f.write("\t".join([tok] + [c[i] for c in columns]) + "\n")
+    f.write("\n")

@@ -1,0 +1,66 @@
+"""Numerical check of the hand-derived gradients: central differences, float64."""
+from __future__ import annotations
+
+import numpy as np
+
+from nerwin import model
+
+
+def rel_error(a: np.ndarray, n: np.ndarray) -> float:
+    """||a - n|| / (||a|| + ||n||) over a whole parameter.
+
+    Per parameter, not per element: an element whose gradient is ~1e-9 would
+    otherwise turn the finite-difference roundoff (~1e-11) into a large ratio.
+    """
+    a, n = np.asarray(a, np.float64).ravel(), np.asarray(n, np.float64).ravel()
+    scale = np.linalg.norm(a) + np.linalg.norm(n)
+    return float(np.linalg.norm(a - n) / scale) if scale > 0 else 0.0
+
+
+def numeric_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """dJ/dx by central differences, one element at a time (x is changed and restored in place)."""
+    g = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        jp = f()
+        flat[i] = old - eps
+        jm = f()
+        flat[i] = old
+        gflat[i] = (jp - jm) / (2 * eps)
+    return g
+
+
+def check(p: dict, E: np.ndarray, ids: np.ndarray, y: np.ndarray, act: str, lam: float,
+          mask: np.ndarray | None = None) -> dict[str, float]:
+    """Largest relative error for each parameter and for the touched word-vector rows."""
+    _, grads, rows, dE = model.loss(p, E, ids, y, act, lam, mask)
+
+    def J():
+        return model.loss(p, E, ids, y, act, lam, mask)[0]
+
+    errors = {k: rel_error(grads[k], numeric_grad(J, p[k])) for k in p}
+    num_E = numeric_grad(J, E)
+    errors["E rows"] = rel_error(dE, num_E[rows])
+    untouched = np.setdiff1d(np.arange(E.shape[0]), rows)
+    errors["E untouched"] = float(np.max(np.abs(num_E[untouched]))) if untouched.size else 0.0
+    return errors
+
+
+def sample_problem(E: np.ndarray, X: np.ndarray, y: np.ndarray, hidden: int, K: int, seed: int, n: int = 8):
+    """A small float64 problem on real windows: n windows, plus one that repeats a word,
+    and the embedding cut to just the rows they use (plus one unused row)."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(X), size=min(n, len(X)), replace=False)
+    ids, yy = X[pick].copy(), y[pick].copy()
+    rep = ids[0].copy()
+    rep[-1] = rep[0]              # one window with a repeated word
+    ids, yy = np.vstack([ids, rep]), np.concatenate([yy, yy[:1]])
+    rows, inv = np.unique(ids, return_inverse=True)
+    E_small = np.vstack([E[rows], E[:1]]).astype(np.float64)   # last row is never used
+    ids = inv.reshape(ids.shape)
+    p = model.init_params(ids.shape[1] * E.shape[1], hidden, K, rng, np.float64)
+    for k in p:  # non-zero biases, so their gradients are exercised at a generic point
+        p[k] += rng.normal(0, 0.1, size=p[k].shape)
+    return p, E_small, ids, yy

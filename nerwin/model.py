@@ -1,0 +1,182 @@
+"""The window classifier of CS224n lectures 3-4, forward and backward by hand.
+
+Shapes: B windows in a batch, n = 2w+1 words a window, d the word-vector size,
+D = n*d, H hidden units, K classes (K = 1 is the binary sigmoid case).
+
+    x = [e_{i-w}; ...; e_{i+w}]       (B, D)   concatenated word vectors
+    z = W x + b                       (B, H)
+    h = f(z)                          (B, H)
+    s = u^T h + c,  y_hat = sigma(s)  (B,)     binary: "is the centre word of type T"
+    s = V h + c,    p = softmax(s)    (B, K)   multi-class extension
+    J = mean cross-entropy + (lam/2)(||W||^2 + ||u||^2)   biases not regularized
+
+Backward, in the lecture's names:
+    delta        = dJ/dz = (y_hat - y) u * f'(z)        (B, H)
+    dJ/dW        = delta^T x                            (H, D)
+    delta_window = delta W = (W^T delta)^T per window   (B, D)
+and delta_window is cut into n d-vectors, each added into its word's row.
+
+Each layer is a pair: `out, cache = layer_forward(...)`, `grads = layer_backward(dout, cache)`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# f and f'. f' is computed from z and h = f(z), whichever is cheaper.
+ACTIVATIONS = {
+    "tanh": (np.tanh, lambda z, h: 1.0 - h * h),
+    "relu": (lambda z: np.maximum(z, 0), lambda z, h: (z > 0).astype(z.dtype)),
+    "sigmoid": (lambda z: 0.5 * (1.0 + np.tanh(0.5 * z)), lambda z, h: h * (1.0 - h)),
+    "hardtanh": (lambda z: np.clip(z, -1, 1), lambda z, h: (np.abs(z) < 1).astype(z.dtype)),
+    "leaky-relu": (lambda z: np.where(z > 0, z, 0.01 * z), lambda z, h: np.where(z > 0, 1.0, 0.01).astype(z.dtype)),
+}
+
+
+def sigmoid(s):
+    return 0.5 * (1.0 + np.tanh(0.5 * s))  # never overflows
+
+
+def softmax(s):
+    """Row-wise softmax of s (B, K), shifted so exp never overflows."""
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def init_params(D: int, H: int, K: int, rng: np.random.Generator, dtype=np.float32) -> dict:
+    """Xavier/Glorot uniform for W and the output weights, zero biases."""
+    def xavier(fan_out, fan_in):
+        a = np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-a, a, size=(fan_out, fan_in)).astype(dtype)
+
+    p = {"W": xavier(H, D), "b": np.zeros(H, dtype)}
+    if K == 1:
+        p["u"], p["c"] = xavier(1, H)[0], np.zeros((), dtype)
+    else:
+        p["V"], p["c"] = xavier(K, H), np.zeros(K, dtype)
+    return p
+
+
+# ---- layers -------------------------------------------------------------------------
+
+def embed_forward(E, ids):
+    """E (|V|, d), ids (B, n) -> x (B, n*d)."""
+    return E[ids].reshape(ids.shape[0], -1), (ids, E.shape[1])
+
+
+def embed_backward(delta_window, cache):
+    """delta_window (B, n*d) -> (rows (R,), dE (R, d)) for the R distinct rows touched.
+
+    A word that occurs twice, in one window or across the batch, gets the sum of its
+    updates: np.add.at accumulates where `dE[inv] += g` would keep only the last.
+    """
+    ids, d = cache
+    rows, inv = np.unique(ids, return_inverse=True)
+    dE = np.zeros((rows.size, d), dtype=delta_window.dtype)
+    np.add.at(dE, inv.ravel(), delta_window.reshape(-1, d))
+    return rows, dE
+
+
+def affine_forward(x, W, b):
+    """x (B, D), W (H, D), b (H,) -> z (B, H)."""
+    return x @ W.T + b, (x, W)
+
+
+def affine_backward(delta, cache):
+    """delta (B, H) -> dW (H, D), db (H,), delta_window (B, D)."""
+    x, W = cache
+    return delta.T @ x, delta.sum(axis=0), delta @ W
+
+
+def act_forward(z, name):
+    f, fprime = ACTIVATIONS[name]
+    h = f(z)
+    return h, (z, h, fprime)
+
+
+def act_backward(dh, cache):
+    """dh (B, H) -> delta = dh * f'(z), (B, H)."""
+    z, h, fprime = cache
+    return dh * fprime(z, h)
+
+
+def dropout_forward(h, mask):
+    """Inverted dropout: mask (B, H) already holds 0 or 1/(1-p), so test time needs nothing."""
+    if mask is None:
+        return h, None
+    return h * mask, mask
+
+
+def dropout_backward(dh, mask):
+    return dh if mask is None else dh * mask
+
+
+def sigmoid_ce_forward(h, u, c, y):
+    """h (B, H), u (H,), c (), y (B,) in {0,1} -> J, y_hat (B,). J = mean BCE, computed stably."""
+    s = h @ u + c
+    y_hat = sigmoid(s)
+    J = float(np.mean(np.logaddexp(0.0, s) - y * s))
+    return J, y_hat, (h, u, y_hat, y)
+
+
+def sigmoid_ce_backward(cache):
+    """-> du (H,), dc (), dh (B, H). dJ/ds = (y_hat - y) / B."""
+    h, u, y_hat, y = cache
+    ds = (y_hat - y) / y.shape[0]
+    return h.T @ ds, ds.sum(), np.outer(ds, u)
+
+
+def softmax_ce_forward(h, V, c, y):
+    """h (B, H), V (K, H), c (K,), y (B,) int -> J, p (B, K)."""
+    p = softmax(h @ V.T + c)
+    J = float(-np.mean(np.log(p[np.arange(y.shape[0]), y] + 1e-300)))
+    return J, p, (h, V, p, y)
+
+
+def softmax_ce_backward(cache):
+    """-> dV (K, H), dc (K,), dh (B, H). dJ/ds = (p - onehot(y)) / B."""
+    h, V, p, y = cache
+    ds = p.copy()
+    ds[np.arange(y.shape[0]), y] -= 1.0
+    ds /= y.shape[0]
+    return ds.T @ h, ds.sum(axis=0), ds @ V
+
+
+# ---- the whole model ----------------------------------------------------------------
+
+def forward(p, E, ids, act, mask=None):
+    """Scores up to the hidden layer. Returns h (B, H) and the caches backward needs."""
+    x, c_emb = embed_forward(E, ids)
+    z, c_aff = affine_forward(x, p["W"], p["b"])
+    h, c_act = act_forward(z, act)
+    h, c_drop = dropout_forward(h, mask)
+    return h, (c_emb, c_aff, c_act, c_drop)
+
+
+def loss(p, E, ids, y, act="tanh", lam=0.0, mask=None):
+    """J and every gradient: dense grads dict, plus (rows, dE) for the word vectors."""
+    h, (c_emb, c_aff, c_act, c_drop) = forward(p, E, ids, act, mask)
+    if "u" in p:
+        J, _, c_out = sigmoid_ce_forward(h, p["u"], p["c"], y)
+        du, dc, dh = sigmoid_ce_backward(c_out)
+        grads = {"u": du + lam * p["u"], "c": dc}
+        J += 0.5 * lam * float(np.sum(p["u"] ** 2))
+    else:
+        J, _, c_out = softmax_ce_forward(h, p["V"], p["c"], y)
+        dV, dc, dh = softmax_ce_backward(c_out)
+        grads = {"V": dV + lam * p["V"], "c": dc}
+        J += 0.5 * lam * float(np.sum(p["V"] ** 2))
+    J += 0.5 * lam * float(np.sum(p["W"] ** 2))
+    dh = dropout_backward(dh, c_drop)
+    delta = act_backward(dh, c_act)                     # (B, H)  delta = dJ/dz
+    dW, db, delta_window = affine_backward(delta, c_aff)
+    grads["W"], grads["b"] = dW + lam * p["W"], db
+    rows, dE = embed_backward(delta_window, c_emb)      # split delta_window into word rows
+    return J, grads, rows, dE
+
+
+def predict_proba(p, E, ids, act="tanh"):
+    """(B,) P(positive) for the binary model, (B, K) class probabilities otherwise."""
+    h, _ = forward(p, E, ids, act)
+    if "u" in p:
+        return sigmoid(h @ p["u"] + p["c"])
+    return softmax(h @ p["V"].T + p["c"])

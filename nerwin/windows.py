@@ -1,0 +1,104 @@
+"""Vocabulary and the window index matrix.
+
+A token's row is found in this order: the exact string, then its lowercase, then
+the shared <UNK> row. Sentences are padded with w copies of <s> and </s>, so the
+window of every token has 2w+1 rows: windows[i] = ids[i-w .. i+w].
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+UNK, BOS, EOS = "<UNK>", "<s>", "</s>"
+SPECIALS = (UNK, BOS, EOS)
+
+
+class Vocab:
+    def __init__(self, words: Iterable[str]):
+        self.words = list(words)
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def key(self, token: str) -> str | None:
+        if token in self.index:
+            return token
+        low = token.lower()
+        return low if low in self.index else None
+
+    def ids(self, tokens: list[str]) -> list[int]:
+        get, unk = self.index.get, self.index[UNK]
+        out = []
+        for t in tokens:
+            i = get(t)
+            if i is None:
+                i = get(t.lower(), unk)
+            out.append(i)
+        return out
+
+
+def candidates(tokens: Iterable[str]) -> list[str]:
+    """Each token and its lowercase, first-seen order (never a set: order decides rows)."""
+    seen: dict[str, None] = {}
+    for t in tokens:
+        seen.setdefault(t, None)
+        seen.setdefault(t.lower(), None)
+    return list(seen)
+
+
+def build_vocab(token_lists: Iterable[list[str]], found: dict[str, np.ndarray], dim: int,
+                rng: np.random.Generator) -> tuple[Vocab, np.ndarray, float]:
+    """Rows for the training vocabulary only.
+
+    Returns vocab, E (|V| x d) and the out-of-vocabulary rate (share of tokens that fall to <UNK>).
+    The special rows start as small random vectors on the scale of the pretrained ones.
+    """
+    words: dict[str, None] = {}
+    n_tok = n_unk = 0
+    for toks in token_lists:
+        for t in toks:
+            n_tok += 1
+            k = t if t in found else (t.lower() if t.lower() in found else None)
+            if k is None:
+                n_unk += 1
+            else:
+                words.setdefault(k, None)
+    vocab = Vocab(list(SPECIALS) + list(words))
+    E = np.empty((len(vocab), dim), dtype=np.float32)
+    scale = float(np.std(np.stack(list(found.values())))) if found else 0.1
+    E[: len(SPECIALS)] = rng.normal(0.0, scale, size=(len(SPECIALS), dim))
+    for i, w in enumerate(words, len(SPECIALS)):
+        E[i] = found[w]
+    return vocab, E, (n_unk / n_tok if n_tok else 0.0)
+
+
+def with_pretrained(vocab: Vocab, E: np.ndarray, store, tokens: Iterable[str]) -> tuple[Vocab, np.ndarray]:
+    """Vocab and E extended by the pretrained rows of words never seen in training.
+
+    This is the lecture's `television` case: an unseen word keeps its pretrained vector,
+    and only a word the vectors lack falls to <UNK>. The model's own arrays are not changed.
+    """
+    missing = candidates(t for t in tokens if t not in vocab.index)
+    missing = [w for w in missing if w not in vocab.index]
+    found = store.lookup(missing) if missing and store is not None else {}
+    if not found:
+        return vocab, E
+    new = [w for w in missing if w in found]
+    extra = np.stack([found[w] for w in new]).astype(E.dtype)
+    return Vocab(vocab.words + new), np.vstack([E, extra])
+
+
+def window_matrix(id_seqs: list[list[int]], w: int, bos: int, eos: int) -> np.ndarray:
+    """(N, 2w+1) int32 matrix of row ids, one window per token, N = total tokens."""
+    if not id_seqs:
+        return np.zeros((0, 2 * w + 1), dtype=np.int32)
+    lens = np.array([len(s) for s in id_seqs], dtype=np.int64)
+    flat = np.fromiter((i for s in id_seqs for i in ([bos] * w + s + [eos] * w)),
+                       dtype=np.int32, count=int(lens.sum() + 2 * w * len(lens)))
+    starts = np.cumsum(lens + 2 * w) - (lens + 2 * w)             # padded start of each sentence
+    first = np.cumsum(lens) - lens                                 # first token's index overall
+    pos = np.arange(lens.sum()) - np.repeat(first, lens)           # position inside its sentence
+    left = np.repeat(starts, lens) + pos                           # window's left edge in flat
+    return flat[left[:, None] + np.arange(2 * w + 1)]
