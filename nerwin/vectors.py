@@ -64,6 +64,18 @@ def ensure_default_cache() -> Path:
     return path
 
 
+def _looks_like_text(sample: bytes) -> bool:
+    """Raw float32 bytes hold control bytes and invalid UTF-8 within a few rows; text does not."""
+    sample = sample[:-4]  # a UTF-8 character may be cut at the end
+    if any(b < 0x20 and b not in (9, 10, 13) for b in sample):
+        return False
+    try:
+        sample.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def sniff_format(path: Path) -> str:
     """Tell the format from the first bytes, not the extension."""
     with open(path, "rb") as f:
@@ -75,16 +87,7 @@ def sniff_format(path: Path) -> str:
     first, _, rest = head.partition(b"\n")
     fields = first.split()
     if len(fields) == 2 and all(x.isdigit() for x in fields):
-        dim = int(fields[1])
-        row = rest.split(b"\n", 1)[0]
-        try:
-            parts = row.decode("utf-8").rstrip().split(" ")
-            [float(x) for x in parts[-dim:]]
-            if len(parts) >= dim + 1:
-                return "word2vec-text"
-        except (UnicodeDecodeError, ValueError):
-            pass
-        return "word2vec-bin"
+        return "word2vec-text" if _looks_like_text(rest) else "word2vec-bin"
     try:
         parts = first.decode("utf-8").rstrip().split(" ")
         [float(x) for x in parts[1:]]

@@ -1,0 +1,75 @@
+"""Train and score nerwin on the real corpora; print a markdown table and put it in README.md.
+
+Usage: python scripts/benchmark_quality.py [--seeds 3] [--no-readme]
+Needs ../shared/corpora (BTC, WNUT-17); skips with a message when it is missing.
+Each row is the mean (and spread) over seeds of the test score of the best dev epoch.
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPORA = ROOT.parent / "shared" / "corpora"
+
+# (corpus, target, extra flags): the command lines the README documents
+RUNS = [
+    ("btc", "LOC", []),
+    ("wnut17", "location", []),
+]
+
+
+def train(corpus: str, target: str, flags: list[str], seed: int, tmp: Path) -> dict:
+    c = CORPORA / corpus
+    out = tmp / f"{corpus}-{target}-{seed}"
+    cmd = [sys.executable, "-m", "nerwin", "train", "--train", c / "train.conll", "--dev", c / "dev.conll",
+           "--test", c / "test.conll", "--target", target, "--seed", str(seed), "--out", out,
+           "--metrics-json", out.with_suffix(".json"), "-q", *flags]
+    t0 = time.perf_counter()
+    subprocess.run(list(map(str, cmd)), check=True)
+    m = json.loads(out.with_suffix(".json").read_text())
+    m["wall"] = time.perf_counter() - t0
+    return m
+
+
+def fmt(xs: list[float]) -> str:
+    return f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f}" if len(xs) > 1 else f"{xs[0]:.3f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--no-readme", action="store_true")
+    a = ap.parse_args()
+    if not CORPORA.exists():
+        print(f"skipped: {CORPORA} is missing (see its README)")
+        return
+    rows = ["| corpus | target | flags | test P | test R | test token F1 | train s/run (wall) | best epoch |",
+            "|---|---|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for corpus, target, flags in RUNS:
+            ms = [train(corpus, target, flags, seed, Path(tmp)) for seed in range(a.seeds)]
+            t = [m["test"] for m in ms]
+            rows.append(f"| {corpus} | {target} | `{' '.join(flags) or 'defaults'}` | "
+                        f"{fmt([x['precision'] for x in t])} | {fmt([x['recall'] for x in t])} | "
+                        f"**{fmt([x['f1'] for x in t])}** | {statistics.mean(m['seconds'] for m in ms):.1f} "
+                        f"({statistics.mean(m['wall'] for m in ms):.1f}) | "
+                        f"{', '.join(str(m['best_epoch']) for m in ms)} |")
+            print(rows[-1], flush=True)
+    table = "\n".join(rows)
+    print(table)
+    if not a.no_readme:
+        readme = ROOT / "README.md"
+        text = readme.read_text()
+        start, end = "<!-- quality:start -->", "<!-- quality:end -->"
+        i, j = text.index(start) + len(start), text.index(end)
+        note = f"\n{a.seeds} seeds each (mean ± sd); produced by `python scripts/benchmark_quality.py`.\n\n"
+        readme.write_text(text[:i] + note + table + "\n" + text[j:])
+
+
+if __name__ == "__main__":
+    main()

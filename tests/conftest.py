@@ -1,0 +1,58 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+CORPORA = ROOT.parent / "shared" / "corpora"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nerwin_cache(tmp_path_factory):
+    """Every test run converts the default vectors itself, into a cache of its own."""
+    d = tmp_path_factory.mktemp("cache")
+    os.environ["NERWIN_CACHE"] = str(d)
+    return d
+
+
+def corpus(name: str, split: str) -> Path:
+    p = CORPORA / name / f"{split}.conll"
+    if not p.exists():
+        pytest.skip(f"real corpus {p} is missing (see ../shared/corpora/README.md)")
+    return p
+
+
+def run(*args, stdin: str | None = None, cwd=None):
+    """Run the real CLI in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "nerwin", *map(str, args)], input=stdin,
+                          capture_output=True, text=True, cwd=cwd, env=os.environ.copy())
+
+
+def assert_clean_error(r, *names):
+    """Exit 2, one line `nerwin: error: ...` naming the file (and line), no traceback."""
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert lines[-1].startswith("nerwin: error: "), r.stderr
+    for n in names:
+        assert str(n) in lines[-1], (n, r.stderr)
+
+
+def write_vectors(path: Path, words, vecs: np.ndarray, fmt: str) -> Path:
+    vecs = np.asarray(vecs, dtype=np.float32)
+    if fmt == "word2vec-bin":
+        with open(path, "wb") as f:
+            f.write(f"{len(words)} {vecs.shape[1]}\n".encode())
+            for w, v in zip(words, vecs):
+                f.write(w.encode() + b" " + v.astype("<f4").tobytes() + b"\n")
+    else:
+        with open(path, "w", encoding="utf-8") as f:
+            if fmt == "word2vec-text":
+                f.write(f"{len(words)} {vecs.shape[1]}\n")
+            for w, v in zip(words, vecs):
+                f.write(w + " " + " ".join(f"{x:.6f}" for x in v) + "\n")
+    return path

@@ -1,0 +1,140 @@
+"""The real CLI, end to end, in subprocesses."""
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from nerwin import checkpoint
+from nerwin.corpus import binary_labels, read_conll
+
+from conftest import DATA, assert_clean_error, corpus, run, write_vectors
+from test_corpus import CONLL2003
+
+
+@pytest.fixture(scope="module")
+def sample_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("m") / "model"
+    r = run("train", "--out", out, "--metrics-json", out.parent / "m.json", "--seed", "0")
+    assert r.returncode == 0, r.stderr
+    return out, json.loads((out.parent / "m.json").read_text()), r
+
+
+def test_train_reports_oov_per_epoch_dev_scores_and_saves(sample_model):
+    out, metrics, r = sample_model
+    assert "OOV rate" in r.stderr and "epoch 1:" in r.stderr and "dev P" in r.stderr
+    assert (out / "model.npz").exists() and (out / "config.json").exists()
+    assert not list(out.glob(".*tmp"))                       # no temp files left behind
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["target"] == "LOC" and cfg["settings"]["window"] == 2 and cfg["vectors"]["source"] == "glove-6B-50d"
+    assert cfg["nerwin_version"] and "paris" in cfg["vocabulary"]
+    assert metrics["best_epoch"] == max(range(len(metrics["history"])),
+                                        key=lambda i: metrics["history"][i]["dev"]["f1"]) + 1
+    params, E, vocab, _ = checkpoint.load(out)
+    assert E.shape[0] == len(vocab) < 1000                   # only the corpus's rows, never 400k
+    assert E.dtype == np.float32
+
+
+def test_lecture_sentence(sample_model):
+    out, *_ = sample_model
+    r = run("predict", "--model", out, stdin="The museums in Paris are amazing .\n")
+    assert r.returncode == 0, r.stderr
+    rows = [l.split("\t") for l in r.stdout.strip().splitlines()]
+    labels = {t: l for t, l, _ in rows}
+    assert labels["Paris"] == "LOC"
+    assert all(labels[w] == "O" for w in ("museums", "in", "are", "amazing"))
+    assert all(0.5 <= float(p) <= 1 for *_, p in rows)
+
+
+def test_unseen_word_uses_its_pretrained_vector(sample_model):
+    """'Lisbon' is not in the sample's train split; it must come from GloVe, not <UNK>."""
+    out, *_ = sample_model
+    train_tokens = {t.lower() for s in read_conll(DATA / "train.conll") for t in s.tokens}
+    for city in ("Amsterdam", "Lagos", "Budapest"):
+        assert city.lower() not in train_tokens
+    r = run("predict", "--model", out, "--output-format", "jsonl",
+            stdin="We flew to Amsterdam .\nWe flew to Lagos .\nWe flew to Budapest .\nWe flew to Xqzzyplk .\n")
+    sents = [json.loads(l) for l in r.stdout.splitlines()]
+    assert [s["labels"][3] for s in sents[:3]] == ["LOC"] * 3
+    probs = [s["probs"][3] for s in sents]
+    assert len(set(probs[:3])) > 1   # three different vectors, not one shared <UNK>
+
+
+def test_evaluate_matches_an_independent_count_of_predict(sample_model, tmp_path):
+    out, *_ = sample_model
+    r = run("evaluate", DATA / "test.conll", "--model", out, "--json")
+    m = json.loads(r.stdout)
+    pred = run("predict", DATA / "test.conll", "--model", out, "--input-format", "conll")
+    got = [l.split("\t")[1] == "LOC" for l in pred.stdout.splitlines() if l]
+    gold = [bool(v) for s in read_conll(DATA / "test.conll") for v in binary_labels(s, "LOC")]
+    tp = sum(g and p for g, p in zip(gold, got))
+    fp = sum(p and not g for g, p in zip(gold, got))
+    fn = sum(g and not p for g, p in zip(gold, got))
+    assert (m["tp"], m["fp"], m["fn"]) == (tp, fp, fn)
+    assert m["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert m["f1"] > 0.8
+
+
+def test_same_seed_same_model_bit_for_bit(tmp_path):
+    hashes = []
+    for i in range(2):
+        r = run("train", "--epochs", "2", "--out", tmp_path / f"m{i}", "-q")
+        assert r.returncode == 0, r.stderr
+        hashes.append(hashlib.sha256((tmp_path / f"m{i}" / "model.npz").read_bytes()).hexdigest())
+    assert hashes[0] == hashes[1]
+    r = run("train", "--epochs", "2", "--out", tmp_path / "m2", "-q", "--seed", "1")
+    assert hashlib.sha256((tmp_path / "m2" / "model.npz").read_bytes()).hexdigest() != hashes[0]
+
+
+def test_freeze_keeps_every_vector_as_loaded(tmp_path, sample_model):
+    r = run("train", "--epochs", "2", "--freeze", "--out", tmp_path / "f", "-q")
+    assert r.returncode == 0, r.stderr
+    _, E_frozen, vocab, _ = checkpoint.load(tmp_path / "f")
+    _, E_tuned, vocab2, _ = checkpoint.load(sample_model[0])
+    from nerwin.vectors import open_store
+    glove = open_store(None)[0].lookup(vocab.words[3:])
+    np.testing.assert_array_equal(E_frozen[3:], np.stack([glove[w] for w in vocab.words[3:]]))
+    assert vocab.words == vocab2.words
+    assert not np.array_equal(E_tuned[3:], E_frozen[3:])
+
+
+def test_conll2003_layout_trains_with_user_vectors(tmp_path):
+    f = tmp_path / "eng.train"
+    f.write_text(CONLL2003 * 5)
+    words = ["eu", "rejects", "german", "call", ".", "peter", "blackburn", "visited", "brussels", "paris", "rome"]
+    vec = write_vectors(tmp_path / "tiny.txt", words, np.random.default_rng(0).normal(size=(11, 8)), "glove")
+    r = run("train", "--train", f, "--dev", f, "--target", "loc", "--vectors", vec, "--epochs", "3",
+            "--out", tmp_path / "m", "--metrics-json", tmp_path / "m.json")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert m["target"] == "LOC" and m["dev"]["support"] == 15
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["vectors"]["format"] == "glove" and cfg["vectors"]["source"] == str(vec.resolve())
+    vec.unlink()
+    r = run("predict", "--model", tmp_path / "m", stdin="Paris\n")
+    assert_clean_error(r, str(vec.resolve()), "--vectors")
+
+
+@pytest.mark.parametrize("content,where", [("a\tO\nb\tQ-LOC\n", ":2:"), ("a\tO\n\nb\n", ":3:")])
+def test_malformed_conll_is_one_line_exit_2(tmp_path, content, where):
+    f = tmp_path / "bad.conll"
+    f.write_text(content)
+    r = run("train", "--train", f, "--out", tmp_path / "m")
+    assert_clean_error(r, f"{f}{where}")
+    assert not (tmp_path / "m" / "model.npz").exists()
+
+
+def test_target_not_in_file_lists_types(tmp_path):
+    r = run("train", "--target", "geo-loc", "--out", tmp_path / "m")
+    assert_clean_error(r, "train.conll", "geo-loc", "PER", "LOC", "ORG", "MISC")
+
+
+def test_btc_loc_end_to_end(tmp_path):
+    c = corpus("btc", "train")
+    r = run("train", "--train", c, "--dev", corpus("btc", "dev"), "--test", corpus("btc", "test"),
+            "--target", "LOC", "--epochs", "3", "--out", tmp_path / "m", "--metrics-json", tmp_path / "m.json", "-q")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert 0.05 < m["oov_rate"] < 0.2                    # tweets: URLs, mentions, emoji
+    assert m["test"]["support"] == sum(sum(binary_labels(s, "LOC")) for s in read_conll(corpus("btc", "test")))
+    assert m["test"]["f1"] > 0.4     # an all-O model scores 0; CRF reference 0.528

@@ -1,0 +1,75 @@
+import pytest
+
+from nerwin.corpus import binary_labels, entity_types, iter_conll, parse_tag, read_conll
+from nerwin.errors import NerwinError
+from nerwin.predict import tokenize
+
+from conftest import corpus
+
+CONLL2003 = """-DOCSTART- -X- -X- O
+
+EU NNP B-NP I-ORG
+rejects VBZ B-VP O
+German JJ B-NP I-MISC
+call NN I-NP O
+. . O O
+
+Peter NNP B-NP I-PER
+Blackburn NNP I-NP I-PER
+visited VBD B-VP O
+BRUSSELS NNP B-NP I-LOC
+Paris NNP I-NP B-LOC
+
+-DOCSTART- -X- -X- O
+
+Rome NNP B-NP I-LOC
+"""
+
+
+def test_conll2003_layout(tmp_path):
+    f = tmp_path / "c03.txt"
+    f.write_text(CONLL2003)
+    sents = read_conll(f)
+    assert [s.tokens[0] for s in sents] == ["EU", "Peter", "Rome"]
+    assert sents[1].tags == ["I-PER", "I-PER", "O", "I-LOC", "B-LOC"]
+    assert entity_types(sents) == ["ORG", "MISC", "PER", "LOC"]
+    assert binary_labels(sents[1], "loc") == [0, 0, 0, 1, 1]
+
+
+def test_bom_crlf_whitespace_separators_and_empty_token(tmp_path):
+    f = tmp_path / "x.conll"
+    f.write_bytes("\ufeffNew\tB-LOC\r\nYork\tI-LOC\r\n\t\r\n\tO\r\nhi\tO\r\n   \r\n".encode())
+    sents = read_conll(f)
+    assert [s.tokens for s in sents] == [["New", "York"], ["", "hi"]]
+
+
+@pytest.mark.parametrize("tag,expect", [("O", ("O", None)), ("B-LOC", ("B", "LOC")), ("S-PER", ("S", "PER")),
+                                        ("LOC", ("", "LOC")), ("B-geo-loc", ("B", "geo-loc")),
+                                        ("geo-loc", ("", "geo-loc"))])
+def test_parse_tag(tag, expect):
+    assert parse_tag(tag) == expect
+
+
+def test_unknown_prefix_and_one_column_name_the_line(tmp_path):
+    f = tmp_path / "bad.conll"
+    f.write_text("a\tO\nb\tX-LOC\n")
+    with pytest.raises(NerwinError, match=r"bad.conll:2: unknown tag 'X-LOC'"):
+        read_conll(f)
+    f.write_text("a\tO\n\nlonely\n")
+    with pytest.raises(NerwinError, match=r"bad.conll:3: one column"):
+        read_conll(f)
+
+
+@pytest.mark.parametrize("name,split,sents,tokens", [
+    ("btc", "train", 6338, 99933), ("btc", "test", 2001, 35428),
+    ("wnut17", "train", 3394, 62730), ("wnut17", "dev", 1009, 15733)])
+def test_real_corpora_read_as_documented(name, split, sents, tokens):
+    got = read_conll(corpus(name, split))
+    assert len(got) == sents
+    assert sum(len(s.tokens) for s in got) == tokens
+
+
+def test_tokenizer_splits_punctuation_keeps_urls_and_mentions():
+    assert tokenize("Hi @bob, see https://t.co/x!") == ["Hi", "@bob", ",", "see", "https://t.co/x!"]
+    assert tokenize("The museums in Paris are amazing.") == ["The", "museums", "in", "Paris", "are", "amazing", "."]
+    assert tokenize("don't co-op") == ["don't", "co-op"]

@@ -1,0 +1,81 @@
+"""The hand-derived gradients, checked against central differences on real windows."""
+import numpy as np
+import pytest
+
+from nerwin import model
+from nerwin.gradcheck import check, numeric_grad, rel_error, sample_problem
+from nerwin.train import Settings, prepare
+from nerwin.vectors import open_store
+
+from conftest import DATA, run
+
+
+@pytest.fixture(scope="module")
+def real():
+    store, _ = open_store(None)
+    s = Settings(target="LOC", dtype="float64")
+    _, E, tr, *_ = prepare(DATA / "train.conll", None, store, s)
+    return E, tr.X, tr.y
+
+
+@pytest.mark.parametrize("act", list(model.ACTIVATIONS))
+def test_binary_gradients_match_central_differences(real, act):
+    E, X, y = real
+    p, Es, ids, yy = sample_problem(E, X, y, hidden=5, K=1, seed=3)
+    assert len(set(ids[-1])) < ids.shape[1], "one window must repeat a word"
+    errs = check(p, Es, ids, yy, act, lam=1e-2)
+    assert max(errs.values()) < 1e-7, errs
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+def test_softmax_and_dropout_gradients(real, act):
+    E, X, y = real
+    rng = np.random.default_rng(0)
+    p, Es, ids, _ = sample_problem(E, X, y, hidden=5, K=4, seed=4)
+    yk = rng.integers(0, 4, size=len(ids))
+    mask = (rng.random((len(ids), 5)) >= 0.3) / 0.7
+    errs = check(p, Es, ids, yk, act, lam=1e-2, mask=mask)
+    assert max(errs.values()) < 1e-7, errs
+
+
+def test_repeated_word_gets_the_sum_of_its_updates():
+    rng = np.random.default_rng(1)
+    ids = np.array([[3, 1, 3], [1, 3, 0]])
+    dwin = rng.normal(size=(2, 3 * 4))
+    rows, dE = model.embed_backward(dwin, (ids, 4))
+    pieces = dwin.reshape(2, 3, 4)
+    by_hand = {r: sum(pieces[i, j] for i in range(2) for j in range(3) if ids[i, j] == r) for r in (0, 1, 3)}
+    assert list(rows) == [0, 1, 3]
+    for r, g in zip(rows, dE):
+        np.testing.assert_allclose(g, by_hand[r])
+    # the pitfall: fancy-index assignment keeps only one of word 3's three updates
+    wrong = np.zeros((4, 4))
+    wrong[ids.ravel()] += dwin.reshape(-1, 4)
+    assert not np.allclose(wrong[3], by_hand[3])
+
+
+def test_gradcheck_would_catch_a_wrong_gradient(real):
+    E, X, y = real
+    p, Es, ids, yy = sample_problem(E, X, y, hidden=5, K=1, seed=5)
+    _, grads, rows, dE = model.loss(p, Es, ids, yy, "tanh", 0.0)
+    J = lambda: model.loss(p, Es, ids, yy, "tanh", 0.0)[0]
+    num = numeric_grad(J, p["W"])
+    assert rel_error(grads["W"], num) < 1e-7
+    assert rel_error(grads["W"] * 1.01, num) > 1e-3   # a 1% error is visible
+
+
+def test_loss_is_float32_by_default_and_stable_for_large_scores():
+    p = {"W": np.eye(2, 4, dtype=np.float32), "b": np.zeros(2, np.float32),
+         "u": np.array([500.0, 500.0], np.float32), "c": np.zeros((), np.float32)}
+    E = np.ones((3, 2), np.float32)
+    J, grads, rows, dE = model.loss(p, E, np.array([[0, 1]]), np.array([0.0], np.float32))
+    assert np.isfinite(J) and J > 100            # confidently wrong: large but finite
+    assert grads["W"].dtype == np.float32 and dE.dtype == np.float32
+
+
+def test_cli_gradcheck_passes_for_all_activations():
+    r = run("gradcheck")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for act in model.ACTIVATIONS:
+        assert act in r.stdout
+    assert "PASS" in r.stdout
