@@ -235,6 +235,45 @@ def gradcheck(
     raise typer.Exit(0 if ok else 1)
 
 
+@app.command("drift-demo")
+def drift_demo(
+    words: Path = typer.Option(DATA / "drift_words.txt", help="Word lists: lines `train|test CLASS WORD`."),
+    vectors: Optional[str] = typer.Option(None),
+    vectors_format: Optional[str] = typer.Option(None),
+    seed: int = typer.Option(0),
+    epochs: int = typer.Option(200, min=1),
+    lr: float = typer.Option(0.01, min=0.0),
+    hidden: int = typer.Option(10, min=1),
+    l2: float = typer.Option(1e-3, min=0.0),
+    optimizer: str = typer.Option("adam"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write every figure here."),
+    plot_path: Optional[Path] = typer.Option(None, "--plot", help="Draw a PCA picture (needs nerwin[plot])."),
+):
+    """The lecture's TV / telly / television experiment: frozen vs fine-tuned vectors, same seed."""
+    from nerwin.drift import experiment, plot, read_words, table, to_json, verdict
+    from nerwin.train import Settings
+    from nerwin.vectors import open_store
+
+    if plot_path is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise NerwinError("--plot needs matplotlib: pip install -e '.[plot]'") from None
+    rows, classes = read_words(words)
+    store, _ = open_store(vectors, vectors_format)
+    s = Settings(window=0, hidden=hidden, lr=lr, epochs=epochs, batch_size=4, l2=l2, seed=seed,
+                 optimizer=optimizer)
+    res = experiment(rows, classes, store, s)
+    print("\n".join(table(res)))
+    print()
+    print("\n".join(verdict(res)))
+    if json_path is not None:
+        emit_json(to_json(res), json_path)
+    if plot_path is not None:
+        plot(res, plot_path)
+        print(f"plot: {plot_path}", file=sys.stderr)
+
+
 def _first_type(path: Path) -> str:
     from itertools import islice
 

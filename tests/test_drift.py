@@ -1,0 +1,65 @@
+"""The lecture's TV / telly / television experiment on the real GloVe vectors."""
+import json
+
+import pytest
+
+from nerwin.drift import effect_holds, experiment, read_words
+from nerwin.errors import NerwinError
+from nerwin.train import Settings
+from nerwin.vectors import open_store
+
+from conftest import DATA, assert_clean_error, run
+
+DEFAULTS = dict(window=0, hidden=10, lr=0.01, epochs=200, batch_size=4, l2=1e-3)   # as the CLI's
+
+
+def test_effect_holds_in_at_least_4_of_5_seeds():
+    store, _ = open_store(None)
+    rows, classes = read_words(DATA / "drift_words.txt")
+    held = []
+    for seed in range(40, 45):   # seeds 0-39 were used to choose the word lists
+        res = experiment(rows, classes, store, Settings(seed=seed, **DEFAULTS))
+        words = {r["word"]: r for r in res["words"]}
+        assert words["television"]["moved"] == 0.0
+        assert words["tv"]["moved"] > 0 and words["telly"]["moved"] > 0
+        assert all(r["moved"] == 0.0 for r in res["words"] if not r["seen"])
+        held.append(effect_holds(res))
+    assert sum(held) >= 4, held
+
+
+def test_cli_table_verdict_and_json(tmp_path):
+    r = run("drift-demo", "--json", tmp_path / "d.json", "--epochs", "200")
+    assert r.returncode == 0, r.stderr
+    assert "television" in r.stdout and "moved" in r.stdout
+    j = json.loads((tmp_path / "d.json").read_text())
+    assert j["anchor"] == "television" and len(j["verdict"]) == 3
+    tele = next(w for w in j["words"] if w["word"] == "television")
+    assert tele["seen"] is False and tele["cos_before"] == pytest.approx(1.0)
+    assert all(line in r.stdout for line in j["verdict"])
+
+
+def test_plot_renders(tmp_path):
+    pytest.importorskip("matplotlib")
+    r = run("drift-demo", "--plot", tmp_path / "d.png")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "d.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_word_is_named(tmp_path):
+    f = tmp_path / "w.txt"
+    f.write_text("train a tv\ntrain b radio\ntest a qqxxyyzzword\n")
+    r = run("drift-demo", "--words", f)
+    assert_clean_error(r, "qqxxyyzzword")
+    f.write_text("train a tv\nnonsense\n")
+    assert_clean_error(run("drift-demo", "--words", f), f"{f}:2:")
+
+
+def test_plot_without_matplotlib_says_so_and_exits_2(tmp_path):
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['matplotlib'] = None; sys.argv = ['nerwin'] + sys.argv[1:]; "
+            "from nerwin.cli import main; main()")
+    r = subprocess.run([sys.executable, "-c", code, "drift-demo", "--plot", str(tmp_path / "d.png")],
+                       capture_output=True, text=True)
+    assert_clean_error(r, "pip install -e '.[plot]'")
+    assert not (tmp_path / "d.png").exists()
