@@ -18,9 +18,9 @@ import numpy as np
 
 from nerwin import __version__
 from nerwin.errors import NerwinError
-from nerwin.windows import Vocab
+from nerwin.windows import SHAPES, Vocab
 
-DENSE = ("W", "b", "u", "V", "c")
+DENSE = ("W", "b", "u", "V", "c", "C")
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -99,8 +99,10 @@ def load(model_dir: Path):
         s = config["settings"]
         E = arrays.pop("E")
         params = {k: arrays[k] for k in DENSE if k in arrays}
-        n, H = 2 * s["window"] + 1, s["hidden"]
-        expect = {"E": (len(vocab), config["dim"]), "W": (H, n * config["dim"]), "b": (H,)}
+        n, H, c = 2 * s["window"] + 1, s["hidden"], s.get("casing", 0)
+        expect = {"E": (len(vocab), config["dim"]), "W": (H, n * (config["dim"] + c)), "b": (H,)}
+        if c:
+            expect["C"] = (len(SHAPES), c)
         expect.update({"u": (H,), "c": ()} if "u" in params else {"V": (len(config["classes"]), H),
                                                                    "c": (len(config["classes"]),)})
         got = dict(params, E=E)

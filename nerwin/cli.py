@@ -42,7 +42,8 @@ def train(
     train_file: Path = typer.Option(DATA / "train.conll", "--train", help="Training CoNLL file."),
     dev_file: Optional[Path] = typer.Option(None, "--dev", help="Dev CoNLL file (default: the sample's dev with the sample train)."),
     test_file: Optional[Path] = typer.Option(None, "--test", help="Also evaluate the best model on this file."),
-    target: str = typer.Option("LOC", help="Entity type of the positive class, as the corpus spells it (case-insensitive)."),
+    target: str = typer.Option("LOC", help="Entity type of the positive class, as the corpus spells it "
+                               "(case-insensitive), or `all` for a softmax over every type."),
     vectors: Optional[str] = typer.Option(None, help="Vectors file (.bin, .txt, .vec, .kv); default GloVe 6B 50d."),
     vectors_format: Optional[str] = typer.Option(None, help="Force a format: kv, word2vec-bin, word2vec-text, glove."),
     vectors_limit: Optional[int] = typer.Option(None, help="Read only the first N rows of the vectors."),
@@ -58,6 +59,7 @@ def train(
     patience: int = typer.Option(0, min=0, help="Stop after N epochs without a better dev F1 (0: never)."),
     lr_decay: int = typer.Option(0, min=0, help="Halve the learning rate every K epochs (0: never)."),
     fine_tune: bool = typer.Option(True, "--fine-tune/--freeze", help="Move the word vectors, or keep them as loaded."),
+    casing: int = typer.Option(0, min=0, help="Add a trainable word-shape vector of this size to each word (0: off)."),
     seed: int = typer.Option(0),
     out: Path = typer.Option(Path("model"), help="Model directory to write."),
     metrics_json: Optional[Path] = typer.Option(None, help="Write the final figures here as JSON."),
@@ -67,11 +69,12 @@ def train(
     import numpy as np
 
     from nerwin import checkpoint, model
-    from nerwin.metrics import format_prf
+    from nerwin.metrics import format_entity, format_prf
     from nerwin.model import ACTIVATIONS
     from nerwin.optim import OPTIMIZERS
-    from nerwin.train import Run, Settings, fit, prepare, settings_dict
+    from nerwin.train import Run, Settings, fit, prepare, sayer, settings_dict
     from nerwin.vectors import open_store
+    from nerwin.windows import SHAPES
 
     if activation not in ACTIVATIONS:
         raise NerwinError(f"unknown --activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
@@ -81,18 +84,21 @@ def train(
         dev_file = DATA / "dev.conll"
     s = Settings(target=target, window=window, hidden=hidden, activation=activation, optimizer=optimizer,
                  lr=lr, batch_size=batch_size, epochs=epochs, l2=l2, dropout=dropout, patience=patience,
-                 lr_decay=lr_decay, fine_tune=fine_tune, seed=seed)
+                 lr_decay=lr_decay, fine_tune=fine_tune, casing=casing, seed=seed)
     console = None if quiet else err_console()
     checkpoint.check_writable(out)
     store, source = open_store(vectors, vectors_format)
     source["limit"] = vectors_limit
     store_limited = _Limited(store, vectors_limit)
-    vocab, E, tr, dev, extra, s.target, oov = prepare(train_file, dev_file, store_limited, s)
-    say = (lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True)) if console else (lambda m: None)
-    say(f"train: {len(tr.sents)} sentences, {len(tr.y)} windows, {int(tr.y.sum())} {s.target}; "
+    vocab, E, tr, dev, extra, s.target, classes, oov = prepare(train_file, dev_file, store_limited, s)
+    say = sayer(console)
+    what = f"{int(tr.y.sum())} {s.target}" if classes is None else f"classes {', '.join(classes)}"
+    say(f"train: {len(tr.sents)} sentences, {len(tr.y)} windows, {what}; "
         f"vocabulary {len(vocab)} rows x {E.shape[1]}; OOV rate {oov:.2%}")
-    p = model.init_params((2 * window + 1) * E.shape[1], hidden, 1, np.random.default_rng(seed), E.dtype)
-    config = {"settings": settings_dict(s), "target": s.target, "dim": int(E.shape[1]),
+    K = 1 if classes is None else len(classes)
+    p = model.init_params((2 * window + 1) * (E.shape[1] + casing), hidden, K, np.random.default_rng(seed),
+                          E.dtype, casing=(len(SHAPES), casing) if casing else None)
+    config = {"settings": settings_dict(s), "target": s.target, "classes": classes, "dim": int(E.shape[1]),
               "vectors": source, "train_file": str(train_file), "oov_rate": oov}
 
     def save(best):
@@ -100,7 +106,7 @@ def train(
 
     run = Run()
     try:
-        fit(run, p, E, tr, dev, extra, s, on_best=save, console=console)
+        fit(run, p, E, tr, dev, extra, s, on_best=save, console=console, classes=classes)
     except KeyboardInterrupt:
         if run.best is None:
             print("nerwin: interrupted before the first epoch ended; nothing saved", file=sys.stderr)
@@ -122,7 +128,7 @@ def train(
         from nerwin.evaluate import evaluate_file
         result["test"] = evaluate_file(best["params"], best["E"], vocab, dict(config, vocabulary=vocab.words),
                                        store_limited, test_file)
-        say(f"test: {format_prf(result['test'])}")
+        say("test: " + (format_prf(result["test"]) if classes is None else format_entity(result["test"])))
     say(f"saved epoch {best['epoch']} to {out}/")
     if metrics_json is not None:
         emit_json(result, metrics_json)
@@ -180,10 +186,11 @@ def evaluate(
     vectors: Optional[str] = typer.Option(None),
     vectors_format: Optional[str] = typer.Option(None),
 ):
-    """Token-level precision, recall and F1 of the target class, with counts."""
+    """Token-level P/R/F1 of the target class (binary model), or span-exact entity-level
+    P/R/F1 per type and micro-averaged (a `--target all` model), with counts."""
     from nerwin import checkpoint
     from nerwin.evaluate import evaluate_file
-    from nerwin.metrics import format_prf
+    from nerwin.metrics import format_entity, format_prf
     from nerwin.predict import open_vectors
 
     params, E, vocab, config = checkpoint.load(model_dir)
@@ -191,6 +198,9 @@ def evaluate(
     m = evaluate_file(params, E, vocab, config, store, file)
     if as_json:
         emit_json(m, None)
+    elif config.get("classes"):
+        print(f"{file}: {m['support']} gold entities")
+        print(format_entity(m))
     else:
         print(f"{file}: {config['target']} tokens {m['support']} of {m['tokens']}")
         print(f"token-level {config['target']}: {format_prf(m)}")
@@ -225,11 +235,16 @@ def gradcheck(
     s.target = _first_type(train_file)
     _, E, tr, *_ = prepare(train_file, None, store, s)
     worst = 0.0
-    for a in acts:
-        p, Es, ids, y = sample_problem(E, tr.X, tr.y, hidden, 1, seed)
-        errs = check(p, Es, ids, y, a, l2)
+    # every activation on the lecture's binary model, then softmax with casing and dropout
+    cases = [(a, a, 1, 0, 0.0) for a in acts] + [(f"{a} + softmax, casing, dropout", a, 4, 3, 0.3) for a in acts[:1]]
+    for name, a, K, casing, drop in cases:
+        p, Es, ids, y, shapes = sample_problem(E, tr.X, tr.y, hidden, K, seed, casing=casing)
+        mask = None
+        if drop:  # a fixed mask: dropout is then a deterministic function to differentiate
+            mask = (np.random.default_rng(seed).random((len(ids), hidden)) >= drop) / (1 - drop)
+        errs = check(p, Es, ids, y, a, l2, mask, shapes)
         worst = max(worst, *errs.values())
-        print(f"{a:11s} " + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
+        print(f"{name}\n    " + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
     ok = worst <= tolerance
     print(f"largest relative error {worst:.2e}: {'PASS' if ok else 'FAIL'} (tolerance {tolerance:g})")
     raise typer.Exit(0 if ok else 1)

@@ -3,25 +3,36 @@ from __future__ import annotations
 
 import numpy as np
 
-from nerwin.corpus import binary_labels, entity_types, iter_conll, resolve_target
-from nerwin.metrics import token_prf
+from nerwin.corpus import entity_types, iter_conll, resolve_target
+from nerwin.errors import NerwinError
+from nerwin.metrics import decode_iob2, entity_prf, token_prf
 from nerwin.predict import chunks
-from nerwin.train import scores
-from nerwin.windows import BOS, EOS, window_matrix, with_pretrained
+from nerwin.train import encode, scores
+from nerwin.windows import with_pretrained
 
 
 def evaluate_file(params, E, vocab, config, store, path) -> dict:
-    target, s = config["target"], config["settings"]
-    y_true, y_pred, types = [], [], {}
+    """Token-level P/R/F1 of the target (binary model), or entity-level (all types)."""
+    target, s, classes = config["target"], config["settings"], config.get("classes")
+    y_true, y_pred, gold, pred, types = [], [], [], [], {}
     for block in chunks(iter_conll(path)):
         for t in entity_types(block):
             types.setdefault(t, None)
         vx, Ex = with_pretrained(vocab, E, store, (t for x in block for t in x.tokens))
-        X = window_matrix([vx.ids(x.tokens) for x in block], s["window"], vx.index[BOS], vx.index[EOS])
-        y_pred.append(scores(params, Ex, X, s["activation"]) >= 0.5)
-        y_true.append(np.fromiter((v for x in block for v in binary_labels(x, target)), dtype=bool))
-    if not y_true:
-        from nerwin.errors import NerwinError
+        d = encode(block, vx, s["window"], target, classes, "C" in params)
+        prob = scores(params, Ex, d.X, s["activation"], d.S)
+        if classes is None:
+            y_true.append(d.y.astype(bool))
+            y_pred.append(prob >= 0.5)
+            continue
+        k, i = prob.argmax(axis=1), 0
+        for x in block:
+            pred.append(decode_iob2(classes, k[i:i + len(x.tokens)]))
+            gold.append(x.tags)
+            i += len(x.tokens)
+    if not types and not y_true and not gold:
         raise NerwinError("no sentences found; expected `token<TAB>tag` lines", path)
-    resolve_target(target, list(types), path)
-    return token_prf(np.concatenate(y_true), np.concatenate(y_pred))
+    if classes is None:
+        resolve_target(target, list(types), path)
+        return token_prf(np.concatenate(y_true), np.concatenate(y_pred))
+    return entity_prf(gold, pred)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from nerwin import model
+from nerwin.windows import SHAPES
 
 
 def rel_error(a: np.ndarray, n: np.ndarray) -> float:
@@ -33,12 +34,13 @@ def numeric_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 
 
 def check(p: dict, E: np.ndarray, ids: np.ndarray, y: np.ndarray, act: str, lam: float,
-          mask: np.ndarray | None = None) -> dict[str, float]:
-    """Largest relative error for each parameter and for the touched word-vector rows."""
-    _, grads, rows, dE = model.loss(p, E, ids, y, act, lam, mask)
+          mask: np.ndarray | None = None, shapes: np.ndarray | None = None) -> dict[str, float]:
+    """Relative error of each parameter's gradient (C too, with casing) and of the touched
+    word-vector rows; "E untouched" is the largest numerical gradient of rows no window uses."""
+    _, grads, rows, dE = model.loss(p, E, ids, y, act, lam, mask, shapes)
 
     def J():
-        return model.loss(p, E, ids, y, act, lam, mask)[0]
+        return model.loss(p, E, ids, y, act, lam, mask, shapes)[0]
 
     errors = {k: rel_error(grads[k], numeric_grad(J, p[k])) for k in p}
     num_E = numeric_grad(J, E)
@@ -48,9 +50,11 @@ def check(p: dict, E: np.ndarray, ids: np.ndarray, y: np.ndarray, act: str, lam:
     return errors
 
 
-def sample_problem(E: np.ndarray, X: np.ndarray, y: np.ndarray, hidden: int, K: int, seed: int, n: int = 8):
+def sample_problem(E: np.ndarray, X: np.ndarray, y: np.ndarray, hidden: int, K: int, seed: int, n: int = 8,
+                   casing: int = 0):
     """A small float64 problem on real windows: n windows, plus one that repeats a word,
-    and the embedding cut to just the rows they use (plus one unused row)."""
+    and the embedding cut to just the rows they use (plus one unused row).
+    K > 1 draws class labels; casing > 0 adds a casing table and random shape ids."""
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(X), size=min(n, len(X)), replace=False)
     ids, yy = X[pick].copy(), y[pick].copy()
@@ -60,7 +64,12 @@ def sample_problem(E: np.ndarray, X: np.ndarray, y: np.ndarray, hidden: int, K: 
     rows, inv = np.unique(ids, return_inverse=True)
     E_small = np.vstack([E[rows], E[:1]]).astype(np.float64)   # last row is never used
     ids = inv.reshape(ids.shape)
-    p = model.init_params(ids.shape[1] * E.shape[1], hidden, K, rng, np.float64)
+    n_words = ids.shape[1]
+    p = model.init_params(n_words * (E.shape[1] + casing), hidden, K, rng, np.float64,
+                          casing=(len(SHAPES), casing) if casing else None)
     for k in p:  # non-zero biases, so their gradients are exercised at a generic point
         p[k] += rng.normal(0, 0.1, size=p[k].shape)
-    return p, E_small, ids, yy
+    if K > 1:
+        yy = rng.integers(0, K, size=len(ids))
+    shapes = rng.integers(0, len(SHAPES), size=ids.shape) if casing else None
+    return p, E_small, ids, yy, shapes

@@ -23,3 +23,75 @@ def token_prf(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
 def format_prf(m: dict) -> str:
     return (f"P {m['precision']:.3f}  R {m['recall']:.3f}  F1 {m['f1']:.3f}  "
             f"(tp {m['tp']}, fp {m['fp']}, fn {m['fn']})")
+
+
+# ---- entity level, in conlleval's sense -----------------------------------------------
+
+def _split(tag: str) -> tuple[str, str]:
+    if tag == "O" or not tag:
+        return "O", ""
+    head, sep, rest = tag.partition("-")
+    if sep and len(head) == 1:
+        return head.upper(), rest
+    return "I", tag   # a plain type behaves as IOB1's I-
+
+
+def spans(tags: list[str]) -> list[tuple[str, int, int]]:
+    """(type, start, end exclusive) of each entity, for IOB1, IOB2 and BIOES tags.
+
+    conlleval's rules: a chunk starts at B-/S-, or at I-/E- after O or after another
+    type; it ends before O, B-, S-, a type change, or after E-/S-.
+    """
+    out, start, typ = [], None, None
+    prev_p, prev_t = "O", ""
+    for i, tag in enumerate(list(tags) + ["O"]):
+        p, t = _split(tag)
+        end = prev_p != "O" and (p in ("O", "B", "S") or t != prev_t or prev_p in ("E", "S", "U", "L"))
+        if end and start is not None:
+            out.append((typ, start, i))
+            start = None
+        begins = p in ("B", "S", "U") or (p in ("I", "E", "L") and (prev_p == "O" or t != prev_t
+                                                                     or prev_p in ("E", "S", "U", "L")))
+        if p != "O" and (begins or start is None):
+            start, typ = i, t
+        prev_p, prev_t = p, t
+    return out
+
+
+def entity_prf(gold: list[list[str]], pred: list[list[str]]) -> dict:
+    """Span-exact P/R/F1, micro-averaged and per type, with counts."""
+    tp, n_gold, n_pred = {}, {}, {}
+    for g, p in zip(gold, pred):
+        gs, ps = set(spans(g)), set(spans(p))
+        for t, *_ in gs:
+            n_gold[t] = n_gold.get(t, 0) + 1
+        for t, *_ in ps:
+            n_pred[t] = n_pred.get(t, 0) + 1
+        for t, *_ in gs & ps:
+            tp[t] = tp.get(t, 0) + 1
+    types = sorted(set(n_gold) | set(n_pred))
+    per = {}
+    for t in types:
+        per[t] = prf(tp.get(t, 0), n_pred.get(t, 0) - tp.get(t, 0), n_gold.get(t, 0) - tp.get(t, 0))
+        per[t]["support"] = n_gold.get(t, 0)
+    T, G, P = sum(tp.values()), sum(n_gold.values()), sum(n_pred.values())
+    out = prf(T, P - T, G - T)
+    out.update(support=G, per_type=per)
+    return out
+
+
+def decode_iob2(classes: list[str], pred: list[int]) -> list[str]:
+    """Class per token -> valid IOB2: a run of one type is one entity (B- then I-)."""
+    tags, prev = [], "O"
+    for k in pred:
+        c = classes[k]
+        tags.append("O" if c == "O" else ("I-" if c == prev else "B-") + c)
+        prev = c
+    return tags
+
+
+def format_entity(m: dict) -> str:
+    lines = [f"entity-level (micro): {format_prf(m)}"]
+    for t, x in m["per_type"].items():
+        lines.append(f"  {t:<14} {format_prf(x)}  support {x['support']}")
+    return "\n".join(lines)

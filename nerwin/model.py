@@ -42,8 +42,10 @@ def softmax(s):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def init_params(D: int, H: int, K: int, rng: np.random.Generator, dtype=np.float32) -> dict:
-    """Xavier/Glorot uniform for W and the output weights, zero biases."""
+def init_params(D: int, H: int, K: int, rng: np.random.Generator, dtype=np.float32,
+                casing: tuple[int, int] | None = None) -> dict:
+    """Xavier/Glorot uniform for W and the output weights, zero biases.
+    casing = (number of shapes, c) adds the casing table C (shapes, c); D must include n*c."""
     def xavier(fan_out, fan_in):
         a = np.sqrt(6.0 / (fan_in + fan_out))
         return rng.uniform(-a, a, size=(fan_out, fan_in)).astype(dtype)
@@ -53,6 +55,8 @@ def init_params(D: int, H: int, K: int, rng: np.random.Generator, dtype=np.float
         p["u"], p["c"] = xavier(1, H)[0], np.zeros((), dtype)
     else:
         p["V"], p["c"] = xavier(K, H), np.zeros(K, dtype)
+    if casing:
+        p["C"] = rng.normal(0.0, 0.1, size=casing).astype(dtype)
     return p
 
 
@@ -61,6 +65,20 @@ def init_params(D: int, H: int, K: int, rng: np.random.Generator, dtype=np.float
 def embed_forward(E, ids):
     """E (|V|, d), ids (B, n) -> x (B, n*d)."""
     return E[ids].reshape(ids.shape[0], -1), (ids, E.shape[1])
+
+
+def concat_forward(a, b, n):
+    """a (B, n*d), b (B, n*c) -> (B, n*(d+c)): each word's vector followed by its casing vector."""
+    B = a.shape[0]
+    return np.concatenate([a.reshape(B, n, -1), b.reshape(B, n, -1)], axis=2).reshape(B, -1), (n, a.shape[1] // n)
+
+
+def concat_backward(dx, cache):
+    """dx (B, n*(d+c)) -> da (B, n*d), db (B, n*c)."""
+    n, d = cache
+    B = dx.shape[0]
+    dx = dx.reshape(B, n, -1)
+    return dx[:, :, :d].reshape(B, -1), dx[:, :, d:].reshape(B, -1)
 
 
 def embed_backward(delta_window, cache):
@@ -143,18 +161,27 @@ def softmax_ce_backward(cache):
 
 # ---- the whole model ----------------------------------------------------------------
 
-def forward(p, E, ids, act, mask=None):
-    """Scores up to the hidden layer. Returns h (B, H) and the caches backward needs."""
+def forward(p, E, ids, act, mask=None, shapes=None):
+    """Up to the hidden layer. Returns h (B, H) and the caches backward needs.
+
+    With casing (p holds C, shapes (B, n) gives each word's shape id), each word's
+    slot in x is [e_word; C[shape]]: x (B, n*(d+c)).
+    """
     x, c_emb = embed_forward(E, ids)
+    c_cas = None
+    if "C" in p:
+        xc, c_cemb = embed_forward(p["C"], shapes)
+        x, c_cat = concat_forward(x, xc, ids.shape[1])
+        c_cas = (c_cemb, c_cat)
     z, c_aff = affine_forward(x, p["W"], p["b"])
     h, c_act = act_forward(z, act)
     h, c_drop = dropout_forward(h, mask)
-    return h, (c_emb, c_aff, c_act, c_drop)
+    return h, (c_emb, c_cas, c_aff, c_act, c_drop)
 
 
-def loss(p, E, ids, y, act="tanh", lam=0.0, mask=None):
+def loss(p, E, ids, y, act="tanh", lam=0.0, mask=None, shapes=None):
     """J and every gradient: dense grads dict, plus (rows, dE) for the word vectors."""
-    h, (c_emb, c_aff, c_act, c_drop) = forward(p, E, ids, act, mask)
+    h, (c_emb, c_cas, c_aff, c_act, c_drop) = forward(p, E, ids, act, mask, shapes)
     if "u" in p:
         J, _, c_out = sigmoid_ce_forward(h, p["u"], p["c"], y)
         du, dc, dh = sigmoid_ce_backward(c_out)
@@ -170,13 +197,19 @@ def loss(p, E, ids, y, act="tanh", lam=0.0, mask=None):
     delta = act_backward(dh, c_act)                     # (B, H)  delta = dJ/dz
     dW, db, delta_window = affine_backward(delta, c_aff)
     grads["W"], grads["b"] = dW + lam * p["W"], db
+    if c_cas is not None:
+        c_cemb, c_cat = c_cas
+        delta_window, d_cas = concat_backward(delta_window, c_cat)
+        c_rows, dC = embed_backward(d_cas, c_cemb)
+        grads["C"] = np.zeros_like(p["C"])
+        grads["C"][c_rows] += dC
     rows, dE = embed_backward(delta_window, c_emb)      # split delta_window into word rows
     return J, grads, rows, dE
 
 
-def predict_proba(p, E, ids, act="tanh"):
+def predict_proba(p, E, ids, act="tanh", shapes=None):
     """(B,) P(positive) for the binary model, (B, K) class probabilities otherwise."""
-    h, _ = forward(p, E, ids, act)
+    h, _ = forward(p, E, ids, act, shapes=shapes)
     if "u" in p:
         return sigmoid(h @ p["u"] + p["c"])
     return softmax(h @ p["V"].T + p["c"])

@@ -15,7 +15,8 @@ from typing import Iterable, Iterator, TextIO
 import numpy as np
 
 from nerwin.errors import NerwinError
-from nerwin.windows import BOS, EOS, window_matrix, with_pretrained
+from nerwin.metrics import decode_iob2
+from nerwin.windows import BOS, EOS, shape_matrix, window_matrix, with_pretrained
 
 TOKEN_RE = re.compile(r"https?://\S+|[@#]\w+|\w+(?:[-'’.]\w+)*|[^\w\s]")
 CHUNK = 2000  # sentences per chunk: memory is bounded by this, not by the input
@@ -44,12 +45,18 @@ def label_chunk(params, E, vocab, config, store, token_lists: list[list[str]]):
     w, target = config["settings"]["window"], config["target"]
     vx, Ex = with_pretrained(vocab, E, store, (t for toks in token_lists for t in toks))
     X = window_matrix([vx.ids(t) for t in token_lists], w, vx.index[BOS], vx.index[EOS])
-    prob = scores(params, Ex, X, config["settings"]["activation"])
+    S = shape_matrix(token_lists, w) if "C" in params else None
+    prob = scores(params, Ex, X, config["settings"]["activation"], S)
+    classes = config.get("classes")
     out, i = [], 0
     for toks in token_lists:
         pr = prob[i:i + len(toks)]
         i += len(toks)
-        out.append([(target, float(q)) if q >= 0.5 else ("O", float(1 - q)) for q in pr])
+        if classes is None:
+            out.append([(target, float(q)) if q >= 0.5 else ("O", float(1 - q)) for q in pr])
+        else:
+            k = pr.argmax(axis=1)
+            out.append(list(zip(decode_iob2(classes, k), map(float, pr[np.arange(len(k)), k]))))
     return out
 
 

@@ -8,16 +8,17 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from nerwin import model
-from nerwin.corpus import Sentence, binary_labels, entity_types, read_conll, resolve_target
+from nerwin.corpus import Sentence, binary_labels, entity_types, parse_tag, read_conll, resolve_target
 from nerwin.errors import NerwinError
-from nerwin.metrics import format_prf, token_prf
+from nerwin.metrics import decode_iob2, entity_prf, format_prf, token_prf
 from nerwin.optim import Optimizer
-from nerwin.windows import BOS, EOS, Vocab, build_vocab, candidates, window_matrix, with_pretrained
+from nerwin.windows import (BOS, EOS, Vocab, build_vocab, candidates, shape_matrix, window_matrix,
+                            with_pretrained)
 
 
 @dataclass
 class Settings:
-    target: str = "LOC"
+    target: str = "LOC"    # an entity type (binary sigma), or "all" (softmax over types + O)
     window: int = 2
     hidden: int = 100
     activation: str = "tanh"
@@ -30,16 +31,18 @@ class Settings:
     patience: int = 0      # stop after this many epochs without a better dev F1; 0 = never
     lr_decay: int = 0      # halve the learning rate every k epochs; 0 = never
     fine_tune: bool = True
+    casing: int = 0        # size of the trainable word-shape vector added to each word; 0 = off
     seed: int = 0
     dtype: str = "float32"
 
 
 @dataclass
 class Data:
-    """Windows (N, 2w+1) of row ids and labels (N,) for one split."""
+    """Windows (N, 2w+1) of row ids, labels (N,), and shape ids (N, 2w+1) when casing is on."""
     X: np.ndarray
     y: np.ndarray
     sents: list[Sentence]
+    S: np.ndarray | None = None
 
 
 @dataclass
@@ -49,41 +52,78 @@ class Run:
     best: dict | None = None
 
 
-def encode(sents: list[Sentence], vocab: Vocab, w: int, target: str) -> Data:
+def class_labels(sent: Sentence, classes: list[str]) -> list[int]:
+    """Index into classes (classes[0] == "O") of each token's type; a type not in classes is O."""
+    index = {c: i for i, c in enumerate(classes)}
+    return [index.get(parse_tag(t)[1], 0) for t in sent.tags or ()]
+
+
+def encode(sents: list[Sentence], vocab: Vocab, w: int, target: str, classes: list[str] | None = None,
+           casing: bool = False) -> Data:
     X = window_matrix([vocab.ids(s.tokens) for s in sents], w, vocab.index[BOS], vocab.index[EOS])
-    y = np.fromiter((v for s in sents for v in binary_labels(s, target)), dtype=np.float32)
-    return Data(X, y, sents)
+    S = shape_matrix([s.tokens for s in sents], w) if casing else None
+    if classes is None:
+        y = np.fromiter((v for s in sents for v in binary_labels(s, target)), dtype=np.float32)
+    else:
+        y = np.fromiter((v for s in sents for v in class_labels(s, classes)), dtype=np.int64)
+    return Data(X, y, sents, S)
+
+
+def score_data(p, E, data: Data, classes: list[str] | None, act: str) -> dict:
+    """Token-level P/R/F1 of the target (binary), or span-exact entity P/R/F1 (all types)."""
+    prob = scores(p, E, data.X, act, data.S)
+    if classes is None:
+        return token_prf(data.y, prob >= 0.5)
+    pred, gold, out, i = prob.argmax(axis=1), [], [], 0
+    for s in data.sents:
+        out.append(decode_iob2(classes, pred[i:i + len(s.tokens)]))
+        gold.append(s.tags)
+        i += len(s.tokens)
+    return entity_prf(gold, out)
 
 
 def prepare(train_path, dev_path, store, s: Settings):
     """Read the corpora, build the training vocabulary from the pretrained vectors, encode windows.
 
     Returns vocab, E (training rows only), train Data, dev Data or None, dev's extra
-    pretrained rows (unseen words), the resolved target and the OOV rate.
+    pretrained rows (unseen words), the resolved target, the classes (None when binary)
+    and the OOV rate.
     """
     train_sents = read_conll(train_path)
-    target = resolve_target(s.target, entity_types(train_sents), train_path)
+    types = entity_types(train_sents)
+    if s.target.lower() == "all":
+        target, classes = "all", ["O"] + types
+    else:
+        target, classes = resolve_target(s.target, types, train_path), None
     rng = np.random.default_rng(s.seed)
     found = store.lookup(candidates(t for x in train_sents for t in x.tokens))
     vocab, E, oov = build_vocab((x.tokens for x in train_sents), found, store.dim, rng)
     E = E.astype(s.dtype)
-    train = encode(train_sents, vocab, s.window, target)
+    train = encode(train_sents, vocab, s.window, target, classes, s.casing > 0)
     dev, extra = None, E[:0]
     if dev_path is not None:
         dev_sents = read_conll(dev_path)
         dvocab, dE = with_pretrained(vocab, E, store, (t for x in dev_sents for t in x.tokens))
-        dev, extra = encode(dev_sents, dvocab, s.window, target), dE[len(vocab):]
-    return vocab, E, train, dev, extra, target, oov
+        dev, extra = encode(dev_sents, dvocab, s.window, target, classes, s.casing > 0), dE[len(vocab):]
+    return vocab, E, train, dev, extra, target, classes, oov
 
 
-def scores(p, E, X, act, batch=8192) -> np.ndarray:
-    """Model probabilities for windows X, in chunks so memory stays flat."""
-    out = [model.predict_proba(p, E, X[i:i + batch], act) for i in range(0, len(X), batch)]
+def scores(p, E, X, act, S=None, batch=8192) -> np.ndarray:
+    """Model probabilities for windows X (shape ids S), in chunks so memory stays flat."""
+    out = [model.predict_proba(p, E, X[i:i + batch], act, None if S is None else S[i:i + batch])
+           for i in range(0, len(X), batch)]
     return np.concatenate(out) if out else np.zeros(0, dtype=E.dtype)
 
 
+def sayer(console):
+    """print() to the rich console (stderr), or nothing when quiet."""
+    if console is None:
+        return lambda m: None
+    return lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True)
+
+
 def fit(run: Run, p: dict, E: np.ndarray, train: Data, dev: Data | None, extra: np.ndarray,
-        s: Settings, on_best=None, console=None) -> Run:
+        s: Settings, on_best=None, console=None, classes: list[str] | None = None) -> Run:
     """Train p and E in place; run.best holds copies of the best epoch's arrays."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -92,7 +132,7 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, dev: Data | None, extra: 
     N, H, B = len(train.y), p["W"].shape[0], s.batch_size
     steps = (N + B - 1) // B
     stale = 0
-    say = (lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True)) if console else (lambda m: None)
+    say = sayer(console)
     for epoch in range(1, s.epochs + 1):
         if s.lr_decay and epoch > 1 and (epoch - 1) % s.lr_decay == 0:
             opt.lr /= 2
@@ -108,7 +148,8 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, dev: Data | None, extra: 
                 mask = None
                 if s.dropout > 0:
                     mask = (rng.random((len(idx), H)) >= s.dropout).astype(E.dtype) / (1 - s.dropout)
-                J, grads, rows, dE = model.loss(p, E, train.X[idx], train.y[idx], s.activation, s.l2, mask)
+                J, grads, rows, dE = model.loss(p, E, train.X[idx], train.y[idx], s.activation, s.l2, mask,
+                                                None if train.S is None else train.S[idx])
                 if not np.isfinite(J):
                     raise NerwinError(f"the loss became {J} at epoch {epoch}, step {k + 1}; "
                                       f"try a lower --lr (now {opt.lr:g})")
@@ -120,8 +161,7 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, dev: Data | None, extra: 
         secs = time.perf_counter() - t0
         rec = {"epoch": epoch, "loss": total / steps, "seconds": secs, "windows_per_s": N / secs}
         if dev is not None:
-            prob = scores(p, np.vstack([E, extra]), dev.X, s.activation)
-            rec["dev"] = token_prf(dev.y, prob >= 0.5)
+            rec["dev"] = score_data(p, np.vstack([E, extra]), dev, classes, s.activation)
         run.history.append(rec)
         f1 = rec["dev"]["f1"] if dev is not None else -rec["loss"]
         better = run.best is None or f1 > run.best["score"]

@@ -102,3 +102,29 @@ def window_matrix(id_seqs: list[list[int]], w: int, bos: int, eos: int) -> np.nd
     pos = np.arange(lens.sum()) - np.repeat(first, lens)           # position inside its sentence
     left = np.repeat(starts, lens) + pos                           # window's left edge in flat
     return flat[left[:, None] + np.arange(2 * w + 1)]
+
+
+SHAPES = ("lower", "UPPER", "Title", "mixed", "digit", "other", "pad")
+PAD_SHAPE = SHAPES.index("pad")
+
+
+def shape(token: str) -> int:
+    """The casing class of a token, judged on its letters: GloVe 6B is lowercased, so this
+    is the only way the model can see the capital in "Paris"."""
+    if any(ch.isdigit() for ch in token):
+        return 4
+    letters = [ch for ch in token if ch.isalpha()]
+    if not letters:
+        return 5
+    if all(ch.islower() for ch in letters):
+        return 0
+    if all(ch.isupper() for ch in letters):
+        return 1
+    if letters[0].isupper() and all(ch.islower() for ch in letters[1:]):
+        return 2
+    return 3
+
+
+def shape_matrix(token_lists: list[list[str]], w: int) -> np.ndarray:
+    """(N, 2w+1) shape ids, aligned with window_matrix; padding gets its own shape."""
+    return window_matrix([[shape(t) for t in toks] for toks in token_lists], w, PAD_SHAPE, PAD_SHAPE)

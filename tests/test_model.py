@@ -21,20 +21,20 @@ def real():
 @pytest.mark.parametrize("act", list(model.ACTIVATIONS))
 def test_binary_gradients_match_central_differences(real, act):
     E, X, y = real
-    p, Es, ids, yy = sample_problem(E, X, y, hidden=5, K=1, seed=3)
+    p, Es, ids, yy, _ = sample_problem(E, X, y, hidden=5, K=1, seed=3)
     assert len(set(ids[-1])) < ids.shape[1], "one window must repeat a word"
     errs = check(p, Es, ids, yy, act, lam=1e-2)
     assert max(errs.values()) < 1e-7, errs
 
 
 @pytest.mark.parametrize("act", ["tanh", "relu"])
-def test_softmax_and_dropout_gradients(real, act):
+@pytest.mark.parametrize("casing", [0, 3])
+def test_softmax_casing_and_dropout_gradients(real, act, casing):
     E, X, y = real
-    rng = np.random.default_rng(0)
-    p, Es, ids, _ = sample_problem(E, X, y, hidden=5, K=4, seed=4)
-    yk = rng.integers(0, 4, size=len(ids))
-    mask = (rng.random((len(ids), 5)) >= 0.3) / 0.7
-    errs = check(p, Es, ids, yk, act, lam=1e-2, mask=mask)
+    p, Es, ids, yk, shapes = sample_problem(E, X, y, hidden=5, K=4, seed=4, casing=casing)
+    assert ("C" in p) == bool(casing) and "V" in p
+    mask = (np.random.default_rng(0).random((len(ids), 5)) >= 0.3) / 0.7
+    errs = check(p, Es, ids, yk, act, lam=1e-2, mask=mask, shapes=shapes)
     assert max(errs.values()) < 1e-7, errs
 
 
@@ -56,7 +56,7 @@ def test_repeated_word_gets_the_sum_of_its_updates():
 
 def test_gradcheck_would_catch_a_wrong_gradient(real):
     E, X, y = real
-    p, Es, ids, yy = sample_problem(E, X, y, hidden=5, K=1, seed=5)
+    p, Es, ids, yy, _ = sample_problem(E, X, y, hidden=5, K=1, seed=5)
     _, grads, rows, dE = model.loss(p, Es, ids, yy, "tanh", 0.0)
     J = lambda: model.loss(p, Es, ids, yy, "tanh", 0.0)[0]
     num = numeric_grad(J, p["W"])
