@@ -25,9 +25,9 @@ def evaluate_file(params, E, vocab, config, store, path) -> dict:
             y_true.append(d.y.astype(bool))
             y_pred.append(prob >= 0.5)
             continue
-        k, i = prob.argmax(axis=1), 0
+        i = 0
         for x in block:
-            pred.append(decode_iob2(classes, k[i:i + len(x.tokens)]))
+            pred.append(decode_iob2(classes, prob[i:i + len(x.tokens)])[0])
             gold.append(x.tags)
             i += len(x.tokens)
     if not types and not y_true and not gold:

@@ -80,14 +80,46 @@ def entity_prf(gold: list[list[str]], pred: list[list[str]]) -> dict:
     return out
 
 
-def decode_iob2(classes: list[str], pred: list[int]) -> list[str]:
-    """Class per token -> valid IOB2: a run of one type is one entity (B- then I-)."""
-    tags, prev = [], "O"
-    for k in pred:
-        c = classes[k]
-        tags.append("O" if c == "O" else ("I-" if c == prev else "B-") + c)
-        prev = c
-    return tags
+def to_iob2(tags: list[str]) -> list[str]:
+    """Any scheme (IOB1, IOB2, BIOES, plain types) -> IOB2, through its entity spans."""
+    out = ["O"] * len(tags)
+    for t, a, b in spans(tags):
+        out[a] = "B-" + t
+        for i in range(a + 1, b):
+            out[i] = "I-" + t
+    return out
+
+
+def iob2_classes(types: list[str]) -> list[str]:
+    return ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")]
+
+
+def decode_iob2(classes: list[str], prob: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Most probable valid IOB2 sequence under the per-token probabilities prob (n, K).
+
+    Viterbi over log-probabilities where I-X may follow only B-X or I-X (and cannot
+    start a sentence). Returns the tags and each chosen tag's probability.
+    """
+    n, K = prob.shape
+    logp = np.log(np.maximum(prob, 1e-30))
+    allowed = np.ones((K, K), dtype=bool)              # allowed[prev, cur]
+    start = np.ones(K, dtype=bool)
+    for j, c in enumerate(classes):
+        if c.startswith("I-"):
+            start[j] = False
+            allowed[:, j] = [pc in ("B-" + c[2:], c) for pc in classes]
+    penalty = np.where(allowed, 0.0, -np.inf)
+    score = np.where(start, logp[0], -np.inf)
+    back = np.zeros((n, K), dtype=np.int64)
+    for i in range(1, n):
+        cand = score[:, None] + penalty                # (prev, cur)
+        back[i] = cand.argmax(axis=0)
+        score = cand[back[i], np.arange(K)] + logp[i]
+    path = np.empty(n, dtype=np.int64)
+    path[-1] = int(score.argmax())
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return [classes[k] for k in path], prob[np.arange(n), path]
 
 
 def format_entity(m: dict) -> str:

@@ -55,8 +55,8 @@ def label_chunk(params, E, vocab, config, store, token_lists: list[list[str]]):
         if classes is None:
             out.append([(target, float(q)) if q >= 0.5 else ("O", float(1 - q)) for q in pr])
         else:
-            k = pr.argmax(axis=1)
-            out.append(list(zip(decode_iob2(classes, k), map(float, pr[np.arange(len(k)), k]))))
+            tags, q = decode_iob2(classes, pr)
+            out.append(list(zip(tags, map(float, q))))
     return out
 
 

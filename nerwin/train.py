@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from nerwin import model
-from nerwin.corpus import Sentence, binary_labels, entity_types, parse_tag, read_conll, resolve_target
+from nerwin.corpus import Sentence, binary_labels, entity_types, read_conll, resolve_target
 from nerwin.errors import NerwinError
-from nerwin.metrics import decode_iob2, entity_prf, format_prf, token_prf
+from nerwin.metrics import decode_iob2, entity_prf, format_prf, iob2_classes, to_iob2, token_prf
 from nerwin.optim import Optimizer
 from nerwin.windows import (BOS, EOS, Vocab, build_vocab, candidates, shape_matrix, window_matrix,
                             with_pretrained)
@@ -32,6 +32,7 @@ class Settings:
     lr_decay: int = 0      # halve the learning rate every k epochs; 0 = never
     fine_tune: bool = True
     casing: int = 0        # size of the trainable word-shape vector added to each word; 0 = off
+    oov_rows: int = 0      # a training word without a vector, seen this often, gets its own row; 0 = off
     seed: int = 0
     dtype: str = "float32"
 
@@ -53,9 +54,9 @@ class Run:
 
 
 def class_labels(sent: Sentence, classes: list[str]) -> list[int]:
-    """Index into classes (classes[0] == "O") of each token's type; a type not in classes is O."""
+    """Index into classes (O, B-T, I-T, ...) of each token's IOB2 tag; a type not in classes is O."""
     index = {c: i for i, c in enumerate(classes)}
-    return [index.get(parse_tag(t)[1], 0) for t in sent.tags or ()]
+    return [index.get(t, 0) for t in to_iob2(sent.tags or [])]
 
 
 def encode(sents: list[Sentence], vocab: Vocab, w: int, target: str, classes: list[str] | None = None,
@@ -74,9 +75,9 @@ def score_data(p, E, data: Data, classes: list[str] | None, act: str) -> dict:
     prob = scores(p, E, data.X, act, data.S)
     if classes is None:
         return token_prf(data.y, prob >= 0.5)
-    pred, gold, out, i = prob.argmax(axis=1), [], [], 0
+    gold, out, i = [], [], 0
     for s in data.sents:
-        out.append(decode_iob2(classes, pred[i:i + len(s.tokens)]))
+        out.append(decode_iob2(classes, prob[i:i + len(s.tokens)])[0])
         gold.append(s.tags)
         i += len(s.tokens)
     return entity_prf(gold, out)
@@ -92,12 +93,12 @@ def prepare(train_path, dev_path, store, s: Settings):
     train_sents = read_conll(train_path)
     types = entity_types(train_sents)
     if s.target.lower() == "all":
-        target, classes = "all", ["O"] + types
+        target, classes = "all", iob2_classes(types)
     else:
         target, classes = resolve_target(s.target, types, train_path), None
     rng = np.random.default_rng(s.seed)
     found = store.lookup(candidates(t for x in train_sents for t in x.tokens))
-    vocab, E, oov = build_vocab((x.tokens for x in train_sents), found, store.dim, rng)
+    vocab, E, oov = build_vocab((x.tokens for x in train_sents), found, store.dim, rng, s.oov_rows)
     E = E.astype(s.dtype)
     train = encode(train_sents, vocab, s.window, target, classes, s.casing > 0)
     dev, extra = None, E[:0]
@@ -123,8 +124,9 @@ def sayer(console):
 
 
 def fit(run: Run, p: dict, E: np.ndarray, train: Data, dev: Data | None, extra: np.ndarray,
-        s: Settings, on_best=None, console=None, classes: list[str] | None = None) -> Run:
-    """Train p and E in place; run.best holds copies of the best epoch's arrays."""
+        s: Settings, on_best=None, console=None, classes: list[str] | None = None, on_epoch=None) -> Run:
+    """Train p and E in place; run.best holds copies of the best epoch's arrays.
+    on_best(best) runs when dev improves, on_epoch(record, p, E) after every epoch."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     rng = np.random.default_rng(s.seed + 1)  # its own stream: init draws don't shift the batches
@@ -163,6 +165,8 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, dev: Data | None, extra: 
         if dev is not None:
             rec["dev"] = score_data(p, np.vstack([E, extra]), dev, classes, s.activation)
         run.history.append(rec)
+        if on_epoch:
+            on_epoch(rec, p, E)
         f1 = rec["dev"]["f1"] if dev is not None else -rec["loss"]
         better = run.best is None or f1 > run.best["score"]
         line = f"epoch {epoch}: loss {rec['loss']:.4f}, {rec['windows_per_s']:,.0f} windows/s"
