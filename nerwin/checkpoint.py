@@ -11,7 +11,6 @@ import io
 import json
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -81,16 +80,25 @@ def load(model_dir: Path):
         if not f.exists():
             raise NerwinError(f"missing {f.name}; this is not a complete nerwin model directory", f)
     try:
-        with np.load(npz, allow_pickle=False) as z:
+        z = np.load(npz, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise NerwinError("holds a single array, not an npz archive; retrain or copy it again", npz)
+        with z:
             arrays = {k: z[k] for k in z.files}
+    except NerwinError:
+        raise
     except ValueError as e:
-        raise NerwinError(f"refusing to load: the file holds pickled objects ({e})", npz) from None
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        if "pickle" in str(e):
+            raise NerwinError("refusing to load: the file holds pickled objects, which could run code", npz) from None
+        raise NerwinError(f"not a readable npz archive ({e}); retrain or copy it again", npz) from None
+    except Exception as e:  # zipfile, zlib and numpy raise many types for a damaged archive
         raise NerwinError(f"not a readable npz archive ({type(e).__name__}); retrain or copy it again", npz) from None
     try:
         config = json.loads(arrays.pop("config_json").tobytes().decode("utf-8"))
     except (KeyError, UnicodeDecodeError, json.JSONDecodeError):
         raise NerwinError("has no readable embedded config; it was not written by nerwin", npz) from None
+    if not isinstance(config, dict):
+        raise NerwinError("embedded config is not a JSON object; the model is damaged", npz)
     version = str(config.get("nerwin_version", "?"))
     if _newer(version):
         raise NerwinError(f"written by nerwin {version}, newer than this nerwin {__version__}; upgrade nerwin", npz)
@@ -110,6 +118,6 @@ def load(model_dir: Path):
             if k not in got or got[k].shape != shape:
                 raise NerwinError(f"array {k} has shape {got[k].shape if k in got else 'missing'}, "
                                   f"the config says {shape}; the model is damaged", npz)
-    except (KeyError, TypeError) as e:
-        raise NerwinError(f"config lacks {e}; the model is damaged", npz) from None
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise NerwinError(f"config is damaged ({type(e).__name__}: {e}); retrain the model", npz) from None
     return params, E, vocab, config

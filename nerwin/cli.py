@@ -155,7 +155,7 @@ def predict(
 ):
     """Label each token; the probability printed is that of the printed label."""
     from nerwin import checkpoint
-    from nerwin.corpus import iter_conll, open_text
+    from nerwin.corpus import iter_conll, open_text, replace_and_warn
     from nerwin.predict import chunks, label_chunk, open_vectors, token_lists_from_text, write_sentence
 
     if input_format not in ("text", "conll"):
@@ -164,18 +164,19 @@ def predict(
         raise NerwinError(f"unknown --output-format {output_format!r}; choose conll or jsonl")
     params, E, vocab, config = checkpoint.load(model_dir)
     store = open_vectors(config, vectors, vectors_format)
-    f = open_text(input_file)
+    name = "<stdin>" if input_file == "-" else input_file
+    f = open_text(input_file, errors=replace_and_warn(name))
     if input_format == "conll":
         lists = (s.tokens for s in iter_conll(input_file, f, need_tags=False))
     else:
         lists = token_lists_from_text(f)
-    out = sys.stdout
-    try:
-        for block in chunks(lists):
-            for toks, labels in zip(block, label_chunk(params, E, vocab, config, store, block)):
-                write_sentence(out, toks, labels, output_format)
-    except UnicodeDecodeError as e:
-        raise NerwinError(f"not valid UTF-8 (byte {e.start}); save the input as UTF-8", input_file) from None
+    n = 0
+    for block in chunks(lists):
+        for toks, labels in zip(block, label_chunk(params, E, vocab, config, store, block)):
+            write_sentence(sys.stdout, toks, labels, output_format)
+        n += len(block)
+    if n == 0:
+        raise NerwinError("empty input: no tokens to label; give one sentence a line", name)
 
 
 @app.command()

@@ -37,20 +37,38 @@ def parse_tag(tag: str) -> tuple[str, str | None]:
     return "", tag
 
 
-def open_text(path: str | Path) -> TextIO:
+def open_text(path: str | Path, errors: str = "strict") -> TextIO:
     """Open a UTF-8 file (BOM and CRLF accepted) or `-` for stdin, with clear errors."""
     if str(path) == "-":
         import sys
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="strict", newline=None)
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors=errors, newline=None)
     p = Path(path)
     if not p.exists():
         raise NerwinError("no such file; check the path", path)
     if p.is_dir():
-        raise NerwinError("is a directory, expected a CoNLL file", path)
+        raise NerwinError("is a directory, expected a text file", path)
     try:
-        return open(p, encoding="utf-8-sig", errors="strict", newline=None)
+        return open(p, encoding="utf-8-sig", errors=errors, newline=None)
     except OSError as e:
         raise NerwinError(f"cannot open: {e.strerror}", path) from None
+
+
+def replace_and_warn(name: str) -> str:
+    """A codec error handler that puts U+FFFD for bad bytes and warns once on stderr."""
+    import codecs
+    import sys
+    handler_name = "nerwin-replace-warn"
+    warned = []
+
+    def handler(err):
+        if not warned:
+            warned.append(1)
+            print(f"nerwin: warning: {name}: bytes that are not UTF-8 (first at byte {err.start} of a read); "
+                  "replaced with U+FFFD", file=sys.stderr)
+        return "\ufffd", err.end
+
+    codecs.register_error(handler_name, handler)
+    return handler_name
 
 
 def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True) -> Iterator[Sentence]:

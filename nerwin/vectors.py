@@ -21,6 +21,7 @@ import numpy as np
 from nerwin.errors import NerwinError
 
 DEFAULT = "glove-6B-50d"
+MAX_DIM = 100_000
 FORMATS = ("kv", "word2vec-bin", "word2vec-text", "glove")
 
 
@@ -99,15 +100,50 @@ def sniff_format(path: Path) -> str:
                       "(or force one with --vectors-format)", path)
 
 
+# A .kv file is a pickle, and a pickle can name any callable. Only these may be named.
+SAFE_GLOBALS = {
+    ("gensim.models.keyedvectors", "KeyedVectors"), ("gensim.models.keyedvectors", "Word2VecKeyedVectors"),
+    ("gensim.models.fasttext", "FastTextKeyedVectors"), ("_codecs", "encode"),
+    ("collections", "OrderedDict"), ("collections", "defaultdict"),
+    *((m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")),
+    *(("numpy", n) for n in ("ndarray", "dtype")),
+    *(("builtins", n) for n in ("set", "frozenset", "dict", "list", "tuple", "int", "float", "str", "bytes",
+                                "bytearray", "object", "complex", "bool", "slice", "range")),
+}
+
+
+def load_kv(path: Path):
+    """gensim's KeyedVectors.load, with an unpickler that refuses every global not in SAFE_GLOBALS."""
+    import pickle
+
+    from gensim.models import KeyedVectors
+    from gensim.utils import SaveLoad
+
+    class SafeUnpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            if (module, name) not in SAFE_GLOBALS:
+                raise NerwinError(f"refusing to load: the pickle names {module}.{name}, which could run code", path)
+            return super().find_class(module, name)
+
+    with open(path, "rb") as f:
+        obj = SafeUnpickler(f, encoding="latin1").load()
+    if not isinstance(obj, KeyedVectors):
+        raise NerwinError(f"holds a {type(obj).__name__}, not gensim KeyedVectors", path)
+    compress, subname = SaveLoad._adapt_by_suffix(str(path))
+    obj._load_specials(str(path), "r", compress, subname)   # the separate .npy arrays, memory-mapped
+    return obj
+
+
 class KVStore:
     def __init__(self, path: Path):
-        from gensim.models import KeyedVectors
         try:
-            self.kv = KeyedVectors.load(str(path), mmap="r")
-        except Exception as e:  # gensim raises many types for a bad file
+            self.kv = load_kv(path)
+            self.dim = int(self.kv.vector_size)
+        except NerwinError:
+            raise
+        except Exception as e:  # a damaged pickle raises many types
             raise NerwinError(f"cannot read as gensim KeyedVectors ({type(e).__name__}); "
                               "check --vectors-format", path) from None
-        self.dim = int(self.kv.vector_size)
 
     def lookup(self, words: Iterable[str], limit: int | None = None) -> dict[str, np.ndarray]:
         k2i = self.kv.key_to_index
@@ -132,17 +168,21 @@ class TextStore:
         self.path, self.header = path, header
         with open(path, "rb") as f:
             first = f.readline().decode("utf-8", "replace").rstrip().split(" ")
-        self.dim = int(first[1]) if header else len(first) - 1
-        if self.dim <= 0:
-            raise NerwinError("cannot tell the vector dimension from the first line", path, 1)
+        try:
+            self.dim = int(first[1]) if header else len(first) - 1
+            self.count = int(first[0]) if header else None
+        except (ValueError, IndexError):
+            raise NerwinError("bad word2vec header; expected `ROWS DIM`", path, 1) from None
+        if self.dim <= 0 or self.dim > MAX_DIM:
+            raise NerwinError(f"cannot use vector dimension {self.dim} (from the first line)", path, 1)
 
     def lookup(self, words: Iterable[str], limit: int | None = None) -> dict[str, np.ndarray]:
         need, out, d = set(words), {}, self.dim
-        count = None
+        count = self.count
         with open(self.path, "rb") as f:
             lineno = 0
             if self.header:
-                count = int(f.readline().split()[0])
+                f.readline()
                 lineno = 1
             row = 0
             for raw in f:
@@ -154,7 +194,8 @@ class TextStore:
                     continue
                 row += 1
                 parts = line.split(" ")
-                if len(parts) < d + 1:
+                # GloVe 840B has words with spaces; a word2vec header fixes the count exactly
+                if len(parts) < d + 1 or (self.header and len(parts) != d + 1):
                     raise NerwinError(f"row {row} has {len(parts) - 1} values, expected {d}", self.path, lineno)
                 word = " ".join(parts[:-d])
                 if word in need and word not in out:
@@ -180,8 +221,8 @@ class BinStore:
             self.count, self.dim = int(header[0]), int(header[1])
         except (ValueError, IndexError):
             raise NerwinError("bad word2vec header; expected `ROWS DIM`", path, 1) from None
-        if self.count <= 0 or self.dim <= 0:
-            raise NerwinError("bad word2vec header; ROWS and DIM must be positive", path, 1)
+        if self.count <= 0 or not 0 < self.dim <= MAX_DIM:
+            raise NerwinError(f"bad word2vec header; ROWS must be positive and DIM in 1..{MAX_DIM}", path, 1)
 
     def lookup(self, words: Iterable[str], limit: int | None = None) -> dict[str, np.ndarray]:
         need, out, d = set(words), {}, self.dim
@@ -211,6 +252,9 @@ class BinStore:
                 if word in need and word not in out:
                     vec = np.frombuffer(data, dtype="<f4").astype(np.float32)
                     out[word] = _check_row(vec, self.path, row, word)
+            if n == self.count and f.read(2).strip():
+                raise NerwinError(f"data goes on after row {self.count}: the header's ROWS or DIM "
+                                  f"({self.count} {self.dim}) is wrong", self.path)
         return out
 
 

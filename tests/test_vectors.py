@@ -18,8 +18,8 @@ def vecs():
                                       ("glove", "v.vec")])
 def test_formats_detected_from_content_and_read(tmp_path, vecs, fmt, name):
     # the extensions deliberately mislead: detection reads the bytes
-    # only text with a header can hold a word with a space (GloVe 840B style)
-    words = WORDS if fmt == "word2vec-text" else [w for w in WORDS if " " not in w]
+    # only GloVe text (no header) may hold a word with a space, as GloVe 840B does
+    words = WORDS if fmt == "glove" else [w for w in WORDS if " " not in w]
     v = vecs[: len(words)]
     path = write_vectors(tmp_path / name, words, v, fmt)
     store, rec = open_store(str(path))
