@@ -93,6 +93,9 @@ def load(model_dir: Path):
         raise NerwinError(f"not a readable npz archive ({e}); retrain or copy it again", npz) from None
     except Exception as e:  # zipfile, zlib and numpy raise many types for a damaged archive
         raise NerwinError(f"not a readable npz archive ({type(e).__name__}); retrain or copy it again", npz) from None
+    for k, v in arrays.items():
+        if not isinstance(v, np.ndarray) or v.dtype.kind not in "fiu":
+            raise NerwinError(f"member {k!r} is not a numeric array; the model is damaged", npz)
     try:
         config = json.loads(arrays.pop("config_json").tobytes().decode("utf-8"))
     except (KeyError, UnicodeDecodeError, json.JSONDecodeError):

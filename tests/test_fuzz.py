@@ -1,0 +1,101 @@
+"""Arbitrary bytes into every reader: nothing but nerwin's own input error may escape.
+
+A few hundred examples in CI; NERWIN_FUZZ_EXAMPLES=10000 for a long run.
+"""
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nerwin import checkpoint
+from nerwin.corpus import iter_conll
+from nerwin.errors import NerwinError
+from nerwin.predict import tokenize
+from nerwin.vectors import FORMATS, open_store
+
+N = int(os.environ.get("NERWIN_FUZZ_EXAMPLES", "200"))
+FUZZ = settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck))
+
+# bytes that look like the real thing often enough to get past the first check
+conll_like = st.lists(st.one_of(
+    st.sampled_from([b"Paris\tB-LOC\n", b"in O\n", b"\n", b"  \t\n", b"-DOCSTART- -X- O O\n", b"x\tI-PER\r\n",
+                     b"\tO\n", b"a b c I-ORG\n", b"\xef\xbb\xbf", b"w\tX-LOC\n", b"lonely\n", b"\x00", b"\xff"]),
+    st.binary(max_size=20)), max_size=30).map(b"".join)
+vec_like = st.lists(st.one_of(
+    st.sampled_from([b"3 4\n", b"2 2\n", b"the 0.1 0.2 0.3 0.4\n", b"paris 1 2 3 4\n", b"nan inf 1\n",
+                     b"a " + np.ones(4, "<f4").tobytes() + b"\n", b"\x80\x04", b"999999999 5\n", b"1 100001\n"]),
+    st.binary(max_size=24)), max_size=12).map(b"".join)
+
+
+def tmpfile(data: bytes, name: str):
+    import tempfile
+    d = tempfile.mkdtemp()
+    p = os.path.join(d, name)
+    with open(p, "wb") as f:
+        f.write(data)
+    return p
+
+
+@FUZZ
+@given(conll_like)
+def test_conll_reader(data):
+    p = tmpfile(data, "f.conll")
+    try:
+        for s in iter_conll(p):
+            assert len(s.tokens) == len(s.tags) > 0
+    except NerwinError as e:
+        assert str(e).startswith(p)
+
+
+@FUZZ
+@given(st.text())
+def test_tokenizer(text):
+    toks = tokenize(text)
+    assert all(t and not any(c.isspace() for c in t) for t in toks if not t.startswith("http"))
+
+
+@FUZZ
+@given(vec_like, st.sampled_from([None, *FORMATS]))
+def test_vector_readers(data, fmt):
+    p = tmpfile(data, "v.bin")
+    try:
+        store, _ = open_store(p, fmt)
+        got = store.lookup(["the", "paris", "a"])
+        assert all(v.shape == (store.dim,) and np.isfinite(v).all() for v in got.values())
+    except NerwinError as e:
+        assert p in str(e)
+
+
+def model_bytes(data: bytes, kind: int) -> bytes:
+    """Raw bytes, or an npz whose members or config are fuzzed."""
+    if kind == 0:
+        return data
+    buf = io.BytesIO()
+    if kind == 1:
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("W.npy", data)
+            z.writestr("config_json.npy", data[::-1])
+    else:
+        cfg = {"nerwin_version": "0.1.0", "settings": {"window": data[0] % 3 if data else 0, "hidden": 2,
+               "activation": "tanh"}, "dim": 2, "vocabulary": ["<UNK>", "<s>", "</s>"], "target": "LOC"}
+        arrays = {"E": np.zeros((3, 2), np.float32), "W": np.zeros((2, 2), np.float32), "b": np.zeros(2),
+                  "u": np.zeros(2), "c": np.zeros(())}
+        np.savez(buf, config_json=np.frombuffer(json.dumps(cfg).encode() + data, np.uint8), **arrays)
+    return buf.getvalue()
+
+
+@FUZZ
+@given(st.binary(max_size=200), st.integers(0, 2))
+def test_model_loader(data, kind):
+    p = tmpfile(model_bytes(data, kind), "model.npz")
+    d = os.path.dirname(p)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        f.write("{}")
+    try:
+        checkpoint.load(d)
+    except NerwinError as e:
+        assert d in str(e)
