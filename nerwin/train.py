@@ -32,7 +32,6 @@ class Settings:
     lr_decay: int = 0      # halve the learning rate every k epochs; 0 = never
     fine_tune: bool = True
     casing: int = 0        # size of the trainable word-shape vector added to each word; 0 = off
-    oov_rows: int = 0      # a training word without a vector, seen this often, gets its own row; 0 = off
     seed: int = 0
     dtype: str = "float32"
 
@@ -98,7 +97,7 @@ def prepare(train_path, dev_path, store, s: Settings):
         target, classes = resolve_target(s.target, types, train_path), None
     rng = np.random.default_rng(s.seed)
     found = store.lookup(candidates(t for x in train_sents for t in x.tokens))
-    vocab, E, oov = build_vocab((x.tokens for x in train_sents), found, store.dim, rng, s.oov_rows)
+    vocab, E, oov = build_vocab((x.tokens for x in train_sents), found, store.dim, rng)
     E = E.astype(s.dtype)
     train = encode(train_sents, vocab, s.window, target, classes, s.casing > 0)
     dev, extra = None, E[:0]

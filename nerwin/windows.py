@@ -49,34 +49,28 @@ def candidates(tokens: Iterable[str]) -> list[str]:
 
 
 def build_vocab(token_lists: Iterable[list[str]], found: dict[str, np.ndarray], dim: int,
-                rng: np.random.Generator, min_count: int = 0) -> tuple[Vocab, np.ndarray, float]:
+                rng: np.random.Generator) -> tuple[Vocab, np.ndarray, float]:
     """Rows for the training vocabulary only.
 
     Returns vocab, E (|V| x d) and the out-of-vocabulary rate (share of tokens that fall to <UNK>).
-    The special rows start as small random vectors on the scale of the pretrained ones. With
-    min_count > 0, a training token the vectors lack but that occurs at least min_count times
-    gets a random row of its own (lowercased) instead of sharing <UNK>.
+    The special rows start as small random vectors on the scale of the pretrained ones.
     """
     words: dict[str, None] = {}
-    own: dict[str, int] = {}
     n_tok = n_unk = 0
     for toks in token_lists:
         for t in toks:
             n_tok += 1
             k = t if t in found else (t.lower() if t.lower() in found else None)
             if k is None:
-                own[t.lower()] = own.get(t.lower(), 0) + 1
+                n_unk += 1
             else:
                 words.setdefault(k, None)
-    own_words = [w for w, n in own.items() if min_count and n >= min_count]
-    n_unk = sum(n for w, n in own.items() if not (min_count and n >= min_count))
-    vocab = Vocab(list(SPECIALS) + list(words) + own_words)
+    vocab = Vocab(list(SPECIALS) + list(words))
     E = np.empty((len(vocab), dim), dtype=np.float32)
     scale = float(np.std(np.stack(list(found.values())))) if found else 0.1
     E[: len(SPECIALS)] = rng.normal(0.0, scale, size=(len(SPECIALS), dim))
     for i, w in enumerate(words, len(SPECIALS)):
         E[i] = found[w]
-    E[len(SPECIALS) + len(words):] = rng.normal(0.0, scale, size=(len(own_words), dim))
     return vocab, E, (n_unk / n_tok if n_tok else 0.0)
 
 
