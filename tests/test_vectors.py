@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from nerwin.errors import NerwinError
-from nerwin.vectors import default_kv_path, open_store
+from nerwin.vectors import default_cache, open_store
 
 from conftest import write_vectors
 
@@ -46,8 +46,8 @@ def test_kv_and_forced_format(tmp_path, vecs):
 def test_default_glove_is_cached_once_and_memory_mapped(nerwin_cache):
     store, rec = open_store(None)
     assert rec["source"] == "glove-6B-50d" and store.dim == 50
-    assert default_kv_path().parent == nerwin_cache and default_kv_path().exists()
-    assert isinstance(store.kv.vectors, np.memmap)
+    assert default_cache().parent == nerwin_cache and (default_cache() / "vectors.npy").exists()
+    assert isinstance(store.vectors, np.memmap) and store.vectors.shape == (400_000, 50)
     tv = store.lookup(["tv", "television", "Television"])
     assert set(tv) == {"tv", "television"}          # GloVe 6B is lowercased
     cos = tv["tv"] @ tv["television"] / np.linalg.norm(tv["tv"]) / np.linalg.norm(tv["television"])
@@ -73,3 +73,28 @@ def test_bad_vector_files_name_the_row(tmp_path, vecs):
     (tmp_path / "e.txt").write_text("")
     with pytest.raises(NerwinError, match="empty vectors file"):
         open_store(str(tmp_path / "e.txt"))
+
+
+@pytest.mark.parametrize("fmt", ["word2vec-bin", "word2vec-text", "glove"])
+def test_offset_index_gives_the_same_rows_as_streaming(tmp_path, fmt):
+    rng = np.random.default_rng(1)
+    words = [f"w{i}" for i in range(500)] + ["Paris", "paris", "naïve"]
+    vecs = rng.normal(size=(len(words), 5)).astype(np.float32)
+    path = write_vectors(tmp_path / "v", words, vecs, fmt)
+    store, _ = open_store(str(path))
+    ask = ["naïve", "w7", "Paris", "absent", "w499"]
+    assert not (store.index_dir() / "keys.npy").exists()
+    streamed = store.lookup(ask)
+    assert (store.index_dir() / "keys.npy").exists()
+    seeked = store.lookup(ask)
+    assert set(streamed) == set(seeked) == {"naïve", "w7", "Paris", "w499"}
+    for w in seeked:
+        np.testing.assert_array_equal(streamed[w], seeked[w])
+        np.testing.assert_allclose(seeked[w], vecs[words.index(w)], atol=1e-5)
+    assert set(store.lookup(["w0", "w9", "w10"], limit=10)) == {"w0", "w9"}
+    # a changed file gets a new index, never stale offsets
+    old = store.index_dir()
+    write_vectors(path, words[::-1], vecs[::-1], fmt)
+    store2, _ = open_store(str(path))
+    assert store2.index_dir() != old
+    np.testing.assert_allclose(store2.lookup(["w7"])["w7"], vecs[7], atol=1e-5)
