@@ -85,13 +85,17 @@ def embed_backward(delta_window, cache):
     """delta_window (B, n*d) -> (rows (R,), dE (R, d)) for the R distinct rows touched.
 
     A word that occurs twice, in one window or across the batch, gets the sum of its
-    updates: np.add.at accumulates where `dE[inv] += g` would keep only the last.
+    updates (`dE[ids] += g` would keep only the last). The B*n word slots are sorted by
+    row, and each run of equal rows is summed: a segmented sum, as np.add.at would do,
+    several times faster and in a fixed order.
     """
     ids, d = cache
-    rows, inv = np.unique(ids, return_inverse=True)
-    dE = np.zeros((rows.size, d), dtype=delta_window.dtype)
-    np.add.at(dE, inv.ravel(), delta_window.reshape(-1, d))
-    return rows, dE
+    flat = ids.ravel()
+    order = np.argsort(flat, kind="stable")
+    sorted_ids = flat[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
+    dE = np.add.reduceat(delta_window.reshape(-1, d)[order], starts, axis=0)
+    return sorted_ids[starts], dE
 
 
 def affine_forward(x, W, b):

@@ -16,37 +16,57 @@ class Optimizer:
         self.name, self.lr, self.freeze = name, lr, freeze
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.t = 0
-        self.state = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in params.items()}
-        # per-row state of E: first and second moments, and each row's own step count
-        self.E_m = np.zeros_like(E)
-        self.E_v = np.zeros_like(E)
+        # the dense parameters share one flat moment vector, so Adam runs once a step, not once per array
+        self.keys = sorted(params)
+        sizes = [params[k].size for k in self.keys]
+        ends = np.cumsum(sizes).tolist()
+        self.slices = {k: (e - n, e) for k, n, e in zip(self.keys, sizes, ends)}
+        self.m = np.zeros(sum(sizes), dtype=E.dtype)
+        self.v = np.zeros(sum(sizes), dtype=E.dtype)
+        # per-row state of E: both moments side by side (one gather, one scatter a step),
+        # and each row's own step count
+        self.E_mv = np.zeros((E.shape[0], 2, E.shape[1]), dtype=E.dtype)
         self.E_t = np.zeros(E.shape[0], dtype=np.int64)
 
     def _update(self, g, m, v, t):
-        """Return the step for gradient g, updating the moments m, v in place."""
+        """Return the step for gradient g, updating the moments m, v in place.
+
+        Adam in the paper's efficient form: lr * m_hat / (sqrt(v_hat) + eps) equals
+        lr_t * m / (sqrt(v) + eps_t) with lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) and
+        eps_t = eps sqrt(1 - b2^t); the bias corrections then touch scalars (or one
+        value per row), not whole arrays.
+        """
         if self.name == "sgd":
             return self.lr * g
         if self.name == "adagrad":
             v += g * g
             return self.lr * g / (np.sqrt(v) + self.eps)
-        m *= self.beta1
-        m += (1 - self.beta1) * g
-        v *= self.beta2
-        v += (1 - self.beta2) * g * g
-        m_hat = m / (1 - self.beta1 ** t)
-        v_hat = v / (1 - self.beta2 ** t)
-        return self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        b1, b2 = self.beta1, self.beta2
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        g2 = g * g
+        g2 *= 1 - b2
+        v += g2
+        c2 = np.sqrt(1 - b2 ** t)
+        denom = np.sqrt(v)
+        denom += self.eps * c2
+        step = m / denom
+        step *= self.lr * c2 / (1 - b1 ** t)
+        return step
 
     def step(self, params: dict, grads: dict, E: np.ndarray, rows: np.ndarray, dE: np.ndarray) -> None:
         self.t += 1
-        for k, g in grads.items():
-            m, v = self.state[k]
-            params[k] -= self._update(g, m, v, self.t).astype(params[k].dtype, copy=False)
+        g = np.concatenate([grads[k].ravel() for k in self.keys])
+        step = self._update(g, self.m, self.v, self.t).astype(g.dtype, copy=False)
+        for k in self.keys:
+            a, b = self.slices[k]
+            params[k] -= step[a:b].reshape(params[k].shape)
         if self.freeze:
             return
         # rows are distinct (np.unique in embed_backward), so fancy-index writes lose nothing
         self.E_t[rows] += 1
         t = self.E_t[rows][:, None]
-        m, v = self.E_m[rows], self.E_v[rows]
-        E[rows] -= self._update(dE, m, v, t).astype(E.dtype, copy=False)
-        self.E_m[rows], self.E_v[rows] = m, v
+        mv = self.E_mv[rows]                      # (R, 2, d) copy; _update changes it in place
+        E[rows] -= self._update(dE, mv[:, 0], mv[:, 1], t).astype(E.dtype, copy=False)
+        self.E_mv[rows] = mv

@@ -1,0 +1,100 @@
+"""Predict: cold start against `python -c "import numpy"`, and streaming memory on 1M vs 5M tokens.
+
+Usage: python scripts/bench_predict.py [--runs 10] [--no-readme]
+Trains a model on the sample corpus first (default GloVe). The streaming inputs are
+made from ../shared/corpora/btc/test.conll tokens when present, else from the sample.
+"""
+import argparse
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_speed import replace_section  # noqa: E402
+
+NERWIN = Path(sys.executable).with_name("nerwin")
+
+
+def wall(cmd, stdin_bytes=None) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, input=stdin_bytes, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t0
+
+
+def peak_rss_mb(cmd, stdin_path) -> tuple[float, float]:
+    """(peak RSS of the child in MB, wall seconds)."""
+    with open(stdin_path, "rb") as f:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdin=f, stdout=subprocess.DEVNULL)
+        _, status, ru = os.wait4(p.pid, 0)
+        secs = time.perf_counter() - t0
+    assert os.waitstatus_to_exitcode(status) == 0, cmd
+    return ru.ru_maxrss / 1024, secs
+
+
+def make_text(path: Path, tokens: list[str], n_tokens: int, rng: random.Random) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        done = 0
+        while done < n_tokens:
+            k = rng.randint(5, 30)
+            f.write(" ".join(rng.choice(tokens) for _ in range(k)) + "\n")
+            done += k
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--no-readme", action="store_true")
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    model = tmp / "model"
+    subprocess.run([str(NERWIN), "train", "--out", str(model), "-q"], check=True)
+    sentence = b"The museums in Paris are amazing .\n"
+    predict = [str(NERWIN), "predict", "--model", str(model)]
+    numpy_cmd = [sys.executable, "-c", "import numpy"]
+    wall(numpy_cmd), wall(predict, sentence)     # warm the page cache
+    t_np, t_pr = [], []
+    for _ in range(a.runs):                        # interleaved, so drift hits both alike
+        t_np.append(wall(numpy_cmd))
+        t_pr.append(wall(predict, sentence))
+    np_med, pr_med = statistics.median(t_np), statistics.median(t_pr)
+    cold = ("| command | median wall (s) | ratio |\n|---|---|---|\n"
+            f"| `python -c \"import numpy\"` | {np_med:.3f} | 1.00× |\n"
+            f"| `echo \"The museums in Paris are amazing .\" \\| nerwin predict --model DIR` | {pr_med:.3f} | "
+            f"**{pr_med / np_med:.2f}×** |\n\n"
+            f"Median of {a.runs} interleaved runs each; target ≤ 4×. `python scripts/bench_predict.py`.")
+    print(cold, flush=True)
+
+    from nerwin.corpus import read_conll
+    btc = ROOT.parent / "shared" / "corpora" / "btc" / "test.conll"
+    src = btc if btc.exists() else ROOT / "data" / "test.conll"
+    tokens = [t for s in read_conll(src) for t in s.tokens if t]
+    rng = random.Random(0)
+    rows = ["| input | tokens | peak RSS (MB) | wall (s) | tokens/s |", "|---|---|---|---|---|"]
+    rss = {}
+    for n in (1_000_000, 5_000_000):
+        f = tmp / f"in{n}.txt"
+        make_text(f, tokens, n, rng)
+        mb, secs = peak_rss_mb(predict + [str(f)], os.devnull)
+        rss[n] = mb
+        rows.append(f"| {f.stat().st_size / 1e6:.0f} MB of text ({src.parent.name} tokens) | {n:,} | {mb:.0f} | "
+                    f"{secs:.1f} | {n / secs:,.0f} |")
+        print(rows[-1], flush=True)
+        f.unlink()
+    stream = "\n".join(rows) + (f"\n\nPeak RSS at 5M tokens is {rss[5_000_000] / rss[1_000_000]:.3f}× that at 1M "
+                                "(target: within 10%). `python scripts/bench_predict.py`.")
+    print(stream)
+    if not a.no_readme:
+        replace_section("coldstart", cold)
+        replace_section("stream", stream)
+
+
+if __name__ == "__main__":
+    main()
