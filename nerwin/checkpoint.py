@@ -40,19 +40,24 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def check_writable(out: Path) -> None:
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=".probe.")
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as e:
-        raise NerwinError(f"cannot write the model here ({e.strerror}); choose another --out", out) from None
+    """Fail early, before any work, if --out cannot be written; create nothing yet."""
+    out = Path(out).absolute()
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise NerwinError(f"cannot write the model here: {probe} is a file; choose another --out", out)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise NerwinError("cannot write the model here (permission denied); choose another --out", out)
 
 
 def save(out: Path, params: dict, E: np.ndarray, vocab: Vocab, config: dict) -> None:
     out = Path(out)
     check_writable(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise NerwinError(f"cannot write the model here ({e.strerror}); choose another --out", out) from None
     config = dict(config, nerwin_version=__version__, vocabulary=vocab.words)
     text = json.dumps(config, indent=1, ensure_ascii=False).encode("utf-8")
     buf = io.BytesIO()

@@ -87,10 +87,8 @@ def train(
                  lr_decay=lr_decay, fine_tune=fine_tune, casing=casing, seed=seed)
     console = None if quiet else err_console()
     checkpoint.check_writable(out)
-    store, source = open_store(vectors, vectors_format)
-    source["limit"] = vectors_limit
-    store_limited = _Limited(store, vectors_limit)
-    vocab, E, tr, dev, extra, s.target, classes, oov = prepare(train_file, dev_file, store_limited, s)
+    store, source = open_store(vectors, vectors_format, vectors_limit)
+    vocab, E, tr, dev, extra, s.target, classes, oov = prepare(train_file, dev_file, store, s)
     say = sayer(console)
     what = f"{int(tr.y.sum())} {s.target}" if classes is None else f"classes {', '.join(classes)}"
     say(f"train: {len(tr.sents)} sentences, {len(tr.y)} windows, {what}; "
@@ -127,21 +125,11 @@ def train(
     if test_file is not None:
         from nerwin.evaluate import evaluate_file
         result["test"] = evaluate_file(best["params"], best["E"], vocab, dict(config, vocabulary=vocab.words),
-                                       store_limited, test_file)
+                                       store, test_file)
         say("test: " + (format_prf(result["test"]) if classes is None else format_entity(result["test"])))
     say(f"saved epoch {best['epoch']} to {out}/")
     if metrics_json is not None:
         emit_json(result, metrics_json)
-
-
-class _Limited:
-    """A store that honours --vectors-limit (only the first N rows of the file count)."""
-
-    def __init__(self, store, limit):
-        self.store, self.limit, self.dim = store, limit, store.dim
-
-    def lookup(self, words):
-        return self.store.lookup(words, limit=self.limit)
 
 
 @app.command()
@@ -267,9 +255,12 @@ def drift_demo(
 ):
     """The lecture's TV / telly / television experiment: frozen vs fine-tuned vectors, same seed."""
     from nerwin.drift import experiment, plot, read_words, table, to_json, verdict
+    from nerwin.optim import OPTIMIZERS
     from nerwin.train import Settings
     from nerwin.vectors import open_store
 
+    if optimizer not in OPTIMIZERS:
+        raise NerwinError(f"unknown --optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     if plot_path is not None:
         try:
             import matplotlib  # noqa: F401

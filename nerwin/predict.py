@@ -33,7 +33,7 @@ def open_vectors(config: dict, override: str | None = None, fmt: str | None = No
     source = override or rec.get("source")
     if source != DEFAULT and not override and not Path(str(source)).exists():
         raise NerwinError(f"the model's vectors source is gone: {source}; pass --vectors PATH to the same vectors")
-    store, _ = open_store(source, fmt or (None if override else rec.get("format")))
+    store, _ = open_store(source, fmt or (None if override else rec.get("format")), rec.get("limit"))
     if store.dim != config["dim"]:
         raise NerwinError(f"vectors have dimension {store.dim}, the model needs {config['dim']}", source)
     return store

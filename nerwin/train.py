@@ -160,7 +160,7 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, dev: Data | None, extra: 
                     bar.update(task, completed=k + 1, loss=total / (k + 1),
                                wps=(k + 1) * B / (time.perf_counter() - t0 + 1e-9))
         secs = time.perf_counter() - t0
-        rec = {"epoch": epoch, "loss": total / steps, "seconds": secs, "windows_per_s": N / secs}
+        rec = {"epoch": epoch, "loss": total / steps, "lr": opt.lr, "seconds": secs, "windows_per_s": N / secs}
         if dev is not None:
             rec["dev"] = score_data(p, np.vstack([E, extra]), dev, classes, s.activation)
         run.history.append(rec)

@@ -410,8 +410,24 @@ class BinStore(FileStore):
         return _check_row(np.frombuffer(payload, dtype="<f4").astype(np.float32), self.path, row, word)
 
 
-def open_store(source: str | None, fmt: str | None = None):
+class Limited:
+    """A store of which only the first `limit` rows count (`--vectors-limit`)."""
+
+    def __init__(self, store, limit: int):
+        self.store, self.limit, self.dim = store, limit, store.dim
+
+    def lookup(self, words: Iterable[str]) -> dict[str, np.ndarray]:
+        return self.store.lookup(words, limit=self.limit)
+
+
+def open_store(source: str | None, fmt: str | None = None, limit: int | None = None):
     """Return (store, record); record goes into config.json so predict can find unseen words."""
+    store, record = _open(source, fmt)
+    record["limit"] = limit
+    return (store if limit is None else Limited(store, limit)), record
+
+
+def _open(source: str | None, fmt: str | None):
     if source in (None, "", DEFAULT):
         return NpyStore(ensure_default_cache()), {"source": DEFAULT, "format": "nerwin-cache"}
     path = Path(source).expanduser()

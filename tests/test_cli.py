@@ -138,3 +138,26 @@ def test_btc_loc_end_to_end(tmp_path):
     assert 0.05 < m["oov_rate"] < 0.2                    # tweets: URLs, mentions, emoji
     assert m["test"]["support"] == sum(sum(binary_labels(s, "LOC")) for s in read_conll(corpus("btc", "test")))
     assert m["test"]["f1"] > 0.4     # an all-O model scores 0; CRF reference 0.528
+
+
+def test_patience_stops_early_and_lr_decay_halves(tmp_path):
+    r = run("train", "--epochs", "40", "--patience", "2", "--out", tmp_path / "m",
+            "--metrics-json", tmp_path / "m.json")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert "early stop" in r.stderr and len(m["history"]) == m["best_epoch"] + 2 < 40
+    r = run("train", "--epochs", "7", "--lr-decay", "3", "--out", tmp_path / "d", "-q",
+            "--metrics-json", tmp_path / "d.json")
+    lrs = [x["lr"] for x in json.loads((tmp_path / "d.json").read_text())["history"]]
+    assert lrs == [1e-3] * 3 + [5e-4] * 3 + [2.5e-4]
+
+
+def test_vectors_limit_is_recorded_and_kept_at_predict(tmp_path):
+    words = ["the", "museums", "in", "paris", "are", "amazing", ".", "berlin"]
+    vec = write_vectors(tmp_path / "v.txt", words, np.random.default_rng(0).normal(size=(8, 6)), "glove")
+    r = run("train", "--vectors", vec, "--vectors-limit", "7", "--epochs", "1", "--out", tmp_path / "m", "-q")
+    assert r.returncode == 0, r.stderr
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["vectors"]["limit"] == 7 and "berlin" not in cfg["vocabulary"]
+    from nerwin.predict import open_vectors
+    assert open_vectors(cfg).lookup(["berlin", "paris"]).keys() == {"paris"}   # row 8 is past the limit

@@ -37,7 +37,7 @@ def test_bad_conll(tmp_path, name, content, expect):
     f.write_bytes(content)
     r = train_into(tmp_path / "m", "--train", f)
     assert_clean_error(r, str(f), expect)
-    assert not (tmp_path / "m" / "model.npz").exists()
+    assert not (tmp_path / "m").exists()          # nothing created, not even the directory
 
 
 def test_missing_conll_and_missing_target(tmp_path):
@@ -102,7 +102,7 @@ def test_bad_vector_files(tmp_path, tiny_vectors):
     for f, expect in bad_vector_files(tmp_path, *tiny_vectors):
         r = train_into(tmp_path / "m", "--vectors", f)
         assert_clean_error(r, str(f), expect)
-        assert not (tmp_path / "m" / "model.npz").exists()
+        assert not (tmp_path / "m").exists()
 
 
 def test_pickled_kv_is_refused_not_run(tmp_path):
