@@ -63,3 +63,15 @@ def test_plot_without_matplotlib_says_so_and_exits_2(tmp_path):
                        capture_output=True, text=True)
     assert_clean_error(r, "pip install -e '.[plot]'")
     assert not (tmp_path / "d.png").exists()
+
+
+def test_telly_is_far_from_tv_in_glove_as_the_readme_says():
+    import numpy as np
+    store, _ = open_store(None)
+    v = store.lookup(["tv", "telly", "television"])
+    cos = lambda a, b: float(v[a] @ v[b] / np.linalg.norm(v[a]) / np.linalg.norm(v[b]))
+    assert cos("tv", "television") > 0.95 and cos("tv", "telly") < 0.3 and cos("telly", "television") < 0.25
+    M = np.asarray(store.vectors)
+    sims = M @ v["telly"] / (np.linalg.norm(M, axis=1) * np.linalg.norm(v["telly"]) + 1e-12)
+    nearest = [store.word(int(i)) for i in np.argsort(-sims)[:2]]
+    assert nearest == ["telly", "savalas"]
