@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-from bench_speed import replace_section  # noqa: E402
+from readme_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
 
 NERWIN = Path(sys.executable).with_name("nerwin")
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from readme_section import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 BTC = ROOT.parent / "shared" / "corpora" / "btc" / "train.conll"
 BATCHES = (16, 64, 256, 2048)
@@ -127,14 +129,6 @@ def main():
     print(table)
     if not a.no_readme:
         replace_section("speed", table)
-
-
-def replace_section(name: str, body: str) -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    i, j = text.index(start) + len(start), text.index(end)
-    readme.write_text(text[:i] + "\n" + body + "\n" + text[j:])
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from readme_section import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = ROOT.parent / "shared" / "corpora"
 
@@ -69,12 +71,8 @@ def main() -> None:
     table = "\n".join(rows)
     print(table)
     if not a.no_readme:
-        readme = ROOT / "README.md"
-        text = readme.read_text()
-        start, end = "<!-- quality:start -->", "<!-- quality:end -->"
-        i, j = text.index(start) + len(start), text.index(end)
-        note = f"\n{a.seeds} seeds each (mean ± sd); produced by `python scripts/benchmark_quality.py`.\n\n"
-        readme.write_text(text[:i] + note + table + "\n" + text[j:])
+        replace_section("quality", f"{a.seeds} seeds each (mean ± sd); produced by "
+                                   f"`python scripts/benchmark_quality.py`.\n\n{table}")
 
 
 if __name__ == "__main__":
