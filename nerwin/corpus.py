@@ -142,9 +142,3 @@ def binary_labels(sent: Sentence, target: str) -> list[int]:
         typ = parse_tag(tag)[1]
         out.append(1 if typ is not None and typ.lower() == t else 0)
     return out
-
-
-def write_conll(f: TextIO, tokens: list[str], columns: list[list[str]]) -> None:
-    for i, tok in enumerate(tokens):
-        f.write("\t".join([tok] + [c[i] for c in columns]) + "\n")
-    f.write("\n")

@@ -5,7 +5,7 @@ import numpy as np
 
 from nerwin.corpus import entity_types, iter_conll, resolve_target
 from nerwin.errors import NerwinError
-from nerwin.metrics import decode_iob2, entity_prf, token_prf
+from nerwin.metrics import decode_sentences, entity_prf, token_prf
 from nerwin.predict import chunks
 from nerwin.train import encode, scores
 from nerwin.windows import with_pretrained
@@ -25,11 +25,8 @@ def evaluate_file(params, E, vocab, config, store, path) -> dict:
             y_true.append(d.y.astype(bool))
             y_pred.append(prob >= 0.5)
             continue
-        i = 0
-        for x in block:
-            pred.append(decode_iob2(classes, prob[i:i + len(x.tokens)])[0])
-            gold.append(x.tags)
-            i += len(x.tokens)
+        pred += [tags for tags, _ in decode_sentences(classes, prob, (len(x.tokens) for x in block))]
+        gold += [x.tags for x in block]
     if not types and not y_true and not gold:
         raise NerwinError("no sentences found; expected `token<TAB>tag` lines", path)
     if classes is None:

@@ -122,6 +122,15 @@ def decode_iob2(classes: list[str], prob: np.ndarray) -> tuple[list[str], np.nda
     return [classes[k] for k in path], prob[np.arange(n), path]
 
 
+def decode_sentences(classes: list[str], prob: np.ndarray, lengths) -> list[tuple[list[str], np.ndarray]]:
+    """Split per-token probabilities (N, K) by sentence and decode each with decode_iob2."""
+    out, i = [], 0
+    for n in lengths:
+        out.append(decode_iob2(classes, prob[i:i + n]))
+        i += n
+    return out
+
+
 def format_entity(m: dict) -> str:
     lines = [f"entity-level (micro): {format_prf(m)}"]
     for t, x in m["per_type"].items():

@@ -12,10 +12,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
-import numpy as np
 
 from nerwin.errors import NerwinError
-from nerwin.metrics import decode_iob2
+from nerwin.metrics import decode_sentences
 from nerwin.windows import BOS, EOS, shape_matrix, window_matrix, with_pretrained
 
 TOKEN_RE = re.compile(r"https?://\S+|[@#]\w+|\w+(?:[-'’.]\w+)*|[^\w\s]")
@@ -48,15 +47,12 @@ def label_chunk(params, E, vocab, config, store, token_lists: list[list[str]]):
     S = shape_matrix(token_lists, w) if "C" in params else None
     prob = scores(params, Ex, X, config["settings"]["activation"], S)
     classes = config.get("classes")
+    if classes is not None:
+        return [list(zip(tags, map(float, q))) for tags, q in decode_sentences(classes, prob, map(len, token_lists))]
     out, i = [], 0
     for toks in token_lists:
-        pr = prob[i:i + len(toks)]
+        out.append([(target, float(q)) if q >= 0.5 else ("O", float(1 - q)) for q in prob[i:i + len(toks)]])
         i += len(toks)
-        if classes is None:
-            out.append([(target, float(q)) if q >= 0.5 else ("O", float(1 - q)) for q in pr])
-        else:
-            tags, q = decode_iob2(classes, pr)
-            out.append(list(zip(tags, map(float, q))))
     return out
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from nerwin import model
 from nerwin.corpus import Sentence, binary_labels, entity_types, read_conll, resolve_target
 from nerwin.errors import NerwinError
-from nerwin.metrics import decode_iob2, entity_prf, format_prf, iob2_classes, to_iob2, token_prf
+from nerwin.metrics import decode_sentences, entity_prf, format_prf, iob2_classes, to_iob2, token_prf
 from nerwin.optim import Optimizer
 from nerwin.windows import (BOS, EOS, Vocab, build_vocab, candidates, shape_matrix, window_matrix,
                             with_pretrained)
@@ -74,12 +74,8 @@ def score_data(p, E, data: Data, classes: list[str] | None, act: str) -> dict:
     prob = scores(p, E, data.X, act, data.S)
     if classes is None:
         return token_prf(data.y, prob >= 0.5)
-    gold, out, i = [], [], 0
-    for s in data.sents:
-        out.append(decode_iob2(classes, prob[i:i + len(s.tokens)])[0])
-        gold.append(s.tags)
-        i += len(s.tokens)
-    return entity_prf(gold, out)
+    pred = decode_sentences(classes, prob, (len(s.tokens) for s in data.sents))
+    return entity_prf([s.tags for s in data.sents], [tags for tags, _ in pred])
 
 
 def prepare(train_path, dev_path, store, s: Settings):

@@ -7,7 +7,6 @@ made from ../shared/corpora/btc/test.conll tokens when present, else from the sa
 import argparse
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys

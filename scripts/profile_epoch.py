@@ -7,7 +7,6 @@ cProfile adds overhead to every Python call, so the shares matter more than the 
 import argparse
 import cProfile
 import pstats
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -1,6 +1,6 @@
 import pytest
 
-from nerwin.corpus import binary_labels, entity_types, iter_conll, parse_tag, read_conll
+from nerwin.corpus import binary_labels, entity_types, parse_tag, read_conll
 from nerwin.errors import NerwinError
 from nerwin.predict import tokenize
 

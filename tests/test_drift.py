@@ -4,7 +4,6 @@ import json
 import pytest
 
 from nerwin.drift import effect_holds, experiment, read_words
-from nerwin.errors import NerwinError
 from nerwin.train import Settings
 from nerwin.vectors import open_store
 

@@ -6,7 +6,7 @@ import pytest
 from nerwin.corpus import read_conll
 from nerwin.metrics import decode_iob2, entity_prf, iob2_classes, spans, to_iob2
 
-from conftest import assert_clean_error, corpus, run
+from conftest import corpus, run
 
 seqeval = pytest.importorskip("seqeval")
 from seqeval.metrics import classification_report  # noqa: E402
