@@ -103,7 +103,7 @@ def fill(template: str, rng: random.Random, names: dict) -> list[tuple[str, str]
 
 def main() -> None:
     rng = random.Random(224)
-    # dev and test draw a quarter of their names from a pool train never sees
+    # train sees three quarters of each name list; dev and test draw from all of it
     seen = {k: v[: len(v) - len(v) // 4] for k, v in NAMES.items()}
     out = Path(__file__).resolve().parents[1] / "data"
     for split, n, names in (("train", 420, seen), ("dev", 100, NAMES), ("test", 100, NAMES)):
