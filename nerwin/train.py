@@ -136,10 +136,10 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, dev: Data | None, extra: 
         perm = rng.permutation(N)
         total, t0 = 0.0, time.perf_counter()
         with Progress(TextColumn(f"epoch {epoch}/{s.epochs}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("loss {task.fields[loss]:.4f}  {task.fields[wps]:,.0f} windows/s"),
+                      TextColumn("loss {task.fields[loss]}  {task.fields[wps]} windows/s"),
                       TimeRemainingColumn(), console=console, transient=True,
                       disable=console is None) as bar:
-            task = bar.add_task("train", total=steps, loss=float("nan"), wps=0.0)
+            task = bar.add_task("train", total=steps, loss="-", wps="-")
             for k in range(steps):
                 idx = perm[k * B:(k + 1) * B]
                 mask = None
@@ -153,8 +153,8 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, dev: Data | None, extra: 
                 opt.step(p, grads, E, rows, dE)
                 total += J
                 if k % 50 == 0 or k == steps - 1:
-                    bar.update(task, completed=k + 1, loss=total / (k + 1),
-                               wps=(k + 1) * B / (time.perf_counter() - t0 + 1e-9))
+                    bar.update(task, completed=k + 1, loss=f"{total / (k + 1):.4f}",
+                               wps=f"{(k + 1) * B / (time.perf_counter() - t0 + 1e-9):,.0f}")
         secs = time.perf_counter() - t0
         rec = {"epoch": epoch, "loss": total / steps, "lr": opt.lr, "seconds": secs, "windows_per_s": N / secs}
         if dev is not None:
