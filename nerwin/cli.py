@@ -66,13 +66,15 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or per-epoch lines."),
 ):
     """Train the window classifier and save the best dev epoch to --out."""
+    from dataclasses import asdict
+
     import numpy as np
 
     from nerwin import checkpoint, model
     from nerwin.metrics import format_entity, format_prf
     from nerwin.model import ACTIVATIONS
     from nerwin.optim import OPTIMIZERS
-    from nerwin.train import Run, Settings, fit, prepare, sayer, settings_dict
+    from nerwin.train import Run, Settings, fit, prepare, sayer
     from nerwin.vectors import open_store
     from nerwin.windows import SHAPES
 
@@ -96,7 +98,7 @@ def train(
     K = 1 if classes is None else len(classes)
     p = model.init_params((2 * window + 1) * (E.shape[1] + casing), hidden, K, np.random.default_rng(seed),
                           E.dtype, casing=(len(SHAPES), casing) if casing else None)
-    config = {"settings": settings_dict(s), "target": s.target, "classes": classes, "dim": int(E.shape[1]),
+    config = {"settings": asdict(s), "target": s.target, "classes": classes, "dim": int(E.shape[1]),
               "vectors": source, "train_file": str(train_file), "oov_rate": oov}
 
     def save(best):

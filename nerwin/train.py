@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -179,7 +179,3 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, dev: Data | None, extra: 
                 say(f"early stop: no better dev F1 for {stale} epochs; keeping epoch {run.best['epoch']}")
                 break
     return run
-
-
-def settings_dict(s: Settings) -> dict:
-    return asdict(s)
