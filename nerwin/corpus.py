@@ -2,7 +2,7 @@
 
 Columns are split on tabs when the line has one (so a token may be empty, as in
 BTC's `\tO`), else on runs of spaces. A whitespace-only line ends a sentence and
-`-DOCSTART-` lines are skipped. Tags may be IOB1, IOB2, BIOES/BILOU or plain types.
+`-DOCSTART-` lines are skipped. Tags may be in any scheme that schemes.parse reads.
 """
 from __future__ import annotations
 
@@ -12,29 +12,13 @@ from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
 from nerwin.errors import NerwinError
-
-PREFIXES = {"B", "I", "E", "S", "L", "U"}
-
+from nerwin.schemes import parse, types
 
 @dataclass
 class Sentence:
     tokens: list[str]
     tags: list[str] | None  # None when the input has no tag column
     line: int               # line number of the first token, for messages
-
-
-def parse_tag(tag: str) -> tuple[str, str | None]:
-    """'B-LOC' -> ('B', 'LOC'); 'LOC' -> ('', 'LOC'); 'O' -> ('O', None). Raises ValueError."""
-    if tag == "O":
-        return "O", None
-    head, sep, rest = tag.partition("-")
-    if sep and len(head) == 1 and head.isalpha():
-        if head.upper() not in PREFIXES or not rest:
-            raise ValueError(f"unknown tag {tag!r}: expected O, a type, or B-/I-/E-/S-/L-/U- and a type")
-        return head.upper(), rest
-    if not tag.strip():
-        raise ValueError("empty tag")
-    return "", tag
 
 
 def open_text(path: str | Path, errors: str = "strict") -> TextIO:
@@ -95,7 +79,7 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
                 if len(cols) < 2:
                     raise NerwinError(f"one column ({cols[0][:40]!r}); expected `token<TAB>tag`", path, n)
                 try:
-                    parse_tag(cols[-1].strip())
+                    parse(cols[-1].strip())
                 except ValueError as e:
                     raise NerwinError(str(e), path, n) from None
                 tags.append(cols[-1].strip())
@@ -117,13 +101,7 @@ def read_conll(path: str | Path) -> list[Sentence]:
 
 def entity_types(sents: Iterable[Sentence]) -> list[str]:
     """The entity types in the tags, in first-seen order (deterministic)."""
-    seen: dict[str, None] = {}
-    for s in sents:
-        for t in s.tags or ():
-            typ = parse_tag(t)[1]
-            if typ is not None:
-                seen.setdefault(typ, None)
-    return list(seen)
+    return types(t for s in sents for t in s.tags or ())
 
 
 def resolve_target(target: str, types: list[str], path) -> str:
@@ -139,6 +117,6 @@ def binary_labels(sent: Sentence, target: str) -> list[int]:
     t = target.lower()
     out = []
     for tag in sent.tags or ():
-        typ = parse_tag(tag)[1]
+        typ = parse(tag)[1]
         out.append(1 if typ is not None and typ.lower() == t else 0)
     return out

@@ -12,7 +12,9 @@ import numpy as np
 
 from nerwin import model
 from nerwin.errors import NerwinError
-from nerwin.train import Data, Run, Settings, fit
+from nerwin.training import SAMPLE, Data, Run, Settings, fit
+
+WORDS = SAMPLE / "drift_words.txt"
 
 
 def read_words(path: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
@@ -22,6 +24,10 @@ def read_words(path: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
         lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
         raise NerwinError("no such words file", path) from None
+    except IsADirectoryError:
+        raise NerwinError("is a directory, expected a words file", path) from None
+    except OSError as e:
+        raise NerwinError(f"cannot read ({e.strerror})", path) from None
     except UnicodeDecodeError:
         raise NerwinError("not valid UTF-8", path) from None
     for n, line in enumerate(lines, 1):
@@ -63,7 +69,7 @@ def experiment(rows, classes, store, s: Settings, anchor: str = "television") ->
         ss = replace(s, fine_tune=fine, window=0)
         p = model.init_params(E0.shape[1], ss.hidden, 1, np.random.default_rng(ss.seed), E0.dtype)
         E = E0.copy()
-        fit(Run(), p, E, train, None, E[:0], ss)
+        fit(Run(), p, E, train, ss, trainable=None if fine else np.zeros(len(E), dtype=bool))
         prob = model.predict_proba(p, E, all_ids, ss.activation)
         out["runs"][mode] = {"E": E, "params": p, "prob": prob}
     E1 = out["runs"]["fine-tuned"]["E"]

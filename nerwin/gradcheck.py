@@ -73,3 +73,35 @@ def sample_problem(E: np.ndarray, X: np.ndarray, y: np.ndarray, hidden: int, K: 
         yy = rng.integers(0, K, size=len(ids))
     shapes = rng.integers(0, len(SHAPES), size=ids.shape) if casing else None
     return p, E_small, ids, yy, shapes
+
+
+def run_all(train_file, vectors, vectors_format, activation, window, hidden, l2, seed, tolerance, say) -> bool:
+    """`nerwin gradcheck`: every activation on the lecture's binary model, then softmax with casing
+    and dropout, on real windows; says each parameter's error and returns whether all pass."""
+    from nerwin.errors import NerwinError
+    from nerwin.model import ACTIVATIONS
+    from nerwin.training import SAMPLE, Settings, prepare
+    from nerwin.corpus import entity_types, read_conll
+    from nerwin.vectors import open_store
+
+    acts = [activation] if activation else list(ACTIVATIONS)
+    for a in acts:
+        if a not in ACTIVATIONS:
+            raise NerwinError(f"unknown --activation {a!r}; choose one of {', '.join(ACTIVATIONS)}")
+    train_file = train_file or SAMPLE / "train.conll"
+    store, _ = open_store(vectors, vectors_format)
+    s = Settings(window=window, seed=seed, dtype="float64", target=entity_types(read_conll(train_file))[0])
+    _, E, tr, *_ = prepare(train_file, None, store, s)
+    worst = 0.0
+    cases = [(a, a, 1, 0, 0.0) for a in acts] + [(f"{a} + softmax, casing, dropout", a, 4, 3, 0.3) for a in acts[:1]]
+    for name, a, K, casing, drop in cases:
+        p, Es, ids, y, shapes = sample_problem(E, tr.X, tr.y, hidden, K, seed, casing=casing)
+        mask = None
+        if drop:  # a fixed mask: dropout is then a deterministic function to differentiate
+            mask = (np.random.default_rng(seed).random((len(ids), hidden)) >= drop) / (1 - drop)
+        errs = check(p, Es, ids, y, a, l2, mask, shapes)
+        worst = max(worst, *errs.values())
+        say(f"{name}\n    " + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
+    ok = worst <= tolerance
+    say(f"largest relative error {worst:.2e}: {'PASS' if ok else 'FAIL'} (tolerance {tolerance:g})")
+    return ok

@@ -148,9 +148,15 @@ def sigmoid_ce_backward(cache):
 
 
 def softmax_ce_forward(h, V, c, y):
-    """h (B, H), V (K, H), c (K,), y (B,) int -> J, p (B, K)."""
-    p = softmax(h @ V.T + c)
-    J = float(-np.mean(np.log(p[np.arange(y.shape[0]), y] + 1e-300)))
+    """h (B, H), V (K, H), c (K,), y (B,) int -> J, p (B, K).
+    J uses log p = shifted s - log sum exp(shifted s): finite for any logit gap, even in float32."""
+    s = h @ V.T + c
+    shifted = s - s.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    total = e.sum(axis=1, keepdims=True)
+    rows = np.arange(y.shape[0])
+    J = float(-np.mean(shifted[rows, y] - np.log(total[:, 0])))
+    p = e / total
     return J, p, (h, V, p, y)
 
 

@@ -9,11 +9,13 @@ OPTIMIZERS = ("sgd", "adagrad", "adam")
 
 
 class Optimizer:
-    def __init__(self, name: str, params: dict, E: np.ndarray, lr: float, freeze: bool = False,
+    def __init__(self, name: str, params: dict, E: np.ndarray, lr: float, trainable: np.ndarray | None = None,
                  beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        """trainable (|V|,) bool: the rows of E that may move (--freeze keeps the pretrained rows
+        as loaded and trains only <UNK>, <s>, </s>); None: every row."""
         if name not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {name!r}")
-        self.name, self.lr, self.freeze = name, lr, freeze
+        self.name, self.lr, self.trainable = name, lr, trainable
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.t = 0
         # the dense parameters share one flat moment vector, so Adam runs once a step, not once per array
@@ -62,8 +64,11 @@ class Optimizer:
         for k in self.keys:
             a, b = self.slices[k]
             params[k] -= step[a:b].reshape(params[k].shape)
-        if self.freeze:
-            return
+        if self.trainable is not None:
+            keep = self.trainable[rows]
+            rows, dE = rows[keep], dE[keep]
+            if not len(rows):
+                return
         # rows are distinct (np.unique in embed_backward), so fancy-index writes lose nothing
         self.E_t[rows] += 1
         t = self.E_t[rows][:, None]

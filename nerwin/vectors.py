@@ -137,6 +137,10 @@ class NpyStore:
     def word(self, row: int) -> str:
         return self.blob[self.offsets[row]:self.offsets[row + 1]].tobytes().decode("utf-8")
 
+    def top(self, n: int) -> tuple[list[str], np.ndarray]:
+        n = min(n, len(self.vectors))
+        return [self.word(r) for r in range(n)], np.array(self.vectors[:n], dtype=np.float32)
+
     def lookup(self, words: Iterable[str], limit: int | None = None) -> dict[str, np.ndarray]:
         out = {}
         for w in words:
@@ -188,6 +192,9 @@ def sniff_format(path: Path) -> str:
 SAFE_GLOBALS = {
     ("gensim.models.keyedvectors", "KeyedVectors"), ("gensim.models.keyedvectors", "Word2VecKeyedVectors"),
     ("gensim.models.fasttext", "FastTextKeyedVectors"), ("_codecs", "encode"),
+    # gensim 3.x layouts: a Vocab record per word (a plain data class; gensim 4 converts it on load)
+    ("gensim.models.keyedvectors", "Vocab"), ("gensim.models.keyedvectors", "CompatVocab"),
+    ("gensim.models.keyedvectors", "EuclideanKeyedVectors"),
     ("collections", "OrderedDict"), ("collections", "defaultdict"),
     *((m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")),
     *(("numpy", n) for n in ("ndarray", "dtype")),
@@ -228,6 +235,9 @@ class KVStore:
         except Exception as e:  # a damaged pickle raises many types
             raise NerwinError(f"cannot read as gensim KeyedVectors ({type(e).__name__}); "
                               "check --vectors-format", path) from None
+
+    def top(self, n: int) -> tuple[list[str], np.ndarray]:
+        return [str(k) for k in self.kv.index_to_key[:n]], np.array(self.kv.vectors[:n], dtype=np.float32)
 
     def lookup(self, words: Iterable[str], limit: int | None = None) -> dict[str, np.ndarray]:
         k2i = self.kv.key_to_index
@@ -283,6 +293,15 @@ class FileStore:
             except OSError:
                 pass  # no cache is no error: the next lookup streams again
         return out
+
+    def top(self, n: int) -> tuple[list[str], np.ndarray]:
+        """The first n rows: word2vec and GloVe files are ordered by frequency."""
+        words, vecs = [], []
+        with open(self.path, "rb", buffering=1 << 20) as f:
+            for row, line, _, wb, payload in self.rows(f, n):
+                words.append(wb.decode("utf-8", "replace"))
+                vecs.append(self.parse(payload, row, line, words[-1]))
+        return words, (np.stack(vecs) if vecs else np.zeros((0, self.dim), np.float32))
 
     def seek_lookup(self, index: HashIndex, words: Iterable[str], limit: int | None) -> dict[str, np.ndarray]:
         found = []
@@ -419,9 +438,50 @@ class Limited:
     def lookup(self, words: Iterable[str]) -> dict[str, np.ndarray]:
         return self.store.lookup(words, limit=self.limit)
 
+    def top(self, n: int) -> tuple[list[str], np.ndarray]:
+        return self.store.top(min(n, self.limit))
+
+
+class Bundle:
+    """Pretrained rows kept inside a model (float16), so it predicts where its vectors source is gone."""
+
+    def __init__(self, words: list[str], vectors: np.ndarray):
+        self.words, self.vectors, self.dim = words, vectors, vectors.shape[1]
+        self.index = {w: i for i, w in enumerate(words)}
+
+    def lookup(self, words: Iterable[str]) -> dict[str, np.ndarray]:
+        get = self.index.get
+        return {w: self.vectors[i].astype(np.float32) for w in words if (i := get(w)) is not None}
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        blob = [w.encode("utf-8") for w in self.words]
+        offsets = np.zeros(len(blob) + 1, dtype=np.int64)
+        np.cumsum([len(b) for b in blob], out=offsets[1:])
+        return {"bundle": self.vectors, "bundle_offsets": offsets,
+                "bundle_blob": np.frombuffer(b"".join(blob), dtype=np.uint8)}
+
+    @classmethod
+    def from_arrays(cls, vectors: np.ndarray, blob: np.ndarray, offsets: np.ndarray) -> "Bundle":
+        raw = blob.tobytes()
+        words = [raw[a:b].decode("utf-8") for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+        if len(words) != len(vectors):
+            raise ValueError(f"bundle has {len(words)} words and {len(vectors)} rows")
+        return cls(words, vectors)
+
+    @classmethod
+    def build(cls, store, n: int, skip) -> "Bundle | None":
+        """The n most frequent rows of store, less the words in skip (the model's own rows)."""
+        if n <= 0:
+            return None
+        words, vecs = store.top(n)
+        keep = [i for i, w in enumerate(words) if w not in skip]
+        return cls([words[i] for i in keep], vecs[keep].astype(np.float16))
+
 
 def open_store(source: str | None, fmt: str | None = None, limit: int | None = None):
     """Return (store, record); record goes into config.json so predict can find unseen words."""
+    if limit is not None and limit < 1:
+        raise NerwinError(f"--vectors-limit must be at least 1, got {limit}")
     store, record = _open(source, fmt)
     record["limit"] = limit
     return (store if limit is None else Limited(store, limit)), record

@@ -35,7 +35,7 @@ def blas_threads() -> int:
 
 
 def nerwin_epoch(p0, E0, tr, s):
-    from nerwin.train import Run, fit
+    from nerwin.training import Run, fit
     p = {k: v.copy() for k, v in p0.items()}
     E = E0.copy()
     run = fit(Run(), p, E, tr, None, E[:0], s)
@@ -101,7 +101,7 @@ def main():
         print("skipped: torch is not installed (pip install -e '.[bench]', which takes torch==2.13.0)")
         return
     from nerwin import model
-    from nerwin.train import Settings, prepare
+    from nerwin.training import Settings, prepare
     from nerwin.vectors import open_store
 
     threads = blas_threads()

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from nerwin.drift import effect_holds, experiment, read_words
-from nerwin.train import Settings
+from nerwin.training import Settings
 from nerwin.vectors import open_store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -38,7 +38,7 @@ def main():
         print(f"skipped: {BTC} is missing")
         return
     from nerwin import model
-    from nerwin.train import Run, Settings, fit, prepare
+    from nerwin.training import Run, Settings, fit, prepare
     from nerwin.vectors import open_store
 
     store, _ = open_store(None)

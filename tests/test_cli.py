@@ -30,7 +30,7 @@ def test_train_reports_oov_per_epoch_dev_scores_and_saves(sample_model):
     assert cfg["nerwin_version"] and "paris" in cfg["vocabulary"]
     assert metrics["best_epoch"] == max(range(len(metrics["history"])),
                                         key=lambda i: metrics["history"][i]["dev"]["f1"]) + 1
-    params, E, vocab, _ = checkpoint.load(out)
+    params, E, vocab, _, _ = checkpoint.load(out)
     assert E.shape[0] == len(vocab) < 1000                   # only the corpus's rows, never 400k
     assert E.dtype == np.float32
 
@@ -89,8 +89,8 @@ def test_same_seed_same_model_bit_for_bit(tmp_path):
 def test_freeze_keeps_every_vector_as_loaded(tmp_path, sample_model):
     r = run("train", "--epochs", "2", "--freeze", "--out", tmp_path / "f", "-q")
     assert r.returncode == 0, r.stderr
-    _, E_frozen, vocab, _ = checkpoint.load(tmp_path / "f")
-    _, E_tuned, vocab2, _ = checkpoint.load(sample_model[0])
+    _, E_frozen, vocab, _, _ = checkpoint.load(tmp_path / "f")
+    _, E_tuned, vocab2, _, _ = checkpoint.load(sample_model[0])
     from nerwin.vectors import open_store
     glove = open_store(None)[0].lookup(vocab.words[3:])
     np.testing.assert_array_equal(E_frozen[3:], np.stack([glove[w] for w in vocab.words[3:]]))
@@ -110,9 +110,10 @@ def test_conll2003_layout_trains_with_user_vectors(tmp_path):
     assert m["target"] == "LOC" and m["dev"]["support"] == 15
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["vectors"]["format"] == "glove" and cfg["vectors"]["source"] == str(vec.resolve())
-    vec.unlink()
-    r = run("predict", "--model", tmp_path / "m", stdin="Paris\n")
-    assert_clean_error(r, str(vec.resolve()), "--vectors")
+    with_file = run("predict", "--model", tmp_path / "m", stdin="Paris visited Rome\nblackburn\n")
+    vec.unlink()          # a model travels: its vectors source is gone, and it still predicts
+    r = run("predict", "--model", tmp_path / "m", stdin="Paris visited Rome\nblackburn\n")
+    assert r.returncode == 0 and r.stdout == with_file.stdout, r.stderr
 
 
 @pytest.mark.parametrize("content,where", [("a\tO\nb\tQ-LOC\n", ":2:"), ("a\tO\n\nb\n", ":3:")])
@@ -159,5 +160,5 @@ def test_vectors_limit_is_recorded_and_kept_at_predict(tmp_path):
     assert r.returncode == 0, r.stderr
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["vectors"]["limit"] == 7 and "berlin" not in cfg["vocabulary"]
-    from nerwin.predict import open_vectors
-    assert open_vectors(cfg).lookup(["berlin", "paris"]).keys() == {"paris"}   # row 8 is past the limit
+    from nerwin.tagger import Tagger
+    assert Tagger.load(tmp_path / "m").store().lookup(["berlin", "paris"]).keys() == {"paris"}   # row 8: past the limit

@@ -1,8 +1,8 @@
 import pytest
 
-from nerwin.corpus import binary_labels, entity_types, parse_tag, read_conll
+from nerwin.corpus import binary_labels, entity_types, read_conll
 from nerwin.errors import NerwinError
-from nerwin.predict import tokenize
+from nerwin.text import tokenize
 
 from conftest import corpus
 
@@ -43,13 +43,6 @@ def test_bom_crlf_whitespace_separators_and_empty_token(tmp_path):
     assert [s.tokens for s in sents] == [["New", "York"], ["", "hi"]]
 
 
-@pytest.mark.parametrize("tag,expect", [("O", ("O", None)), ("B-LOC", ("B", "LOC")), ("S-PER", ("S", "PER")),
-                                        ("LOC", ("", "LOC")), ("B-geo-loc", ("B", "geo-loc")),
-                                        ("geo-loc", ("", "geo-loc"))])
-def test_parse_tag(tag, expect):
-    assert parse_tag(tag) == expect
-
-
 def test_unknown_prefix_and_one_column_name_the_line(tmp_path):
     f = tmp_path / "bad.conll"
     f.write_text("a\tO\nb\tX-LOC\n")
@@ -69,7 +62,11 @@ def test_real_corpora_read_as_documented(name, split, sents, tokens):
     assert sum(len(s.tokens) for s in got) == tokens
 
 
-def test_tokenizer_splits_punctuation_keeps_urls_and_mentions():
-    assert tokenize("Hi @bob, see https://t.co/x!") == ["Hi", "@bob", ",", "see", "https://t.co/x!"]
+def test_tokenizer_matches_corpus_and_vector_conventions():
+    assert tokenize("Hi @bob, see https://t.co/x!") == ["Hi", "@bob", ",", "see", "https://t.co/x", "!"]
     assert tokenize("The museums in Paris are amazing.") == ["The", "museums", "in", "Paris", "are", "amazing", "."]
-    assert tokenize("don't co-op") == ["don't", "co-op"]
+    assert tokenize("I don't know, it's Mr. Smith of the U.S.") == \
+        ["I", "do", "n't", "know", ",", "it", "'s", "Mr.", "Smith", "of", "the", "U.S."]
+    assert tokenize("3,000 or 1.5 co-op #tag2 :) (see www.x.org).") == \
+        ["3,000", "or", "1.5", "co-op", "#tag2", ":)", "(", "see", "www.x.org", ")", "."]
+    assert tokenize("can't won't O'Brien") == ["ca", "n't", "wo", "n't", "O'Brien"]

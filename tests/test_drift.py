@@ -4,7 +4,7 @@ import json
 import pytest
 
 from nerwin.drift import effect_holds, experiment, read_words
-from nerwin.train import Settings
+from nerwin.training import Settings
 from nerwin.vectors import open_store
 
 from conftest import DATA, assert_clean_error, run

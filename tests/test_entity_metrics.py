@@ -4,7 +4,7 @@ import json
 import pytest
 
 from nerwin.corpus import read_conll
-from nerwin.metrics import decode_iob2, entity_prf, iob2_classes, spans, to_iob2
+from nerwin.metrics import entity_prf
 
 from conftest import corpus, run
 
@@ -34,31 +34,6 @@ def test_evaluate_equals_seqeval_on_real_files(tmp_path, name):
         if m["support"]:
             assert m["f1"] == pytest.approx(ref[t]["f1-score"], abs=1e-12), t
     assert ours["f1"] > 0.05      # the model learned something, so the comparison is not all zeros
-
-
-def test_spans_follow_conlleval_for_iob1_and_bioes():
-    assert spans(["I-PER", "I-PER", "B-PER", "O", "I-LOC", "I-ORG"]) == [("PER", 0, 2), ("PER", 2, 3),
-                                                                           ("LOC", 4, 5), ("ORG", 5, 6)]
-    assert spans(["S-LOC", "B-PER", "E-PER", "S-PER"]) == [("LOC", 0, 1), ("PER", 1, 3), ("PER", 3, 4)]
-
-
-def test_decoding_gives_the_best_valid_iob2():
-    import numpy as np
-    classes = iob2_classes(["PER", "LOC"])          # O B-PER I-PER B-LOC I-LOC
-    def onehot(*ks, p=0.9):
-        m = np.full((len(ks), 5), (1 - p) / 4)
-        m[np.arange(len(ks)), ks] = p
-        return m
-    tags, q = decode_iob2(classes, onehot(1, 2, 0, 3, 4))
-    assert tags == ["B-PER", "I-PER", "O", "B-LOC", "I-LOC"] and np.allclose(q, 0.9)
-    # argmax would say O I-LOC: invalid; the best valid path makes it a B-LOC or drops it
-    prob = onehot(0, 4)
-    tags, _ = decode_iob2(classes, prob)
-    assert tags[1] != "I-LOC" and all(spans(tags) == spans(to_iob2(tags)) for _ in [0])
-    # I-X after B-Y is invalid too
-    tags, _ = decode_iob2(classes, onehot(1, 4, 4))
-    assert tags[1:] != ["I-LOC", "I-LOC"]
-    assert to_iob2(["I-PER", "I-PER", "B-PER", "O", "I-LOC"]) == ["B-PER", "I-PER", "B-PER", "O", "B-LOC"]
 
 
 def test_entity_prf_counts():

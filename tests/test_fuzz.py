@@ -5,6 +5,7 @@ A few hundred examples in CI; NERWIN_FUZZ_EXAMPLES=10000 for a long run.
 import io
 import json
 import os
+import tempfile
 import zipfile
 
 import numpy as np
@@ -14,8 +15,9 @@ from hypothesis import strategies as st
 from nerwin import checkpoint
 from nerwin.corpus import iter_conll
 from nerwin.errors import NerwinError
-from nerwin.predict import tokenize
+from nerwin.text import tokenize
 from nerwin.vectors import FORMATS, open_store
+from nerwin.windows import Vocab
 
 N = int(os.environ.get("NERWIN_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck))
@@ -99,3 +101,53 @@ def test_model_loader(data, kind):
         checkpoint.load(d)
     except NerwinError as e:
         assert d in str(e)
+
+
+def tiny_model(tmp: str, binary: bool) -> None:
+    """A real, complete model directory small enough to mutate thousands of times."""
+    from nerwin.windows import SHAPES
+    rng = np.random.default_rng(0)
+    words = ["<UNK>", "<s>", "</s>", "paris", "is", "big"]
+    classes = None if binary else ["O", "B-LOC", "I-LOC"]
+    K = 1 if binary else 3
+    params = {"W": rng.normal(size=(2, 3 * 6)).astype(np.float32), "b": np.zeros(2, np.float32),
+              "C": rng.normal(size=(len(SHAPES), 2)).astype(np.float32)}
+    params.update({"u": np.ones(2, np.float32), "c": np.zeros((), np.float32)} if binary else
+                  {"V": np.ones((K, 2), np.float32), "c": np.zeros(K, np.float32)})
+    cfg = {"settings": {"window": 1, "hidden": 2, "activation": "tanh", "casing": 2, "loss": "window"},
+           "target": "LOC" if binary else "all", "classes": classes, "dim": 4,
+           "vectors": {"source": "/nonexistent/vectors.txt", "format": "glove", "limit": None}}
+    checkpoint.save(tmp, params, rng.normal(size=(6, 4)).astype(np.float32), Vocab(words), cfg)
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-5, 5) | st.floats(allow_nan=True) | st.text(max_size=8),
+                           lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c, max_size=3),
+                           max_leaves=8)
+
+
+@FUZZ
+@given(st.booleans(), st.sampled_from(["settings.window", "settings.hidden", "settings.activation", "settings.casing",
+                                       "settings.loss", "target", "classes", "dim", "vocabulary", "nerwin_version",
+                                       "vectors", "vectors.source", "vectors.limit", "vectors.format", "settings"]),
+       json_values)
+def test_model_config_fields_mutated(binary, field, value):
+    """Any value in any config field: loading refuses it with NerwinError, or the model tags text."""
+    from nerwin.tagger import Tagger
+    with tempfile.TemporaryDirectory() as d:
+        tiny_model(d, binary)
+        z = dict(np.load(os.path.join(d, "model.npz")))
+        cfg = json.loads(z.pop("config_json").tobytes())
+        node, *rest = field.split(".")
+        if rest:
+            if not isinstance(cfg[node], dict):
+                return
+            cfg[node][rest[0]] = value
+        else:
+            cfg[node] = value
+        with open(os.path.join(d, "model.npz"), "wb") as f:
+            np.savez(f, config_json=np.frombuffer(json.dumps(cfg).encode(), np.uint8), **z)
+        try:
+            doc = Tagger.load(d).tag("Paris is big .")
+        except NerwinError:
+            return
+        assert len(doc.labels) == 4

@@ -4,7 +4,7 @@ import pytest
 
 from nerwin import model
 from nerwin.gradcheck import check, numeric_grad, rel_error, sample_problem
-from nerwin.train import Settings, prepare
+from nerwin.training import Settings, prepare
 from nerwin.vectors import open_store
 
 from conftest import DATA, run

@@ -206,7 +206,7 @@ def test_sigkill_at_random_moments_leaves_old_or_new_model(tmp_path):
         time.sleep(rng.uniform(0.8, 4.0))
         p.kill()
         p.wait()
-        params, E, vocab, config = checkpoint.load(out)      # complete: loads and shapes agree
+        params, E, vocab, config, _ = checkpoint.load(out)   # complete: loads and shapes agree
         h = hashlib.sha256((out / "model.npz").read_bytes()).hexdigest()
         assert h == old or config["settings"]["seed"] == trial
         outcomes.add("old" if h == old else "new")

@@ -1,0 +1,220 @@
+"""The Tagger: the only code that applies a model. predict, evaluate and training's dev
+scores all go through `Tagger.tag_sentences`, so they cannot disagree.
+
+A token's row: the model's own vocabulary (exact, then lowercase), then the vectors
+source the model was trained with (the lecture's unseen "television"), then the rows
+bundled in the model, then <UNK>. A Tagger pickles: the vectors source is reopened lazily.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from nerwin import model
+from nerwin.corpus import Sentence, binary_labels, entity_types, iter_conll, resolve_target
+from nerwin.errors import NerwinError
+from nerwin.metrics import entity_prf, token_prf
+from nerwin.schemes import decode_iob2, spans, transitions, viterbi
+from nerwin.text import tokenize
+from nerwin.windows import BOS, EOS, UNK, Vocab, candidates, shape_matrix, window_matrix
+
+BATCH = 2000  # sentences per chunk: memory is bounded by this, not by the input
+
+
+@dataclass
+class Doc:
+    """One tagged sentence: per token, its label and the probability of that label."""
+    tokens: list[str]
+    labels: list[str]
+    probs: list[float]
+
+    @property
+    def entities(self) -> list[tuple[int, int, str, float]]:
+        """(start, end exclusive, type, mean probability of its tokens' labels), from the decoded tags."""
+        return [(a, b, t, float(np.mean(self.probs[a:b]))) for t, a, b in spans(self.labels)]
+
+
+def chunks(it: Iterable, n: int = BATCH) -> Iterator[list]:
+    it = iter(it)
+    while block := list(islice(it, n)):
+        yield block
+
+
+class Tagger:
+    def __init__(self, params: dict, E: np.ndarray, vocab: Vocab, config: dict, bundle=None, store=None,
+                 vectors: str | None = None, vectors_format: str | None = None):
+        """store: an open vectors store for unseen words (training passes its own); otherwise the
+        source recorded in config, or `vectors` to give another, is opened on first use."""
+        self.params, self.E, self.vocab, self.config, self.bundle = params, E, vocab, config, bundle
+        self.vectors, self.vectors_format = vectors, vectors_format
+        self._store, self._opened = store, store is not None
+        self.unk_fallbacks = 0        # tokens that fell to <UNK> because the vectors source is gone
+        self._said = False
+
+    @classmethod
+    def load(cls, model_dir, vectors: str | None = None, vectors_format: str | None = None) -> "Tagger":
+        from nerwin import checkpoint
+        params, E, vocab, config, bundle = checkpoint.load(Path(model_dir))
+        return cls(params, E, vocab, config, bundle, vectors=vectors, vectors_format=vectors_format)
+
+    # ---- the model as saved -------------------------------------------------------------
+    @property
+    def settings(self) -> dict:
+        return self.config["settings"]
+
+    @property
+    def classes(self) -> list[str] | None:
+        return self.config.get("classes")
+
+    @property
+    def target(self) -> str:
+        return self.config["target"]
+
+    def __getstate__(self):
+        state = dict(self.__dict__, _store=None, _opened=False)   # no open files or mmaps
+        return state
+
+    # ---- vectors for words the model has no row of --------------------------------------
+    def store(self):
+        """The vectors source, opened once; None when it is gone (then the bundle serves)."""
+        if not self._opened:
+            self._opened = True
+            self._store = self._open_store()
+        return self._store
+
+    def _open_store(self):
+        from nerwin.vectors import DEFAULT, open_store
+        rec = self.config.get("vectors", {})
+        if self.vectors is not None:
+            store, _ = open_store(self.vectors, self.vectors_format, rec.get("limit"))
+        else:
+            source = rec.get("source")
+            if source != DEFAULT and not Path(str(source)).is_file():
+                return None
+            try:
+                store, _ = open_store(source, rec.get("format") if source != DEFAULT else None, rec.get("limit"))
+            except NerwinError:
+                if self.bundle is None:
+                    raise
+                return None
+        if store.dim != self.config["dim"]:
+            raise NerwinError(f"vectors have dimension {store.dim}, the model needs {self.config['dim']}",
+                              self.vectors)
+        return store
+
+    def _pretrained(self, words: list[str]) -> dict[str, np.ndarray]:
+        store = self.store() if words else None
+        found = store.lookup(words) if store is not None else {}
+        if self.bundle is not None and len(found) < len(words):
+            found.update(self.bundle.lookup([w for w in words if w not in found]))
+        return found
+
+    def rows(self, token_lists: list[list[str]]) -> tuple[Vocab, np.ndarray]:
+        """Vocab and E extended by the pretrained rows this chunk's unseen words need."""
+        vocab, E = self.vocab, self.E
+        missing = [w for w in candidates(t for toks in token_lists for t in toks if t not in vocab.index)
+                   if w not in vocab.index]
+        found = self._pretrained(missing)
+        if found:
+            new = [w for w in missing if w in found]
+            vocab = Vocab(vocab.words + new)
+            E = np.vstack([E, np.stack([found[w] for w in new]).astype(E.dtype)])
+        return vocab, E
+
+    # ---- applying the model ------------------------------------------------------------
+    def scores(self, token_lists: list[list[str]]) -> np.ndarray:
+        """Per token: P(target) (N,) for a binary model, class probabilities (N, K) for a
+        window-loss model, emission scores f (N, K) for a sentence-loss model."""
+        vocab, E = self.rows(token_lists)
+        ids = [vocab.ids(t) for t in token_lists]
+        if self.store() is None:
+            unk = vocab.index[UNK]
+            self.unk_fallbacks += sum(i == unk for s in ids for i in s)
+        w, act = self.settings["window"], self.settings["activation"]
+        X = window_matrix(ids, w, vocab.index[BOS], vocab.index[EOS])
+        S = shape_matrix(token_lists, w) if "C" in self.params else None
+        out = []
+        for i in range(0, len(X), 8192):
+            s = None if S is None else S[i:i + 8192]
+            if "A" in self.params:
+                h, _ = model.forward(self.params, E, X[i:i + 8192], act, shapes=s)
+                out.append(h @ self.params["V"].T + self.params["c"])
+            else:
+                out.append(model.predict_proba(self.params, E, X[i:i + 8192], act, shapes=s))
+        return np.concatenate(out) if out else np.zeros(0, dtype=E.dtype)
+
+    def tag_sentences(self, token_lists: list[list[str]]) -> list[Doc]:
+        """One chunk of tokenized sentences -> one Doc each."""
+        q = self.scores(token_lists)
+        classes, docs, i = self.classes, [], 0
+        if classes is not None:
+            rules = transitions(classes)
+        for toks in token_lists:
+            n = len(toks)
+            if not n:
+                docs.append(Doc([], [], []))
+                continue
+            if classes is None:
+                p = q[i:i + n]
+                labels = [self.target if x >= 0.5 else "O" for x in p]
+                probs = np.where(p >= 0.5, p, 1 - p)
+            elif "A" in self.params:
+                f = q[i:i + n].astype(np.float64)
+                A = self.params["A"].astype(np.float64)
+                path = viterbi(f, A[:-1, :-1] + rules[0], A[-1, :-1] + rules[1], A[:-1, -1])
+                labels = [classes[k] for k in path]
+                probs = model.sentence_marginals(f, A, rules)[np.arange(n), path]
+            else:
+                labels, probs = decode_iob2(classes, q[i:i + n], rules)
+            docs.append(Doc(list(toks), labels, [float(x) for x in probs]))
+            i += n
+        return docs
+
+    def tag(self, text: str | list[str]) -> Doc:
+        """A sentence: a string (split by the built-in tokenizer) or a list of tokens."""
+        return self.tag_sentences([tokenize(text) if isinstance(text, str) else list(text)])[0]
+
+    def tag_many(self, items: Iterable[str | list[str]], batch_size: int = BATCH) -> Iterator[Doc]:
+        """Stream Docs for strings or token lists, batch_size sentences at a time."""
+        lists = (tokenize(x) if isinstance(x, str) else list(x) for x in items)
+        for block in chunks(lists, batch_size):
+            yield from self.tag_sentences(block)
+        self.say_fallbacks()
+
+    def say_fallbacks(self) -> None:
+        if self.unk_fallbacks and not self._said:
+            self._said = True
+            src = self.config.get("vectors", {}).get("source")
+            print(f"nerwin: warning: the vectors source {src} is gone; {self.unk_fallbacks} tokens found "
+                  "no row in the model or its bundled vectors and used <UNK> (pass --vectors to give one)",
+                  file=sys.stderr)
+
+    # ---- scoring against gold ----------------------------------------------------------
+    def evaluate(self, gold: str | Path | Iterable[Sentence]) -> dict:
+        """Token-level P/R/F1 of the target (binary model) or span-exact entity P/R/F1 per type
+        and micro-averaged: the dict `nerwin evaluate --json` prints."""
+        path = gold if isinstance(gold, (str, Path)) else "gold sentences"
+        sents = iter_conll(gold) if isinstance(gold, (str, Path)) else gold
+        y_true, y_pred, g_tags, p_tags, types = [], [], [], [], {}
+        for block in chunks(sents):
+            for t in entity_types(block):
+                types.setdefault(t, None)
+            docs = self.tag_sentences([s.tokens for s in block])
+            if self.classes is None:
+                y_true += [v for s in block for v in binary_labels(s, self.target)]
+                y_pred += [l == self.target for d in docs for l in d.labels]
+            else:
+                g_tags += [s.tags for s in block]
+                p_tags += [d.labels for d in docs]
+        self.say_fallbacks()
+        if not types and not y_true and not g_tags:
+            raise NerwinError("no sentences found; expected `token<TAB>tag` lines", path)
+        if self.classes is None:
+            resolve_target(self.target, list(types), path)
+            return token_prf(np.array(y_true, dtype=bool), np.array(y_pred, dtype=bool))
+        return entity_prf(g_tags, p_tags)

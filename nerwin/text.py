@@ -1,0 +1,38 @@
+"""The built-in tokenizer for plain text: the tokens that CoNLL corpora and GloVe/word2vec use.
+
+Penn Treebank clitics (`don't` -> `do n't`, `it's` -> `it 's`), abbreviations that keep their
+dot (`U.S.`, `Mr.`), numbers with separators (`3,000`, `1.5`), URLs without the punctuation
+that follows them, whole `@mentions`, `#hashtags`, emoticons and flag emoji; every other
+punctuation mark is a token of its own. `scripts/tokenizer_table.py` measures it on gold.
+"""
+from __future__ import annotations
+
+import re
+
+_MARK = "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed" \
+        "\u0900-\u0903\u093a-\u094f\u0951-\u0957\u0e31\u0e34-\u0e3a\u0e47-\u0e4e\u200c\u200d"
+W = rf"[\w{_MARK}]"                                  # a word character, combining marks included
+CLITIC = r"(?:s|m|re|ve|ll|d)"
+TITLES = "Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|vs|etc|Inc|Ltd|Co|Corp|Gen|Gov|Sen|Rep|Lt|Col|Capt|Sgt|Jan|Feb|Mar|" \
+         "Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+TOKEN_RE = re.compile("|".join([
+    r"(?:https?://|www\.)\S+?…(?=\s|$)",                           # a URL a tweet cut short
+    r"(?:https?://|www\.)\S+?(?=[.,;:!?)\]}\"'”’…]*(?:\s|$))",    # URL, not its trailing punctuation
+    rf"[@#]{W}+",                                                  # @mention, #hashtag
+    r"(?<!\w)(?:[:;=8][-o*'^]?[)\](\[dDpP/\\|}{@3*xX]|<3)(?!\w)",  # emoticon
+    r"\b(?:[A-Za-z]\.){2,}",                                      # U.S., e.g.
+    rf"\b(?:{TITLES})\.",                                          # Mr., Dr.
+    r"\d{1,3}(?:,\d{3})+(?:\.\d+)?",                               # 3,000 and 3,000.5
+    rf"{W}+?(?=[nN]['’][tT]\b)",                                   # do|n't, ca|n't
+    r"[nN]['’][tT]\b",                                             # n't
+    rf"(?i:['’]{CLITIC})\b",                                       # 's 're 'll ...
+    rf"(?i:['’](?:cause|em|til|\d0s))\b",                          # 'cause, '90s
+    rf"{W}+(?:-{W}+)*-(?=\s|$)",                                   # anti- (a hyphen before a space)
+    rf"{W}+(?:[-.]{W}+|['’](?!(?i:{CLITIC}|t)\b){W}+)*",           # words, 1.5, co-op, O'Brien
+    r"[\U0001F1E6-\U0001F1FF]{2}",                                 # flag emoji
+    r"[^\w\s](?:[\ufe0f\U0001F3FB-\U0001F3FF]|\u200d[^\w\s])*",    # any other symbol, with its modifiers
+]))
+
+
+def tokenize(line: str) -> list[str]:
+    return TOKEN_RE.findall(line)

@@ -1,0 +1,51 @@
+"""How well nerwin's plain-text tokenizer reproduces gold tokens, and the OOV rate of its tokens.
+
+For each gold sentence of BTC and WNUT-17 test: join the tokens with single spaces, tokenize,
+and compare with the gold tokens. OOV: share of tokens that are in GloVe 6B neither as they
+are nor lowercased. Writes the README section `tokenizer`. Run: python scripts/tokenizer_table.py
+"""
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from readme_section import replace_section  # noqa: E402
+
+from nerwin.corpus import read_conll  # noqa: E402
+from nerwin.text import tokenize  # noqa: E402
+from nerwin.vectors import open_store  # noqa: E402
+
+CORPORA = ROOT.parent / "shared" / "corpora"
+
+
+def main() -> None:
+    store, _ = open_store(None)
+    rows = ["| corpus | sentences | tokens equal to gold | OOV rate vs GloVe 6B (tokenizer's tokens) | "
+            "OOV rate (gold tokens) |", "|---|---|---|---|---|"]
+    for name in ("btc", "wnut17"):
+        sents = read_conll(CORPORA / name / "test.conll")
+        same, misses, got_all, gold_all = 0, Counter(), [], []
+        for s in sents:
+            gold = [t for t in s.tokens if t.strip()]
+            got = tokenize(" ".join(gold))
+            same += got == gold
+            got_all += got
+            gold_all += gold
+            if got != gold:
+                misses.update(t for t in gold if tokenize(t) != [t])
+        def oov(toks):
+            vocab = {w.lower() for w in toks} | set(toks)
+            found = store.lookup(vocab)
+            return sum(t not in found and t.lower() not in found for t in toks) / len(toks)
+        rows.append(f"| {name} test | {len(sents):,} | **{same / len(sents):.1%}** | {oov(got_all):.1%} | "
+                    f"{oov(gold_all):.1%} |")
+        print(name, same / len(sents), misses.most_common(25))
+    body = "\n".join(rows) + ("\n\nEach gold sentence's tokens joined with single spaces, then tokenized; target ≥ 99%."
+                              " `python scripts/tokenizer_table.py`.")
+    replace_section("tokenizer", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
