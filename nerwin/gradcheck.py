@@ -34,13 +34,13 @@ def numeric_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 
 
 def check(p: dict, E: np.ndarray, ids: np.ndarray, y: np.ndarray, act: str, lam: float,
-          mask: np.ndarray | None = None, shapes: np.ndarray | None = None) -> dict[str, float]:
-    """Relative error of each parameter's gradient (C too, with casing) and of the touched
+          mask: np.ndarray | None = None, shapes: np.ndarray | None = None, lengths=None, rules=None) -> dict[str, float]:
+    """Relative error of each parameter's gradient (C and A too) and of the touched
     word-vector rows; "E untouched" is the largest numerical gradient of rows no window uses."""
-    _, grads, rows, dE = model.loss(p, E, ids, y, act, lam, mask, shapes)
+    _, grads, rows, dE = model.loss(p, E, ids, y, act, lam, mask, shapes, lengths, rules)
 
     def J():
-        return model.loss(p, E, ids, y, act, lam, mask, shapes)[0]
+        return model.loss(p, E, ids, y, act, lam, mask, shapes, lengths, rules)[0]
 
     errors = {k: rel_error(grads[k], numeric_grad(J, p[k])) for k in p}
     num_E = numeric_grad(J, E)
@@ -48,6 +48,23 @@ def check(p: dict, E: np.ndarray, ids: np.ndarray, y: np.ndarray, act: str, lam:
     untouched = np.setdiff1d(np.arange(E.shape[0]), rows)
     errors["E untouched"] = float(np.max(np.abs(num_E[untouched]))) if untouched.size else 0.0
     return errors
+
+
+def sentence_problem(E: np.ndarray, X: np.ndarray, y: np.ndarray, hidden: int, K: int, seed: int,
+                     lengths=(1, 40), casing: int = 0):
+    """Real windows and IOB2 tags of consecutive words, cut into sentences of these lengths, with
+    random transition scores A: the sentence loss's problem in float64."""
+    rng = np.random.default_rng(seed)
+    ids, yy = X[:sum(lengths)].copy(), y[:sum(lengths)].copy()
+    rows, inv = np.unique(ids, return_inverse=True)
+    E_small = np.vstack([E[rows], E[:1]]).astype(np.float64)
+    ids = inv.reshape(ids.shape)
+    p = model.init_params(ids.shape[1] * (E.shape[1] + casing), hidden, K, rng, np.float64,
+                          casing=(len(SHAPES), casing) if casing else None, sentence=True)
+    for k in p:
+        p[k] += rng.normal(0, 0.1, size=p[k].shape)
+    shapes = rng.integers(0, len(SHAPES), size=ids.shape) if casing else None
+    return p, E_small, ids, yy, shapes, np.array(lengths)
 
 
 def sample_problem(E: np.ndarray, X: np.ndarray, y: np.ndarray, hidden: int, K: int, seed: int, n: int = 8,
@@ -102,6 +119,15 @@ def run_all(train_file, vectors, vectors_format, activation, window, hidden, l2,
         errs = check(p, Es, ids, y, a, l2, mask, shapes)
         worst = max(worst, *errs.values())
         say(f"{name}\n    " + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
+    # the sentence loss: A, the emissions and everything below, on real sentences of 1 and 40 words
+    from nerwin.schemes import transitions
+    s_all = Settings(window=window, seed=seed, dtype="float64", target="all")
+    _, E, tr, _, _, classes, _ = prepare(train_file, None, store, s_all)
+    p, Es, ids, y, shapes, lengths = sentence_problem(E, tr.X, tr.y, hidden, len(classes), seed, casing=3)
+    errs = check(p, Es, ids, y, acts[0], l2, None, shapes, lengths, transitions(classes))
+    worst = max(worst, *errs.values())
+    say(f"{acts[0]} + sentence loss (A), casing; sentences of {' and '.join(map(str, lengths))} words\n    "
+        + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
     ok = worst <= tolerance
     say(f"largest relative error {worst:.2e}: {'PASS' if ok else 'FAIL'} (tolerance {tolerance:g})")
     return ok

@@ -17,6 +17,8 @@ Backward, in the lecture's names:
 and delta_window is cut into n d-vectors, each added into its word's row.
 
 Each layer is a pair: `out, cache = layer_forward(...)`, `grads = layer_backward(dout, cache)`.
+The sentence-level loss (Collobert et al. 2011) replaces the per-window softmax with a
+log-likelihood over whole tag paths; its df feeds the same backward pass as the softmax's.
 """
 from __future__ import annotations
 
@@ -43,9 +45,10 @@ def softmax(s):
 
 
 def init_params(D: int, H: int, K: int, rng: np.random.Generator, dtype=np.float32,
-                casing: tuple[int, int] | None = None) -> dict:
+                casing: tuple[int, int] | None = None, sentence: bool = False) -> dict:
     """Xavier/Glorot uniform for W and the output weights, zero biases.
-    casing = (number of shapes, c) adds the casing table C (shapes, c); D must include n*c."""
+    casing = (number of shapes, c) adds the casing table C (shapes, c); D must include n*c.
+    sentence adds the transition scores A (K+1, K+1), starting at 0."""
     def xavier(fan_out, fan_in):
         a = np.sqrt(6.0 / (fan_in + fan_out))
         return rng.uniform(-a, a, size=(fan_out, fan_in)).astype(dtype)
@@ -57,6 +60,8 @@ def init_params(D: int, H: int, K: int, rng: np.random.Generator, dtype=np.float
         p["V"], p["c"] = xavier(K, H), np.zeros(K, dtype)
     if casing:
         p["C"] = rng.normal(0.0, 0.1, size=casing).astype(dtype)
+    if sentence:
+        p["A"] = np.zeros((K + 1, K + 1), dtype)
     return p
 
 
@@ -169,6 +174,104 @@ def softmax_ce_backward(cache):
     return ds.T @ h, ds.sum(axis=0), ds @ V
 
 
+# ---- sentence level: Collobert et al. (2011), section 3.3.2 ----------------------------
+#
+# The window network's logits f[t, k] score tag k for word t. A (K+1, K+1) scores tag
+# transitions: A[i, j] for i -> j, row K from the sentence start, column K to its end.
+# rules = (trans (K, K), start (K,)) add -inf where IOB2 forbids a transition, 0 elsewhere.
+# A path's score is start[y0] + sum_t f[t, y_t] + sum_t A[y_{t-1}, y_t] + end[y_{n-1}], and
+#     J = sum over sentences (log Z - score(gold)) / N,   Z = sum over all paths of exp(score),
+# N the words in the batch, so J is on the per-word scale of the window loss.
+
+def logsumexp(a, axis):
+    m = a.max(axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)           # a row of -inf stays -inf, not nan
+    return np.log(np.exp(a - m).sum(axis=axis)) + np.squeeze(m, axis)
+
+
+def crf_scores(A, rules):
+    """-> trans (K, K), start (K,), end (K,) from A (K+1, K+1) and the IOB2 rules."""
+    K = A.shape[0] - 1
+    return A[:K, :K] + rules[0], A[K, :K] + rules[1], A[:K, K]
+
+
+def forward_backward(F, mask, trans, start, end):
+    """F (S, L, K) padded emissions, mask (S, L) -> log alpha, log beta (S, L, K), log Z (S,).
+
+    alpha[s, t, k] = log of the summed scores of all paths of words 0..t that end in k, and
+    beta[s, t, k] of all continuations from k at t to the end. Past a sentence's end, alpha
+    is carried and beta is `end`, so padding changes nothing.
+    """
+    S, L, K = F.shape
+    alpha, beta = np.empty_like(F), np.empty_like(F)
+    alpha[:, 0] = start + F[:, 0]
+    for t in range(1, L):                                 # the forward algorithm, in log space
+        nxt = logsumexp(alpha[:, t - 1, :, None] + trans, axis=1) + F[:, t]
+        alpha[:, t] = np.where(mask[:, t, None], nxt, alpha[:, t - 1])
+    beta[:, L - 1] = end
+    for t in range(L - 2, -1, -1):
+        nxt = logsumexp(trans + (F[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2)
+        beta[:, t] = np.where(mask[:, t + 1, None], nxt, end)
+    logZ = logsumexp(alpha[:, L - 1] + end, axis=1)
+    return alpha, beta, logZ
+
+
+def pad(f, lengths):
+    """f (N, K), S sentences one after another -> F (S, L, K) and mask (S, L), L the longest."""
+    mask = np.arange(max(lengths))[None, :] < np.asarray(lengths)[:, None]
+    F = np.zeros(mask.shape + f.shape[1:], dtype=f.dtype)
+    F[mask] = f                                           # row-major order is sentence order
+    return F, mask
+
+
+def sll_forward(f, y, lengths, A, rules):
+    """f (N, K) emissions, y (N,) gold tags, lengths (S,) -> J, cache. J is the sentence
+    log-likelihood loss above, by the forward algorithm."""
+    N, K = f.shape
+    trans, start, end = crf_scores(A, rules)
+    F, mask = pad(f, lengths)
+    alpha, beta, logZ = forward_backward(F, mask, trans, start, end)
+    first = np.cumsum(lengths) - lengths                  # index of each sentence's first word
+    last = first + np.asarray(lengths) - 1
+    inner = np.ones(N, dtype=bool)                        # word i -> i+1 inside one sentence
+    inner[last] = False
+    inner = np.flatnonzero(inner[:-1])
+    gold = (f[np.arange(N), y].sum() + trans[y[inner], y[inner + 1]].sum() + start[y[first]].sum()
+            + end[y[last]].sum())
+    J = float((logZ.sum() - gold) / N)
+    return J, (F, mask, alpha, beta, logZ, trans, y, first, last, inner, N, K)
+
+
+def sll_backward(cache):
+    """-> df (N, K), dA (K+1, K+1).
+
+    dJ/df[t, k] = (P(y_t = k | sentence) - [y_t = k]) / N, the marginals of forward-backward;
+    dJ/dA[i, j] = (expected count of i -> j - its gold count) / N.
+    """
+    F, mask, alpha, beta, logZ, trans, y, first, last, inner, N, K = cache
+    marg = np.exp(alpha + beta - logZ[:, None, None])     # (S, L, K) P(y_t = k)
+    df = marg[mask]
+    df[np.arange(N), y] -= 1.0
+    xi = np.exp(alpha[:, :-1, :, None] + trans + (F[:, 1:] + beta[:, 1:])[:, :, None, :]
+                - logZ[:, None, None, None])              # (S, L-1, K, K) P(y_t-1 = i, y_t = j)
+    dA = np.zeros((K + 1, K + 1), dtype=F.dtype)
+    dA[:K, :K] = (xi * mask[:, 1:, None, None]).sum(axis=(0, 1))
+    np.add.at(dA, (y[inner], y[inner + 1]), -1.0)
+    dA[K, :K] = marg[:, 0].sum(axis=0)
+    np.add.at(dA[K], y[first], -1.0)
+    lengths = mask.sum(axis=1)
+    dA[:K, K] = marg[np.arange(len(lengths)), lengths - 1].sum(axis=0)
+    np.add.at(dA[:, K], y[last], -1.0)
+    return df / N, dA / N
+
+
+def sentence_marginals(f, A, rules):
+    """(n, K) P(y_t = k | sentence) for one sentence's emissions f (n, K)."""
+    trans, start, end = crf_scores(A, rules)
+    alpha, beta, logZ = forward_backward(f[None], np.ones((1, len(f)), dtype=bool), trans, start, end)
+    return np.exp(alpha[0] + beta[0] - logZ[0])
+
+
 # ---- the whole model ----------------------------------------------------------------
 
 def forward(p, E, ids, act, mask=None, shapes=None):
@@ -189,10 +292,18 @@ def forward(p, E, ids, act, mask=None, shapes=None):
     return h, (c_emb, c_cas, c_aff, c_act, c_drop)
 
 
-def loss(p, E, ids, y, act="tanh", lam=0.0, mask=None, shapes=None):
-    """J and every gradient: dense grads dict, plus (rows, dE) for the word vectors."""
+def loss(p, E, ids, y, act="tanh", lam=0.0, mask=None, shapes=None, lengths=None, rules=None):
+    """J and every gradient: dense grads dict, plus (rows, dE) for the word vectors.
+    With A in p (the sentence loss), ids are the windows of whole sentences of these lengths."""
     h, (c_emb, c_cas, c_aff, c_act, c_drop) = forward(p, E, ids, act, mask, shapes)
-    if "u" in p:
+    if "A" in p:
+        f, c_out = affine_forward(h, p["V"], p["c"])       # emissions f = V h + c  (B, K)
+        J, c_sll = sll_forward(f, y, lengths, p["A"], rules)
+        df, dA = sll_backward(c_sll)
+        dV, dc, dh = affine_backward(df, c_out)
+        grads = {"V": dV + lam * p["V"], "c": dc, "A": dA}
+        J += 0.5 * lam * float(np.sum(p["V"] ** 2))
+    elif "u" in p:
         J, _, c_out = sigmoid_ce_forward(h, p["u"], p["c"], y)
         du, dc, dh = sigmoid_ce_backward(c_out)
         grads = {"u": du + lam * p["u"], "c": dc}

@@ -16,7 +16,7 @@ import numpy as np
 from nerwin import model
 from nerwin.corpus import Sentence, binary_labels, entity_types, read_conll, resolve_target
 from nerwin.errors import NerwinError
-from nerwin.schemes import iob2_classes, to_iob2
+from nerwin.schemes import iob2_classes, to_iob2, transitions
 from nerwin.tagger import Tagger
 from nerwin.windows import BOS, EOS, SHAPES, SPECIALS, Vocab, build_vocab, candidates, shape_matrix, window_matrix
 
@@ -41,7 +41,7 @@ class Settings:
     lr_decay: int = 0      # halve the learning rate every k epochs; 0 = never
     fine_tune: bool = True
     casing: int = 0        # size of the trainable word-shape vector added to each word; 0 = off
-    bundle_vectors: int = 20000   # most frequent pretrained rows kept in the model for unseen words
+    bundle_vectors: int = 50000   # most frequent pretrained rows kept in the model (scripts/bundle_table.py)
     seed: int = 0
     dtype: str = "float32"
 
@@ -139,13 +139,32 @@ def sayer(console):
     return lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True)
 
 
+def window_batches(rng, N: int, B: int):
+    """Shuffled windows, B a batch: (indices, None)."""
+    perm = rng.permutation(N)
+    return [(perm[k:k + B], None) for k in range(0, N, B)]
+
+
+def sentence_batches(rng, lengths: np.ndarray, B: int):
+    """Shuffled whole sentences, about B words a batch: (window indices, sentence lengths)."""
+    starts = np.cumsum(lengths) - lengths
+    order = rng.permutation(len(lengths))
+    group = (np.cumsum(lengths[order]) - 1) // B           # a sentence joins the batch it ends in
+    out = []
+    for b in np.split(order, np.flatnonzero(np.diff(group)) + 1):
+        L = lengths[b]
+        out.append((np.repeat(starts[b] - (np.cumsum(L) - L), L) + np.arange(L.sum()), L))
+    return out
+
+
 def fit(run: Run, p: dict, E: np.ndarray, train: Data, s: Settings, evaluate=None, on_best=None,
-        on_epoch=None, console=None, trainable: np.ndarray | None = None) -> Run:
+        on_epoch=None, console=None, trainable: np.ndarray | None = None, rules=None) -> Run:
     """Train p and E in place; run.best holds copies of the best epoch's arrays.
 
     evaluate() -> dev metrics (or None: the best epoch is then the lowest training loss);
     on_best(best) runs when the kept epoch changes, on_epoch(record) after every epoch;
-    trainable (|V|,) bool masks the rows of E that may move (--freeze).
+    trainable (|V|,) bool masks the rows of E that may move (--freeze); rules (the IOB2
+    transitions, schemes.transitions) turn on the sentence loss, batched by sentence.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -154,27 +173,27 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, s: Settings, evaluate=Non
     rng = np.random.default_rng(s.seed + 1)  # its own stream: init draws don't shift the batches
     opt = Optimizer(s.optimizer, p, E, s.lr, trainable=trainable)
     N, H, B = len(train.y), p["W"].shape[0], s.batch_size
-    steps = (N + B - 1) // B
+    lengths = np.array([len(x.tokens) for x in train.sents])
     stale = 0
     say = sayer(console)
     criterion = "dev F1" if evaluate is not None else "training loss"
     for epoch in range(1, s.epochs + 1):
         if s.lr_decay and epoch > 1 and (epoch - 1) % s.lr_decay == 0:
             opt.lr /= 2
-        perm = rng.permutation(N)
+        batches = window_batches(rng, N, B) if rules is None else sentence_batches(rng, lengths, B)
+        steps = len(batches)
         total, t0 = 0.0, time.perf_counter()
         with Progress(TextColumn(f"epoch {epoch}/{s.epochs}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("loss {task.fields[loss]}  {task.fields[wps]} windows/s"),
                       TimeRemainingColumn(), console=console, transient=True,
                       disable=console is None or not console.is_terminal) as bar:
             task = bar.add_task("train", total=steps, loss="-", wps="-")
-            for k in range(steps):
-                idx = perm[k * B:(k + 1) * B]
+            for k, (idx, lens) in enumerate(batches):
                 mask = None
                 if s.dropout > 0:
                     mask = (rng.random((len(idx), H)) >= s.dropout).astype(E.dtype) / (1 - s.dropout)
                 J, grads, rows, dE = model.loss(p, E, train.X[idx], train.y[idx], s.activation, s.l2, mask,
-                                                None if train.S is None else train.S[idx])
+                                                None if train.S is None else train.S[idx], lens, rules)
                 if not np.isfinite(J):
                     raise NerwinError(f"the loss became {J} at epoch {epoch}, step {k + 1}; "
                                       f"try a lower --lr (now {opt.lr:g})")
@@ -182,7 +201,7 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, s: Settings, evaluate=Non
                 total += J
                 if k % 50 == 0 or k == steps - 1:
                     bar.update(task, completed=k + 1, loss=f"{total / (k + 1):.4f}",
-                               wps=f"{(k + 1) * B / (time.perf_counter() - t0 + 1e-9):,.0f}")
+                               wps=f"{(k + 1) * N / steps / (time.perf_counter() - t0 + 1e-9):,.0f}")
         secs = time.perf_counter() - t0
         rec = {"epoch": epoch, "loss": total / steps, "lr": opt.lr, "seconds": secs, "windows_per_s": N / secs}
         if evaluate is not None:
@@ -247,8 +266,10 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
         say("no --dev: the kept epoch is the one with the lowest training loss")
     bundle = Bundle.build(store, s.bundle_vectors, set(vocab.words))
     K = 1 if classes is None else len(classes)
+    sentence = s.loss == "sentence"
     p = model.init_params((2 * s.window + 1) * (E.shape[1] + s.casing), s.hidden, K, np.random.default_rng(s.seed),
-                          E.dtype, casing=(len(SHAPES), s.casing) if s.casing else None)
+                          E.dtype, casing=(len(SHAPES), s.casing) if s.casing else None, sentence=sentence)
+    rules = tuple(r.astype(E.dtype) for r in transitions(classes)) if sentence else None
     config = {"settings": asdict(s), "target": s.target, "classes": classes, "dim": int(E.shape[1]),
               "vectors": source, "train_file": str(train), "oov_rate": oov}
     trainable = None if s.fine_tune else np.arange(len(vocab)) < len(SPECIALS)
@@ -266,7 +287,8 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
 
     run = Run()
     try:
-        fit(run, p, E, tr, s, evaluate, on_best=save, on_epoch=on_epoch, console=console, trainable=trainable)
+        fit(run, p, E, tr, s, evaluate, on_best=save, on_epoch=on_epoch, console=console, trainable=trainable,
+            rules=rules)
     except KeyboardInterrupt:
         if run.best is None:
             raise Interrupted("interrupted before the first epoch ended; nothing saved") from None

@@ -105,13 +105,17 @@ def main() -> None:
     rng = random.Random(224)
     # train sees three quarters of each name list; dev and test draw from all of it
     seen = {k: v[: len(v) - len(v) // 4] for k, v in NAMES.items()}
+    # every fourth template is held out: dev and test sentences are never train's sentences reworded
+    held_out = TEMPLATES[1::4]
+    train_templates = [t for t in TEMPLATES if t not in held_out]
     out = Path(__file__).resolve().parents[1] / "data"
-    for split, n, names in (("train", 420, seen), ("dev", 100, NAMES), ("test", 100, NAMES)):
+    for split, n, names, templates in (("train", 420, seen, train_templates), ("dev", 100, NAMES, held_out),
+                                       ("test", 100, NAMES, held_out)):
         sents, done = [], set()
         if split == "train":
             sents.append(fill(TEMPLATES[0], rng, {"LOC": ["Paris"]}))  # the lecture's sentence
         while len(sents) < n:
-            s = fill(rng.choice(TEMPLATES), rng, names)
+            s = fill(rng.choice(templates), rng, names)
             key = " ".join(t for t, _ in s)
             if key not in done:
                 done.add(key)

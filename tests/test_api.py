@@ -1,0 +1,116 @@
+"""The Python API: the README's example as written, Taggers in worker processes, models that travel."""
+import json
+import pickle
+import re
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pytest
+
+import nerwin
+from nerwin.corpus import read_conll
+from nerwin.tagger import Tagger
+
+from conftest import DATA, ROOT, corpus, run, write_vectors
+
+
+def readme_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"<!-- api-example -->\n```python\n(.*?)```", text, re.S)
+    assert m, "README.md has no ```python block after <!-- api-example -->"
+    return m.group(1)
+
+
+def test_readme_example_runs_unchanged(tmp_path, monkeypatch, capsys):
+    for split in ("train", "dev", "test"):
+        shutil.copy(DATA / f"{split}.conll", tmp_path / f"{split}.conll")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(readme_example(), "README.md", "exec"), scope)
+    tagger, doc = scope["tagger"], scope["doc"]
+    assert doc.tokens == ["The", "museums", "in", "Paris", "are", "amazing", "."]
+    assert (3, 4, "LOC") == doc.entities[0][:3] and doc.labels[3] == "B-LOC"
+    cli = json.loads(run("evaluate", "test.conll", "--model", "model", "--json", cwd=tmp_path).stdout)
+    assert tagger.evaluate("test.conll") == cli == scope["metrics"]["test"]
+
+
+@pytest.fixture(scope="module")
+def sample_tagger(tmp_path_factory):
+    out = tmp_path_factory.mktemp("api") / "model"
+    tagger, metrics = nerwin.train(out=out, target="all", casing=4, epochs=3, quiet=True)
+    return out, tagger, metrics
+
+
+def test_train_returns_the_saved_model(sample_tagger):
+    out, tagger, metrics = sample_tagger
+    loaded = nerwin.load(out)
+    text = [s.tokens for s in read_conll(DATA / "test.conll")]
+    assert [d.labels for d in loaded.tag_many(text)] == [d.labels for d in tagger.tag_many(text)]
+    assert metrics["dev"] == metrics["history"][metrics["best_epoch"] - 1]["dev"]
+    hist = json.loads((out / "history.json").read_text())
+    assert hist["best_epoch"] == metrics["best_epoch"] and len(hist["epochs"]) == 3
+
+
+def test_dev_scores_in_training_equal_evaluate(sample_tagger):
+    out, tagger, metrics = sample_tagger
+    assert nerwin.load(out).evaluate(DATA / "dev.conll") == metrics["dev"]
+
+
+def test_doc_fields_and_entities(sample_tagger):
+    _, tagger, _ = sample_tagger
+    doc = tagger.tag(["Anna", "Lindqvist", "flew", "to", "New", "York", "."])
+    assert len(doc.tokens) == len(doc.labels) == len(doc.probs) == 7
+    assert all(0.0 <= p <= 1.0 for p in doc.probs)
+    for a, b, t, p in doc.entities:
+        assert doc.labels[a] == "B-" + t and all(l == "I-" + t for l in doc.labels[a + 1:b])
+        assert p == pytest.approx(np.mean(doc.probs[a:b]))
+    assert [d.tokens for d in tagger.tag_many(["a b", ["c"], "d e f"], batch_size=1)] == [["a", "b"], ["c"],
+                                                                                          ["d", "e", "f"]]
+
+
+def tag_chunk(args):
+    tagger, lines = args
+    return [d.labels for d in tagger.tag_many(lines)]
+
+
+def test_a_tagger_pickles_and_tags_in_a_process_pool(sample_tagger):
+    _, tagger, _ = sample_tagger
+    lines = [" ".join(s.tokens) for s in read_conll(DATA / "test.conll")] * 3
+    single = [d.labels for d in tagger.tag_many(lines)]
+    assert tagger._store is not None                   # in use, with its mmaps open...
+    pickle.loads(pickle.dumps(tagger))                  # ...and still it pickles
+    parts = [lines[i::4] for i in range(4)]
+    with ProcessPoolExecutor(2) as pool:
+        got = list(pool.map(tag_chunk, [(tagger, p) for p in parts]))
+    merged = [None] * len(lines)
+    for i, labels in enumerate(got):
+        merged[i::4] = labels
+    assert merged == single
+
+
+def test_a_model_travels_without_its_vectors_file(tmp_path):
+    """A model trained with a user vectors file predicts BTC test with that file deleted."""
+    from nerwin.vectors import open_store
+    glove, _ = open_store(None)
+    words, vecs = glove.top(60000)
+    src = write_vectors(tmp_path / "user.vec", words, vecs, "word2vec-text")
+    out = tmp_path / "m"
+    r = run("train", "--train", corpus("btc", "train"), "--dev", corpus("btc", "dev"), "--target", "all",
+            "--casing", "4", "--epochs", "2", "--vectors", src, "--out", out, "-q")
+    assert r.returncode == 0, r.stderr
+    test = corpus("btc", "test")
+    present = run("predict", test, "--model", out, "--input-format", "conll")
+    src.unlink()
+    gone = run("predict", test, "--model", out, "--input-format", "conll")
+    assert gone.returncode == 0, gone.stderr
+    a = [l.split("\t")[1] for l in present.stdout.splitlines() if l]
+    b = [l.split("\t")[1] for l in gone.stdout.splitlines() if l]
+    assert len(a) == len(b) > 30000
+    same = sum(x == y for x, y in zip(a, b)) / len(a)
+    assert same >= 0.99, same
+    warn = [l for l in gone.stderr.splitlines() if "is gone" in l]
+    assert len(warn) == 1 and re.search(r"\d+ tokens", warn[0])
+    # a fuller source can still be given
+    r = run("predict", "--model", out, "--vectors", tmp_path / "nope.vec", stdin="Paris\n")
+    assert r.returncode == 2 and "nope.vec" in r.stderr

@@ -1,0 +1,99 @@
+"""The sentence-level loss (Collobert et al. 2011): log Z against brute force, gradients, training."""
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from nerwin import model
+from nerwin.gradcheck import check, numeric_grad, rel_error, sentence_problem
+from nerwin.schemes import iob2_classes, transitions, viterbi
+from nerwin.training import Settings, prepare
+from nerwin.vectors import open_store
+
+from conftest import DATA, assert_clean_error, run
+
+CLASSES = iob2_classes(["PER", "LOC"])
+RULES = transitions(CLASSES)
+
+
+def brute_force_log_z(f, A):
+    trans, start, end = model.crf_scores(A, RULES)
+    n, K = f.shape
+    scores = [start[y[0]] + f[np.arange(n), y].sum() + sum(trans[a, b] for a, b in zip(y, y[1:])) + end[y[-1]]
+              for y in map(np.array, itertools.product(range(K), repeat=n))]
+    scores = np.array(scores)
+    m = scores[np.isfinite(scores)].max()
+    return m + np.log(np.exp(scores - m).sum())
+
+
+def test_log_z_equals_brute_force_enumeration_over_a_padded_batch():
+    rng = np.random.default_rng(0)
+    K = len(CLASSES)
+    lengths = np.array([1, 4, 2, 5, 3])
+    f = rng.normal(size=(lengths.sum(), K)) * 3
+    A = rng.normal(size=(K + 1, K + 1))
+    F, mask = model.pad(f, lengths)
+    _, _, logZ = model.forward_backward(F, mask, *model.crf_scores(A, RULES))
+    starts = np.cumsum(lengths) - lengths
+    for s, (a, n) in enumerate(zip(starts, lengths)):
+        assert logZ[s] == pytest.approx(brute_force_log_z(f[a:a + n], A), abs=1e-10)
+
+
+def test_marginals_and_transition_gradients_against_central_differences():
+    rng = np.random.default_rng(1)
+    K = len(CLASSES)
+    lengths = np.array([3, 1, 4])
+    f = rng.normal(size=(lengths.sum(), K))
+    A = rng.normal(size=(K + 1, K + 1))
+    y = np.array([1, 2, 0, 3, 0, 1, 2, 2])
+    J, cache = model.sll_forward(f, y, lengths, A, RULES)
+    df, dA = model.sll_backward(cache)
+    assert J > 0
+    assert rel_error(df, numeric_grad(lambda: model.sll_forward(f, y, lengths, A, RULES)[0], f)) < 1e-8
+    assert rel_error(dA, numeric_grad(lambda: model.sll_forward(f, y, lengths, A, RULES)[0], A)) < 1e-8
+    # the rows of df are marginals minus one-hot gold: each sums to 0
+    np.testing.assert_allclose(df.sum(axis=1), 0, atol=1e-12)
+
+
+def test_whole_model_gradients_on_real_sentences_of_1_and_40_words():
+    store, _ = open_store(None)
+    _, E, tr, _, _, classes, _ = prepare(DATA / "train.conll", None, store, Settings(target="all", dtype="float64"))
+    p, Es, ids, y, shapes, lengths = sentence_problem(E, tr.X, tr.y, hidden=4, K=len(classes), seed=2, casing=2)
+    assert list(lengths) == [1, 40] and "A" in p
+    errs = check(p, Es, ids, y, "tanh", 1e-2, None, shapes, lengths, transitions(classes))
+    assert max(errs.values()) < 1e-7, errs
+
+
+def test_viterbi_with_a_decodes_the_best_path_under_the_learned_transitions():
+    rng = np.random.default_rng(3)
+    K = len(CLASSES)
+    f, A = rng.normal(size=(4, K)), rng.normal(size=(K + 1, K + 1)) * 2
+    trans, start, end = model.crf_scores(A, RULES)
+    path = viterbi(f, trans, start, end)
+    best = max(itertools.product(range(K), repeat=4),
+               key=lambda y: start[y[0]] + f[np.arange(4), list(y)].sum()
+               + sum(trans[a, b] for a, b in zip(y, y[1:])) + end[y[-1]])
+    assert list(path) == list(best)
+    marg = model.sentence_marginals(f, A, RULES)
+    np.testing.assert_allclose(marg.sum(axis=1), 1.0)
+
+
+def test_train_and_predict_with_the_sentence_loss(tmp_path):
+    r = run("train", "--target", "all", "--loss", "sentence", "--casing", "3", "--epochs", "3", "--out", tmp_path / "m",
+            "--metrics-json", tmp_path / "m.json", "-q")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert m["dev"]["f1"] > 0.6
+    ev = json.loads(run("evaluate", DATA / "dev.conll", "--model", tmp_path / "m", "--json").stdout)
+    assert ev == m["dev"]
+    out = run("predict", "--model", tmp_path / "m", "--output-format", "jsonl",
+              stdin="Anna Lindqvist flew to Lisbon .\n")
+    doc = json.loads(out.stdout)
+    assert len(doc["labels"]) == 6 and all(0 < q <= 1 for q in doc["probs"])
+    assert ("LOC" in [e[2] for e in doc["entities"]]) or ("PER" in [e[2] for e in doc["entities"]])
+
+
+def test_sentence_loss_needs_all_types(tmp_path):
+    assert_clean_error(run("train", "--loss", "sentence", "--out", tmp_path / "m"), "--target all")
+    assert_clean_error(run("train", "--loss", "crf", "--target", "all", "--out", tmp_path / "m"), "--loss")
