@@ -19,6 +19,8 @@ from nerwin import __version__
 from nerwin.errors import NerwinError
 from nerwin.windows import SHAPES, SPECIALS, Vocab
 
+UMASK = os.umask(0o022)
+os.umask(UMASK)
 DENSE = ("W", "b", "u", "V", "c", "C", "A")
 LOSSES = ("window", "sentence")
 
@@ -27,6 +29,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~UMASK)           # mkstemp's 0600 would hide a model from its group
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -160,6 +160,58 @@ def evaluate(
 
 
 @app.command()
+def explain(
+    sentence: Annotated[str, typer.Argument(help="A sentence (split by the built-in tokenizer).")],
+    model_dir: ModelDir = Path("model"),
+    token: Annotated[Optional[int], typer.Option(help="Only this token (0-based); default: every token.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
+    vectors: Vectors = None,
+    vectors_format: VectorsFormat = None,
+):
+    """Why each label: for every word of a token's window, the slice g_i of ds/dx that
+    delta_window gives it, |g_i| and g_i . x_i (s: the score of the predicted label)."""
+    from nerwin.report import explain_text
+    from nerwin.tagger import Tagger
+
+    rows = Tagger.load(model_dir, vectors, vectors_format).explain(sentence)
+    if not rows:
+        raise NerwinError("no tokens in the sentence")
+    if token is not None:
+        if not 0 <= token < len(rows):
+            raise NerwinError(f"--token {token} is out of range; the sentence has {len(rows)} tokens (0-based)")
+        rows = rows[token:token + 1]
+    if as_json:
+        emit_json(rows, None)
+    else:
+        print(explain_text(rows))
+
+
+@app.command()
+def report(
+    file: Annotated[Path, typer.Argument(help="CoNLL file with gold tags.")],
+    html_path: Annotated[Path, typer.Option("--html", help="The page to write (one self-contained file).")],
+    model_dir: ModelDir = Path("model"),
+    max_errors: Annotated[int, typer.Option(min=0, help="Sentences shown per kind of error.")] = 25,
+    vectors: Vectors = None,
+    vectors_format: VectorsFormat = None,
+):
+    """An HTML page of what the model learned on a gold file: scores, confusion matrix,
+    learning curves and the errors, with the per-word bars of `explain`."""
+    from nerwin.checkpoint import atomic_write, load_history
+    from nerwin.report import html_report
+    from nerwin.tagger import Tagger
+
+    writable(html_path, "--html")
+    page, _ = html_report(Tagger.load(model_dir, vectors, vectors_format), file, model_dir, load_history(model_dir),
+                          max_errors)
+    try:
+        atomic_write(html_path, page.encode("utf-8"))
+    except OSError as e:
+        raise NerwinError(f"cannot write ({e.strerror})", html_path) from None
+    print(f"report: {html_path} ({len(page.encode()) / 1024:,.0f} KB)", file=sys.stderr)
+
+
+@app.command()
 def gradcheck(
     train_file: Annotated[Optional[Path], typer.Option("--train", help="Real windows come from here (default: the sample).")] = None,
     vectors: Vectors = None,

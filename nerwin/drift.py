@@ -124,53 +124,101 @@ def table(res: dict) -> list[str]:
     return lines
 
 
+def plane(res: dict) -> tuple[np.ndarray, np.ndarray]:
+    """-> origin (d,), axes (2, d): the plane through the anchor (television), whose first axis
+    is the direction in which the frozen classifier's score changes fastest there (the one
+    that separates the classes for it), and whose second is the largest remaining variance
+    of the words before and after fine-tuning. The anchor never moves, so one plane serves
+    both classifiers, and each shows the anchor on the side its full-space probability says."""
+    words = [r["word"] for r in res["words"]]
+    origin = res["E_before"][words.index(res["anchor"])].astype(np.float64)
+    p = {k: v.astype(np.float64) for k, v in res["runs"]["frozen"]["params"].items()}
+    g, _ = model.score_gradient(p, origin[None], np.zeros((1, 1), dtype=np.int64), res["settings"]["activation"],
+                                np.array([1]))
+    u1 = g[0, 0] / np.linalg.norm(g[0, 0])
+    pts = np.vstack([res["E_before"], res["runs"]["fine-tuned"]["E"]]).astype(np.float64) - origin
+    rest = pts - np.outer(pts @ u1, u1)
+    u2 = np.linalg.svd(rest - rest.mean(0), full_matrices=False)[2][0]
+    return origin, np.stack([u1, u2])
+
+
+def plane_prob(res: dict, mode: str, coords: np.ndarray) -> np.ndarray:
+    """The classifier's P(first class) at plane coordinates (M, 2), computed in the full space."""
+    origin, axes = plane(res)
+    x = coords @ axes + origin
+    p = {k: v.astype(np.float64) for k, v in res["runs"][mode]["params"].items()}
+    return model.predict_proba(p, x, np.arange(len(x))[:, None], res["settings"]["activation"])
+
+
+def place_labels(ax, points, names, bold, renderer):
+    """Greedy placement: each label takes the first nearby spot that overlaps no earlier label."""
+    taken = []
+    for (x, y), name, b in zip(points, names, bold):
+        for r in (5, 9, 14, 20, 28):
+            for dx, dy in ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)):
+                t = ax.annotate(name, (x, y), xytext=(dx * r, dy * r), textcoords="offset points",
+                                fontsize=9.5 if b else 8, fontweight="bold" if b else "normal",
+                                ha="left" if dx >= 0 else "right", va="bottom" if dy >= 0 else "top")
+                box = t.get_window_extent(renderer).expanded(1.05, 1.15)
+                if not any(box.overlaps(o) for o in taken):
+                    taken.append(box)
+                    break
+                t.remove()
+            else:
+                continue
+            break
+
+
 def plot(res: dict, path: Path) -> None:
-    """2-D PCA of the words before and after fine-tuning, arrows for moved words,
-    and each classifier's p = 0.5 boundary within that plane."""
+    """Frozen and fine-tuned side by side, in the plane of `plane()`: the background is each
+    classifier's probability in the full space, the markers are the words (filled with their
+    own full-space prediction), arrows show where fine-tuning moved them."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    origin, axes = plane(res)
     E0, E1 = res["E_before"].astype(np.float64), res["runs"]["fine-tuned"]["E"].astype(np.float64)
-    both = np.vstack([E0, E1])
-    mean = both.mean(axis=0)
-    _, _, Vt = np.linalg.svd(both - mean, full_matrices=False)
-    P = Vt[:2]                                          # (2, d) principal axes
-    a0, a1 = (E0 - mean) @ P.T, (E1 - mean) @ P.T
-    fig, ax = plt.subplots(figsize=(9, 7))
-    pad = 0.8
+    a0, a1 = (E0 - origin) @ axes.T, (E1 - origin) @ axes.T
+    pad = 0.6
     lo, hi = np.minimum(a0.min(0), a1.min(0)) - pad, np.maximum(a0.max(0), a1.max(0)) + pad
-    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 300), np.linspace(lo[1], hi[1], 300))
-    grid = np.stack([gx.ravel(), gy.ravel()], 1) @ P + mean   # the plane, back in R^d
-    s = res["settings"]
-    for mode, style in (("frozen", "--"), ("fine-tuned", "-")):
-        r = res["runs"][mode]
-        p = {k: v.astype(np.float64) for k, v in r["params"].items()}
-        prob = model.predict_proba(p, grid, np.arange(len(grid))[:, None], s["activation"]).reshape(gx.shape)
-        cs = ax.contour(gx, gy, prob, levels=[0.5], colors="k", linestyles=style, linewidths=1.2)
-        ax.clabel(cs, fmt={0.5: f"{mode} boundary"}, fontsize=8)
-    colors = {res["classes"][0]: "tab:orange", res["classes"][1]: "tab:blue"}
-    for i, r in enumerate(res["words"]):
-        c = colors[r["class"]]
-        if r["moved"] > 0:
-            ax.scatter(*a0[i], facecolors="none", edgecolors=c, s=40)
-            ax.annotate("", xy=a1[i], xytext=a0[i], arrowprops=dict(arrowstyle="->", color=c, alpha=0.7))
-        mark = "o" if r["seen"] else "*"
-        ax.scatter(*a1[i], c=c, marker=mark, s=150 if mark == "*" else 40, edgecolors="k", linewidths=0.5)
-        bold = r["word"] in ("tv", "telly", res["anchor"])
-        ax.annotate(r["word"], a1[i], xytext=(4, 4), textcoords="offset points", fontsize=10 if bold else 8,
-                    fontweight="bold" if bold else "normal")
-    for name, c in colors.items():
-        ax.scatter([], [], c=c, label=f"class {name}")
-    ax.scatter([], [], facecolors="none", edgecolors="gray", label="before fine-tuning")
-    ax.scatter([], [], c="gray", marker="*", s=150, label="unseen in training (never moves)")
-    ax.legend(loc="best", fontsize=8)
-    ax.set_title("Fine-tuning moves the words seen in training; the unseen synonym stays behind")
-    ax.set_xlabel("PC 1")
-    ax.set_ylabel("PC 2")
-    fig.tight_layout()
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 220), np.linspace(lo[1], hi[1], 220))
+    pos, neg = res["classes"]
+    colors = {pos: "tab:orange", neg: "tab:blue"}
+    fig, axs = plt.subplots(1, 2, figsize=(15, 7), sharex=True, sharey=True)
+    renderer = fig.canvas.get_renderer()
+    for ax, mode, at in ((axs[0], "frozen", a0), (axs[1], "fine-tuned", a1)):
+        prob = plane_prob(res, mode, np.stack([gx.ravel(), gy.ravel()], 1)).reshape(gx.shape)
+        ax.contourf(gx, gy, prob, levels=np.linspace(0, 1, 11), cmap="RdYlBu_r", alpha=0.35)
+        ax.contour(gx, gy, prob, levels=[0.5], colors="k", linewidths=1.5)
+        key = "p_frozen" if mode == "frozen" else "p_fine_tuned"
+        for i, r in enumerate(res["words"]):
+            c = colors[r["class"]]
+            if mode == "fine-tuned" and r["moved"] > 0:
+                ax.annotate("", xy=a1[i], xytext=a0[i], arrowprops=dict(arrowstyle="->", color="0.35", alpha=0.7))
+            star = not r["seen"]
+            face = colors[pos] if r[key] >= 0.5 else colors[neg]
+            ax.scatter(*at[i], c=face, marker="*" if star else "o", s=260 if r["word"] == res["anchor"] else
+                       (120 if star else 45), edgecolors=c, linewidths=2.0, zorder=3)
+        place_labels(ax, at, [r["word"] for r in res["words"]],
+                     [r["word"] in ("tv", "telly", res["anchor"]) for r in res["words"]], renderer)
+        a = next(r for r in res["words"] if r["word"] == res["anchor"])
+        ax.set_title(f"{mode}: {res['anchor']} P({pos}) = {a[key]:.2f} → {pos if a[key] >= 0.5 else neg}",
+                     fontsize=12)
+        ax.set_xlabel(f"axis 1: where the frozen classifier's score rises fastest at {res['anchor']}")
+    axs[0].set_ylabel("axis 2: largest remaining variance of the words")
+    handles = [plt.Line2D([], [], marker="o", ls="", mfc="white", mec=c, mew=2, label=f"true class: {n}")
+               for n, c in colors.items()]
+    handles += [plt.Line2D([], [], marker="o", ls="", mfc=c, mec="none", label=f"predicted: {n}")
+                for n, c in colors.items()]
+    handles += [plt.Line2D([], [], marker="*", ls="", mfc="gray", mec="gray", ms=12, label="not in training"),
+                plt.Line2D([], [], color="k", label="p = 0.5, in the full space")]
+    fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=9, frameon=False)
+    fig.suptitle("A plane through television: the background is each classifier's probability in all "
+                 f"{E0.shape[1]} dimensions", fontsize=13)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
     tmp = Path(path).with_name(f".{Path(path).name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    fig.savefig(tmp, dpi=100)
     plt.close(fig)
     tmp.replace(path)
 

@@ -314,18 +314,40 @@ def loss(p, E, ids, y, act="tanh", lam=0.0, mask=None, shapes=None, lengths=None
         grads = {"V": dV + lam * p["V"], "c": dc}
         J += 0.5 * lam * float(np.sum(p["V"] ** 2))
     J += 0.5 * lam * float(np.sum(p["W"] ** 2))
+    delta_window, more = window_backward(dh, (c_emb, c_cas, c_aff, c_act, c_drop), p, lam)
+    grads.update(more)
+    rows, dE = embed_backward(delta_window, c_emb)      # split delta_window into word rows
+    return J, grads, rows, dE
+
+
+def window_backward(dh, caches, p, lam=0.0):
+    """From dh = dJ/dh (B, H) down to the words: -> delta_window (B, n*d), the word slots'
+    part of dJ/dx, and the gradients of W, b (and C). Training and `explain` both run this."""
+    c_emb, c_cas, c_aff, c_act, c_drop = caches
     dh = dropout_backward(dh, c_drop)
     delta = act_backward(dh, c_act)                     # (B, H)  delta = dJ/dz
     dW, db, delta_window = affine_backward(delta, c_aff)
-    grads["W"], grads["b"] = dW + lam * p["W"], db
+    grads = {"W": dW + lam * p["W"], "b": db}
     if c_cas is not None:
         c_cemb, c_cat = c_cas
         delta_window, d_cas = concat_backward(delta_window, c_cat)
         c_rows, dC = embed_backward(d_cas, c_cemb)
         grads["C"] = np.zeros_like(p["C"])
         grads["C"][c_rows] += dC
-    rows, dE = embed_backward(delta_window, c_emb)      # split delta_window into word rows
-    return J, grads, rows, dE
+    return delta_window, grads
+
+
+def score_gradient(p, E, ids, act, cls, shapes=None):
+    """delta_window of s = the score of class cls (B,) for each window: ds/dx per word slot,
+    (B, n, d), by the same backward pass as training, and x itself (B, n, d)."""
+    h, caches = forward(p, E, ids, act, shapes=shapes)
+    if "u" in p:                                        # binary: s is u.h + c for the target, -(u.h + c) for O
+        dh = np.where(cls == 1, 1.0, -1.0)[:, None] * p["u"][None, :]
+    else:
+        dh = p["V"][cls]                                # ds/dh of s = V[cls] h + c[cls]
+    delta_window, _ = window_backward(dh.astype(h.dtype), caches, p)
+    B, n = ids.shape
+    return delta_window.reshape(B, n, -1), E[ids]
 
 
 def predict_proba(p, E, ids, act="tanh", shapes=None):

@@ -71,6 +71,12 @@ def iob2_classes(entity_types: list[str]) -> list[str]:
     return ["O"] + [f"{p}-{t}" for t in entity_types for p in ("B", "I")]
 
 
+def class_ids(tags: list[str], classes: list[str]) -> list[int]:
+    """Index into classes of each tag's IOB2 form; a type not in classes counts as O."""
+    index = {c: i for i, c in enumerate(classes)}
+    return [index.get(t, 0) for t in to_iob2(tags)]
+
+
 def transitions(classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """IOB2's rules as additive scores: trans (K, K) [prev, cur] and start (K,), 0 or -inf.
     I-X may follow only B-X or I-X, and cannot start a sentence."""

@@ -19,7 +19,7 @@ from nerwin import model
 from nerwin.corpus import Sentence, binary_labels, entity_types, iter_conll, resolve_target
 from nerwin.errors import NerwinError
 from nerwin.metrics import entity_prf, token_prf
-from nerwin.schemes import decode_iob2, spans, transitions, viterbi
+from nerwin.schemes import class_ids, decode_iob2, spans, transitions, viterbi
 from nerwin.text import tokenize
 from nerwin.windows import BOS, EOS, UNK, Vocab, candidates, shape_matrix, window_matrix
 
@@ -150,7 +150,9 @@ class Tagger:
 
     def tag_sentences(self, token_lists: list[list[str]]) -> list[Doc]:
         """One chunk of tokenized sentences -> one Doc each."""
-        q = self.scores(token_lists)
+        return self.decode(token_lists, self.scores(token_lists))
+
+    def decode(self, token_lists: list[list[str]], q: np.ndarray) -> list[Doc]:
         classes, docs, i = self.classes, [], 0
         if classes is not None:
             rules = transitions(classes)
@@ -194,6 +196,31 @@ class Tagger:
                   "no row in the model or its bundled vectors and used <UNK> (pass --vectors to give one)",
                   file=sys.stderr)
 
+    def explain(self, text: str | list[str]) -> list[dict]:
+        """Per token: its window, label and probability, and for each word i of the window the
+        slice g_i of ds/dx that delta_window gives it (s the score of the predicted class), its
+        norm (how far fine-tuning would push that word's vector) and g_i . x_i (how much the
+        word's vector pushed the decision)."""
+        doc = self.tag(text)
+        toks = doc.tokens
+        vocab, E = self.rows([toks])
+        w = self.settings["window"]
+        X = window_matrix([vocab.ids(toks)], w, vocab.index[BOS], vocab.index[EOS])
+        S = shape_matrix([toks], w) if "C" in self.params else None
+        if self.classes is None:
+            cls = np.array([int(l == self.target) for l in doc.labels])
+        else:
+            cls = np.array([self.classes.index(l) for l in doc.labels])
+        g, x = model.score_gradient(self.params, E, X, self.settings["activation"], cls, S)
+        padded = [BOS] * w + toks + [EOS] * w
+        out = []
+        for t in range(len(toks)):
+            words = [{"word": padded[t + i], "offset": i - w, "g": g[t, i].tolist(),
+                      "norm": float(np.linalg.norm(g[t, i])), "push": float(g[t, i] @ x[t, i])}
+                     for i in range(2 * w + 1)]
+            out.append({"index": t, "token": toks[t], "label": doc.labels[t], "prob": doc.probs[t], "window": words})
+        return out
+
     # ---- scoring against gold ----------------------------------------------------------
     def evaluate(self, gold: str | Path | Iterable[Sentence]) -> dict:
         """Token-level P/R/F1 of the target (binary model) or span-exact entity P/R/F1 per type
@@ -201,10 +228,15 @@ class Tagger:
         path = gold if isinstance(gold, (str, Path)) else "gold sentences"
         sents = iter_conll(gold) if isinstance(gold, (str, Path)) else gold
         y_true, y_pred, g_tags, p_tags, types = [], [], [], [], {}
+        loss, words = 0.0, 0
         for block in chunks(sents):
             for t in entity_types(block):
                 types.setdefault(t, None)
-            docs = self.tag_sentences([s.tokens for s in block])
+            toks = [s.tokens for s in block]
+            q = self.scores(toks)
+            docs = self.decode(toks, q)
+            loss += self.gold_loss(block, q) * len(q)
+            words += len(q)
             if self.classes is None:
                 y_true += [v for s in block for v in binary_labels(s, self.target)]
                 y_pred += [l == self.target for d in docs for l in d.labels]
@@ -216,5 +248,23 @@ class Tagger:
             raise NerwinError("no sentences found; expected `token<TAB>tag` lines", path)
         if self.classes is None:
             resolve_target(self.target, list(types), path)
-            return token_prf(np.array(y_true, dtype=bool), np.array(y_pred, dtype=bool))
-        return entity_prf(g_tags, p_tags)
+            m = token_prf(np.array(y_true, dtype=bool), np.array(y_pred, dtype=bool))
+        else:
+            m = entity_prf(g_tags, p_tags)
+        m["loss"] = loss / max(words, 1)
+        return m
+
+    def gold_loss(self, sents: list[Sentence], q: np.ndarray) -> float:
+        """The training loss (without L2) of gold tags under scores q, per word."""
+        if self.classes is None:
+            y = np.array([v for s in sents for v in binary_labels(s, self.target)], dtype=np.float64)
+            q = np.clip(q.astype(np.float64), 1e-12, 1 - 1e-12)
+            return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q))) if len(y) else 0.0
+        y = np.array([v for s in sents for v in class_ids(s.tags or [], self.classes)], dtype=np.int64)
+        if not len(y):
+            return 0.0
+        if "A" in self.params:
+            lengths = np.array([len(s.tokens) for s in sents if s.tokens])
+            return model.sll_forward(q.astype(np.float64), y, lengths, self.params["A"].astype(np.float64),
+                                     transitions(self.classes))[0]
+        return float(-np.mean(np.log(np.maximum(q[np.arange(len(y)), y].astype(np.float64), 1e-300))))

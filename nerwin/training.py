@@ -16,7 +16,7 @@ import numpy as np
 from nerwin import model
 from nerwin.corpus import Sentence, binary_labels, entity_types, read_conll, resolve_target
 from nerwin.errors import NerwinError
-from nerwin.schemes import iob2_classes, to_iob2, transitions
+from nerwin.schemes import class_ids, iob2_classes, transitions
 from nerwin.tagger import Tagger
 from nerwin.windows import BOS, EOS, SHAPES, SPECIALS, Vocab, build_vocab, candidates, shape_matrix, window_matrix
 
@@ -81,12 +81,6 @@ class Interrupted(NerwinError):
     """Ctrl-C during training; the best model so far, if any, is already saved."""
 
 
-def class_labels(sent: Sentence, classes: list[str]) -> list[int]:
-    """Index into classes (O, B-T, I-T, ...) of each token's IOB2 tag; a type not in classes is O."""
-    index = {c: i for i, c in enumerate(classes)}
-    return [index.get(t, 0) for t in to_iob2(sent.tags or [])]
-
-
 def encode(sents: list[Sentence], vocab: Vocab, w: int, target: str, classes: list[str] | None = None,
            casing: bool = False) -> Data:
     X = window_matrix([vocab.ids(s.tokens) for s in sents], w, vocab.index[BOS], vocab.index[EOS])
@@ -94,7 +88,7 @@ def encode(sents: list[Sentence], vocab: Vocab, w: int, target: str, classes: li
     if classes is None:
         y = np.fromiter((v for s in sents for v in binary_labels(s, target)), dtype=np.float32)
     else:
-        y = np.fromiter((v for s in sents for v in class_labels(s, classes)), dtype=np.int64)
+        y = np.fromiter((v for s in sents for v in class_ids(s.tags or [], classes)), dtype=np.int64)
     return Data(X, y, sents, S)
 
 
@@ -157,6 +151,18 @@ def sentence_batches(rng, lengths: np.ndarray, B: int):
     return out
 
 
+TABLE_HEAD = "epoch  train loss  dev loss  dev P  dev R  dev F1        lr  seconds  windows/s"
+
+
+def table_row(rec: dict, best: bool) -> str:
+    """One epoch under TABLE_HEAD: the fields `--log` writes, as spaCy's training table shows them."""
+    d = rec.get("dev")
+    dev = (f"{d['loss']:>8.4f}  {d['precision']:.3f}  {d['recall']:.3f}  {d['f1']:6.3f}" if d
+           else f"{'-':>8}  {'-':>5}  {'-':>5}  {'-':>6}")
+    return (f"{rec['epoch']:>5}  {rec['loss']:>10.4f}  {dev}  {rec['lr']:>8.2g}  {rec['seconds']:>7.1f}  "
+            f"{rec['windows_per_s']:>9,.0f}" + ("  best" if best else ""))
+
+
 def fit(run: Run, p: dict, E: np.ndarray, train: Data, s: Settings, evaluate=None, on_best=None,
         on_epoch=None, console=None, trainable: np.ndarray | None = None, rules=None) -> Run:
     """Train p and E in place; run.best holds copies of the best epoch's arrays.
@@ -211,11 +217,9 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, s: Settings, evaluate=Non
             on_epoch(rec)
         score = rec["dev"]["f1"] if evaluate is not None else -rec["loss"]
         better = run.best is None or score > run.best["score"]
-        line = f"epoch {epoch}: loss {rec['loss']:.4f}, {rec['windows_per_s']:,.0f} windows/s"
-        if evaluate is not None:
-            d = rec["dev"]
-            line += f"; dev P {d['precision']:.3f}  R {d['recall']:.3f}  F1 {d['f1']:.3f}"
-        say(line + ("  [best]" if better else ""))
+        if epoch == 1:
+            say(TABLE_HEAD)
+        say(table_row(rec, better))
         if better:
             run.best = {"score": score, "epoch": epoch, "params": copy.deepcopy(p), "E": E.copy(), "record": rec}
             stale = 0

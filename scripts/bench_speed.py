@@ -1,18 +1,23 @@
-"""Training throughput: nerwin vs the same model in PyTorch autograd, and vs its own bare GEMMs.
+"""Training throughput: nerwin vs the same model in PyTorch, and vs its own bare GEMMs.
 
 Usage: python scripts/bench_speed.py [--repeats 3] [--no-readme]
 Needs ../shared/corpora/btc and torch==2.13.0 (`pip install -e '.[bench]'`); skips without them.
-Both models get the same windows (BTC train, GloVe 6B 50d, w=2), the same initial
-weights, Adam (lr 1e-3), the same shuffles, batch sizes and BLAS threads. Only
-training epochs are timed; loading is not. Each figure is the median of --repeats epochs.
-
-Adam differs in one way that is part of the comparison: PyTorch's nn.Embedding with
-torch.optim.Adam updates every row each step (dense gradients, as most code does),
-while nerwin updates only the rows a batch touched.
+Every model gets the same windows (BTC train, GloVe 6B 50d, w=2, H=100), the same initial
+weights, Adam (lr 1e-3), the same shuffles, batch sizes and threads. Only training epochs
+are timed. Each figure is the median of --repeats epochs. Two PyTorch set-ups:
+  dense:  nn.Embedding + torch.optim.Adam(fused=True): every row's moments move every step;
+  sparse: nn.Embedding(sparse=True) + SparseAdam for the rows, fused Adam for W, b, V, c:
+          lazy Adam, the same semantics as nerwin's, and what a performance-minded user picks.
+Ratios are read against the faster of the two. The whole table runs twice, in child
+processes: with this machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as set, and with both
+unset (threadpoolctl names the kernel numpy's OpenBLAS then runs). The sentence loss is
+timed against the window loss at the same words per batch.
 """
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,34 +31,32 @@ BTC = ROOT.parent / "shared" / "corpora" / "btc" / "train.conll"
 BATCHES = (16, 64, 256, 2048)
 
 
-def blas_threads() -> int:
-    try:
-        from threadpoolctl import threadpool_info
-        return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
-    except ImportError:
-        return int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count()))
+def blas_info() -> tuple[int, str]:
+    from threadpoolctl import threadpool_info
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas"][0]
+    return blas["num_threads"], f"{blas['internal_api']} {blas.get('architecture', '?')}"
 
 
-def nerwin_epoch(p0, E0, tr, s):
+def nerwin_epoch(p0, E0, tr, s, rules=None):
     from nerwin.training import Run, fit
     p = {k: v.copy() for k, v in p0.items()}
     E = E0.copy()
-    run = fit(Run(), p, E, tr, None, E[:0], s)
-    return run.history[0]["seconds"]
+    return fit(Run(), p, E, tr, s, rules=rules).history[0]["seconds"]
 
 
-def torch_epoch(p0, E0, tr, s, classes):
+def torch_epoch(p0, E0, tr, s, classes, sparse: bool):
     import torch
     X = torch.from_numpy(tr.X.astype(np.int64))
     y = torch.from_numpy(tr.y)
-    emb = torch.nn.Embedding.from_pretrained(torch.from_numpy(E0.copy()), freeze=False)
+    emb = torch.nn.Embedding.from_pretrained(torch.from_numpy(E0.copy()), freeze=False, sparse=sparse)
     W = torch.nn.Parameter(torch.from_numpy(p0["W"].copy()))
     b = torch.nn.Parameter(torch.from_numpy(p0["b"].copy()))
-    out_w = torch.from_numpy((p0["u"][None, :] if classes is None else p0["V"]).copy())
-    U = torch.nn.Parameter(out_w)
+    U = torch.nn.Parameter(torch.from_numpy((p0["u"][None, :] if classes is None else p0["V"]).copy()))
     c = torch.nn.Parameter(torch.from_numpy(np.atleast_1d(p0["c"]).copy()))
-    opt = torch.optim.Adam([emb.weight, W, b, U, c], lr=s.lr)
-    lam = s.l2
+    if sparse:
+        opts = [torch.optim.SparseAdam([emb.weight], lr=s.lr), torch.optim.Adam([W, b, U, c], lr=s.lr, fused=True)]
+    else:
+        opts = [torch.optim.Adam([emb.weight, W, b, U, c], lr=s.lr, fused=True)]
     perm = np.random.default_rng(s.seed + 1).permutation(len(y))   # the same shuffle as nerwin's
     N, B = len(y), s.batch_size
     t0 = time.perf_counter()
@@ -66,10 +69,12 @@ def torch_epoch(p0, E0, tr, s, classes):
             J = torch.nn.functional.binary_cross_entropy_with_logits(s_[:, 0], y[idx])
         else:
             J = torch.nn.functional.cross_entropy(s_, y[idx])
-        J = J + 0.5 * lam * (W.pow(2).sum() + U.pow(2).sum())
-        opt.zero_grad(set_to_none=True)
+        J = J + 0.5 * s.l2 * (W.pow(2).sum() + U.pow(2).sum())
+        for o in opts:
+            o.zero_grad(set_to_none=True)
         J.backward()
-        opt.step()
+        for o in opts:
+            o.step()
     return time.perf_counter() - t0
 
 
@@ -78,54 +83,94 @@ def gemm_epoch(N, B, D, H, dtype=np.float32):
     rng = np.random.default_rng(0)
     x, W = rng.normal(size=(B, D)).astype(dtype), rng.normal(size=(H, D)).astype(dtype)
     delta = rng.normal(size=(B, H)).astype(dtype)
-    steps = (N + B - 1) // B
     t0 = time.perf_counter()
-    for _ in range(steps):
+    for _ in range((N + B - 1) // B):
         x @ W.T
         delta.T @ x
         delta @ W
     return time.perf_counter() - t0
 
 
+def child(repeats: int) -> dict:
+    import torch
+
+    from nerwin import model
+    from nerwin.schemes import transitions
+    from nerwin.training import Settings, prepare
+    from nerwin.vectors import open_store
+
+    threads, kernel = blas_info()
+    torch.set_num_threads(threads)
+    store, _ = open_store(None)
+    med = lambda f: statistics.median(f() for _ in range(repeats))  # noqa: E731
+    rows, sentence = [], []
+    for target in ("LOC", "all"):
+        for B in BATCHES:
+            s = Settings(target=target, batch_size=B, epochs=1)
+            vocab, E, tr, _, _, classes, _ = prepare(BTC, None, store, s)
+            K = 1 if classes is None else len(classes)
+            p0 = model.init_params(5 * E.shape[1], s.hidden, K, np.random.default_rng(0), E.dtype)
+            N = len(tr.y)
+            tn = med(lambda: nerwin_epoch(p0, E, tr, s))
+            td = med(lambda: torch_epoch(p0, E, tr, s, classes, sparse=False))
+            ts = med(lambda: torch_epoch(p0, E, tr, s, classes, sparse=True))
+            tg = med(lambda: gemm_epoch(N, B, 5 * E.shape[1], s.hidden))
+            rows.append(dict(target=target, K=K, B=B, N=N, nerwin=tn, dense=td, sparse=ts, gemm=tg))
+            print(rows[-1], file=sys.stderr, flush=True)
+            if classes is not None and B in (64, 256, 2048):
+                ps = model.init_params(5 * E.shape[1], s.hidden, K, np.random.default_rng(0), E.dtype, sentence=True)
+                rules = tuple(r.astype(E.dtype) for r in transitions(classes))
+                sentence.append(dict(B=B, window=tn, sentence=med(lambda: nerwin_epoch(ps, E, tr, s, rules))))
+    return dict(threads=threads, kernel=kernel, numpy=np.__version__, torch=torch.__version__, rows=rows,
+                sentence=sentence, env=os.environ.get("OPENBLAS_CORETYPE", "unset"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.child:
+        print(json.dumps(child(a.repeats)))
+        return
     if not BTC.exists():
         print(f"skipped: {BTC} is missing")
         return
     try:
-        import torch
+        import torch  # noqa: F401
     except ImportError:
         print("skipped: torch is not installed (pip install -e '.[bench]', which takes torch==2.13.0)")
         return
-    from nerwin import model
-    from nerwin.training import Settings, prepare
-    from nerwin.vectors import open_store
-
-    threads = blas_threads()
-    torch.set_num_threads(threads)
-    store, _ = open_store(None)
-    rows = ["| target | batch | nerwin windows/s | PyTorch windows/s | nerwin ÷ PyTorch | nerwin epoch ÷ bare GEMMs |",
-            "|---|---|---|---|---|---|"]
-    for target in ("LOC", "all"):
-        for B in BATCHES:
-            s = Settings(target=target, batch_size=B, epochs=1)
-            vocab, E, tr, _, _, _, classes, _ = prepare(BTC, None, store, s)
-            K = 1 if classes is None else len(classes)
-            p0 = model.init_params(5 * E.shape[1], s.hidden, K, np.random.default_rng(0), E.dtype)
-            N = len(tr.y)
-            tn = statistics.median(nerwin_epoch(p0, E, tr, s) for _ in range(a.repeats))
-            tt = statistics.median(torch_epoch(p0, E, tr, s, classes) for _ in range(a.repeats))
-            tg = statistics.median(gemm_epoch(N, B, 5 * E.shape[1], s.hidden) for _ in range(a.repeats))
-            rows.append(f"| {'binary LOC' if classes is None else f'all ({K} classes)'} | {B} | {N / tn:,.0f} | "
-                        f"{N / tt:,.0f} | **{tt / tn:.2f}×** | {tn / tg:.2f}× |")
-            print(rows[-1], flush=True)
-    head = (f"BTC train ({N:,} windows), GloVe 50d, w=2, H=100, tanh, Adam, fine-tuned; {threads} BLAS/torch "
-            f"threads; median of {a.repeats} epochs; numpy {np.__version__}, torch {torch.__version__}; "
+    runs = []
+    for unset in (False, True):
+        env = dict(os.environ)
+        if unset:
+            env.pop("OPENBLAS_CORETYPE", None)
+            env.pop("OPENBLAS_L2_SIZE", None)
+        out = subprocess.run([sys.executable, __file__, "--child", "--repeats", str(a.repeats)], env=env,
+                             check=True, stdout=subprocess.PIPE, text=True).stdout
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+    lines = []
+    for r in runs:
+        env = "as set" if r["env"] != "unset" else "unset"
+        lines += [f"OPENBLAS_CORETYPE {env} ({r['env']}): numpy's BLAS runs {r['kernel']}, {r['threads']} threads.", "",
+                  "| target | batch | nerwin windows/s | PyTorch dense Adam | PyTorch sparse + SparseAdam | "
+                  "nerwin ÷ faster PyTorch | nerwin epoch ÷ bare GEMMs |", "|---|---|---|---|---|---|---|"]
+        for x in r["rows"]:
+            name = "binary LOC" if x["K"] == 1 else f"all ({x['K']} classes)"
+            lines.append(f"| {name} | {x['B']} | {x['N'] / x['nerwin']:,.0f} | {x['N'] / x['dense']:,.0f} | "
+                         f"{x['N'] / x['sparse']:,.0f} | **{min(x['dense'], x['sparse']) / x['nerwin']:.2f}×** | "
+                         f"{x['nerwin'] / x['gemm']:.2f}× |")
+        lines += ["", "| `--loss sentence` vs `--loss window`, all types, same words per batch | " +
+                  " | ".join(f"batch {x['B']}" for x in r["sentence"]) + " |",
+                  "|---|" + "---|" * len(r["sentence"]),
+                  "| sentence epoch ÷ window epoch | " +
+                  " | ".join(f"{x['sentence'] / x['window']:.2f}×" for x in r["sentence"]) + " |", ""]
+    head = (f"BTC train ({runs[0]['rows'][0]['N']:,} windows), GloVe 50d, w=2, H=100, tanh, Adam, fine-tuned; "
+            f"median of {a.repeats} epochs; numpy {runs[0]['numpy']}, torch {runs[0]['torch']} (CPU); "
             f"`python scripts/bench_speed.py`.")
-    table = head + "\n\n" + "\n".join(rows)
+    table = head + "\n\n" + "\n".join(lines).rstrip()
     print(table)
     if not a.no_readme:
         replace_section("speed", table)

@@ -22,7 +22,7 @@ def sample_model(tmp_path_factory):
 
 def test_train_reports_oov_per_epoch_dev_scores_and_saves(sample_model):
     out, metrics, r = sample_model
-    assert "OOV rate" in r.stderr and "epoch 1:" in r.stderr and "dev P" in r.stderr
+    assert "OOV rate" in r.stderr and "train loss  dev loss  dev P" in r.stderr and "\n    1 " in r.stderr
     assert (out / "model.npz").exists() and (out / "config.json").exists()
     assert not list(out.glob(".*tmp"))                       # no temp files left behind
     cfg = json.loads((out / "config.json").read_text())

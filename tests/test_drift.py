@@ -74,3 +74,23 @@ def test_telly_is_far_from_tv_in_glove_as_the_readme_says():
     sims = M @ v["telly"] / (np.linalg.norm(M, axis=1) * np.linalg.norm(v["telly"]) + 1e-12)
     nearest = [store.word(int(i)) for i in np.argsort(-sims)[:2]]
     assert nearest == ["telly", "savalas"]
+
+
+def test_the_picture_puts_television_where_each_classifier_does_in_the_full_space():
+    """The plot's plane passes through television, and its shading is the full-space probability:
+    in the default run, television stands on the side of each boundary that its label says."""
+    import numpy as np
+
+    from nerwin.drift import plane, plane_prob
+    store, _ = open_store(None)
+    rows, classes = read_words(DATA / "drift_words.txt")
+    res = experiment(rows, classes, store, Settings(seed=0, **DEFAULTS))
+    origin, axes = plane(res)
+    np.testing.assert_allclose(axes @ axes.T, np.eye(2), atol=1e-9)          # orthonormal axes
+    tele = next(r for r in res["words"] if r["word"] == "television")
+    at = (res["E_before"][[r["word"] for r in res["words"]].index("television")] - origin) @ axes.T
+    np.testing.assert_allclose(at, 0, atol=1e-9)
+    for mode, key in (("frozen", "p_frozen"), ("fine-tuned", "p_fine_tuned")):
+        shaded = float(plane_prob(res, mode, at[None])[0])
+        assert (shaded >= 0.5) == (tele[key] >= 0.5) and shaded == pytest.approx(tele[key], abs=1e-5), mode
+    assert tele["p_frozen"] >= 0.5 > tele["p_fine_tuned"]        # the lecture's effect, drawn truthfully

@@ -183,7 +183,7 @@ def test_ctrl_c_saves_best_so_far_and_exits_130(tmp_path):
                           "--epochs", "100000", "--batch-size", "8"],
                          stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     for line in p.stderr:
-        if "epoch 2:" in line:
+        if line.startswith("    2 "):
             break
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)

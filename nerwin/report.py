@@ -1,0 +1,265 @@
+"""What a model learned, for people: `nerwin explain`'s table and `nerwin report`'s page.
+
+The page is one HTML file, inline CSS and SVG, no script and nothing fetched, so it opens
+offline. Every string that comes from a corpus or a path is escaped: tweets hold markup.
+Its scores are the dict Tagger.evaluate returns, the one `nerwin evaluate --json` prints.
+"""
+from __future__ import annotations
+
+import html
+from collections import Counter
+
+import numpy as np
+
+from nerwin.corpus import Sentence, read_conll
+from nerwin.schemes import class_ids, parse, spans
+from nerwin.tagger import Tagger, chunks
+
+KINDS = ("missed", "spurious", "wrong type", "wrong boundary")
+E = html.escape
+
+
+# ---- explain -------------------------------------------------------------------------------
+
+def bar(x: float, scale: float, width: int = 16) -> str:
+    n = int(round(width * abs(x) / scale)) if scale > 0 else 0
+    return ("█" * n).ljust(width) if x >= 0 else ("▒" * n).ljust(width)
+
+
+def explain_text(rows: list[dict]) -> str:
+    """A compact table per token: each window word's |g_i| and g_i . x_i, with bars
+    (█ pushes toward the label, ▒ against it)."""
+    scale_n = max((w["norm"] for r in rows for w in r["window"]), default=1.0)
+    scale_p = max((abs(w["push"]) for r in rows for w in r["window"]), default=1.0)
+    out = []
+    for r in rows:
+        out.append(f"[{r['index']}] {r['token']}  ->  {r['label']} ({r['prob']:.3f})")
+        for w in r["window"]:
+            out.append(f"    {w['offset']:+d} {w['word'][:18]:<18} |g| {w['norm']:6.3f} {bar(w['norm'], scale_n)}"
+                       f"  g.x {w['push']:+7.3f} {bar(w['push'], scale_p)}")
+    out.append("g: the slice of ds/dx that delta_window gives each word (s: the score of the predicted label). "
+               "|g|: how far fine-tuning would push that word's vector; g.x: how much it pushed this decision.")
+    return "\n".join(out)
+
+
+# ---- errors and confusion -----------------------------------------------------------------
+
+def gold_view(tagger: Tagger, tags: list[str]) -> list[str]:
+    """Gold tags as the model's labels: IOB2 for an all-types model, target/O for a binary one."""
+    if tagger.classes is None:
+        return [tagger.target if parse(t)[1] == tagger.target else "O" for t in tags]
+    return [tagger.classes[i] for i in class_ids(tags, tagger.classes)]
+
+
+def errors(gold: list[str], pred: list[str]) -> list[tuple[str, tuple | None, tuple | None]]:
+    """(kind, gold span, predicted span) for each entity-level error of one sentence."""
+    G, P = set(spans(gold)), set(spans(pred))
+    out = []
+    for g in sorted(G - P, key=lambda x: x[1]):
+        same = [p for p in P - G if p[1:] == g[1:]]
+        near = [p for p in P - G if p[1] < g[2] and g[1] < p[2]]
+        if same:
+            out.append(("wrong type", g, same[0]))
+        elif near:
+            out.append(("wrong boundary", g, near[0]))
+        else:
+            out.append(("missed", g, None))
+    for p in sorted(P - G, key=lambda x: x[1]):
+        if not any(g[1] < p[2] and p[1] < g[2] for g in G):
+            out.append(("spurious", None, p))
+    return out
+
+
+# ---- the page -------------------------------------------------------------------------------
+
+CSS = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d1d1f;max-width:1150px;margin:24px auto;padding:0 20px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.meta{color:#555;font-size:13px}table{border-collapse:collapse;font-variant-numeric:tabular-nums}
+td,th{padding:3px 9px;border:1px solid #ddd;text-align:right}th{background:#f4f4f6}td.l,th.l{text-align:left}
+tr.micro td{font-weight:600;background:#fafafa}
+.cm td{min-width:46px}.cm th{font-size:12px}
+.sent{margin:6px 0 12px;padding:8px 10px;border:1px solid #e2e2e6;border-radius:6px;background:#fcfcfd}
+.row{margin:2px 0;line-height:2}.who{display:inline-block;width:78px;color:#666;font-size:12px}
+.tok{padding:1px 3px;border-radius:3px;margin-right:1px;white-space:pre-wrap}
+.ent{border:1px solid rgba(0,0,0,.25)}.err{outline:2px solid #d33;outline-offset:1px}
+.kind{font-size:13px;color:#555}.more{color:#a33;font-size:13px}
+.bars{display:grid;grid-template-columns:90px 150px 60px 150px 60px;gap:1px 8px;font-size:12px;margin:6px 0 0 78px;align-items:center}
+.b{height:9px;background:#4a7bd0;border-radius:2px}.pos{background:#2f9e44}.neg{background:#d9480f}
+.legend span{margin-right:12px}.why{margin:6px 0 0 78px;font-size:13px;color:#444}svg text{font:11px system-ui,sans-serif;fill:#333}
+"""
+PALETTE = ["#ffd8a8", "#a5d8ff", "#b2f2bb", "#eebefa", "#ffec99", "#99e9f2", "#fcc2d7", "#d0bfff"]
+
+
+def colors(types: list[str]) -> dict[str, str]:
+    return {t: PALETTE[i % len(PALETTE)] for i, t in enumerate(types)}
+
+
+def fig(value, key: str, fmt: str = ".3f") -> str:
+    """A figure, with its exact value for the tests that compare the page with evaluate --json."""
+    shown = f"{value:{fmt}}" if isinstance(value, float) else str(value)
+    return f'<td data-key="{E(key)}" data-value="{E(repr(value))}">{shown}</td>'
+
+
+def scores_table(m: dict, binary: bool, target: str) -> str:
+    cols = ("precision", "recall", "f1", "tp", "fp", "fn", "support")
+    head = "".join(f"<th>{c}</th>" for c in cols)
+    rows = []
+    if not binary:
+        for t, x in m["per_type"].items():
+            rows.append(f'<tr><td class="l">{E(t)}</td>' + "".join(fig(x[c], f"per_type.{t}.{c}") for c in cols) + "</tr>")
+    name = "micro average" if not binary else f"{E(target)} (token level)"
+    rows.append(f'<tr class="micro"><td class="l">{name}</td>' + "".join(fig(m[c], c) for c in cols) + "</tr>")
+    return f'<table><tr><th class="l">{"type" if not binary else "class"}</th>{head}</tr>{"".join(rows)}</table>'
+
+
+def confusion_table(labels: list[str], cm: np.ndarray) -> str:
+    head = "".join(f"<th>{E(l)}</th>" for l in labels)
+    rows = []
+    for i, l in enumerate(labels):
+        total = cm[i].sum()
+        cells = []
+        for j in range(len(labels)):
+            share = cm[i, j] / total if total else 0.0
+            bg = f"rgba({'47,158,68' if i == j else '217,72,15'},{0.08 + 0.8 * share:.2f})" if cm[i, j] else "#fff"
+            cells.append(f'<td style="background:{bg}" title="{share:.1%} of gold {E(l)}">{cm[i, j]:,}</td>')
+        rows.append(f'<tr><th class="l">{E(l)}</th>{"".join(cells)}<td>{total:,}</td></tr>')
+    return (f'<table class="cm"><tr><th class="l">gold \\ predicted</th>{head}<th>gold total</th></tr>'
+            f'{"".join(rows)}</table><p class="kind">Tokens; shading is the share of the gold row '
+            "(green: right, red: wrong).</p>")
+
+
+def chart(xs, series, title, best, ymin=None, ymax=None, w=500, h=210) -> str:
+    """An SVG line chart: series = [(name, values, colour)], the kept epoch marked."""
+    pad_l, pad_r, pad_t, pad_b = 46, 12, 24, 30
+    vals = [v for _, ys, _ in series for v in ys if v is not None]
+    lo = min(vals) if ymin is None else ymin
+    hi = max(vals) if ymax is None else ymax
+    hi = hi if hi > lo else lo + 1
+    X = lambda x: pad_l + (w - pad_l - pad_r) * ((x - xs[0]) / max(xs[-1] - xs[0], 1))  # noqa: E731
+    Y = lambda y: pad_t + (h - pad_t - pad_b) * (1 - (y - lo) / (hi - lo))  # noqa: E731
+    parts = [f'<svg width="{w}" height="{h}" role="img" aria-label="{E(title)}">',
+             f'<text x="{pad_l}" y="15" style="font-weight:600">{E(title)}</text>',
+             f'<line x1="{pad_l}" y1="{h - pad_b}" x2="{w - pad_r}" y2="{h - pad_b}" stroke="#999"/>',
+             f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{h - pad_b}" stroke="#999"/>']
+    for k in range(5):
+        y = lo + (hi - lo) * k / 4
+        parts.append(f'<text x="{pad_l - 6}" y="{Y(y) + 4:.1f}" text-anchor="end">{y:.3g}</text>'
+                     f'<line x1="{pad_l}" y1="{Y(y):.1f}" x2="{w - pad_r}" y2="{Y(y):.1f}" stroke="#eee"/>')
+    step = max(1, len(xs) // 10)
+    for x in xs[::step]:
+        parts.append(f'<text x="{X(x):.1f}" y="{h - pad_b + 14}" text-anchor="middle">{x}</text>')
+    parts.append(f'<text x="{w - pad_r}" y="{h - 2}" text-anchor="end">epoch</text>')
+    if best is not None:
+        right = X(best) > w - 90                         # near the right edge: label on the left
+        parts.append(f'<line x1="{X(best):.1f}" y1="{pad_t}" x2="{X(best):.1f}" y2="{h - pad_b}" stroke="#d33" '
+                     f'stroke-dasharray="4 3"/><text x="{X(best) + (-4 if right else 4):.1f}" y="{h - pad_b - 6}" '
+                     f'fill="#d33" text-anchor="{"end" if right else "start"}">kept: epoch {best}</text>')
+    for i, (name, ys, col) in enumerate(series):
+        pts = " ".join(f"{X(x):.1f},{Y(y):.1f}" for x, y in zip(xs, ys) if y is not None)
+        parts.append(f'<polyline fill="none" stroke="{col}" stroke-width="2" points="{pts}"/>')
+        parts += [f'<circle cx="{X(x):.1f}" cy="{Y(y):.1f}" r="2.5" fill="{col}"/>' for x, y in zip(xs, ys) if y is not None]
+        parts.append(f'<text x="{w - pad_r - 110}" y="{pad_t + 14 + 14 * i}" fill="{col}">— {E(name)}</text>')
+    return "".join(parts) + "</svg>"
+
+
+def curves(history: dict | None) -> str:
+    if not history or not history.get("epochs"):
+        return "<p>No training history in the model directory (models from nerwin 0.1 have none).</p>"
+    ep = history["epochs"]
+    xs = [r["epoch"] for r in ep]
+    dev = [r.get("dev") for r in ep]
+    loss = chart(xs, [("train loss", [r["loss"] for r in ep], "#4a7bd0")]
+                 + ([("dev loss", [d.get("loss") for d in dev], "#f08c00")] if all(dev) else []),
+                 "loss per word", history.get("best_epoch"), ymin=0)
+    f1 = chart(xs, [("dev F1", [d["f1"] for d in dev], "#2f9e44")], "dev F1", history.get("best_epoch"),
+               ymin=0, ymax=1) if all(dev) else "<p>No dev file: the kept epoch is the lowest training loss.</p>"
+    return loss + f1
+
+
+def sentence_html(tokens, tags, hl, col) -> str:
+    ents = {a: (t, b) for t, a, b in spans(tags)}
+    out, i = [], 0
+    while i < len(tokens):
+        if i in ents:
+            t, b = ents[i]
+            err = " err" if hl and hl[1] == i and hl[2] == b else ""
+            text = " ".join(E(x) for x in tokens[i:b])
+            out.append(f'<span class="tok ent{err}" style="background:{col.get(t, "#eee")}" title="{E(t)}">{text}'
+                       f' <small>{E(t)}</small></span>')
+            i = b
+        else:
+            out.append(f'<span class="tok">{E(tokens[i])}</span>')
+            i += 1
+    return " ".join(out)
+
+
+def bars_html(row: dict) -> str:
+    sn = max(w["norm"] for w in row["window"]) or 1.0
+    sp = max(abs(w["push"]) for w in row["window"]) or 1.0
+    cells = ['<span></span><span class="kind">|g|: push on the vector</span><span></span>'
+             '<span class="kind">g·x: push on the decision</span><span></span>']
+    for w in row["window"]:
+        cls = "pos" if w["push"] >= 0 else "neg"
+        cells.append(f'<span>{E(w["word"])}</span><span><div class="b" style="width:{100 * w["norm"] / sn:.0f}%"></div>'
+                     f'</span><span>{w["norm"]:.3f}</span><span><div class="b {cls}" style="width:'
+                     f'{100 * abs(w["push"]) / sp:.0f}%"></div></span><span>{w["push"]:+.3f}</span>')
+    return (f'<div class="why">why "{E(row["token"])}" → {E(row["label"])} ({row["prob"]:.2f}): each word of its window'
+            f'</div><div class="bars">{"".join(cells)}</div>')
+
+
+def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_errors: int = 25) -> tuple[str, dict]:
+    """-> (the page, the metrics it shows)."""
+    sents: list[Sentence] = read_conll(path)
+    metrics = tagger.evaluate(sents)
+    binary = tagger.classes is None
+    labels = ["O", tagger.target] if binary else list(tagger.classes)
+    index = {l: i for i, l in enumerate(labels)}
+    cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    found: dict[str, list] = {k: [] for k in KINDS}
+    counts: Counter = Counter()
+    for block in chunks(sents):
+        for s, doc in zip(block, tagger.tag_sentences([x.tokens for x in block])):
+            gold = gold_view(tagger, s.tags)
+            np.add.at(cm, ([index[g] for g in gold], [index[p] for p in doc.labels]), 1)
+            for kind, g, p in errors(gold, doc.labels):
+                counts[kind] += 1
+                if len(found[kind]) < max_errors:
+                    found[kind].append((s, gold, doc, g, p))
+    types = [tagger.target] if binary else sorted({c[2:] for c in tagger.classes if c != "O"})
+    col = colors(types)
+    st = tagger.settings
+    model_line = (f"target {E(tagger.target)}; {'binary σ' if binary else f'{len(labels)} IOB2 classes'}; "
+                  f"loss {E(st.get('loss', 'window'))}; window w={st['window']}; H={st['hidden']}; "
+                  f"{E(st['activation'])}; casing {st.get('casing', 0)}; vectors "
+                  f"{E(str(tagger.config.get('vectors', {}).get('source')))}")
+    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>nerwin report: {E(str(path))}</title>"
+             f"<style>{CSS}</style></head><body>",
+             f"<h1>nerwin report: {E(str(path))}</h1>",
+             f'<p class="meta">model {E(str(model_dir))}: {model_line}. {len(sents):,} sentences, '
+             f"{sum(len(s.tokens) for s in sents):,} tokens.</p>",
+             f"<h2>Scores ({'token level' if binary else 'entity level, span-exact, as conlleval'})</h2>",
+             scores_table(metrics, binary, tagger.target),
+             "<h2>Learning curves of the training run</h2>", curves(history),
+             "<h2>Confusion matrix (tokens, gold rows × predicted columns)</h2>", confusion_table(labels, cm),
+             "<h2>Errors</h2>",
+             '<p class="legend">' + "".join(f'<span class="tok ent" style="background:{c}">{E(t)}</span>'
+                                            for t, c in col.items()) +
+             ' <span class="tok err">the error</span></p>']
+    explained: dict[int, list] = {}
+    for kind in sorted(KINDS, key=lambda k: -counts[k]):
+        n = counts[kind]
+        parts.append(f"<h3>{E(kind)}: {n:,}</h3>")
+        for s, gold, doc, g, p in found[kind]:
+            at = (p or g)[1]
+            key = id(s)
+            if key not in explained:
+                explained[key] = tagger.explain(s.tokens)
+            parts.append('<div class="sent">'
+                         f'<div class="row"><span class="who">gold</span>{sentence_html(s.tokens, gold, g, col)}</div>'
+                         f'<div class="row"><span class="who">predicted</span>{sentence_html(s.tokens, doc.labels, p, col)}'
+                         f'</div>{bars_html(explained[key][at])}</div>')
+        if n > len(found[kind]):
+            parts.append(f'<p class="more">+{n - len(found[kind]):,} more {E(kind)} errors not shown.</p>')
+    parts.append("</body></html>")
+    return "\n".join(parts), metrics

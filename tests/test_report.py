@@ -1,0 +1,147 @@
+"""What the model learned: the HTML report, explain's per-word gradients, the training log."""
+import json
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from nerwin import model
+from nerwin.tagger import Tagger
+
+from conftest import DATA, assert_clean_error, corpus, run
+
+HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "&amp;", "</td></tr></table>"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rep")
+    r = run("train", "--target", "all", "--casing", "3", "--epochs", "3", "--out", d / "m", "--log", d / "log.jsonl",
+            "-q")
+    assert r.returncode == 0, r.stderr
+    gold = d / "hostile.conll"
+    text = (DATA / "test.conll").read_text()
+    lines = ["\t".join([tok, "B-LOC" if i % 2 else "O"]) for i, tok in enumerate(HOSTILE)]
+    gold.write_text("\n".join(lines) + "\n\n" + text)
+    return d
+
+
+class Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.attrs, self.stack, self.figures, self.text = [], [], [], {}, []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attrs += attrs
+        d = dict(attrs)
+        if "data-key" in d:
+            self.figures[d["data-key"]] = d["data-value"]
+        if tag not in ("meta", "br", "circle", "line", "polyline", "rect", "path"):
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in ("circle", "line", "polyline", "rect", "path"):
+            return
+        assert self.stack and self.stack[-1] == tag, (tag, self.stack[-5:])
+        self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_report_is_self_contained_escaped_and_agrees_with_evaluate(trained):
+    page_path = trained / "r.html"
+    r = run("report", trained / "hostile.conll", "--model", trained / "m", "--html", page_path)
+    assert r.returncode == 0, r.stderr
+    raw = page_path.read_text(encoding="utf-8")
+    p = Page()
+    p.feed(raw)
+    p.close()
+    assert p.stack == [] and p.tags[0] == "html"                     # parses, every element closed
+    # hostile tokens are text only: never markup, but readable in the page's text
+    assert "script" not in p.tags and "img" not in p.tags
+    assert not any(k.startswith("on") for k, _ in p.attrs)
+    text = "".join(p.text)
+    for tok in HOSTILE[:2]:
+        assert tok not in raw and tok in text
+    # nothing external: no script, link, image, frame, src, href or CSS url()
+    assert not {"script", "link", "img", "iframe", "object", "embed"} & set(p.tags)
+    assert not any(k in ("src", "href") for k, _ in p.attrs) and "url(" not in raw
+    # every figure equals evaluate --json on the same file
+    ev = json.loads(run("evaluate", trained / "hostile.conll", "--model", trained / "m", "--json").stdout)
+    assert p.figures
+    for key, value in p.figures.items():
+        node = ev
+        for part in key.split("."):
+            node = node[part]
+        assert repr(node) == value, key
+    assert {f"per_type.{t}.f1" for t in ev["per_type"]} <= set(p.figures) and "f1" in p.figures
+    assert "kept: " in raw and "dev F1" in raw                      # the learning curves
+
+
+def test_training_log_has_one_line_per_epoch(trained):
+    lines = (trained / "log.jsonl").read_text().splitlines()
+    recs = [json.loads(l) for l in lines]
+    assert [r["epoch"] for r in recs] == [1, 2, 3]
+    for r in recs:
+        assert {"loss", "lr", "seconds", "windows_per_s"} <= set(r)
+        assert {"loss", "precision", "recall", "f1"} <= set(r["dev"])
+    hist = json.loads((trained / "m" / "history.json").read_text())
+    assert [r["dev"]["f1"] for r in hist["epochs"]] == [r["dev"]["f1"] for r in recs]
+
+
+def test_explain_gradients_are_central_differences_of_the_score(trained, monkeypatch):
+    tagger = Tagger.load(trained / "m")
+    tagger.params = {k: v.astype(np.float64) for k, v in tagger.params.items()}
+    tagger.E = tagger.E.astype(np.float64)
+    calls = []
+    real = model.window_backward
+    monkeypatch.setattr(model, "window_backward", lambda *a, **k: calls.append(1) or real(*a, **k))
+    text = "Anna Lindqvist flew to Berlin on Monday ."
+    rows = tagger.explain(text)
+    assert calls, "explain must use training's backward pass"
+    vocab, E = tagger.rows([rows_tokens := [r["token"] for r in rows]])
+    from nerwin.windows import BOS, EOS, shape_matrix, window_matrix
+    w = tagger.settings["window"]
+    X = window_matrix([vocab.ids(rows_tokens)], w, vocab.index[BOS], vocab.index[EOS])
+    S = shape_matrix([rows_tokens], w)
+    p = tagger.params
+
+    def score(x_words, t, cls):                        # s(x) of window t, written out independently
+        xc = np.concatenate([x_words, p["C"][S[t]]], axis=1).ravel()
+        return (np.tanh(p["W"] @ xc + p["b"]) @ p["V"][cls]) + p["c"][cls]
+
+    for t, r in enumerate(rows):
+        cls = tagger.classes.index(r["label"])
+        x = E[X[t]].copy()
+        for i, word in enumerate(r["window"]):
+            num = np.zeros(x.shape[1])
+            for j in range(x.shape[1]):
+                xp, xm = x.copy(), x.copy()
+                xp[i, j] += 1e-6
+                xm[i, j] -= 1e-6
+                num[j] = (score(xp, t, cls) - score(xm, t, cls)) / 2e-6
+            g = np.array(word["g"])
+            assert np.linalg.norm(g - num) <= 1e-6 * (np.linalg.norm(g) + np.linalg.norm(num)), (t, i)
+            assert word["push"] == pytest.approx(g @ x[i]) and word["norm"] == pytest.approx(np.linalg.norm(g))
+
+
+def test_explain_cli_table_json_and_bad_token(trained):
+    r = run("explain", "--model", trained / "m", "The museums in Paris are amazing .", "--token", "3")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("[3] Paris") and r.stdout.count("|g|") >= 5
+    j = json.loads(run("explain", "--model", trained / "m", "Paris is big .", "--json").stdout)
+    assert [x["token"] for x in j] == ["Paris", "is", "big", "."] and len(j[0]["window"]) == 5
+    assert_clean_error(run("explain", "--model", trained / "m", "Paris", "--token", "4"), "--token")
+
+
+def test_report_on_real_wnut17(tmp_path):
+    test = corpus("wnut17", "test")
+    r = run("train", "--train", corpus("wnut17", "train"), "--dev", corpus("wnut17", "dev"), "--target", "all",
+            "--epochs", "1", "--out", tmp_path / "m", "-q")
+    assert r.returncode == 0, r.stderr
+    r = run("report", test, "--model", tmp_path / "m", "--html", tmp_path / "r.html")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "r.html").stat().st_size < 2_000_000
+    assert "more missed errors not shown" in (tmp_path / "r.html").read_text()
