@@ -77,8 +77,9 @@ def train(
     test_file: Annotated[Optional[Path], typer.Option("--test", help="Also evaluate the kept model on this file.")] = None,
     target: Annotated[str, typer.Option(help="Entity type of the positive class, as the corpus spells it "
                                         "(case-insensitive), or `all` for a softmax over every type.")] = D.target,
-    loss: Annotated[str, typer.Option(help="window (per-word cross-entropy) or sentence (Collobert's "
-                                      "sentence log-likelihood with learned transitions; needs --target all).")] = D.loss,
+    loss: Annotated[str, typer.Option(help="window (per-word cross-entropy), sentence (Collobert's sentence "
+                                      "log-likelihood with learned transitions; needs --target all), or auto: "
+                                      "sentence for --target all, else window.")] = D.loss,
     vectors: Vectors = None,
     vectors_format: VectorsFormat = None,
     vectors_limit: Annotated[Optional[int], typer.Option(min=1, help="Read only the first N rows of the vectors.")] = None,
@@ -258,7 +259,8 @@ def drift_demo(
             raise NerwinError("--plot needs matplotlib: pip install -e '.[plot]'") from None
     rows, classes = read_words(words or WORDS)
     store, _ = open_store(vectors, vectors_format)
-    s = Settings(window=0, hidden=hidden, lr=lr, epochs=epochs, batch_size=4, l2=l2, seed=seed, optimizer=optimizer)
+    s = Settings(window=0, hidden=hidden, lr=lr, epochs=epochs, batch_size=4, l2=l2, seed=seed, optimizer=optimizer,
+                 casing=0)
     s.check()
     res = experiment(rows, classes, store, s)
     print("\n".join(table(res)))

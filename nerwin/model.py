@@ -86,21 +86,33 @@ def concat_backward(dx, cache):
     return dx[:, :, :d].reshape(B, -1), dx[:, :, d:].reshape(B, -1)
 
 
+SPARSE_SLOTS = 4096   # from this many word slots a batch, the sparse product beats the sort
+
+
 def embed_backward(delta_window, cache):
-    """delta_window (B, n*d) -> (rows (R,), dE (R, d)) for the R distinct rows touched.
+    """delta_window (B, n*d) -> (rows (R,), dE (R, d)) for the R distinct rows touched, ascending.
 
     A word that occurs twice, in one window or across the batch, gets the sum of its
-    updates (`dE[ids] += g` would keep only the last). The B*n word slots are sorted by
-    row, and each run of equal rows is summed: a segmented sum, as np.add.at would do,
-    several times faster and in a fixed order.
+    updates (`dE[ids] += g` would keep only the last). Small batches sort the B*n word
+    slots by row and sum each run (a segmented sum); large ones multiply by the sparse
+    rows x slots selection matrix. Both add a row's slots in slot order, so they agree
+    bit for bit, and both do what np.add.at would, several times faster.
     """
     ids, d = cache
     flat = ids.ravel()
-    order = np.argsort(flat, kind="stable")
-    sorted_ids = flat[order]
-    starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
-    dE = np.add.reduceat(delta_window.reshape(-1, d)[order], starts, axis=0)
-    return sorted_ids[starts], dE
+    g = delta_window.reshape(-1, d)
+    if flat.size < SPARSE_SLOTS:
+        order = np.argsort(flat, kind="stable")
+        sorted_ids = flat[order]
+        starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
+        return sorted_ids[starts], np.add.reduceat(g[order], starts, axis=0)
+    from scipy.sparse import csc_matrix
+    used = np.bincount(flat) > 0                  # a counting pass instead of a sort
+    rows = np.flatnonzero(used)
+    compact = np.cumsum(used) - 1                 # row id -> its place among the touched rows
+    select = csc_matrix((np.ones(flat.size, g.dtype), compact[flat], np.arange(flat.size + 1)),
+                        shape=(rows.size, flat.size))
+    return rows, select @ g
 
 
 def affine_forward(x, W, b):
@@ -204,13 +216,23 @@ def forward_backward(F, mask, trans, start, end):
     """
     S, L, K = F.shape
     alpha, beta = np.empty_like(F), np.empty_like(F)
+    # log sum_i exp(a_i + trans_ij) = m + log sum_i exp(a_i - m) exp(trans_ij), m = max_i a_i:
+    # still log space (every exp is at most 1 times a transition factor), with one small
+    # matrix product per step instead of an (S, K, K) temporary
+    G = np.exp(trans)                                     # forbidden transitions: exactly 0
     alpha[:, 0] = start + F[:, 0]
-    for t in range(1, L):                                 # the forward algorithm, in log space
-        nxt = logsumexp(alpha[:, t - 1, :, None] + trans, axis=1) + F[:, t]
-        alpha[:, t] = np.where(mask[:, t, None], nxt, alpha[:, t - 1])
+    for t in range(1, L):                                 # the forward algorithm
+        a = alpha[:, t - 1]
+        m = a.max(axis=1, keepdims=True)
+        with np.errstate(divide="ignore"):
+            nxt = np.log(np.exp(a - m) @ G) + m + F[:, t]
+        alpha[:, t] = np.where(mask[:, t, None], nxt, a)
     beta[:, L - 1] = end
-    for t in range(L - 2, -1, -1):
-        nxt = logsumexp(trans + (F[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2)
+    for t in range(L - 2, -1, -1):                        # and backward
+        b = F[:, t + 1] + beta[:, t + 1]
+        m = b.max(axis=1, keepdims=True)
+        with np.errstate(divide="ignore"):
+            nxt = np.log(np.exp(b - m) @ G.T) + m
         beta[:, t] = np.where(mask[:, t + 1, None], nxt, end)
     logZ = logsumexp(alpha[:, L - 1] + end, axis=1)
     return alpha, beta, logZ

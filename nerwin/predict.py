@@ -8,6 +8,8 @@ from nerwin.corpus import iter_conll, open_text, replace_and_warn
 from nerwin.errors import NerwinError
 from nerwin.tagger import Doc, Tagger
 
+ROW = "{}\t{}\t{:.4f}\n"
+
 
 def write_doc(out: TextIO, doc: Doc, fmt: str) -> None:
     if fmt == "jsonl":
@@ -16,7 +18,7 @@ def write_doc(out: TextIO, doc: Doc, fmt: str) -> None:
                               "entities": [[a, b, t, round(q, 4)] for a, b, t, q in doc.entities]},
                              ensure_ascii=False) + "\n")
     else:
-        out.write("".join(f"{t}\t{l}\t{q:.4f}\n" for t, l, q in zip(doc.tokens, doc.labels, doc.probs)) + "\n")
+        out.write("".join(map(ROW.format, doc.tokens, doc.labels, doc.probs)) + "\n")
 
 
 def read_sentences(path: str, input_format: str) -> Iterator[list[str] | str]:

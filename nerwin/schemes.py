@@ -108,6 +108,32 @@ def viterbi(emit: np.ndarray, trans: np.ndarray, start: np.ndarray, end: np.ndar
     return path
 
 
+def viterbi_batch(emit: np.ndarray, mask: np.ndarray, trans: np.ndarray, start: np.ndarray,
+                  end: np.ndarray | None = None) -> np.ndarray:
+    """viterbi() for S padded sentences at once: emit (S, L, K), mask (S, L) -> paths (S, L).
+    Past a sentence's end its scores are carried unchanged (back-pointer: stay), so each path
+    equals viterbi() of that sentence alone; entries past the end are meaningless."""
+    S, L, K = emit.shape
+    score = start + emit[:, 0]
+    back = np.empty((S, L, K), dtype=np.int64)
+    back[:, 0] = np.arange(K)
+    stay = np.arange(K)
+    for i in range(1, L):
+        cand = score[:, :, None] + trans                 # (S, prev, cur)
+        b = cand.argmax(axis=1)
+        new = np.take_along_axis(cand, b[:, None, :], axis=1)[:, 0] + emit[:, i]
+        live = mask[:, i, None]
+        score = np.where(live, new, score)
+        back[:, i] = np.where(live, b, stay)
+    if end is not None:
+        score = score + end
+    path = np.empty((S, L), dtype=np.int64)
+    path[:, -1] = score.argmax(axis=1)
+    for i in range(L - 1, 0, -1):
+        path[:, i - 1] = np.take_along_axis(back[:, i], path[:, i, None], axis=1)[:, 0]
+    return path
+
+
 def decode_iob2(classes: list[str], prob: np.ndarray, rules=None) -> tuple[list[str], np.ndarray]:
     """The most probable valid IOB2 sequence under per-token probabilities prob (n, K);
     returns the tags and each chosen tag's probability."""

@@ -19,11 +19,12 @@ from nerwin import model
 from nerwin.corpus import Sentence, binary_labels, entity_types, iter_conll, resolve_target
 from nerwin.errors import NerwinError
 from nerwin.metrics import entity_prf, token_prf
-from nerwin.schemes import class_ids, decode_iob2, spans, transitions, viterbi
+from nerwin.schemes import class_ids, spans, transitions, viterbi_batch
 from nerwin.text import tokenize
-from nerwin.windows import BOS, EOS, UNK, Vocab, candidates, shape_matrix, window_matrix
+from nerwin.windows import BOS, EOS, UNK, Vocab, shape_matrix, window_matrix
 
-BATCH = 2000  # sentences per chunk: memory is bounded by this, not by the input
+BATCH = 2000      # sentences per chunk: memory is bounded by this, not by the input
+CACHE = 200_000   # pretrained rows kept across chunks; then dropped all at once
 
 
 @dataclass
@@ -76,7 +77,7 @@ class Tagger:
         return self.config["target"]
 
     def __getstate__(self):
-        state = dict(self.__dict__, _store=None, _opened=False)   # no open files or mmaps
+        state = dict(self.__dict__, _store=None, _opened=False, _ext=None)   # no open files or mmaps
         return state
 
     # ---- vectors for words the model has no row of --------------------------------------
@@ -115,23 +116,36 @@ class Tagger:
         return found
 
     def rows(self, token_lists: list[list[str]]) -> tuple[Vocab, np.ndarray]:
-        """Vocab and E extended by the pretrained rows this chunk's unseen words need."""
-        vocab, E = self.vocab, self.E
-        missing = [w for w in candidates(t for toks in token_lists for t in toks if t not in vocab.index)
-                   if w not in vocab.index]
-        found = self._pretrained(missing)
-        if found:
+        """Vocab and E extended by the pretrained rows of unseen words. The extra rows persist
+        across chunks (and words found nowhere are remembered), so a stream looks each word up
+        once; past CACHE words they start again. The model's own E is never copied into them:
+        during training it changes under the Tagger."""
+        ext = self.__dict__.get("_ext")
+        if ext is None or len(ext[1]) > CACHE:
+            ext = self.__dict__["_ext"] = (Vocab(self.vocab.words), self.E[:0].copy(), set())
+        vocab, extra, absent = ext
+        index = vocab.index
+        unseen = dict.fromkeys(t for toks in token_lists for t in toks if t not in index)
+        missing = [w for w in dict.fromkeys([*unseen, *(t.lower() for t in unseen)])
+                   if w not in index and w not in absent]
+        if missing:
+            found = self._pretrained(missing)
             new = [w for w in missing if w in found]
-            vocab = Vocab(vocab.words + new)
-            E = np.vstack([E, np.stack([found[w] for w in new]).astype(E.dtype)])
-        return vocab, E
+            absent.update(w for w in missing if w not in found)
+            if new:
+                for w in new:
+                    index[w] = len(vocab.words)
+                    vocab.words.append(w)
+                extra = np.vstack([extra, np.stack([found[w] for w in new]).astype(extra.dtype)])
+                self.__dict__["_ext"] = (vocab, extra, absent)
+        return vocab, (np.vstack([self.E, extra]) if len(extra) else self.E)
 
     # ---- applying the model ------------------------------------------------------------
     def scores(self, token_lists: list[list[str]]) -> np.ndarray:
         """Per token: P(target) (N,) for a binary model, class probabilities (N, K) for a
         window-loss model, emission scores f (N, K) for a sentence-loss model."""
         vocab, E = self.rows(token_lists)
-        ids = [vocab.ids(t) for t in token_lists]
+        ids = vocab.ids_many(token_lists)
         if self.store() is None:
             unk = vocab.index[UNK]
             self.unk_fallbacks += sum(i == unk for s in ids for i in s)
@@ -153,29 +167,50 @@ class Tagger:
         return self.decode(token_lists, self.scores(token_lists))
 
     def decode(self, token_lists: list[list[str]], q: np.ndarray) -> list[Doc]:
-        classes, docs, i = self.classes, [], 0
-        if classes is not None:
-            rules = transitions(classes)
-        for toks in token_lists:
-            n = len(toks)
-            if not n:
-                docs.append(Doc([], [], []))
-                continue
-            if classes is None:
-                p = q[i:i + n]
-                labels = [self.target if x >= 0.5 else "O" for x in p]
-                probs = np.where(p >= 0.5, p, 1 - p)
-            elif "A" in self.params:
-                f = q[i:i + n].astype(np.float64)
-                A = self.params["A"].astype(np.float64)
-                path = viterbi(f, A[:-1, :-1] + rules[0], A[-1, :-1] + rules[1], A[:-1, -1])
-                labels = [classes[k] for k in path]
-                probs = model.sentence_marginals(f, A, rules)[np.arange(n), path]
-            else:
-                labels, probs = decode_iob2(classes, q[i:i + n], rules)
-            docs.append(Doc(list(toks), labels, [float(x) for x in probs]))
+        """Scores q of a chunk's tokens -> Docs: a threshold (binary), or the best valid IOB2 path
+        of each sentence by Viterbi, run over batches of sentences of similar length."""
+        lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
+        if self.classes is None:
+            pos = q >= 0.5
+            labels = np.where(pos, self.target, "O").tolist()
+            probs = np.where(pos, q, 1 - q).tolist()
+        else:
+            path, probs = self._paths(q, lengths)
+            labels = np.array(self.classes, dtype=object)[path].tolist()
+            probs = probs.tolist()
+        docs, i = [], 0
+        for toks, n in zip(token_lists, lengths.tolist()):
+            docs.append(Doc(list(toks), labels[i:i + n], probs[i:i + n]))
             i += n
         return docs
+
+    def _paths(self, q: np.ndarray, lengths: np.ndarray, group: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """-> each token's class on its sentence's best valid path (N,), and that class's
+        probability: the softmax's (window loss) or the path marginal (sentence loss)."""
+        rules = transitions(self.classes)
+        if "A" in self.params:
+            emit = q.astype(np.float64)
+            trans, start, end = model.crf_scores(self.params["A"].astype(np.float64), rules)
+        else:
+            emit = np.log(np.maximum(q, 1e-30))
+            (trans, start), end = rules, None
+        first = np.cumsum(lengths) - lengths
+        path, prob = np.zeros(len(q), dtype=np.int64), np.zeros(len(q))
+        order = [j for j in np.argsort(lengths, kind="stable") if lengths[j]]
+        for k in range(0, len(order), group):                  # similar lengths: little padding
+            sel = np.array(order[k:k + group])
+            L = lengths[sel]
+            idx = np.repeat(first[sel] - (np.cumsum(L) - L), L) + np.arange(L.sum())
+            F, mask = model.pad(emit[idx], L)
+            best = viterbi_batch(F, mask, trans, start, end)
+            path[idx] = best[mask]
+            if "A" in self.params:
+                alpha, beta, logZ = model.forward_backward(F, mask, trans, start, end)
+                marg = np.exp(alpha + beta - logZ[:, None, None])
+                prob[idx] = np.take_along_axis(marg, best[:, :, None], axis=2)[:, :, 0][mask]
+            else:
+                prob[idx] = q[idx, path[idx]]
+        return path, prob
 
     def tag(self, text: str | list[str]) -> Doc:
         """A sentence: a string (split by the built-in tokenizer) or a list of tokens."""

@@ -34,5 +34,21 @@ TOKEN_RE = re.compile("|".join([
 ]))
 
 
+_SEEN: dict[str, list[str]] = {}    # chunk -> its tokens: punctuation and @, # chunks repeat a lot
+
+
 def tokenize(line: str) -> list[str]:
-    return TOKEN_RE.findall(line)
+    """No token spans whitespace, so each whitespace-separated chunk is tokenized alone: a chunk
+    of letters and digits only (most of them) is one token, and the others are remembered."""
+    out: list[str] = []
+    for chunk in line.split():
+        if chunk.isalnum():
+            out.append(chunk)
+            continue
+        toks = _SEEN.get(chunk)
+        if toks is None:
+            if len(_SEEN) > 100_000:
+                _SEEN.clear()
+            toks = _SEEN[chunk] = TOKEN_RE.findall(chunk)
+        out += toks
+    return out

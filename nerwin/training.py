@@ -21,13 +21,14 @@ from nerwin.tagger import Tagger
 from nerwin.windows import BOS, EOS, SHAPES, SPECIALS, Vocab, build_vocab, candidates, shape_matrix, window_matrix
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data"     # the bundled sample corpus
-LOSSES = ("window", "sentence")
+LOSSES = ("auto", "window", "sentence")
 
 
 @dataclass
 class Settings:
     target: str = "LOC"    # an entity type (binary sigma), or "all" (softmax over IOB2 tags)
-    loss: str = "window"   # window: per-word cross-entropy; sentence: Collobert's sentence log-likelihood
+    loss: str = "auto"     # window: per-word cross-entropy; sentence: Collobert's sentence log-likelihood;
+                           # auto: sentence for target "all", window for one type (benchmark_quality.py)
     window: int = 2
     hidden: int = 100
     activation: str = "tanh"
@@ -40,7 +41,7 @@ class Settings:
     patience: int = 0      # stop after this many epochs without a better dev F1; 0 = never
     lr_decay: int = 0      # halve the learning rate every k epochs; 0 = never
     fine_tune: bool = True
-    casing: int = 0        # size of the trainable word-shape vector added to each word; 0 = off
+    casing: int = 5        # size of the trainable word-shape vector added to each word; 0 = off
     bundle_vectors: int = 50000   # most frequent pretrained rows kept in the model (scripts/bundle_table.py)
     seed: int = 0
     dtype: str = "float32"
@@ -52,6 +53,8 @@ class Settings:
                                      ("optimizer", self.optimizer, OPTIMIZERS), ("loss", self.loss, LOSSES)):
             if value not in choices:
                 raise NerwinError(f"unknown --{name} {value!r}; choose one of {', '.join(choices)}")
+        if self.loss == "auto":
+            self.loss = "sentence" if self.target.lower() == "all" else "window"
         if self.loss == "sentence" and self.target.lower() != "all":
             raise NerwinError("--loss sentence scores tag sequences: it needs --target all")
         if self.bundle_vectors < 0:

@@ -86,10 +86,16 @@ class HashIndex:
 
     def find(self, word: str) -> list[tuple[int, ...]]:
         """Candidate column values for word (hash collisions are resolved by the caller)."""
-        h = np.uint64(word_hash(word.encode("utf-8")))
-        lo = int(np.searchsorted(self.keys, h, "left"))
-        hi = int(np.searchsorted(self.keys, h, "right"))
-        return [tuple(int(c[i]) for c in self.cols) for i in range(lo, hi)]
+        return self.find_many([word])[0]
+
+    def find_many(self, words: list[str]) -> list[list[tuple[int, ...]]]:
+        """find() for many words with two vectorized binary searches."""
+        h = np.fromiter((word_hash(w.encode("utf-8")) for w in words), dtype=np.uint64, count=len(words))
+        lo, hi = np.searchsorted(self.keys, h, "left"), np.searchsorted(self.keys, h, "right")
+        out = []
+        for a, b in zip(lo.tolist(), hi.tolist()):
+            out.append([tuple(int(c[i]) for c in self.cols) for i in range(a, b)])
+        return out
 
 
 # ---- nerwin's own cache of the default GloVe --------------------------------------------
@@ -142,13 +148,17 @@ class NpyStore:
         return [self.word(r) for r in range(n)], np.array(self.vectors[:n], dtype=np.float32)
 
     def lookup(self, words: Iterable[str], limit: int | None = None) -> dict[str, np.ndarray]:
-        out = {}
-        for w in words:
-            for (row,) in self.index.find(w):
+        words = list(words)
+        hits = {}
+        for w, cands in zip(words, self.index.find_many(words)):
+            for (row,) in cands:
                 if (limit is None or row < limit) and self.word(row) == w:
-                    out[w] = np.array(self.vectors[row], dtype=np.float32)
+                    hits[w] = row
                     break
-        return out
+        order = sorted(hits.values())                       # one gather, in file order
+        block = np.array(self.vectors[order], dtype=np.float32) if order else None
+        at = {r: i for i, r in enumerate(order)}
+        return {w: block[at[r]] for w, r in hits.items()}
 
 
 # ---- format detection -------------------------------------------------------------------
@@ -447,9 +457,11 @@ class Bundle:
 
     def __init__(self, words: list[str], vectors: np.ndarray):
         self.words, self.vectors, self.dim = words, vectors, vectors.shape[1]
-        self.index = {w: i for i, w in enumerate(words)}
+        self.index = None              # built on first use: a model whose source is there never needs it
 
     def lookup(self, words: Iterable[str]) -> dict[str, np.ndarray]:
+        if self.index is None:
+            self.index = {w: i for i, w in enumerate(self.words)}
         get = self.index.get
         return {w: self.vectors[i].astype(np.float32) for w in words if (i := get(w)) is not None}
 

@@ -38,6 +38,13 @@ class Vocab:
             out.append(i)
         return out
 
+    def ids_many(self, token_lists: list[list[str]]) -> list[list[int]]:
+        """ids() of many sentences, each distinct token looked up once."""
+        get, unk = self.index.get, self.index[UNK]
+        row = {t: i if (i := get(t)) is not None else get(t.lower(), unk)
+               for t in dict.fromkeys(t for toks in token_lists for t in toks)}
+        return [[row[t] for t in toks] for toks in token_lists]
+
 
 def candidates(tokens: Iterable[str]) -> list[str]:
     """Each token and its lowercase, first-seen order (never a set: order decides rows)."""

@@ -106,7 +106,7 @@ def child(repeats: int) -> dict:
     rows, sentence = [], []
     for target in ("LOC", "all"):
         for B in BATCHES:
-            s = Settings(target=target, batch_size=B, epochs=1)
+            s = Settings(target=target, batch_size=B, epochs=1, casing=0, loss="window")
             vocab, E, tr, _, _, classes, _ = prepare(BTC, None, store, s)
             K = 1 if classes is None else len(classes)
             p0 = model.init_params(5 * E.shape[1], s.hidden, K, np.random.default_rng(0), E.dtype)

@@ -220,7 +220,7 @@ def test_without_dev_the_kept_epoch_is_said_to_be_the_lowest_training_loss(tmp_p
     r = run("train", "--train", DATA / "train.conll", "--epochs", "12", "--patience", "1", "--lr", "0.5",
             "--out", tmp_path / "m")
     assert r.returncode == 0, r.stderr
-    assert "lowest training loss" in r.stderr and "dev F1" not in r.stderr
+    assert "lowest training loss" in r.stderr and "no better dev F1" not in r.stderr
     assert "early stop: no better training loss" in r.stderr
 
 

@@ -1,0 +1,70 @@
+"""The README's pictures: `explain` on the lecture's sentence, the report screenshot, the drift plot.
+
+Usage: python scripts/readme_pictures.py [--no-readme]
+Trains `--target all` (defaults) on ../shared/corpora/btc, writes its report on BTC test,
+takes a screenshot with headless Chromium (Debian's `chromium` package) and shrinks it to a
+palette PNG under 200 KB in data/report.png, draws data/drift.png with `nerwin drift-demo`,
+and puts the explain table into README.md.
+"""
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BTC = ROOT.parent / "shared" / "corpora" / "btc"
+sys.path.insert(0, str(ROOT / "scripts"))
+from readme_section import replace_section  # noqa: E402
+
+NERWIN = [sys.executable, "-m", "nerwin"]
+CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+
+
+def screenshot(page: Path, png: Path, width: int = 1150, height: int = 1900) -> None:
+    from PIL import Image
+    with tempfile.TemporaryDirectory() as profile:
+        raw = Path(profile) / "shot.png"
+        subprocess.run(CHROMIUM + [f"--user-data-dir={profile}", f"--window-size={width},{height}",
+                                   f"--screenshot={raw}", page.as_uri()], check=True, capture_output=True)
+        img = Image.open(raw).convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
+        img.save(png, optimize=True)
+    print(f"{png}: {png.stat().st_size / 1024:.0f} KB")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--no-readme", action="store_true")
+    a = ap.parse_args()
+    if not BTC.exists() or not shutil.which("chromium"):
+        print("skipped: needs ../shared/corpora/btc and chromium (apt-get install chromium)")
+        return
+    with tempfile.TemporaryDirectory() as d:
+        model = Path(d) / "btc"
+        subprocess.run(NERWIN + ["train", "--train", BTC / "train.conll", "--dev", BTC / "dev.conll", "--target", "all",
+                                 "--out", model, "-q"], check=True)
+        sentence = "The museums in Paris are amazing ."
+        out = subprocess.run(NERWIN + ["explain", "--model", model, sentence, "--token", "3"], check=True,
+                             capture_output=True, text=True).stdout
+        page = Path(d) / "report.html"
+        t0 = time.perf_counter()
+        subprocess.run(NERWIN + ["report", BTC / "test.conll", "--model", model, "--html", page], check=True)
+        secs = time.perf_counter() - t0
+        size = page.stat().st_size
+        screenshot(page, ROOT / "data" / "report.png")
+    subprocess.run(NERWIN + ["drift-demo", "--plot", ROOT / "data" / "drift.png"], check=True, capture_output=True)
+    print(out)
+    if not a.no_readme:
+        replace_section("explain", f"```\n$ nerwin explain --model btc-all \"{sentence}\" --token 3\n{out.rstrip()}\n```\n\n"
+                                   "`python scripts/readme_pictures.py`.")
+        replace_section("report", f"![nerwin report on BTC test](data/report.png)\n\nThe top of `nerwin report` on BTC "
+                                  f"test (2,001 sentences): {size / 1024:.0f} KB of HTML, written in {secs:.1f} s "
+                                  "including start-up. `python scripts/readme_pictures.py` makes the page and the "
+                                  "screenshot.")
+
+
+if __name__ == "__main__":
+    main()
