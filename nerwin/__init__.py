@@ -9,8 +9,8 @@ def load(model_dir, vectors=None, vectors_format=None):
     return Tagger.load(model_dir, vectors, vectors_format)
 
 
-def train(train=None, dev=None, test=None, out="model", **kwargs):
+def train(train=None, dev=None, test=None, out=None, **kwargs):
     """Train and save to `out`, as `nerwin train` does; returns (Tagger, metrics).
     kwargs: vectors, vectors_format, vectors_limit, log, quiet, and Settings' fields."""
-    from nerwin.training import train as run
-    return run(train, dev, test, out, **kwargs)
+    from nerwin.training import MODEL, train as run
+    return run(train, dev, test, MODEL if out is None else out, **kwargs)

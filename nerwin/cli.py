@@ -1,5 +1,5 @@
 """The `nerwin` command: it parses flags and calls the library, nothing more.
-Heavy modules are imported inside the commands, so `nerwin predict` starts fast."""
+rich, gensim, scipy and matplotlib are imported only by the commands that need them."""
 from __future__ import annotations
 
 import json
@@ -11,18 +11,12 @@ from typing import Annotated, Optional
 import typer
 
 from nerwin.errors import NerwinError
+from nerwin.report import MAX_ERRORS              # light: numpy is loaded for predict anyway
+from nerwin.training import DEFAULTS as D, MODEL   # every default is written once, there
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="The CS224n window-based NER classifier, with backprop derived by hand in numpy.")
 DEBUG = False
-
-
-def _settings():
-    from nerwin.training import DEFAULTS
-    return DEFAULTS
-
-
-D = _settings()
 
 # options shared by several commands, declared once
 Vectors = Annotated[Optional[str], typer.Option(help="Vectors file (.bin, .txt, .vec, .kv); default GloVe 6B 50d, "
@@ -100,7 +94,7 @@ def train(
                                             "them as loaded (<UNK>, <s>, </s> train either way).")] = D.fine_tune,
     casing: Annotated[int, typer.Option(min=0, help="Add a trainable word-shape vector of this size to each word (0: off).")] = D.casing,
     seed: Seed = D.seed,
-    out: Annotated[Path, typer.Option(help="Model directory to write.")] = Path("model"),
+    out: Annotated[Path, typer.Option(help="Model directory to write.")] = MODEL,
     metrics_json: Annotated[Optional[Path], typer.Option(help="Write the final figures here as JSON.")] = None,
     log: Annotated[Optional[Path], typer.Option(help="Append one JSON line per epoch here as training goes.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or per-epoch lines.")] = False,
@@ -122,7 +116,7 @@ def train(
 @app.command()
 def predict(
     input_file: Annotated[str, typer.Argument(help="Input file, or - for stdin.")] = "-",
-    model_dir: ModelDir = Path("model"),
+    model_dir: ModelDir = MODEL,
     input_format: Annotated[str, typer.Option(help="text (one sentence a line) or conll.")] = "text",
     output_format: Annotated[str, typer.Option(help="conll (token, label, probability) or jsonl (with entity spans).")] = "conll",
     vectors: Vectors = None,
@@ -138,7 +132,7 @@ def predict(
 @app.command()
 def evaluate(
     file: Annotated[Path, typer.Argument(help="CoNLL file with gold tags.")],
-    model_dir: ModelDir = Path("model"),
+    model_dir: ModelDir = MODEL,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
     vectors: Vectors = None,
     vectors_format: VectorsFormat = None,
@@ -163,7 +157,7 @@ def evaluate(
 @app.command()
 def explain(
     sentence: Annotated[str, typer.Argument(help="A sentence (split by the built-in tokenizer).")],
-    model_dir: ModelDir = Path("model"),
+    model_dir: ModelDir = MODEL,
     token: Annotated[Optional[int], typer.Option(help="Only this token (0-based); default: every token.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
     vectors: Vectors = None,
@@ -191,8 +185,8 @@ def explain(
 def report(
     file: Annotated[Path, typer.Argument(help="CoNLL file with gold tags.")],
     html_path: Annotated[Path, typer.Option("--html", help="The page to write (one self-contained file).")],
-    model_dir: ModelDir = Path("model"),
-    max_errors: Annotated[int, typer.Option(min=0, help="Sentences shown per kind of error.")] = 25,
+    model_dir: ModelDir = MODEL,
+    max_errors: Annotated[int, typer.Option(min=0, help="Sentences shown per kind of error.")] = MAX_ERRORS,
     vectors: Vectors = None,
     vectors_format: VectorsFormat = None,
 ):

@@ -15,6 +15,7 @@ from nerwin.corpus import Sentence, read_conll
 from nerwin.schemes import class_ids, parse, spans
 from nerwin.tagger import Tagger, chunks
 
+MAX_ERRORS = 25   # sentences shown per kind of error
 KINDS = ("missed", "spurious", "wrong type", "wrong boundary")
 E = html.escape
 
@@ -208,7 +209,7 @@ def bars_html(row: dict) -> str:
             f'</div><div class="bars">{"".join(cells)}</div>')
 
 
-def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_errors: int = 25) -> tuple[str, dict]:
+def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_errors: int = MAX_ERRORS) -> tuple[str, dict]:
     """-> (the page, the metrics it shows)."""
     sents: list[Sentence] = read_conll(path)
     metrics = tagger.evaluate(sents)

@@ -21,6 +21,7 @@ from nerwin.tagger import Tagger
 from nerwin.windows import BOS, EOS, SHAPES, SPECIALS, Vocab, build_vocab, candidates, shape_matrix, window_matrix
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data"     # the bundled sample corpus
+MODEL = Path("model")                                     # where a model goes, and is looked for
 LOSSES = ("auto", "window", "sentence")
 
 
@@ -237,7 +238,7 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, s: Settings, evaluate=Non
 
 
 def train(train: str | Path | None = None, dev: str | Path | None = None, test: str | Path | None = None,
-          out: str | Path = "model", vectors: str | None = None, vectors_format: str | None = None,
+          out: str | Path = MODEL, vectors: str | None = None, vectors_format: str | None = None,
           vectors_limit: int | None = None, log: str | Path | None = None, quiet: bool = False,
           **settings) -> tuple[Tagger, dict]:
     """Train, save the best epoch to `out`, and return (Tagger of that epoch, metrics).
