@@ -287,13 +287,6 @@ def sll_backward(cache):
     return df / N, dA / N
 
 
-def sentence_marginals(f, A, rules):
-    """(n, K) P(y_t = k | sentence) for one sentence's emissions f (n, K)."""
-    trans, start, end = crf_scores(A, rules)
-    alpha, beta, logZ = forward_backward(f[None], np.ones((1, len(f)), dtype=bool), trans, start, end)
-    return np.exp(alpha[0] + beta[0] - logZ[0])
-
-
 # ---- the whole model ----------------------------------------------------------------
 
 def forward(p, E, ids, act, mask=None, shapes=None):

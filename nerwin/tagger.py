@@ -145,7 +145,7 @@ class Tagger:
         """Per token: P(target) (N,) for a binary model, class probabilities (N, K) for a
         window-loss model, emission scores f (N, K) for a sentence-loss model."""
         vocab, E = self.rows(token_lists)
-        ids = vocab.ids_many(token_lists)
+        ids = vocab.ids(token_lists)
         if self.store() is None:
             unk = vocab.index[UNK]
             self.unk_fallbacks += sum(i == unk for s in ids for i in s)
@@ -240,7 +240,7 @@ class Tagger:
         toks = doc.tokens
         vocab, E = self.rows([toks])
         w = self.settings["window"]
-        X = window_matrix([vocab.ids(toks)], w, vocab.index[BOS], vocab.index[EOS])
+        X = window_matrix(vocab.ids([toks]), w, vocab.index[BOS], vocab.index[EOS])
         S = shape_matrix([toks], w) if "C" in self.params else None
         if self.classes is None:
             cls = np.array([int(l == self.target) for l in doc.labels])

@@ -26,7 +26,7 @@ TOKEN_RE = re.compile("|".join([
     rf"{W}+?(?=[nN]['’][tT]\b)",                                   # do|n't, ca|n't
     r"[nN]['’][tT]\b",                                             # n't
     rf"(?i:['’]{CLITIC})\b",                                       # 's 're 'll ...
-    rf"(?i:['’](?:cause|em|til|\d0s))\b",                          # 'cause, '90s
+    r"(?i:['’](?:cause|em|til|\d0s))\b",                           # 'cause, '90s
     rf"{W}+(?:-{W}+)*-(?=\s|$)",                                   # anti- (a hyphen before a space)
     rf"{W}+(?:[-.]{W}+|['’](?!(?i:{CLITIC}|t)\b){W}+)*",           # words, 1.5, co-op, O'Brien
     r"[\U0001F1E6-\U0001F1FF]{2}",                                 # flag emoji

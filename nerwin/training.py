@@ -87,7 +87,7 @@ class Interrupted(NerwinError):
 
 def encode(sents: list[Sentence], vocab: Vocab, w: int, target: str, classes: list[str] | None = None,
            casing: bool = False) -> Data:
-    X = window_matrix([vocab.ids(s.tokens) for s in sents], w, vocab.index[BOS], vocab.index[EOS])
+    X = window_matrix(vocab.ids([s.tokens for s in sents]), w, vocab.index[BOS], vocab.index[EOS])
     S = shape_matrix([s.tokens for s in sents], w) if casing else None
     if classes is None:
         y = np.fromiter((v for s in sents for v in binary_labels(s, target)), dtype=np.float32)

@@ -28,18 +28,8 @@ class Vocab:
         low = token.lower()
         return low if low in self.index else None
 
-    def ids(self, tokens: list[str]) -> list[int]:
-        get, unk = self.index.get, self.index[UNK]
-        out = []
-        for t in tokens:
-            i = get(t)
-            if i is None:
-                i = get(t.lower(), unk)
-            out.append(i)
-        return out
-
-    def ids_many(self, token_lists: list[list[str]]) -> list[list[int]]:
-        """ids() of many sentences, each distinct token looked up once."""
+    def ids(self, token_lists: list[list[str]]) -> list[list[int]]:
+        """Row ids of each sentence's tokens; each distinct token is looked up once."""
         get, unk = self.index.get, self.index[UNK]
         row = {t: i if (i := get(t)) is not None else get(t.lower(), unk)
                for t in dict.fromkeys(t for toks in token_lists for t in toks)}
@@ -79,22 +69,6 @@ def build_vocab(token_lists: Iterable[list[str]], found: dict[str, np.ndarray], 
     for i, w in enumerate(words, len(SPECIALS)):
         E[i] = found[w]
     return vocab, E, (n_unk / n_tok if n_tok else 0.0)
-
-
-def with_pretrained(vocab: Vocab, E: np.ndarray, store, tokens: Iterable[str]) -> tuple[Vocab, np.ndarray]:
-    """Vocab and E extended by the pretrained rows of words never seen in training.
-
-    This is the lecture's `television` case: an unseen word keeps its pretrained vector,
-    and only a word the vectors lack falls to <UNK>. The model's own arrays are not changed.
-    """
-    missing = candidates(t for t in tokens if t not in vocab.index)
-    missing = [w for w in missing if w not in vocab.index]
-    found = store.lookup(missing) if missing and store is not None else {}
-    if not found:
-        return vocab, E
-    new = [w for w in missing if w in found]
-    extra = np.stack([found[w] for w in new]).astype(E.dtype)
-    return Vocab(vocab.words + new), np.vstack([E, extra])
 
 
 def window_matrix(id_seqs: list[list[int]], w: int, bos: int, eos: int) -> np.ndarray:

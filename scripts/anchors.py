@@ -74,7 +74,8 @@ def pytorch(name, seed=0):
     from nerwin.schemes import decode_iob2, transitions
     from nerwin.training import Settings, encode, prepare
     from nerwin.vectors import open_store
-    from nerwin.windows import SHAPES, with_pretrained
+    from nerwin.tagger import Tagger
+    from nerwin.windows import SHAPES
 
     torch.manual_seed(seed)
     c = CORPORA / name
@@ -96,7 +97,8 @@ def pytorch(name, seed=0):
         return torch.tanh(x @ P["W"].T + P["b"]) @ P["V"].T + P["c"]
 
     def score(sents):
-        v, Ex = with_pretrained(vocab, emb.weight.detach().numpy(), store, (t for x in sents for t in x.tokens))
+        rows = Tagger({}, emb.weight.detach().numpy(), vocab, {"dim": E.shape[1]}, store=store)   # unseen words' rows
+        v, Ex = rows.rows([x.tokens for x in sents])
         d = encode(sents, v, s.window, "all", classes, True)
         with torch.no_grad():
             prob = torch.softmax(logits(torch.from_numpy(d.X.astype(np.int64)), torch.from_numpy(d.S.astype(np.int64)),

@@ -74,7 +74,6 @@ def main():
     btc = ROOT.parent / "shared" / "corpora" / "btc" / "test.conll"
     src = btc if btc.exists() else ROOT / "data" / "test.conll"
     tokens = [t for s in read_conll(src) for t in s.tokens if t]
-    rng = random.Random(0)
     rss = {}
     all_model = tmp / "all"
     subprocess.run([str(NERWIN), "train", "--target", "all", "--out", str(all_model), "-q"], check=True)

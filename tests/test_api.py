@@ -10,7 +10,6 @@ import pytest
 
 import nerwin
 from nerwin.corpus import read_conll
-from nerwin.tagger import Tagger
 
 from conftest import DATA, ROOT, corpus, run, write_vectors
 

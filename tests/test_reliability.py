@@ -1,5 +1,4 @@
 """Issue 6: every bad input gets one clear line and exit 2, nothing is half-written, runs repeat."""
-import hashlib
 import io
 import json
 import os

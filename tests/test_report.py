@@ -104,7 +104,7 @@ def test_explain_gradients_are_central_differences_of_the_score(trained, monkeyp
     vocab, E = tagger.rows([rows_tokens := [r["token"] for r in rows]])
     from nerwin.windows import BOS, EOS, shape_matrix, window_matrix
     w = tagger.settings["window"]
-    X = window_matrix([vocab.ids(rows_tokens)], w, vocab.index[BOS], vocab.index[EOS])
+    X = window_matrix(vocab.ids([rows_tokens]), w, vocab.index[BOS], vocab.index[EOS])
     S = shape_matrix([rows_tokens], w)
     p = tagger.params
 
