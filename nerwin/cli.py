@@ -1,5 +1,5 @@
 """The `nerwin` command: it parses flags and calls the library, nothing more.
-rich, gensim, scipy and matplotlib are imported only by the commands that need them."""
+rich, gensim, numba and matplotlib are imported only by the commands that need them."""
 from __future__ import annotations
 
 import json

@@ -86,38 +86,23 @@ def concat_backward(dx, cache):
     return dx[:, :, :d].reshape(B, -1), dx[:, :, d:].reshape(B, -1)
 
 
-SPARSE_SLOTS = 4096   # from this many word slots a batch, the sparse product beats the sort
-
-
 def embed_backward(delta_window, cache):
     """delta_window (B, n*d) -> (rows (R,), dE (R, d)) for the R distinct rows touched, ascending.
 
     A word that occurs twice, in one window or across the batch, gets the sum of its
-    updates (`dE[ids] += g` would keep only the last). Small batches sort the B*n word
-    slots by row and sum each run (a segmented sum); large ones multiply by the sparse
-    rows x slots selection matrix. Both add a row's slots in slot order, so they agree
-    bit for bit, and both do what np.add.at would, several times faster.
+    updates (`dE[ids] += g` would keep only the last). One compiled loop over the B*n word
+    slots does what np.add.at would, in the order numpy's segmented sum adds them.
     """
+    from nerwin.kernels import row_sums
     ids, d = cache
-    flat = ids.ravel()
-    g = delta_window.reshape(-1, d)
-    if flat.size < SPARSE_SLOTS:
-        order = np.argsort(flat, kind="stable")
-        sorted_ids = flat[order]
-        starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
-        return sorted_ids[starts], np.add.reduceat(g[order], starts, axis=0)
-    from scipy.sparse import csc_matrix
-    used = np.bincount(flat) > 0                  # a counting pass instead of a sort
-    rows = np.flatnonzero(used)
-    compact = np.cumsum(used) - 1                 # row id -> its place among the touched rows
-    select = csc_matrix((np.ones(flat.size, g.dtype), compact[flat], np.arange(flat.size + 1)),
-                        shape=(rows.size, flat.size))
-    return rows, select @ g
+    return row_sums(ids.ravel(), np.ascontiguousarray(delta_window).reshape(-1, d))
 
 
 def affine_forward(x, W, b):
     """x (B, D), W (H, D), b (H,) -> z (B, H)."""
-    return x @ W.T + b, (x, W)
+    z = x @ W.T
+    z += b
+    return z, (x, W)
 
 
 def affine_backward(delta, cache):
