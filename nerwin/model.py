@@ -69,7 +69,7 @@ def init_params(D: int, H: int, K: int, rng: np.random.Generator, dtype=np.float
 
 def embed_forward(E, ids):
     """E (|V|, d), ids (B, n) -> x (B, n*d)."""
-    return E[ids].reshape(ids.shape[0], -1), (ids, E.shape[1])
+    return E.take(ids, axis=0).reshape(ids.shape[0], -1), (ids, E.shape[1])
 
 
 def concat_forward(a, b, n):

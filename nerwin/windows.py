@@ -6,6 +6,7 @@ window of every token has 2w+1 rows: windows[i] = ids[i-w .. i+w].
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Iterable
 
 import numpy as np
@@ -89,6 +90,7 @@ SHAPES = ("lower", "UPPER", "Title", "mixed", "digit", "other", "pad")
 PAD_SHAPE = SHAPES.index("pad")
 
 
+@lru_cache(maxsize=1 << 17)    # tokens repeat (Zipf), and predict asks for every one
 def shape(token: str) -> int:
     """The casing class of a token, judged on its letters: GloVe 6B is lowercased, so this
     is the only way the model can see the capital in "Paris"."""
