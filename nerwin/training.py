@@ -79,6 +79,7 @@ class Run:
     """What a run has so far; the CLI saves `best` even after Ctrl-C or a diverged loss."""
     history: list = field(default_factory=list)
     best: dict | None = None
+    step_seconds: list = field(default_factory=list)   # each step of the last epoch (benchmarks read it)
 
 
 class Interrupted(NerwinError):
@@ -193,12 +194,14 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, s: Settings, evaluate=Non
         batches = window_batches(rng, N, B) if rules is None else sentence_batches(rng, lengths, B)
         steps = len(batches)
         total, t0 = 0.0, time.perf_counter()
+        run.step_seconds = []
         with Progress(TextColumn(f"epoch {epoch}/{s.epochs}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("loss {task.fields[loss]}  {task.fields[wps]} windows/s"),
                       TimeRemainingColumn(), console=console, transient=True,
                       disable=console is None or not console.is_terminal) as bar:
             task = bar.add_task("train", total=steps, loss="-", wps="-")
             for k, (idx, lens) in enumerate(batches):
+                t_step = time.perf_counter()
                 mask = None
                 if s.dropout > 0:
                     mask = (rng.random((len(idx), H)) >= s.dropout).astype(E.dtype) / (1 - s.dropout)
@@ -212,6 +215,7 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, s: Settings, evaluate=Non
                 if k % 50 == 0 or k == steps - 1:
                     bar.update(task, completed=k + 1, loss=f"{total / (k + 1):.4f}",
                                wps=f"{(k + 1) * N / steps / (time.perf_counter() - t0 + 1e-9):,.0f}")
+                run.step_seconds.append(time.perf_counter() - t_step)
         secs = time.perf_counter() - t0
         rec = {"epoch": epoch, "loss": total / steps, "lr": opt.lr, "seconds": secs, "windows_per_s": N / secs}
         if evaluate is not None:

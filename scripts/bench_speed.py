@@ -4,7 +4,11 @@ Usage: python scripts/bench_speed.py [--repeats 3] [--no-readme]
 Needs ../shared/corpora/btc and torch==2.13.0 (`pip install -e '.[bench]'`); skips without them.
 Every model gets the same windows (BTC train, GloVe 6B 50d, w=2, H=100), the same initial
 weights, Adam (lr 1e-3), the same shuffles, batch sizes and threads. Only training epochs
-are timed. Each figure is the median of --repeats epochs. Two PyTorch set-ups:
+are timed. This VM pauses for 50-700 ms several times a second (the probe below measures
+how much wall time a bare in-place numpy loop loses to pauses of 5 ms or more), so every
+step is timed and an epoch's time is its number of steps times its median step: a pause
+lands in a few steps and leaves the median alone. The wall-clock epochs are printed too.
+Each figure is the median of --repeats epochs, the set-ups taking turns. Two PyTorch set-ups:
   dense:  nn.Embedding + torch.optim.Adam(fused=True): every row's moments move every step;
   sparse: nn.Embedding(sparse=True) + SparseAdam for the rows, fused Adam for W, b, V, c:
           lazy Adam, the same semantics as nerwin's, and what a performance-minded user picks.
@@ -37,11 +41,29 @@ def blas_info() -> tuple[int, str]:
     return blas["num_threads"], f"{blas['internal_api']} {blas.get('architecture', '?')}"
 
 
+def pause_probe(seconds: float = 2.0) -> float:
+    """The share of wall time a bare in-place numpy loop spends in gaps of 5 ms or more."""
+    a, lost = np.ones(4096, np.float32), 0.0
+    t0 = last = time.perf_counter()
+    while last - t0 < seconds:
+        a += 1
+        now = time.perf_counter()
+        if now - last > 0.005:
+            lost += now - last
+        last = now
+    return lost / (last - t0)
+
+
+def epoch_time(steps: list) -> tuple[float, float]:
+    """(steps x median step, wall-clock sum) in seconds."""
+    return len(steps) * statistics.median(steps), sum(steps)
+
+
 def nerwin_epoch(p0, E0, tr, s, rules=None):
     from nerwin.training import Run, fit
     p = {k: v.copy() for k, v in p0.items()}
     E = E0.copy()
-    return fit(Run(), p, E, tr, s, rules=rules).history[0]["seconds"]
+    return epoch_time(fit(Run(), p, E, tr, s, rules=rules).step_seconds)
 
 
 def torch_epoch(p0, E0, tr, s, classes, sparse: bool):
@@ -59,8 +81,9 @@ def torch_epoch(p0, E0, tr, s, classes, sparse: bool):
         opts = [torch.optim.Adam([emb.weight, W, b, U, c], lr=s.lr, fused=True)]
     perm = np.random.default_rng(s.seed + 1).permutation(len(y))   # the same shuffle as nerwin's
     N, B = len(y), s.batch_size
-    t0 = time.perf_counter()
+    steps = []
     for k in range(0, N, B):
+        t0 = time.perf_counter()
         idx = torch.from_numpy(perm[k:k + B])
         x = emb(X[idx]).reshape(len(idx), -1)
         h = torch.tanh(x @ W.T + b)
@@ -75,20 +98,23 @@ def torch_epoch(p0, E0, tr, s, classes, sparse: bool):
         J.backward()
         for o in opts:
             o.step()
-    return time.perf_counter() - t0
+        steps.append(time.perf_counter() - t0)
+    return epoch_time(steps)
 
 
-def gemm_epoch(N, B, D, H, dtype=np.float32):
-    """The three GEMMs of each step (z = xW^T, dW = delta^T x, delta_window = delta W), for one epoch."""
+def gemm_epoch(N, B, D, H, lib=np):
+    """The three GEMMs of each step (z = xW^T, dW = delta^T x, delta_window = delta W), for one
+    epoch, in numpy (nerwin's) or torch (PyTorch's own BLAS)."""
     rng = np.random.default_rng(0)
-    x, W = rng.normal(size=(B, D)).astype(dtype), rng.normal(size=(H, D)).astype(dtype)
-    delta = rng.normal(size=(B, H)).astype(dtype)
-    t0 = time.perf_counter()
+    x, W, delta = (lib.asarray(rng.normal(size=shape).astype(np.float32)) for shape in ((B, D), (H, D), (B, H)))
+    steps = []
     for _ in range((N + B - 1) // B):
+        t0 = time.perf_counter()
         x @ W.T
         delta.T @ x
         delta @ W
-    return time.perf_counter() - t0
+        steps.append(time.perf_counter() - t0)
+    return epoch_time(steps)
 
 
 def child(repeats: int) -> dict:
@@ -102,7 +128,17 @@ def child(repeats: int) -> dict:
     threads, kernel = blas_info()
     torch.set_num_threads(threads)
     store, _ = open_store(None)
-    med = lambda f: statistics.median(f() for _ in range(repeats))  # noqa: E731
+
+    def turns(**setups):
+        """Each set-up once per repeat, taking turns; -> {name: (median-step epoch, wall epoch)},
+        each the median over the repeats."""
+        got = {k: [] for k in setups}
+        for _ in range(repeats):
+            for k, f in setups.items():
+                got[k].append(f())
+        return {k: tuple(statistics.median(x[i] for x in v) for i in range(2)) for k, v in got.items()}
+
+    lost = [pause_probe()]
     rows, sentence = [], []
     for target in ("LOC", "all"):
         for B in BATCHES:
@@ -110,19 +146,24 @@ def child(repeats: int) -> dict:
             vocab, E, tr, _, _, classes, _ = prepare(BTC, None, store, s)
             K = 1 if classes is None else len(classes)
             p0 = model.init_params(5 * E.shape[1], s.hidden, K, np.random.default_rng(0), E.dtype)
-            N = len(tr.y)
-            tn = med(lambda: nerwin_epoch(p0, E, tr, s))
-            td = med(lambda: torch_epoch(p0, E, tr, s, classes, sparse=False))
-            ts = med(lambda: torch_epoch(p0, E, tr, s, classes, sparse=True))
-            tg = med(lambda: gemm_epoch(N, B, 5 * E.shape[1], s.hidden))
-            rows.append(dict(target=target, K=K, B=B, N=N, nerwin=tn, dense=td, sparse=ts, gemm=tg))
-            print(rows[-1], file=sys.stderr, flush=True)
+            N, D = len(tr.y), 5 * E.shape[1]
+            setups = dict(nerwin=lambda: nerwin_epoch(p0, E, tr, s),
+                          dense=lambda: torch_epoch(p0, E, tr, s, classes, sparse=False),
+                          sparse=lambda: torch_epoch(p0, E, tr, s, classes, sparse=True),
+                          gemm=lambda: gemm_epoch(N, B, D, s.hidden),
+                          torch_gemm=lambda: gemm_epoch(N, B, D, s.hidden, torch))
             if classes is not None and B in (64, 256, 2048):
-                ps = model.init_params(5 * E.shape[1], s.hidden, K, np.random.default_rng(0), E.dtype, sentence=True)
+                ps = model.init_params(D, s.hidden, K, np.random.default_rng(0), E.dtype, sentence=True)
                 rules = tuple(r.astype(E.dtype) for r in transitions(classes))
-                sentence.append(dict(B=B, window=tn, sentence=med(lambda: nerwin_epoch(ps, E, tr, s, rules))))
+                setups["sentence"] = lambda: nerwin_epoch(ps, E, tr, s, rules)
+            t = turns(**setups)
+            rows.append(dict(target=target, K=K, B=B, N=N, **t))
+            if "sentence" in t:
+                sentence.append(dict(B=B, window=t["nerwin"], sentence=t["sentence"]))
+            print(rows[-1], file=sys.stderr, flush=True)
+    lost.append(pause_probe())
     return dict(threads=threads, kernel=kernel, numpy=np.__version__, torch=torch.__version__, rows=rows,
-                sentence=sentence, env=os.environ.get("OPENBLAS_CORETYPE", "unset"))
+                sentence=sentence, env=os.environ.get("OPENBLAS_CORETYPE", "unset"), lost=lost)
 
 
 def main():
@@ -156,21 +197,27 @@ def main():
     for r in runs:
         env = f"as set ({r['env']})" if r["env"] != "unset" else "unset" + (
             "" if len(runs) > 1 else ", as this machine has it: neither it nor OPENBLAS_L2_SIZE is set here")
-        lines += [f"OPENBLAS_CORETYPE {env}: numpy's BLAS runs {r['kernel']}, {r['threads']} threads.", "",
+        lines += [f"OPENBLAS_CORETYPE {env}: numpy's BLAS runs {r['kernel']}, {r['threads']} threads. "
+                  f"The pause probe lost {r['lost'][0]:.0%} of its wall time before the table and "
+                  f"{r['lost'][1]:.0%} after it.", "",
                   "| target | batch | nerwin windows/s | PyTorch dense Adam | PyTorch sparse + SparseAdam | "
-                  "nerwin ÷ faster PyTorch | nerwin epoch ÷ bare GEMMs |", "|---|---|---|---|---|---|---|"]
+                  "nerwin ÷ faster PyTorch | same, wall clock | nerwin epoch ÷ its bare GEMMs | "
+                  "numpy GEMMs ÷ PyTorch GEMMs |", "|---|---|---|---|---|---|---|---|---|"]
         for x in r["rows"]:
             name = "binary LOC" if x["K"] == 1 else f"all ({x['K']} classes)"
-            lines.append(f"| {name} | {x['B']} | {x['N'] / x['nerwin']:,.0f} | {x['N'] / x['dense']:,.0f} | "
-                         f"{x['N'] / x['sparse']:,.0f} | **{min(x['dense'], x['sparse']) / x['nerwin']:.2f}×** | "
-                         f"{x['nerwin'] / x['gemm']:.2f}× |")
+            ratio = [min(x["dense"][i], x["sparse"][i]) / x["nerwin"][i] for i in (0, 1)]
+            lines.append(f"| {name} | {x['B']} | {x['N'] / x['nerwin'][0]:,.0f} | {x['N'] / x['dense'][0]:,.0f} | "
+                         f"{x['N'] / x['sparse'][0]:,.0f} | **{ratio[0]:.2f}×** | {ratio[1]:.2f}× | "
+                         f"{x['nerwin'][0] / x['gemm'][0]:.2f}× | {x['gemm'][0] / x['torch_gemm'][0]:.2f}× |")
         lines += ["", "| `--loss sentence` vs `--loss window`, all types, same words per batch | " +
                   " | ".join(f"batch {x['B']}" for x in r["sentence"]) + " |",
                   "|---|" + "---|" * len(r["sentence"]),
                   "| sentence epoch ÷ window epoch | " +
-                  " | ".join(f"{x['sentence'] / x['window']:.2f}×" for x in r["sentence"]) + " |", ""]
+                  " | ".join(f"{x['sentence'][0] / x['window'][0]:.2f}×" for x in r["sentence"]) + " |",
+                  "| same, wall clock | " +
+                  " | ".join(f"{x['sentence'][1] / x['window'][1]:.2f}×" for x in r["sentence"]) + " |", ""]
     head = (f"BTC train ({runs[0]['rows'][0]['N']:,} windows), GloVe 50d, w=2, H=100, tanh, Adam, fine-tuned; "
-            f"median of {a.repeats} epochs; numpy {runs[0]['numpy']}, torch {runs[0]['torch']} (CPU); "
+            f"epochs as steps × median step, median of {a.repeats}; numpy {runs[0]['numpy']}, torch {runs[0]['torch']} (CPU); "
             f"`python scripts/bench_speed.py`.")
     table = head + "\n\n" + "\n".join(lines).rstrip()
     print(table)

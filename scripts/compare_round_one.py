@@ -3,7 +3,7 @@
 Usage: python scripts/compare_round_one.py [--no-readme]
 Checks out round one into a temporary git worktree and
 - trains both on round one's sample corpus, `--target all --casing 0 --loss window` (round
-  one's defaults at batch 64) and compares W, b, V, c, E bit for bit;
+  one's defaults) at batch 64 (the default), 256 and 2048, and compares W, b, V, c, E bit for bit;
 - times `nerwin predict` of both, interleaved twice, on the same 1M tokens of BTC test text.
 Writes the README section `roundone`.
 """
@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from readme_section import replace_section  # noqa: E402
 
 ROUND_ONE = "b134e3b"
+BATCHES = (64, 256, 2048)
 
 
 def nerwin(code: Path, *args, stdout=subprocess.DEVNULL) -> float:
@@ -45,10 +46,12 @@ def main():
         try:
             flags = ["train", "--train", old / "data/train.conll", "--dev", old / "data/dev.conll", "--target", "all",
                      "--epochs", "2", "-q"]
-            nerwin(old, *flags, "--out", d / "m_old")
-            nerwin(ROOT, *flags, "--casing", "0", "--loss", "window", "--out", d / "m_new")
-            za, zb = np.load(d / "m_old/model.npz"), np.load(d / "m_new/model.npz")
-            same = all(np.array_equal(za[k], zb[k]) for k in ("W", "b", "V", "c", "E"))
+            same = {}
+            for B in BATCHES:
+                nerwin(old, *flags, "--batch-size", B, "--out", d / f"m_old{B}")
+                nerwin(ROOT, *flags, "--batch-size", B, "--casing", "0", "--loss", "window", "--out", d / f"m_new{B}")
+                za, zb = np.load(d / f"m_old{B}/model.npz"), np.load(d / f"m_new{B}/model.npz")
+                same[B] = all(np.array_equal(za[k], zb[k]) for k in ("W", "b", "V", "c", "E"))
             nerwin(old, "train", "--out", d / "p_old", "-q")
             nerwin(ROOT, "train", "--casing", "0", "--out", d / "p_new", "-q")
             src = btc if btc.exists() else ROOT / "data" / "test.conll"
@@ -70,8 +73,9 @@ def main():
             f"| `nerwin predict`, {n:,} tokens of {src.parent.name} text, binary model (s, 2 interleaved runs) | "
             f"{min(t_old):.1f}–{max(t_old):.1f} | {min(t_new):.1f}–{max(t_new):.1f} | "
             f"**{min(t_old) / max(t_new):.1f}–{max(t_old) / min(t_new):.1f}×** |\n"
-            f"| model bits, `--target all`, batch 64, round one's sample corpus and defaults | | | "
-            f"**{'identical' if same else 'different'}** |\n\n`python scripts/compare_round_one.py`.")
+            + "".join(f"| model bits, `--target all`, batch {B}, round one's sample corpus and defaults | | | "
+                      f"**{'identical' if ok else 'different'}** |\n" for B, ok in same.items())
+            + "\n`python scripts/compare_round_one.py`.")
     print(body)
     if not a.no_readme:
         replace_section("roundone", body)
