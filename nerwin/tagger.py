@@ -25,6 +25,7 @@ from nerwin.windows import BOS, EOS, UNK, Vocab, shape_matrix, window_matrix
 
 BATCH = 2000      # sentences per chunk: memory is bounded by this, not by the input
 CACHE = 200_000   # pretrained rows kept across chunks; then dropped all at once
+WINDOWS = 1024    # windows a forward pass: x (WINDOWS, n*(d+c)) stays in cache for the GEMM
 
 
 @dataclass
@@ -153,13 +154,13 @@ class Tagger:
         X = window_matrix(ids, w, vocab.index[BOS], vocab.index[EOS])
         S = shape_matrix(token_lists, w) if "C" in self.params else None
         out = []
-        for i in range(0, len(X), 8192):
-            s = None if S is None else S[i:i + 8192]
+        for i in range(0, len(X), WINDOWS):
+            s = None if S is None else S[i:i + WINDOWS]
             if "A" in self.params:
-                h, _ = model.forward(self.params, E, X[i:i + 8192], act, shapes=s)
+                h, _ = model.forward(self.params, E, X[i:i + WINDOWS], act, shapes=s)
                 out.append(h @ self.params["V"].T + self.params["c"])
             else:
-                out.append(model.predict_proba(self.params, E, X[i:i + 8192], act, shapes=s))
+                out.append(model.predict_proba(self.params, E, X[i:i + WINDOWS], act, shapes=s))
         return np.concatenate(out) if out else np.zeros(0, dtype=E.dtype)
 
     def tag_sentences(self, token_lists: list[list[str]]) -> list[Doc]:

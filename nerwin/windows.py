@@ -7,6 +7,7 @@ window of every token has 2w+1 rows: windows[i] = ids[i-w .. i+w].
 from __future__ import annotations
 
 from functools import lru_cache
+from itertools import chain
 from typing import Iterable
 
 import numpy as np
@@ -77,12 +78,12 @@ def window_matrix(id_seqs: list[list[int]], w: int, bos: int, eos: int) -> np.nd
     if not id_seqs:
         return np.zeros((0, 2 * w + 1), dtype=np.int32)
     lens = np.array([len(s) for s in id_seqs], dtype=np.int64)
-    flat = np.fromiter((i for s in id_seqs for i in ([bos] * w + s + [eos] * w)),
-                       dtype=np.int32, count=int(lens.sum() + 2 * w * len(lens)))
+    N = int(lens.sum())
     starts = np.cumsum(lens + 2 * w) - (lens + 2 * w)             # padded start of each sentence
-    first = np.cumsum(lens) - lens                                 # first token's index overall
-    pos = np.arange(lens.sum()) - np.repeat(first, lens)           # position inside its sentence
-    left = np.repeat(starts, lens) + pos                           # window's left edge in flat
+    flat = np.full(N + 2 * w * len(lens), eos, dtype=np.int32)     # each sentence: w <s>, its ids, w </s>
+    flat[(starts[:, None] + np.arange(w)).ravel()] = bos
+    left = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(N)   # window's left edge in flat
+    flat[left + w] = np.fromiter(chain.from_iterable(id_seqs), dtype=np.int32, count=N)
     return flat[left[:, None] + np.arange(2 * w + 1)]
 
 
