@@ -117,3 +117,82 @@ def step_rows(kind, X, rows, G, m, v, t, lr, b1, b2, eps):
                 v[r, j] = v[r, j] * b2f + (g * g) * a2
                 denom = f(np.float64(np.sqrt(v[r, j])) + eps_t)
                 X[r, j] -= f(np.float64(m[r, j] / denom) * scale)
+
+
+@njit(cache=True, error_model="numpy")
+def _logsumexp_row(a):
+    m = a.max()
+    if m == -np.inf:
+        return -np.inf
+    total = 0.0
+    for k in range(a.shape[0]):
+        total += np.exp(a[k] - m)
+    return m + np.log(total)
+
+
+@njit(cache=True, error_model="numpy")
+def forward_backward(f, lengths, trans, start, end):
+    """The forward and backward recursions of model.forward_backward, one sentence at a time.
+    f (N, K), lengths (S,) -> log alpha, log beta (N, K), log Z (S,), in float64."""
+    N, K = f.shape
+    G = np.exp(trans.astype(np.float64))           # forbidden transitions: exactly 0
+    alpha, beta = np.empty((N, K)), np.empty((N, K))
+    logZ = np.empty(lengths.shape[0])
+    e = np.empty(K)
+    o = 0
+    for s in range(lengths.shape[0]):
+        last = o + lengths[s] - 1
+        for k in range(K):
+            alpha[o, k] = start[k] + f[o, k]
+        for t in range(o + 1, last + 1):           # alpha[t, j] = f[t, j] + log sum_i exp(alpha[t-1, i]) G[i, j]
+            m = alpha[t - 1].max()
+            m = m if m > -np.inf else 0.0
+            for i in range(K):
+                e[i] = np.exp(alpha[t - 1, i] - m)
+            for j in range(K):
+                acc = 0.0
+                for i in range(K):
+                    acc += e[i] * G[i, j]
+                alpha[t, j] = np.log(acc) + m + f[t, j]
+        for k in range(K):
+            beta[last, k] = end[k]
+        for t in range(last - 1, o - 1, -1):       # beta[t, i] = log sum_j G[i, j] exp(f[t+1, j] + beta[t+1, j])
+            for j in range(K):
+                e[j] = f[t + 1, j] + beta[t + 1, j]
+            m = e.max()
+            m = m if m > -np.inf else 0.0
+            for j in range(K):
+                e[j] = np.exp(e[j] - m)
+            for i in range(K):
+                acc = 0.0
+                for j in range(K):
+                    acc += G[i, j] * e[j]
+                beta[t, i] = np.log(acc) + m
+        for k in range(K):
+            e[k] = alpha[last, k] + end[k]
+        logZ[s] = _logsumexp_row(e)
+        o = last + 1
+    return alpha, beta, logZ
+
+
+@njit(cache=True, error_model="numpy")
+def posteriors(f, lengths, trans, alpha, beta, logZ):
+    """-> marg (N, K), P(y_t = k | sentence), and xi (K, K), the expected number of
+    transitions i -> j summed over the batch: sum_t P(y_{t-1} = i, y_t = j | sentence)."""
+    N, K = f.shape
+    marg = np.empty((N, K))
+    xi = np.zeros((K, K))
+    o = 0
+    for s in range(lengths.shape[0]):
+        z, end = logZ[s], o + lengths[s]
+        for t in range(o, end):
+            for k in range(K):
+                marg[t, k] = np.exp(alpha[t, k] + beta[t, k] - z)
+        for t in range(o + 1, end):
+            for i in range(K):
+                a = alpha[t - 1, i] - z
+                for j in range(K):
+                    if trans[i, j] > -np.inf:
+                        xi[i, j] += np.exp(a + trans[i, j] + f[t, j] + beta[t, j])
+        o = end
+    return marg, xi

@@ -180,47 +180,28 @@ def softmax_ce_backward(cache):
 #     J = sum over sentences (log Z - score(gold)) / N,   Z = sum over all paths of exp(score),
 # N the words in the batch, so J is on the per-word scale of the window loss.
 
-def logsumexp(a, axis):
-    m = a.max(axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)           # a row of -inf stays -inf, not nan
-    return np.log(np.exp(a - m).sum(axis=axis)) + np.squeeze(m, axis)
-
-
 def crf_scores(A, rules):
     """-> trans (K, K), start (K,), end (K,) from A (K+1, K+1) and the IOB2 rules."""
     K = A.shape[0] - 1
     return A[:K, :K] + rules[0], A[K, :K] + rules[1], A[:K, K]
 
 
-def forward_backward(F, mask, trans, start, end):
-    """F (S, L, K) padded emissions, mask (S, L) -> log alpha, log beta (S, L, K), log Z (S,).
+def forward_backward(f, lengths, trans, start, end):
+    """f (N, K) emissions of sentences laid end to end, lengths (S,) -> log alpha, log beta
+    (N, K) and log Z (S,), float64, by the recursions
 
-    alpha[s, t, k] = log of the summed scores of all paths of words 0..t that end in k, and
-    beta[s, t, k] of all continuations from k at t to the end. Past a sentence's end, alpha
-    is carried and beta is `end`, so padding changes nothing.
+        alpha[0, k] = start[k] + f[0, k],   alpha[t, j] = f[t, j] + log sum_i exp(alpha[t-1, i] + trans[i, j])
+        beta[n-1, k] = end[k],              beta[t, i] = log sum_j exp(trans[i, j] + f[t+1, j] + beta[t+1, j])
+        log Z = log sum_k exp(alpha[n-1, k] + end[k])
+
+    alpha[t, k] is the log of the summed scores of all paths of words 0..t that end in k,
+    beta[t, k] of all continuations from k at t to the end. Each step shifts by its largest
+    term, so no exp overflows. The loop over t runs compiled (kernels.forward_backward):
+    in numpy, each step of a sentence of 40 words was eight calls on tiny arrays.
     """
-    S, L, K = F.shape
-    alpha, beta = np.empty_like(F), np.empty_like(F)
-    # log sum_i exp(a_i + trans_ij) = m + log sum_i exp(a_i - m) exp(trans_ij), m = max_i a_i:
-    # still log space (every exp is at most 1 times a transition factor), with one small
-    # matrix product per step instead of an (S, K, K) temporary
-    G = np.exp(trans)                                     # forbidden transitions: exactly 0
-    alpha[:, 0] = start + F[:, 0]
-    for t in range(1, L):                                 # the forward algorithm
-        a = alpha[:, t - 1]
-        m = a.max(axis=1, keepdims=True)
-        with np.errstate(divide="ignore"):
-            nxt = np.log(np.exp(a - m) @ G) + m + F[:, t]
-        alpha[:, t] = np.where(mask[:, t, None], nxt, a)
-    beta[:, L - 1] = end
-    for t in range(L - 2, -1, -1):                        # and backward
-        b = F[:, t + 1] + beta[:, t + 1]
-        m = b.max(axis=1, keepdims=True)
-        with np.errstate(divide="ignore"):
-            nxt = np.log(np.exp(b - m) @ G.T) + m
-        beta[:, t] = np.where(mask[:, t + 1, None], nxt, end)
-    logZ = logsumexp(alpha[:, L - 1] + end, axis=1)
-    return alpha, beta, logZ
+    from nerwin.kernels import forward_backward as recursions
+    f64 = lambda a: np.asarray(a, dtype=np.float64)     # noqa: E731  (one compiled version serves all)
+    return recursions(f64(f), np.asarray(lengths, dtype=np.int64), f64(trans), f64(start), f64(end))
 
 
 def pad(f, lengths):
@@ -236,8 +217,7 @@ def sll_forward(f, y, lengths, A, rules):
     log-likelihood loss above, by the forward algorithm."""
     N, K = f.shape
     trans, start, end = crf_scores(A, rules)
-    F, mask = pad(f, lengths)
-    alpha, beta, logZ = forward_backward(F, mask, trans, start, end)
+    alpha, beta, logZ = forward_backward(f, lengths, trans, start, end)
     first = np.cumsum(lengths) - lengths                  # index of each sentence's first word
     last = first + np.asarray(lengths) - 1
     inner = np.ones(N, dtype=bool)                        # word i -> i+1 inside one sentence
@@ -246,28 +226,29 @@ def sll_forward(f, y, lengths, A, rules):
     gold = (f[np.arange(N), y].sum() + trans[y[inner], y[inner + 1]].sum() + start[y[first]].sum()
             + end[y[last]].sum())
     J = float((logZ.sum() - gold) / N)
-    return J, (F, mask, alpha, beta, logZ, trans, y, first, last, inner, N, K)
+    return J, (f, lengths, alpha, beta, logZ, trans, y, first, last, inner)
 
 
 def sll_backward(cache):
     """-> df (N, K), dA (K+1, K+1).
 
     dJ/df[t, k] = (P(y_t = k | sentence) - [y_t = k]) / N, the marginals of forward-backward;
-    dJ/dA[i, j] = (expected count of i -> j - its gold count) / N.
+    dJ/dA[i, j] = (expected count of i -> j - its gold count) / N, row K and column K
+    counting the starts and ends.
     """
-    F, mask, alpha, beta, logZ, trans, y, first, last, inner, N, K = cache
-    marg = np.exp(alpha + beta - logZ[:, None, None])     # (S, L, K) P(y_t = k)
-    df = marg[mask]
+    from nerwin.kernels import posteriors
+    f, lengths, alpha, beta, logZ, trans, y, first, last, inner = cache
+    N, K = f.shape
+    marg, xi = posteriors(f.astype(np.float64), np.asarray(lengths, dtype=np.int64), trans.astype(np.float64),
+                          alpha, beta, logZ)
+    df = marg.astype(f.dtype)
     df[np.arange(N), y] -= 1.0
-    xi = np.exp(alpha[:, :-1, :, None] + trans + (F[:, 1:] + beta[:, 1:])[:, :, None, :]
-                - logZ[:, None, None, None])              # (S, L-1, K, K) P(y_t-1 = i, y_t = j)
-    dA = np.zeros((K + 1, K + 1), dtype=F.dtype)
-    dA[:K, :K] = (xi * mask[:, 1:, None, None]).sum(axis=(0, 1))
+    dA = np.zeros((K + 1, K + 1), dtype=f.dtype)
+    dA[:K, :K] = xi
     np.add.at(dA, (y[inner], y[inner + 1]), -1.0)
-    dA[K, :K] = marg[:, 0].sum(axis=0)
+    dA[K, :K] = marg[first].sum(axis=0)
     np.add.at(dA[K], y[first], -1.0)
-    lengths = mask.sum(axis=1)
-    dA[:K, K] = marg[np.arange(len(lengths)), lengths - 1].sum(axis=0)
+    dA[:K, K] = marg[last].sum(axis=0)
     np.add.at(dA[:, K], y[last], -1.0)
     return df / N, dA / N
 
