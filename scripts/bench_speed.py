@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from readme_section import replace_section
+from timing import pause_probe
 
 ROOT = Path(__file__).resolve().parents[1]
 BTC = ROOT.parent / "shared" / "corpora" / "btc" / "train.conll"
@@ -39,19 +40,6 @@ def blas_info() -> tuple[int, str]:
     from threadpoolctl import threadpool_info
     blas = [i for i in threadpool_info() if i["user_api"] == "blas"][0]
     return blas["num_threads"], f"{blas['internal_api']} {blas.get('architecture', '?')}"
-
-
-def pause_probe(seconds: float = 2.0) -> float:
-    """The share of wall time a bare in-place numpy loop spends in gaps of 5 ms or more."""
-    a, lost = np.ones(4096, np.float32), 0.0
-    t0 = last = time.perf_counter()
-    while last - t0 < seconds:
-        a += 1
-        now = time.perf_counter()
-        if now - last > 0.005:
-            lost += now - last
-        last = now
-    return lost / (last - t0)
 
 
 def epoch_time(steps: list) -> tuple[float, float]:
