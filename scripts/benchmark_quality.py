@@ -1,6 +1,7 @@
 """Train and score nerwin on the real corpora; print a markdown table and put it in README.md.
 
-Usage: python scripts/benchmark_quality.py [--seeds 3] [--no-readme]
+Usage: python scripts/benchmark_quality.py [--seeds 3] [--rows 5 8 --section NAME] [--no-readme]
+--rows re-runs some rows of RUNS (1-based) into their own README section.
 Needs ../shared/corpora (BTC, WNUT-17); skips with a message when it is missing.
 Each row is the mean (and spread) over seeds of the test score of the best dev epoch.
 """
@@ -52,15 +53,18 @@ def fmt(xs: list[float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--rows", type=int, nargs="+", help="only these rows of RUNS, 1-based")
+    ap.add_argument("--section", default="quality", help="the README section to write")
     ap.add_argument("--no-readme", action="store_true")
     a = ap.parse_args()
+    runs = [RUNS[i - 1] for i in a.rows] if a.rows else RUNS
     if not CORPORA.exists():
         print(f"skipped: {CORPORA} is missing (see its README)")
         return
     rows = ["| corpus | target | flags | metric | test P | test R | test F1 | train s/run (wall) | best epoch |",
             "|---|---|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
-        for corpus, target, flags in RUNS:
+        for corpus, target, flags in runs:
             ms = [train(corpus, target, flags, seed, Path(tmp)) for seed in range(a.seeds)]
             t = [m["test"] for m in ms]
             metric = "entity F1 (micro)" if target == "all" else "token F1"
@@ -73,8 +77,9 @@ def main() -> None:
     table = "\n".join(rows)
     print(table)
     if not a.no_readme:
-        replace_section("quality", f"{a.seeds} seeds each (mean ± sd); produced by "
-                                   f"`python scripts/benchmark_quality.py`.\n\n{table}")
+        cmd = "python scripts/benchmark_quality.py" + (f" --rows {' '.join(map(str, a.rows))} --section {a.section}"
+                                                        if a.rows else "")
+        replace_section(a.section, f"{a.seeds} seeds each (mean ± sd); produced by `{cmd}`.\n\n{table}")
 
 
 if __name__ == "__main__":
