@@ -89,12 +89,13 @@ def row_sums(flat, g):
 
 
 @njit(cache=True, error_model="numpy")
-def step_rows(kind, X, rows, G, m, v, t, lr, b1, b2, eps):
+def step_rows(kind, X, rows, G, m, v, t, lr, b1, b2, eps, bias):
     """Update X[rows[i]] by its gradient G[i] (R, cols) in place: sgd, adagrad (v sums g^2)
     or Adam (moments m, v and step counts t (|rows of X|,), counted per row).
 
     Adam in the paper's efficient form, lr_t m / (sqrt(v) + eps_t) with lr_t = lr sqrt(1 - b2^t)
-    / (1 - b1^t) and eps_t = eps sqrt(1 - b2^t): the bias corrections are per-row scalars.
+    / (1 - b1^t) and eps_t = eps sqrt(1 - b2^t): the bias corrections are per-row scalars,
+    read from bias[t] = (sqrt(1 - b2^t), 1 - b1^t) (two pow calls a row cost more than the row).
     Rounding follows numpy's: the moments in X's precision, the corrections in float64.
     """
     f = X.dtype.type
@@ -102,9 +103,9 @@ def step_rows(kind, X, rows, G, m, v, t, lr, b1, b2, eps):
     for i in range(rows.shape[0]):
         r = rows[i]
         t[r] += 1
-        c2 = np.sqrt(1.0 - b2 ** np.float64(t[r]))
+        c2 = bias[t[r], 0]
         eps_t = eps * c2
-        scale = lr * c2 / (1.0 - b1 ** np.float64(t[r]))
+        scale = lr * c2 / bias[t[r], 1]
         for j in range(X.shape[1]):
             g = G[i, j]
             if kind == 0:

@@ -4,6 +4,8 @@ sparse updates), so a batch costs O(rows touched), not O(|V|). A dense array is 
 row that every step touches, so both go through the same compiled loop (kernels.step_rows)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 OPTIMIZERS = ("sgd", "adagrad", "adam")
@@ -24,13 +26,20 @@ class Optimizer:
         state = lambda X: (np.zeros_like(X), np.zeros_like(X), np.zeros(X.shape[0], np.int64))  # noqa: E731
         self.dense = {k: state(params[k].reshape(1, -1)) for k in params}
         self.E_state = state(E)
+        self.steps = 0
+        self.bias = np.zeros((1, 2))        # Adam's corrections by step count; row 0 unused
 
     def _step(self, X, rows, G, state) -> None:
         from nerwin.kernels import step_rows
         m, v, t = state
-        step_rows(self.kind, X, rows, G, m, v, t, self.lr, self.beta1, self.beta2, self.eps)
+        step_rows(self.kind, X, rows, G, m, v, t, self.lr, self.beta1, self.beta2, self.eps, self.bias)
 
     def step(self, params: dict, grads: dict, E: np.ndarray, rows: np.ndarray, dE: np.ndarray) -> None:
+        self.steps += 1                     # no row has been touched more often than this
+        if self.steps >= len(self.bias):
+            t = range(len(self.bias), 2 * self.steps)
+            more = [(math.sqrt(1.0 - self.beta2 ** k), 1.0 - self.beta1 ** k) for k in t]
+            self.bias = np.concatenate([self.bias, np.array(more).reshape(-1, 2)])
         for k, state in self.dense.items():             # copy=False: the update must land in params[k]
             self._step(np.reshape(params[k], (1, -1), copy=False), ONE_ROW, np.reshape(grads[k], (1, -1)), state)
         if self.trainable is not None:
