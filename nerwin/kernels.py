@@ -133,8 +133,9 @@ def _logsumexp_row(a):
 
 @njit(cache=True, error_model="numpy")
 def forward_backward(f, lengths, trans, start, end):
-    """The forward and backward recursions of model.forward_backward, one sentence at a time.
-    f (N, K), lengths (S,) -> log alpha, log beta (N, K), log Z (S,), in float64."""
+    """The recursions of model.forward_backward, one sentence at a time, with no padding:
+    f (N, K) emissions of S sentences laid end to end, lengths (S,) -> log alpha, log beta
+    (N, K), log Z (S,), in float64. Each step is shifted by its largest term, as there."""
     N, K = f.shape
     G = np.exp(trans.astype(np.float64))           # forbidden transitions: exactly 0
     alpha, beta = np.empty((N, K)), np.empty((N, K))

@@ -180,28 +180,49 @@ def softmax_ce_backward(cache):
 #     J = sum over sentences (log Z - score(gold)) / N,   Z = sum over all paths of exp(score),
 # N the words in the batch, so J is on the per-word scale of the window loss.
 
+def logsumexp(a, axis):
+    m = a.max(axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)           # a row of -inf stays -inf, not nan
+    return np.log(np.exp(a - m).sum(axis=axis)) + np.squeeze(m, axis)
+
+
 def crf_scores(A, rules):
     """-> trans (K, K), start (K,), end (K,) from A (K+1, K+1) and the IOB2 rules."""
     K = A.shape[0] - 1
     return A[:K, :K] + rules[0], A[K, :K] + rules[1], A[:K, K]
 
 
-def forward_backward(f, lengths, trans, start, end):
-    """f (N, K) emissions of sentences laid end to end, lengths (S,) -> log alpha, log beta
-    (N, K) and log Z (S,), float64, by the recursions
+def forward_backward(F, mask, trans, start, end):
+    """F (S, L, K) padded emissions, mask (S, L) -> log alpha, log beta (S, L, K), log Z (S,).
 
-        alpha[0, k] = start[k] + f[0, k],   alpha[t, j] = f[t, j] + log sum_i exp(alpha[t-1, i] + trans[i, j])
-        beta[n-1, k] = end[k],              beta[t, i] = log sum_j exp(trans[i, j] + f[t+1, j] + beta[t+1, j])
-        log Z = log sum_k exp(alpha[n-1, k] + end[k])
-
-    alpha[t, k] is the log of the summed scores of all paths of words 0..t that end in k,
-    beta[t, k] of all continuations from k at t to the end. Each step shifts by its largest
-    term, so no exp overflows. The loop over t runs compiled (kernels.forward_backward):
-    in numpy, each step of a sentence of 40 words was eight calls on tiny arrays.
+    alpha[s, t, k] = log of the summed scores of all paths of words 0..t that end in k, and
+    beta[s, t, k] of all continuations from k at t to the end. Past a sentence's end, alpha
+    is carried and beta is `end`, so padding changes nothing. The Tagger decodes with this,
+    vectorized over many sentences, so predict never loads numba; training runs the same
+    recursions compiled, one sentence at a time (kernels.forward_backward: in numpy each step
+    of a short batch was eight calls on tiny arrays), and a test holds the two equal.
     """
-    from nerwin.kernels import forward_backward as recursions
-    f64 = lambda a: np.asarray(a, dtype=np.float64)     # noqa: E731  (one compiled version serves all)
-    return recursions(f64(f), np.asarray(lengths, dtype=np.int64), f64(trans), f64(start), f64(end))
+    S, L, K = F.shape
+    alpha, beta = np.empty_like(F), np.empty_like(F)
+    # log sum_i exp(a_i + trans_ij) = m + log sum_i exp(a_i - m) exp(trans_ij), m = max_i a_i:
+    # still log space (every exp is at most 1 times a transition factor), with one small
+    # matrix product per step instead of an (S, K, K) temporary
+    G = np.exp(trans)                                     # forbidden transitions: exactly 0
+    alpha[:, 0] = start + F[:, 0]
+    beta[:, L - 1] = end
+    with np.errstate(divide="ignore"):                    # log 0 = -inf is meant
+        for t in range(1, L):                             # the forward algorithm
+            a = alpha[:, t - 1]
+            m = a.max(axis=1, keepdims=True)
+            nxt = np.log(np.exp(a - m) @ G) + m + F[:, t]
+            alpha[:, t] = np.where(mask[:, t, None], nxt, a)
+        for t in range(L - 2, -1, -1):                    # and backward
+            b = F[:, t + 1] + beta[:, t + 1]
+            m = b.max(axis=1, keepdims=True)
+            nxt = np.log(np.exp(b - m) @ G.T) + m
+            beta[:, t] = np.where(mask[:, t + 1, None], nxt, end)
+    logZ = logsumexp(alpha[:, L - 1] + end, axis=1)
+    return alpha, beta, logZ
 
 
 def pad(f, lengths):
@@ -216,8 +237,11 @@ def sll_forward(f, y, lengths, A, rules):
     """f (N, K) emissions, y (N,) gold tags, lengths (S,) -> J, cache. J is the sentence
     log-likelihood loss above, by the forward algorithm."""
     N, K = f.shape
+    from nerwin.kernels import forward_backward as recursions
     trans, start, end = crf_scores(A, rules)
-    alpha, beta, logZ = forward_backward(f, lengths, trans, start, end)
+    f64 = lambda a: np.asarray(a, dtype=np.float64)     # noqa: E731  (one compiled version serves all)
+    # forward_backward's recursions, compiled and per sentence (no padding), in float64
+    alpha, beta, logZ = recursions(f64(f), np.asarray(lengths, dtype=np.int64), f64(trans), f64(start), f64(end))
     first = np.cumsum(lengths) - lengths                  # index of each sentence's first word
     last = first + np.asarray(lengths) - 1
     inner = np.ones(N, dtype=bool)                        # word i -> i+1 inside one sentence

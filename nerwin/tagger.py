@@ -206,9 +206,9 @@ class Tagger:
             best = viterbi_batch(F, mask, trans, start, end)
             path[idx] = best[mask]
             if "A" in self.params:
-                alpha, beta, logZ = model.forward_backward(emit[idx], L, trans, start, end)
-                on = np.arange(len(idx)), path[idx]
-                prob[idx] = np.exp(alpha[on] + beta[on] - np.repeat(logZ, L))
+                alpha, beta, logZ = model.forward_backward(F, mask, trans, start, end)
+                marg = np.exp(alpha + beta - logZ[:, None, None])
+                prob[idx] = np.take_along_axis(marg, best[:, :, None], axis=2)[:, :, 0][mask]
             else:
                 prob[idx] = q[idx, path[idx]]
         return path, prob

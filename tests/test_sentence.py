@@ -27,16 +27,36 @@ def brute_force_log_z(f, A):
     return m + np.log(np.exp(scores - m).sum())
 
 
-def test_log_z_equals_brute_force_enumeration_over_a_batch_of_sentences():
+def test_log_z_equals_brute_force_enumeration_over_a_padded_batch():
     rng = np.random.default_rng(0)
     K = len(CLASSES)
     lengths = np.array([1, 4, 2, 5, 3])
     f = rng.normal(size=(lengths.sum(), K)) * 3
     A = rng.normal(size=(K + 1, K + 1))
-    _, _, logZ = model.forward_backward(f, lengths, *model.crf_scores(A, RULES))
+    F, mask = model.pad(f, lengths)
+    _, _, logZ = model.forward_backward(F, mask, *model.crf_scores(A, RULES))
     starts = np.cumsum(lengths) - lengths
     for s, (a, n) in enumerate(zip(starts, lengths)):
         assert logZ[s] == pytest.approx(brute_force_log_z(f[a:a + n], A), abs=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_compiled_recursions_equal_the_padded_numpy_ones(seed):
+    """Training runs kernels.forward_backward; the Tagger decodes with model.forward_backward."""
+    from nerwin.kernels import forward_backward
+    rng = np.random.default_rng(seed)
+    K = len(CLASSES)
+    lengths = rng.integers(1, 30, size=rng.integers(1, 12))
+    f = rng.normal(size=(lengths.sum(), K)) * 4
+    trans, start, end = model.crf_scores(rng.normal(size=(K + 1, K + 1)) * 2, RULES)
+    a, b, z = forward_backward(f, lengths, trans, start, end)
+    F, mask = model.pad(f, lengths)
+    A, B, Z = model.forward_backward(F, mask, trans, start, end)
+    np.testing.assert_allclose(z, Z, rtol=1e-12)
+    finite = np.isfinite(A[mask])
+    assert np.array_equal(finite, np.isfinite(a)) and np.array_equal(np.isfinite(B[mask]), np.isfinite(b))
+    np.testing.assert_allclose(a[finite], A[mask][finite], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b[np.isfinite(b)], B[mask][np.isfinite(b)], rtol=1e-12, atol=1e-12)
 
 
 def test_marginals_and_transition_gradients_against_central_differences():
@@ -74,8 +94,8 @@ def test_viterbi_with_a_decodes_the_best_path_under_the_learned_transitions():
                key=lambda y: start[y[0]] + f[np.arange(4), list(y)].sum()
                + sum(trans[a, b] for a, b in zip(y, y[1:])) + end[y[-1]])
     assert list(path) == list(best)
-    alpha, beta, logZ = model.forward_backward(f, [4], trans, start, end)
-    marg = np.exp(alpha + beta - logZ[0])
+    alpha, beta, logZ = model.forward_backward(f[None], np.ones((1, 4), dtype=bool), trans, start, end)
+    marg = np.exp(alpha[0] + beta[0] - logZ[0])
     np.testing.assert_allclose(marg.sum(axis=1), 1.0)
 
 

@@ -1,0 +1,58 @@
+"""What numba costs: the one-time compile of nerwin's loops, and its import.
+
+Usage: python scripts/bench_compile.py [--runs 5] [--no-readme]
+Runs `nerwin train` on the sample corpus (the defaults, and --target all, which adds the
+sentence loss's loops) with an empty NUMBA_CACHE_DIR, then again with the cache it left;
+and times `import numba` against `import numpy`, interleaved. Writes the README section `compile`.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from readme_section import replace_section
+from timing import pause_probe
+
+NERWIN = Path(sys.executable).with_name("nerwin")
+
+
+def wall(cmd, env=None) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--no-readme", action="store_true")
+    a = ap.parse_args()
+    lost = pause_probe()
+    rows = ["| command | empty numba cache (s) | with the cache it left (s) |", "|---|---|---|"]
+    with tempfile.TemporaryDirectory() as d:
+        for flags in ([], ["--target", "all"]):
+            env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(d) / "cache" / "-".join(flags or ["default"]))}
+            cmd = [str(NERWIN), "train", "--out", str(Path(d) / "m"), "-q", *flags]
+            cold = wall(cmd, env)
+            warm = statistics.median(wall(cmd, env) for _ in range(3))
+            rows.append(f"| `nerwin train {' '.join(flags)}` (sample corpus) | {cold:.1f} | {warm:.1f} |")
+            print(rows[-1], flush=True)
+    t = {"numpy": [], "numba": []}
+    for _ in range(a.runs):
+        for k in t:
+            t[k].append(wall([sys.executable, "-c", f"import {k}"]))
+    med = {k: statistics.median(v) for k, v in t.items()}
+    body = ("\n".join(rows) + f"\n\n`import numba` takes {med['numba']:.2f} s against `import numpy`'s "
+            f"{med['numpy']:.2f} s (median of {a.runs} interleaved runs). The pause probe lost {lost:.0%} of "
+            "its wall time in this run. `python scripts/bench_compile.py`.")
+    print(body)
+    if not a.no_readme:
+        replace_section("compile", body)
+
+
+if __name__ == "__main__":
+    main()
