@@ -97,7 +97,7 @@ def main():
     cold = ("| command | median wall (s) | ratio |\n|---|---|---|\n"
             f"| `python -c \"import numpy\"` | {med['numpy']:.3f} | 1.00× |\n"
             f"| {echo}, binary LOC model (the default) | {med['binary']:.3f} | **{med['binary'] / med['numpy']:.2f}×** |\n"
-            f"| {echo}, all types, sentence loss (imports numba for the marginals) | {med['all']:.3f} | "
+            f"| {echo}, all types, sentence loss | {med['all']:.3f} | "
             f"{med['all'] / med['numpy']:.2f}× |\n\n"
             f"Median of {a.runs} interleaved runs each; target ≤ 4× for the default model. "
             "`python scripts/bench_predict.py`.")
