@@ -39,7 +39,7 @@ def main():
             cmd = [str(NERWIN), "train", "--out", str(Path(d) / "m"), "-q", *flags]
             cold = wall(cmd, env)
             warm = statistics.median(wall(cmd, env) for _ in range(3))
-            rows.append(f"| `nerwin train {' '.join(flags)}` (sample corpus) | {cold:.1f} | {warm:.1f} |")
+            rows.append(f"| `{' '.join(['nerwin train', *flags])}` (sample corpus) | {cold:.1f} | {warm:.1f} |")
             print(rows[-1], flush=True)
     t = {"numpy": [], "numba": []}
     for _ in range(a.runs):
