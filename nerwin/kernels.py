@@ -1,10 +1,12 @@
 """Compiled loops for the sparse bookkeeping of a training step (numba).
 
-Two jobs cost a numpy step several passes over memory and dozens of calls: summing
-delta_window's word slots into word rows, and the optimizer's update of the touched rows.
-Here each is one loop over the data. numba is imported only when training needs these;
-predict never loads it. Both loops do the arithmetic numpy did, in numpy's order and
-precision, so a seed gives the same model bits as the numpy code it replaced (tests/test_kernels.py).
+Three jobs cost a numpy step dozens of calls and several passes over memory: summing
+delta_window's word slots into word rows, the optimizer's update of the touched rows, and
+the sentence loss's forward-backward recursions (a loop over t). Here each is one loop over
+the data. numba is imported only when training needs these; predict never loads it (the
+Tagger decodes with model.forward_backward). The first two do the arithmetic numpy did, in
+numpy's order and precision, so a seed gives the same model bits as the numpy code they
+replaced (tests/test_kernels.py); the recursions run in float64 (tests/test_sentence.py).
 """
 from __future__ import annotations
 
