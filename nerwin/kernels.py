@@ -13,9 +13,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-KINDS = {"sgd": 0, "adagrad": 1, "adam": 2}
-
-
 @njit(cache=True, error_model="numpy")
 def _pairwise(g, slots, lo, n, out, r):
     """out (d,) = numpy's pairwise sum of the rows g[slots[lo:lo+n]]: 8 running sums in
@@ -92,8 +89,9 @@ def row_sums(flat, g):
 
 @njit(cache=True, error_model="numpy")
 def step_rows(kind, X, rows, G, m, v, t, lr, b1, b2, eps, bias):
-    """Update X[rows[i]] by its gradient G[i] (R, cols) in place: sgd, adagrad (v sums g^2)
-    or Adam (moments m, v and step counts t (|rows of X|,), counted per row).
+    """Update X[rows[i]] by its gradient G[i] (R, cols) in place. kind, the place in
+    optim.OPTIMIZERS: 0 sgd, 1 adagrad (v sums g^2), 2 Adam (moments m, v and step counts
+    t (|rows of X|,), counted per row).
 
     Adam in the paper's efficient form, lr_t m / (sqrt(v) + eps_t) with lr_t = lr sqrt(1 - b2^t)
     / (1 - b1^t) and eps_t = eps sqrt(1 - b2^t): the bias corrections are per-row scalars,

@@ -236,12 +236,13 @@ def pad(f, lengths):
 def sll_forward(f, y, lengths, A, rules):
     """f (N, K) emissions, y (N,) gold tags, lengths (S,) -> J, cache. J is the sentence
     log-likelihood loss above, by the forward algorithm."""
-    N, K = f.shape
     from nerwin.kernels import forward_backward as recursions
+    N, K = f.shape
     trans, start, end = crf_scores(A, rules)
-    f64 = lambda a: np.asarray(a, dtype=np.float64)     # noqa: E731  (one compiled version serves all)
-    # forward_backward's recursions, compiled and per sentence (no padding), in float64
-    alpha, beta, logZ = recursions(f64(f), np.asarray(lengths, dtype=np.int64), f64(trans), f64(start), f64(end))
+    # forward_backward's recursions, compiled and per sentence (no padding), in float64:
+    # one compiled version serves every dtype, and the backward pass reuses these arrays
+    f64, trans64, L = f.astype(np.float64), trans.astype(np.float64), np.asarray(lengths, dtype=np.int64)
+    alpha, beta, logZ = recursions(f64, L, trans64, start.astype(np.float64), end.astype(np.float64))
     first = np.cumsum(lengths) - lengths                  # index of each sentence's first word
     last = first + np.asarray(lengths) - 1
     inner = np.ones(N, dtype=bool)                        # word i -> i+1 inside one sentence
@@ -250,7 +251,7 @@ def sll_forward(f, y, lengths, A, rules):
     gold = (f[np.arange(N), y].sum() + trans[y[inner], y[inner + 1]].sum() + start[y[first]].sum()
             + end[y[last]].sum())
     J = float((logZ.sum() - gold) / N)
-    return J, (f, lengths, alpha, beta, logZ, trans, y, first, last, inner)
+    return J, (f.dtype, f64, L, alpha, beta, logZ, trans64, y, first, last, inner)
 
 
 def sll_backward(cache):
@@ -261,13 +262,12 @@ def sll_backward(cache):
     counting the starts and ends.
     """
     from nerwin.kernels import posteriors
-    f, lengths, alpha, beta, logZ, trans, y, first, last, inner = cache
-    N, K = f.shape
-    marg, xi = posteriors(f.astype(np.float64), np.asarray(lengths, dtype=np.int64), trans.astype(np.float64),
-                          alpha, beta, logZ)
-    df = marg.astype(f.dtype)
+    dtype, f64, L, alpha, beta, logZ, trans64, y, first, last, inner = cache
+    N, K = f64.shape
+    marg, xi = posteriors(f64, L, trans64, alpha, beta, logZ)
+    df = marg.astype(dtype)
     df[np.arange(N), y] -= 1.0
-    dA = np.zeros((K + 1, K + 1), dtype=f.dtype)
+    dA = np.zeros((K + 1, K + 1), dtype=dtype)
     dA[:K, :K] = xi
     np.add.at(dA, (y[inner], y[inner + 1]), -1.0)
     dA[K, :K] = marg[first].sum(axis=0)

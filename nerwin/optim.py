@@ -19,8 +19,9 @@ class Optimizer:
         as loaded and trains only <UNK>, <s>, </s>); None: every row."""
         if name not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {name!r}")
-        from nerwin.kernels import KINDS
-        self.name, self.kind, self.lr, self.trainable = name, KINDS[name], lr, trainable
+        from nerwin.kernels import step_rows     # numba: only once training starts
+        self.name, self.kind, self.lr, self.trainable = name, OPTIMIZERS.index(name), lr, trainable
+        self.kernel = step_rows
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         # state per array: moments m, v shaped as the array's rows, and each row's step count
         state = lambda X: (np.zeros_like(X), np.zeros_like(X), np.zeros(X.shape[0], np.int64))  # noqa: E731
@@ -30,9 +31,8 @@ class Optimizer:
         self.bias = np.zeros((1, 2))        # Adam's corrections by step count; row 0 unused
 
     def _step(self, X, rows, G, state) -> None:
-        from nerwin.kernels import step_rows
         m, v, t = state
-        step_rows(self.kind, X, rows, G, m, v, t, self.lr, self.beta1, self.beta2, self.eps, self.bias)
+        self.kernel(self.kind, X, rows, G, m, v, t, self.lr, self.beta1, self.beta2, self.eps, self.bias)
 
     def step(self, params: dict, grads: dict, E: np.ndarray, rows: np.ndarray, dE: np.ndarray) -> None:
         self.steps += 1                     # no row has been touched more often than this
