@@ -1,7 +1,12 @@
 """The `nerwin` command: it parses flags and calls the library, nothing more.
-rich, gensim, numba and matplotlib are imported only by the commands that need them."""
+
+Options that are settings are made from their declarations in settings.py: the name, the
+default, the bounds or choices and the help are written there once. Each command imports
+only what it needs, so `nerwin predict` never loads the training code, numba or matplotlib.
+"""
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -10,27 +15,56 @@ from typing import Annotated, Optional
 
 import typer
 
-from nerwin.errors import NerwinError
-from nerwin.report import MAX_ERRORS              # light: numpy is loaded for predict anyway
-from nerwin.training import DEFAULTS as D, MODEL   # every default is written once, there
+from nerwin.errors import Interrupted, NerwinError, SettingError
+from nerwin.files import atomic_write
+from nerwin.settings import FIELDS, bounds, kind
+from nerwin.version import __version__
 
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  context_settings=CONTEXT, rich_markup_mode=None,
                   help="The CS224n window-based NER classifier, with backprop derived by hand in numpy.")
 DEBUG = False
+MODEL = Path("model")
+MAX_ERRORS = 25
 
 # options shared by several commands, declared once
-Vectors = Annotated[Optional[str], typer.Option(help="Vectors file (.bin, .txt, .vec, .kv); default GloVe 6B 50d, "
-                                                     "or for a model, the source it was trained with.")]
-VectorsFormat = Annotated[Optional[str], typer.Option(help="Force a format: kv, word2vec-bin, word2vec-text, glove.")]
+Vectors = Annotated[Optional[str], typer.Option(help="Vectors file (.bin, .txt, .vec, .kv, or .gz/.bz2 of the text "
+                                                     "ones); default: GloVe 6B 50d, or for a model, the source it "
+                                                     "was trained with.")]
+VectorsFormat = Annotated[Optional[str], typer.Option(metavar="[kv|word2vec-bin|word2vec-text|glove]",
+                                                      help="Read the vectors as this format instead of telling it "
+                                                           "from the file's first bytes.")]
 ModelDir = Annotated[Path, typer.Option("--model", help="Model directory.")]
-Seed = Annotated[int, typer.Option(help="Random seed: same seed, same machine, same model bit for bit.")]
-Window = Annotated[int, typer.Option(min=0, help="w: the window has 2w+1 words.")]
-L2 = Annotated[float, typer.Option(min=0.0, help="lambda of (lambda/2)(|W|^2 + |u|^2).")]
-Optimizer = Annotated[str, typer.Option(help="sgd, adagrad or adam.")]
-Lr = Annotated[float, typer.Option(min=0.0, help="Learning rate.")]
-Hidden = Annotated[int, typer.Option(min=1, help="H, the hidden layer's size.")]
-Epochs = Annotated[int, typer.Option(min=1)]
 JsonOut = Annotated[Optional[Path], typer.Option("--json", help="Write every figure here as JSON.")]
+
+
+def settings_options(*names, helps: dict | None = None, **defaults):
+    """Add these settings to a command as options, from their declarations; the command gets
+    them as one dict, `settings`. defaults: another default for this command; helps: another
+    help text."""
+    def deco(fn):
+        sig = inspect.signature(fn, eval_str=True)
+        params = [p for p in sig.parameters.values() if p.name != "settings"]
+        for n in names:
+            f = FIELDS[n]
+            default = defaults.get(n, f.default)
+            t = kind(f)
+            flags = f.metadata["flag"] and ["/".join(f.metadata["flag"])] or [f"--{n.replace('_', '-')}"]
+            rng = bounds(f)
+            choices = f.metadata["choices"]
+            text = (helps or {}).get(n, f.metadata["help"])
+            opt = typer.Option(*flags, help=text + (f" [{rng}]" if rng and not choices else ""),
+                               metavar=f"[{'|'.join(choices)}]" if choices else None)
+            params.append(inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                            annotation=Annotated[t, opt]))
+
+        def command(**kw):
+            return fn(settings={n: kw.pop(n) for n in names}, **kw)
+        command.__signature__ = sig.replace(parameters=params)
+        command.__name__, command.__doc__ = fn.__name__, fn.__doc__
+        return command
+    return deco
 
 
 def writable(path: Optional[Path], flag: str) -> None:
@@ -46,69 +80,60 @@ def writable(path: Optional[Path], flag: str) -> None:
         raise NerwinError(f"cannot write here (permission denied); choose another {flag}", path)
 
 
-def emit_json(obj, path: Optional[Path]) -> None:
-    from nerwin.checkpoint import atomic_write
-    text = json.dumps(obj, indent=2) + "\n"
+def write_output(data: bytes, path: Optional[Path]) -> None:
     if path is None:
-        sys.stdout.write(text)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
         return
     try:
-        atomic_write(path, text.encode())
+        atomic_write(path, data)
     except OSError as e:
         raise NerwinError(f"cannot write ({e.strerror})", path) from None
 
 
+def emit_json(obj, path: Optional[Path]) -> None:
+    write_output((json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8"), path)
+
+
+def version(value: bool):
+    if value:
+        print(f"nerwin {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def root(debug: Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")] = False):
+def root(debug: Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")] = False,
+         show_version: Annotated[bool, typer.Option("--version", callback=version, is_eager=True,
+                                                    help="Print nerwin's version and exit.")] = False):
     global DEBUG
     DEBUG = debug
 
 
 @app.command()
+@settings_options("target", "loss", "window", "hidden", "activation", "optimizer", "lr", "batch_size", "epochs",
+                  "l2", "dropout", "patience", "lr_decay", "fine_tune", "casing", "bundle_vectors", "seed", "dtype")
 def train(
-    train_file: Annotated[Optional[Path], typer.Option("--train", help="Training CoNLL file (default: the bundled sample, with its dev split).")] = None,
+    settings: dict,
+    train_file: Annotated[Optional[Path], typer.Option("--train", help="Training CoNLL file (default: the bundled "
+                                                       "sample, with its dev split).")] = None,
     dev_file: Annotated[Optional[Path], typer.Option("--dev", help="Dev CoNLL file: picks the kept epoch.")] = None,
-    test_file: Annotated[Optional[Path], typer.Option("--test", help="Also evaluate the kept model on this file.")] = None,
-    target: Annotated[str, typer.Option(help="Entity type of the positive class, as the corpus spells it "
-                                        "(case-insensitive), or `all` for a softmax over every type.")] = D.target,
-    loss: Annotated[str, typer.Option(help="window (per-word cross-entropy), sentence (Collobert's sentence "
-                                      "log-likelihood with learned transitions; needs --target all), or auto: "
-                                      "sentence for --target all, else window.")] = D.loss,
+    test_file: Annotated[Optional[Path], typer.Option("--test", help="Also evaluate the kept model on this "
+                                                      "file.")] = None,
     vectors: Vectors = None,
     vectors_format: VectorsFormat = None,
-    vectors_limit: Annotated[Optional[int], typer.Option(min=1, help="Read only the first N rows of the vectors.")] = None,
-    bundle_vectors: Annotated[int, typer.Option(min=0, help="Keep the N most frequent pretrained rows in the model, "
-                                                "so it predicts unseen words without the vectors file (0: none).")] = D.bundle_vectors,
-    window: Window = D.window,
-    hidden: Hidden = D.hidden,
-    activation: Annotated[str, typer.Option(help="tanh, relu, sigmoid, hardtanh or leaky-relu.")] = D.activation,
-    optimizer: Optimizer = D.optimizer,
-    lr: Lr = D.lr,
-    batch_size: Annotated[int, typer.Option(min=1, help="Windows a step.")] = D.batch_size,
-    epochs: Epochs = D.epochs,
-    l2: L2 = D.l2,
-    dropout: Annotated[float, typer.Option(min=0.0, max=0.95, help="Inverted dropout on h.")] = D.dropout,
-    patience: Annotated[int, typer.Option(min=0, help="Stop after N epochs without a better dev F1 (0: never).")] = D.patience,
-    lr_decay: Annotated[int, typer.Option(min=0, help="Halve the learning rate every K epochs (0: never).")] = D.lr_decay,
-    fine_tune: Annotated[bool, typer.Option("--fine-tune/--freeze", help="Move the pretrained word vectors, or keep "
-                                            "them as loaded (<UNK>, <s>, </s> train either way).")] = D.fine_tune,
-    casing: Annotated[int, typer.Option(min=0, help="Add a trainable word-shape vector of this size to each word (0: off).")] = D.casing,
-    seed: Seed = D.seed,
+    vectors_limit: Annotated[Optional[int], typer.Option(help="Read only the first N rows of the vectors.")] = None,
     out: Annotated[Path, typer.Option(help="Model directory to write.")] = MODEL,
     metrics_json: Annotated[Optional[Path], typer.Option(help="Write the final figures here as JSON.")] = None,
     log: Annotated[Optional[Path], typer.Option(help="Append one JSON line per epoch here as training goes.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or per-epoch lines.")] = False,
 ):
     """Train the window classifier and save the best dev epoch to --out."""
-    from nerwin.training import train as run_training
+    from nerwin.training.run import train as run_training
 
     writable(metrics_json, "--metrics-json")
     writable(log, "--log")
     _, result = run_training(train_file, dev_file, test_file, out, vectors, vectors_format, vectors_limit, log, quiet,
-                             target=target, loss=loss, window=window, hidden=hidden, activation=activation,
-                             optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs, l2=l2,
-                             dropout=dropout, patience=patience, lr_decay=lr_decay, fine_tune=fine_tune,
-                             casing=casing, bundle_vectors=bundle_vectors, seed=seed)
+                             **settings)
     if metrics_json is not None:
         emit_json(result, metrics_json)
 
@@ -117,16 +142,18 @@ def train(
 def predict(
     input_file: Annotated[str, typer.Argument(help="Input file, or - for stdin.")] = "-",
     model_dir: ModelDir = MODEL,
-    input_format: Annotated[str, typer.Option(help="text (one sentence a line) or conll.")] = "text",
-    output_format: Annotated[str, typer.Option(help="conll (token, label, probability) or jsonl (with entity spans).")] = "conll",
+    input_format: Annotated[str, typer.Option(metavar="[text|conll]", help="text: one sentence a line; "
+                                              "conll: a token a line, a blank line between sentences.")] = "text",
+    output_format: Annotated[str, typer.Option(metavar="[conll|jsonl]", help="conll: token, label, probability; "
+                                               "jsonl: one record per input line, with entities and offsets.")] = "conll",
     vectors: Vectors = None,
     vectors_format: VectorsFormat = None,
 ):
     """Label each token; the probability printed is that of the printed label."""
-    from nerwin.predict import predict as run_predict
-    from nerwin.tagger import Tagger
+    from nerwin.apply.predict import predict as run_predict
+    from nerwin.apply.tagger import Tagger
 
-    run_predict(Tagger.load(model_dir, vectors, vectors_format), input_file, sys.stdout, input_format, output_format)
+    run_predict(Tagger.load(model_dir, vectors, vectors_format), input_file, None, input_format, output_format)
 
 
 @app.command()
@@ -139,14 +166,17 @@ def evaluate(
 ):
     """Token-level P/R/F1 of the target class (binary model), or span-exact entity-level
     P/R/F1 per type and micro-averaged (a `--target all` model), with counts."""
-    from nerwin.metrics import format_entity, format_prf
-    from nerwin.tagger import Tagger
+    from nerwin.apply.tagger import Tagger
+    from nerwin.text.metrics import format_entity, format_prf
 
     tagger = Tagger.load(model_dir, vectors, vectors_format)
     m = tagger.evaluate(file)
+    if m.get("unknown_types"):
+        print(f"nerwin: warning: {file}: the model cannot predict {', '.join(m['unknown_types'])} (it was not "
+              "trained on them); those entities count as misses", file=sys.stderr)
     if as_json:
         emit_json(m, None)
-    elif tagger.classes:
+    elif tagger.head.entity_level:
         print(f"{file}: {m['support']} gold entities")
         print(format_entity(m))
     else:
@@ -165,20 +195,20 @@ def explain(
 ):
     """Why each label: for every word of a token's window, the slice g_i of ds/dx that
     delta_window gives it, |g_i| and g_i . x_i (s: the score of the predicted label)."""
-    from nerwin.report import explain_text
-    from nerwin.tagger import Tagger
+    from nerwin.apply.tagger import Tagger
+    from nerwin.tools.explain import explain_text
 
-    rows = Tagger.load(model_dir, vectors, vectors_format).explain(sentence)
-    if not rows:
-        raise NerwinError("no tokens in the sentence")
+    tagger = Tagger.load(model_dir, vectors, vectors_format)
+    rows = tagger.explain(sentence)
     if token is not None:
         if not 0 <= token < len(rows):
-            raise NerwinError(f"--token {token} is out of range; the sentence has {len(rows)} tokens (0-based)")
+            raise NerwinError(f"--token {token} is out of range; the sentence has {len(rows)} "
+                              f"token{'s' if len(rows) != 1 else ''} (0-based)")
         rows = rows[token:token + 1]
     if as_json:
         emit_json(rows, None)
     else:
-        print(explain_text(rows))
+        print(explain_text(rows, tagger.settings.window))
 
 
 @app.command()
@@ -192,70 +222,72 @@ def report(
 ):
     """An HTML page of what the model learned on a gold file: scores, confusion matrix,
     learning curves and the errors, with the per-word bars of `explain`."""
-    from nerwin.checkpoint import atomic_write, load_history
-    from nerwin.report import html_report
-    from nerwin.tagger import Tagger
+    from nerwin.apply.checkpoint import load_history
+    from nerwin.apply.tagger import Tagger
+    from nerwin.tools.report import html_report
 
     writable(html_path, "--html")
-    page, _ = html_report(Tagger.load(model_dir, vectors, vectors_format), file, model_dir, load_history(model_dir),
-                          max_errors)
-    try:
-        atomic_write(html_path, page.encode("utf-8"))
-    except OSError as e:
-        raise NerwinError(f"cannot write ({e.strerror})", html_path) from None
+    history = load_history(model_dir)
+    if history is None and (Path(model_dir) / "history.json").exists():
+        print(f"nerwin: warning: {Path(model_dir) / 'history.json'}: not a training history nerwin can read; "
+              "the report leaves out the learning curves", file=sys.stderr)
+    page, _ = html_report(Tagger.load(model_dir, vectors, vectors_format), file, model_dir, history, max_errors)
+    write_output(page.encode("utf-8"), html_path)
     print(f"report: {html_path} ({len(page.encode()) / 1024:,.0f} KB)", file=sys.stderr)
 
 
 @app.command()
+@settings_options("window", "hidden", "l2", "seed", hidden=6, l2=1e-3,
+                  helps={"seed": "Random seed of the small problems' parameters and labels."})
 def gradcheck(
-    train_file: Annotated[Optional[Path], typer.Option("--train", help="Real windows come from here (default: the sample).")] = None,
+    settings: dict,
+    train_file: Annotated[Optional[Path], typer.Option("--train", help="Real windows come from here "
+                                                       "(default: the bundled sample).")] = None,
     vectors: Vectors = None,
     vectors_format: VectorsFormat = None,
-    activation: Annotated[Optional[str], typer.Option(help="One activation; default: all five.")] = None,
-    window: Window = D.window,
-    hidden: Hidden = 6,
-    l2: L2 = 1e-3,
-    seed: Seed = D.seed,
+    activation: Annotated[Optional[str], typer.Option(metavar="[" + "|".join(FIELDS["activation"].metadata["choices"])
+                                                      + "]", help="One activation; default: all of them.")] = None,
     tolerance: Annotated[float, typer.Option(help="Largest relative error that passes.")] = 1e-6,
 ):
     """Compare every analytic gradient with central differences (float64); exit 1 above tolerance."""
-    from nerwin.gradcheck import run_all
+    from nerwin.settings import Settings
+    from nerwin.tools.gradcheck import run_all
 
-    ok = run_all(train_file, vectors, vectors_format, activation, window, hidden, l2, seed, tolerance, print)
+    s = Settings.of(**settings, **({"activation": activation} if activation is not None else {}))
+    if not 0 < tolerance < 1:
+        raise NerwinError(f"--tolerance must be between 0 and 1, got {tolerance}")
+    ok = run_all(s, train_file, vectors, vectors_format, activation, tolerance, print)
     raise typer.Exit(0 if ok else 1)
 
 
 @app.command("drift-demo")
+@settings_options("seed", "epochs", "lr", "hidden", "l2", "optimizer", epochs=200, lr=0.01, hidden=10, l2=1e-3,
+                  helps={"seed": "Random seed: both runs start from the same parameters."})
 def drift_demo(
-    words: Annotated[Optional[Path], typer.Option(help="Word lists: lines `train|test CLASS WORD` (default: data/drift_words.txt).")] = None,
+    settings: dict,
+    words: Annotated[Optional[Path], typer.Option(help="Word lists: lines `train|test CLASS WORD` "
+                                                  "(default: the bundled drift_words.txt).")] = None,
     vectors: Vectors = None,
     vectors_format: VectorsFormat = None,
-    seed: Seed = D.seed,
-    epochs: Epochs = 200,
-    lr: Lr = 0.01,
-    hidden: Hidden = 10,
-    l2: L2 = 1e-3,
-    optimizer: Optimizer = D.optimizer,
     json_path: JsonOut = None,
-    plot_path: Annotated[Optional[Path], typer.Option("--plot", help="Draw the picture (needs nerwin[plot]).")] = None,
+    plot_path: Annotated[Optional[Path], typer.Option("--plot", help="Draw the picture as PNG (needs matplotlib: "
+                                                      "pip install 'nerwin[plot]').")] = None,
 ):
     """The lecture's TV / telly / television experiment: frozen vs fine-tuned vectors, same seed."""
-    from nerwin.drift import WORDS, experiment, plot, read_words, table, to_json, verdict
-    from nerwin.training import Settings
+    from nerwin.settings import Settings
+    from nerwin.tools.drift import WORDS, experiment, plot, read_words, table, to_json, verdict
     from nerwin.vectors import open_store
 
     writable(json_path, "--json")
     writable(plot_path, "--plot")
     if plot_path is not None:
         try:
-            import matplotlib  # noqa: F401
+            import matplotlib  # noqa: F401  (optional: only --plot needs it)
         except ImportError:
-            raise NerwinError("--plot needs matplotlib: pip install -e '.[plot]'") from None
+            raise NerwinError("--plot needs matplotlib: pip install 'nerwin[plot]'") from None
+    s = Settings.of(**settings, window=0, batch_size=4, casing=0)
     rows, classes = read_words(words or WORDS)
     store, _ = open_store(vectors, vectors_format)
-    s = Settings(window=0, hidden=hidden, lr=lr, epochs=epochs, batch_size=4, l2=l2, seed=seed, optimizer=optimizer,
-                 casing=0)
-    s.check()
     res = experiment(rows, classes, store, s)
     print("\n".join(table(res)))
     print()
@@ -272,11 +304,19 @@ def _is(e: BaseException, name: str) -> bool:
     return any(c.__name__ == name for c in type(e).__mro__)
 
 
+def fail(message: str, code: int = 2):
+    try:
+        print(message, file=sys.stderr)
+    except (OSError, ValueError, AttributeError):    # stderr closed: the exit code still tells
+        pass
+    sys.exit(code)
+
+
 def main() -> None:
-    from nerwin.training import Interrupted
     try:
         try:
             code = app(standalone_mode=False)
+            sys.stdout.flush()
             sys.exit(code if isinstance(code, int) else 0)
         except Exception as e:
             if _is(e, "NoArgsIsHelpError"):
@@ -284,21 +324,23 @@ def main() -> None:
                 sys.exit(0)
             if not _is(e, "UsageError"):
                 raise
-            print(f"nerwin: error: {e.format_message()}", file=sys.stderr)   # a flag's value: one line, exit 2
-            sys.exit(2)
+            fail(f"nerwin: error: {e.format_message()}")   # a flag's value: one line, exit 2
     except Interrupted as e:
-        print(f"nerwin: {e}", file=sys.stderr)
-        sys.exit(130)
+        fail(f"nerwin: {e}", 130)
+    except KeyboardInterrupt:
+        fail("nerwin: interrupted", 130)
+    except SettingError as e:
+        if DEBUG:
+            raise
+        fail(f"nerwin: error: {e.flag}")
     except NerwinError as e:
         if DEBUG:
             raise
-        print(f"nerwin: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        fail(f"nerwin: error: {e}")
     except BrokenPipeError:
         sys.exit(0)
     except OSError as e:    # the last net for a failed read or write: still one line, naming the file
         if DEBUG:
             raise
         where = f"{e.filename}: " if e.filename else ""
-        print(f"nerwin: error: {where}{e.strerror or e}", file=sys.stderr)
-        sys.exit(2)
+        fail(f"nerwin: error: {where}{e.strerror or e}")

@@ -1,11 +1,48 @@
-"""One error type for bad input: the CLI turns it into `nerwin: error: ...` and exit 2."""
+"""nerwin's errors. Bad values are ValueErrors and wrong types TypeErrors, as Python users expect;
+the CLI turns either into one line `nerwin: error: ...` and exit 2."""
 
 
-class NerwinError(Exception):
+class NerwinError(ValueError):
     """Bad input from the user. The message is one line: `FILE[:LINE]: what is wrong`."""
 
     def __init__(self, message: str, path=None, line: int | None = None):
         where = ""
         if path is not None:
             where = f"{path}:{line}: " if line is not None else f"{path}: "
+        self.path, self.line = path, line
         super().__init__(where + message)
+
+
+class Interrupted(NerwinError):
+    """Ctrl-C during training; the best model so far, if any, is already saved."""
+
+
+class NerwinTypeError(NerwinError, TypeError):
+    """An argument of the wrong type."""
+
+
+class SettingError(NerwinError):
+    """A setting out of its bounds or choices; `flag` renders its name as the CLI spells it."""
+
+    def __init__(self, name: str, problem: str):
+        self.name, self.problem = name, problem
+        super().__init__(f"{name} {problem}")
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.name.replace('_', '-')} {self.problem}"
+
+
+class SettingTypeError(SettingError, TypeError):
+    """A setting of the wrong type."""
+
+
+def check_type(name: str, value, types, what: str):
+    """value, or a NerwinTypeError naming the argument when it is not of `types`."""
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in _tuple(types)):
+        raise NerwinTypeError(f"{name} must be {what}, got {type(value).__name__}")
+    return value
+
+
+def _tuple(t):
+    return t if isinstance(t, tuple) else (t,)

@@ -8,7 +8,7 @@ sklearn-crfsuite). Neither is ever imported by nerwin.
   casing, digits) on IOB2 tags: the classic strong baseline a practitioner would train.
 - PyTorch: nerwin's `--target all --casing 5` model written with autograd (same windows,
   GloVe rows, init, Adam, batch 64, 10 epochs, best dev epoch, the same IOB2 Viterbi).
-Scores: test entity micro-F1 (nerwin.metrics, equal to seqeval's) and LOC token F1 from
+Scores: test entity micro-F1 (nerwin.text.metrics, equal to seqeval's) and LOC token F1 from
 the same all-types predictions. Writes the README section `anchors`.
 """
 import argparse
@@ -42,8 +42,8 @@ def features(toks, i):
 
 
 def loc_token_f1(gold, pred, loc):
-    from nerwin.metrics import token_prf
-    from nerwin.schemes import parse
+    from nerwin.text.metrics import token_prf
+    from nerwin.text.schemes import parse
     g = np.array([parse(t)[1] == loc for s in gold for t in s])
     p = np.array([parse(t)[1] == loc for s in pred for t in s])
     return token_prf(g, p)["f1"]
@@ -52,9 +52,9 @@ def loc_token_f1(gold, pred, loc):
 def crf(name):
     import sklearn_crfsuite
 
-    from nerwin.corpus import read_conll
-    from nerwin.metrics import entity_prf
-    from nerwin.schemes import to_iob2
+    from nerwin.text.corpus import read_conll
+    from nerwin.text.metrics import entity_prf
+    from nerwin.text.schemes import to_iob2
     c = CORPORA / name
     train, test = read_conll(c / "train.conll"), read_conll(c / "test.conll")
     m = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=0.1, c2=0.1, max_iterations=100)
@@ -69,20 +69,20 @@ def crf(name):
 def pytorch(name, seed=0):
     import torch
 
-    from nerwin import model
-    from nerwin.metrics import entity_prf
-    from nerwin.schemes import decode_iob2, transitions
-    from nerwin.training import Settings, encode, prepare
+    from nerwin.nn import model
+    from nerwin.text.metrics import entity_prf
+    from nerwin.text.schemes import decode_iob2, transitions
+    from nerwin.training.run import Settings, encode, prepare
     from nerwin.vectors import open_store
-    from nerwin.tagger import Tagger
-    from nerwin.windows import SHAPES
+    from nerwin.apply.tagger import Tagger
+    from nerwin.text.windows import SHAPES
 
     torch.manual_seed(seed)
     c = CORPORA / name
     s = Settings(target="all", casing=5, seed=seed)
     store, _ = open_store(None)
     vocab, E, tr, dev_sents, _, classes, _ = prepare(c / "train.conll", c / "dev.conll", store, s)
-    from nerwin.corpus import read_conll
+    from nerwin.text.corpus import read_conll
     test_sents = read_conll(c / "test.conll")
     p0 = model.init_params(5 * (E.shape[1] + 5), s.hidden, len(classes), np.random.default_rng(seed), E.dtype,
                            casing=(len(SHAPES), 5))

@@ -75,7 +75,7 @@ def main():
     if not BTC.exists():
         print(f"skipped: {BTC} is missing")
         return
-    from nerwin.corpus import read_conll
+    from nerwin.text.corpus import read_conll
     words = [t for s in read_conll(BTC / "train.conll") for t in s.tokens]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

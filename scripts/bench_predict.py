@@ -5,7 +5,7 @@ Trains a model on the sample corpus first (default GloVe). The streaming inputs 
 made from ../shared/corpora/btc/test.conll tokens when present, else from the sample.
 Wall clock is the whole command. Because this VM pauses (scripts/timing.py), the stream's
 own rate is also measured in this process: the input is cut into predict's chunks
-(tagger.BATCH sentences), `nerwin.predict.predict` runs on each chunk --passes times, and
+(tagger.BATCH sentences), `nerwin.apply.predict.predict` runs on each chunk --passes times, and
 the fastest pass of each chunk is kept.
 """
 import argparse
@@ -53,8 +53,8 @@ def make_text(path: Path, tokens: list[str], n_tokens: int, rng: random.Random) 
 
 def stream_rate(model: Path, text: Path, passes: int) -> float:
     """Tokens/s of predict's own loop (read, tokenize, tag, write), each chunk's fastest pass."""
-    from nerwin.predict import predict
-    from nerwin.tagger import BATCH, Tagger
+    from nerwin.apply.predict import predict
+    from nerwin.apply.tagger import BATCH, Tagger
     tagger = Tagger.load(model)
     lines = text.read_text(encoding="utf-8").splitlines(keepends=True)
     parts = []
@@ -103,7 +103,7 @@ def main():
             "`python scripts/bench_predict.py`.")
     print(cold, flush=True)
 
-    from nerwin.corpus import read_conll
+    from nerwin.text.corpus import read_conll
     btc = ROOT.parent / "shared" / "corpora" / "btc" / "test.conll"
     src = btc if btc.exists() else ROOT / "data" / "test.conll"
     tokens = [t for s in read_conll(src) for t in s.tokens if t]

@@ -48,7 +48,7 @@ def epoch_time(steps: list) -> tuple[float, float]:
 
 
 def nerwin_epoch(p0, E0, tr, s, rules=None):
-    from nerwin.training import Run, fit
+    from nerwin.training.run import Run, fit
     p = {k: v.copy() for k, v in p0.items()}
     E = E0.copy()
     return epoch_time(fit(Run(), p, E, tr, s, rules=rules).step_seconds)
@@ -108,9 +108,9 @@ def gemm_epoch(N, B, D, H, lib=np):
 def child(repeats: int) -> dict:
     import torch
 
-    from nerwin import model
-    from nerwin.schemes import transitions
-    from nerwin.training import Settings, prepare
+    from nerwin.nn import model
+    from nerwin.text.schemes import transitions
+    from nerwin.training.run import Settings, prepare
     from nerwin.vectors import open_store
 
     threads, kernel = blas_info()

@@ -14,9 +14,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from readme_section import replace_section  # noqa: E402
 
 import nerwin  # noqa: E402
-from nerwin import checkpoint  # noqa: E402
-from nerwin.corpus import read_conll  # noqa: E402
-from nerwin.tagger import Tagger  # noqa: E402
+from nerwin.apply import checkpoint  # noqa: E402
+from nerwin.text.corpus import read_conll  # noqa: E402
+from nerwin.apply.tagger import Tagger  # noqa: E402
 from nerwin.vectors import Bundle, open_store  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora"

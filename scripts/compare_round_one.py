@@ -37,7 +37,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-readme", action="store_true")
     a = ap.parse_args()
-    from nerwin.corpus import read_conll
+    from nerwin.text.corpus import read_conll
     btc = ROOT.parent / "shared" / "corpora" / "btc" / "test.conll"
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)

@@ -6,8 +6,8 @@ Runs `nerwin drift-demo`'s experiment with its default settings for each seed in
 import argparse
 from pathlib import Path
 
-from nerwin.drift import effect_holds, experiment, read_words
-from nerwin.training import Settings
+from nerwin.tools.drift import effect_holds, experiment, read_words
+from nerwin.training.run import Settings
 from nerwin.vectors import open_store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nerwin.corpus import entity_types, read_conll
-from nerwin.metrics import entity_prf
-from nerwin.schemes import decode_iob2, iob2_classes, to_iob2
+from nerwin.text.corpus import entity_types, read_conll
+from nerwin.text.metrics import entity_prf
+from nerwin.text.schemes import decode_iob2, iob2_classes, to_iob2
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 

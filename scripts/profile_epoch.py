@@ -44,8 +44,8 @@ def main():
     if not BTC.exists():
         print(f"skipped: {BTC} is missing")
         return
-    from nerwin import model
-    from nerwin.training import Run, Settings, fit, prepare
+    from nerwin.nn import model
+    from nerwin.training.run import Run, Settings, fit, prepare
     from nerwin.vectors import open_store
 
     store, _ = open_store(None)

@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from readme_section import replace_section  # noqa: E402
 
-from nerwin.corpus import read_conll  # noqa: E402
-from nerwin.text import tokenize  # noqa: E402
+from nerwin.text.corpus import read_conll  # noqa: E402
+from nerwin.text.tokenize import tokenize  # noqa: E402
 from nerwin.vectors import open_store  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data"
+DATA = ROOT / "nerwin" / "sample"
 CORPORA = ROOT.parent / "shared" / "corpora"
 
 

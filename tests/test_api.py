@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import nerwin
-from nerwin.corpus import read_conll
+from nerwin.text.corpus import read_conll
 
 from conftest import DATA, ROOT, corpus, run, write_vectors
 
@@ -29,7 +29,9 @@ def test_readme_example_runs_unchanged(tmp_path, monkeypatch, capsys):
     exec(compile(readme_example(), "README.md", "exec"), scope)
     tagger, doc = scope["tagger"], scope["doc"]
     assert doc.tokens == ["The", "museums", "in", "Paris", "are", "amazing", "."]
-    assert (3, 4, "LOC") == doc.entities[0][:3] and doc.labels[3] == "B-LOC"
+    e = doc.entities[0]
+    assert (e.start, e.end, e.type, e.text) == (3, 4, "LOC", "Paris") and doc.labels[3] == "B-LOC"
+    assert doc.text[e.start_char:e.end_char] == "Paris"
     cli = json.loads(run("evaluate", "test.conll", "--model", "model", "--json", cwd=tmp_path).stdout)
     assert tagger.evaluate("test.conll") == cli == scope["metrics"]["test"]
 
@@ -61,9 +63,11 @@ def test_doc_fields_and_entities(sample_tagger):
     doc = tagger.tag(["Anna", "Lindqvist", "flew", "to", "New", "York", "."])
     assert len(doc.tokens) == len(doc.labels) == len(doc.probs) == 7
     assert all(0.0 <= p <= 1.0 for p in doc.probs)
-    for a, b, t, p in doc.entities:
+    for e in doc.entities:
+        a, b, t = e.start, e.end, e.type
         assert doc.labels[a] == "B-" + t and all(l == "I-" + t for l in doc.labels[a + 1:b])
-        assert p == pytest.approx(np.mean(doc.probs[a:b]))
+        assert e.confidence == pytest.approx(np.mean(doc.probs[a:b]))
+        assert e.text == " ".join(doc.tokens[a:b]) and e.start_char is None
     assert [d.tokens for d in tagger.tag_many(["a b", ["c"], "d e f"], batch_size=1)] == [["a", "b"], ["c"],
                                                                                           ["d", "e", "f"]]
 
@@ -77,7 +81,7 @@ def test_a_tagger_pickles_and_tags_in_a_process_pool(sample_tagger):
     _, tagger, _ = sample_tagger
     lines = [" ".join(s.tokens) for s in read_conll(DATA / "test.conll")] * 3
     single = [d.labels for d in tagger.tag_many(lines)]
-    assert tagger._store is not None                   # in use, with its mmaps open...
+    assert tagger._lexicon._store is not None                   # in use, with its mmaps open...
     pickle.loads(pickle.dumps(tagger))                  # ...and still it pickles
     parts = [lines[i::4] for i in range(4)]
     with ProcessPoolExecutor(2) as pool:

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from nerwin import checkpoint
-from nerwin.corpus import binary_labels, read_conll
+from nerwin.apply import checkpoint
+from nerwin.text.corpus import binary_labels, read_conll
 
 from conftest import DATA, assert_clean_error, corpus, run, write_vectors
 from test_corpus import CONLL2003
@@ -70,7 +70,7 @@ def test_evaluate_matches_an_independent_count_of_predict(sample_model, tmp_path
     m = json.loads(r.stdout)
     pred = run("predict", DATA / "test.conll", "--model", out, "--input-format", "conll")
     got = [l.split("\t")[1] == "LOC" for l in pred.stdout.splitlines() if l]
-    gold = [bool(v) for s in read_conll(DATA / "test.conll") for v in binary_labels(s, "LOC")]
+    gold = [bool(v) for s in read_conll(DATA / "test.conll") for v in binary_labels(s.tags, "LOC")]
     tp = sum(g and p for g, p in zip(gold, got))
     fp = sum(p and not g for g, p in zip(gold, got))
     fn = sum(g and not p for g, p in zip(gold, got))
@@ -141,7 +141,7 @@ def test_btc_loc_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "m.json").read_text())
     assert 0.05 < m["oov_rate"] < 0.2                    # tweets: URLs, mentions, emoji
-    assert m["test"]["support"] == sum(sum(binary_labels(s, "LOC")) for s in read_conll(corpus("btc", "test")))
+    assert m["test"]["support"] == sum(sum(binary_labels(s.tags, "LOC")) for s in read_conll(corpus("btc", "test")))
     assert m["test"]["f1"] > 0.4     # an all-O model scores 0; CRF reference 0.528
 
 
@@ -164,5 +164,5 @@ def test_vectors_limit_is_recorded_and_kept_at_predict(tmp_path):
     assert r.returncode == 0, r.stderr
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["vectors"]["limit"] == 7 and "berlin" not in cfg["vocabulary"]
-    from nerwin.tagger import Tagger
-    assert Tagger.load(tmp_path / "m").store().lookup(["berlin", "paris"]).keys() == {"paris"}   # row 8: past the limit
+    from nerwin.apply.tagger import Tagger
+    assert Tagger.load(tmp_path / "m")._lexicon.store().lookup(["berlin", "paris"]).keys() == {"paris"}   # row 8: past the limit

@@ -1,8 +1,8 @@
 import pytest
 
-from nerwin.corpus import binary_labels, entity_types, read_conll
+from nerwin.text.corpus import binary_labels, entity_types, read_conll
 from nerwin.errors import NerwinError
-from nerwin.text import tokenize
+from nerwin.text.tokenize import tokenize
 
 from conftest import corpus
 
@@ -33,7 +33,7 @@ def test_conll2003_layout(tmp_path):
     assert [s.tokens[0] for s in sents] == ["EU", "Peter", "Rome"]
     assert sents[1].tags == ["I-PER", "I-PER", "O", "I-LOC", "B-LOC"]
     assert entity_types(sents) == ["ORG", "MISC", "PER", "LOC"]
-    assert binary_labels(sents[1], "loc") == [0, 0, 0, 1, 1]
+    assert binary_labels(sents[1].tags, "loc") == [0, 0, 0, 1, 1]
 
 
 def test_bom_crlf_whitespace_separators_and_empty_token(tmp_path):

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from nerwin.drift import effect_holds, experiment, read_words
-from nerwin.training import Settings
+from nerwin.tools.drift import effect_holds, experiment, read_words
+from nerwin.settings import Settings
 from nerwin.vectors import open_store
 
 from conftest import DATA, assert_clean_error, run
@@ -60,7 +60,7 @@ def test_plot_without_matplotlib_says_so_and_exits_2(tmp_path):
             "from nerwin.cli import main; main()")
     r = subprocess.run([sys.executable, "-c", code, "drift-demo", "--plot", str(tmp_path / "d.png")],
                        capture_output=True, text=True)
-    assert_clean_error(r, "pip install -e '.[plot]'")
+    assert_clean_error(r, "pip install 'nerwin[plot]'")
     assert not (tmp_path / "d.png").exists()
 
 
@@ -81,7 +81,7 @@ def test_the_picture_puts_television_where_each_classifier_does_in_the_full_spac
     in the default run, television stands on the side of each boundary that its label says."""
     import numpy as np
 
-    from nerwin.drift import plane, plane_prob
+    from nerwin.tools.drift import plane, plane_prob
     store, _ = open_store(None)
     rows, classes = read_words(DATA / "drift_words.txt")
     res = experiment(rows, classes, store, Settings(seed=0, **DEFAULTS))

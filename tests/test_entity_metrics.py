@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from nerwin.corpus import read_conll
-from nerwin.metrics import entity_prf
+from nerwin.text.corpus import read_conll
+from nerwin.text.metrics import entity_prf
 
 from conftest import corpus, run
 

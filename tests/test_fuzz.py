@@ -12,12 +12,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nerwin import checkpoint
-from nerwin.corpus import iter_conll
+from nerwin.apply import checkpoint
+from nerwin.text.corpus import iter_conll
 from nerwin.errors import NerwinError
-from nerwin.text import tokenize
+from nerwin.text.tokenize import tokenize
 from nerwin.vectors import FORMATS, open_store
-from nerwin.windows import Vocab
+from nerwin.text.windows import Vocab
 
 N = int(os.environ.get("NERWIN_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck))
@@ -105,7 +105,7 @@ def test_model_loader(data, kind):
 
 def tiny_model(tmp: str, binary: bool) -> None:
     """A real, complete model directory small enough to mutate thousands of times."""
-    from nerwin.windows import SHAPES
+    from nerwin.text.windows import SHAPES
     rng = np.random.default_rng(0)
     words = ["<UNK>", "<s>", "</s>", "paris", "is", "big"]
     classes = None if binary else ["O", "B-LOC", "I-LOC"]
@@ -132,7 +132,7 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers(-5, 5) | st.f
        json_values)
 def test_model_config_fields_mutated(binary, field, value):
     """Any value in any config field: loading refuses it with NerwinError, or the model tags text."""
-    from nerwin.tagger import Tagger
+    from nerwin.apply.tagger import Tagger
     with tempfile.TemporaryDirectory() as d:
         tiny_model(d, binary)
         z = dict(np.load(os.path.join(d, "model.npz")))

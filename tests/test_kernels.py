@@ -5,8 +5,8 @@ definition of the bits a seed must keep producing."""
 import numpy as np
 import pytest
 
-from nerwin import model
-from nerwin.optim import Optimizer
+from nerwin.nn import model
+from nerwin.nn.optim import Optimizer
 
 
 def reference_row_sums(flat, g):

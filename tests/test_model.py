@@ -2,9 +2,12 @@
 import numpy as np
 import pytest
 
-from nerwin import model
-from nerwin.gradcheck import check, numeric_grad, rel_error, sample_problem
-from nerwin.training import Settings, prepare
+from nerwin.nn import model
+from nerwin.nn.heads import BinaryHead
+from nerwin.nn.layers import ACTIVATIONS
+from nerwin.settings import Settings
+from nerwin.nn.gradcheck import check, numeric_grad, rel_error, sample_problem
+from nerwin.training.data import prepare
 from nerwin.vectors import open_store
 
 from conftest import DATA, run
@@ -13,17 +16,17 @@ from conftest import DATA, run
 @pytest.fixture(scope="module")
 def real():
     store, _ = open_store(None)
-    s = Settings(target="LOC", dtype="float64")
+    s = Settings.of(target="LOC", dtype="float64")
     _, E, tr, *_ = prepare(DATA / "train.conll", None, store, s)
     return E, tr.X, tr.y
 
 
-@pytest.mark.parametrize("act", list(model.ACTIVATIONS))
+@pytest.mark.parametrize("act", list(ACTIVATIONS))
 def test_binary_gradients_match_central_differences(real, act):
     E, X, y = real
-    p, Es, ids, yy, _ = sample_problem(E, X, y, hidden=5, K=1, seed=3)
+    p, Es, ids, yy, _, head = sample_problem(E, X, y, hidden=5, K=1, seed=3)
     assert len(set(ids[-1])) < ids.shape[1], "one window must repeat a word"
-    errs = check(p, Es, ids, yy, act, lam=1e-2)
+    errs = check(p, Es, ids, yy, head, act, lam=1e-2)
     assert max(errs.values()) < 1e-7, errs
 
 
@@ -31,10 +34,10 @@ def test_binary_gradients_match_central_differences(real, act):
 @pytest.mark.parametrize("casing", [0, 3])
 def test_softmax_casing_and_dropout_gradients(real, act, casing):
     E, X, y = real
-    p, Es, ids, yk, shapes = sample_problem(E, X, y, hidden=5, K=4, seed=4, casing=casing)
+    p, Es, ids, yk, shapes, head = sample_problem(E, X, y, hidden=5, K=4, seed=4, casing=casing)
     assert ("C" in p) == bool(casing) and "V" in p
     mask = (np.random.default_rng(0).random((len(ids), 5)) >= 0.3) / 0.7
-    errs = check(p, Es, ids, yk, act, lam=1e-2, mask=mask, shapes=shapes)
+    errs = check(p, Es, ids, yk, head, act, lam=1e-2, mask=mask, shapes=shapes)
     assert max(errs.values()) < 1e-7, errs
 
 
@@ -56,9 +59,9 @@ def test_repeated_word_gets_the_sum_of_its_updates():
 
 def test_gradcheck_would_catch_a_wrong_gradient(real):
     E, X, y = real
-    p, Es, ids, yy, _ = sample_problem(E, X, y, hidden=5, K=1, seed=5)
-    _, grads, rows, dE = model.loss(p, Es, ids, yy, "tanh", 0.0)
-    J = lambda: model.loss(p, Es, ids, yy, "tanh", 0.0)[0]
+    p, Es, ids, yy, _, head = sample_problem(E, X, y, hidden=5, K=1, seed=5)
+    _, grads, rows, dE = model.loss(p, Es, ids, yy, head, "tanh", 0.0)
+    J = lambda: model.loss(p, Es, ids, yy, head, "tanh", 0.0)[0]
     num = numeric_grad(J, p["W"])
     assert rel_error(grads["W"], num) < 1e-7
     assert rel_error(grads["W"] * 1.01, num) > 1e-3   # a 1% error is visible
@@ -68,7 +71,7 @@ def test_loss_is_float32_by_default_and_stable_for_large_scores():
     p = {"W": np.eye(2, 4, dtype=np.float32), "b": np.zeros(2, np.float32),
          "u": np.array([500.0, 500.0], np.float32), "c": np.zeros((), np.float32)}
     E = np.ones((3, 2), np.float32)
-    J, grads, rows, dE = model.loss(p, E, np.array([[0, 1]]), np.array([0.0], np.float32))
+    J, grads, rows, dE = model.loss(p, E, np.array([[0, 1]]), np.array([0.0], np.float32), BinaryHead("T", ["T"]))
     assert np.isfinite(J) and J > 100            # confidently wrong: large but finite
     assert grads["W"].dtype == np.float32 and dE.dtype == np.float32
 
@@ -76,6 +79,6 @@ def test_loss_is_float32_by_default_and_stable_for_large_scores():
 def test_cli_gradcheck_passes_for_all_activations():
     r = run("gradcheck")
     assert r.returncode == 0, r.stdout + r.stderr
-    for act in model.ACTIVATIONS:
+    for act in ACTIVATIONS:
         assert act in r.stdout
     assert "PASS" in r.stdout

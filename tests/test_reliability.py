@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from nerwin import checkpoint
+from nerwin.apply import checkpoint
 
 from conftest import DATA, assert_clean_error, run, write_vectors
 

@@ -5,8 +5,9 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from nerwin import model
-from nerwin.tagger import Tagger
+from nerwin.nn import model
+from nerwin.apply import checkpoint
+from nerwin.apply.tagger import Tagger
 
 from conftest import DATA, assert_clean_error, corpus, run
 
@@ -92,18 +93,17 @@ def test_training_log_has_one_line_per_epoch(trained):
 
 
 def test_explain_gradients_are_central_differences_of_the_score(trained, monkeypatch):
-    tagger = Tagger.load(trained / "m")
-    tagger.params = {k: v.astype(np.float64) for k, v in tagger.params.items()}
-    tagger.E = tagger.E.astype(np.float64)
+    params, E, vocab, config, bundle = checkpoint.load(trained / "m")
+    tagger = Tagger({k: v.astype(np.float64) for k, v in params.items()}, E.astype(np.float64), vocab, config, bundle)
     calls = []
     real = model.window_backward
     monkeypatch.setattr(model, "window_backward", lambda *a, **k: calls.append(1) or real(*a, **k))
     text = "Anna Lindqvist flew to Berlin on Monday ."
     rows = tagger.explain(text)
     assert calls, "explain must use training's backward pass"
-    vocab, E = tagger.rows([rows_tokens := [r["token"] for r in rows]])
-    from nerwin.windows import BOS, EOS, shape_matrix, window_matrix
-    w = tagger.settings["window"]
+    vocab, E = tagger._lexicon.rows([rows_tokens := [r["token"] for r in rows]])
+    from nerwin.text.windows import BOS, EOS, shape_matrix, window_matrix
+    w = tagger.settings.window
     X = window_matrix(vocab.ids([rows_tokens]), w, vocab.index[BOS], vocab.index[EOS])
     S = shape_matrix([rows_tokens], w)
     p = tagger.params
@@ -113,7 +113,7 @@ def test_explain_gradients_are_central_differences_of_the_score(trained, monkeyp
         return (np.tanh(p["W"] @ xc + p["b"]) @ p["V"][cls]) + p["c"][cls]
 
     for t, r in enumerate(rows):
-        cls = tagger.classes.index(r["label"])
+        cls = tagger.labels.index(r["label"])
         x = E[X[t]].copy()
         for i, word in enumerate(r["window"]):
             num = np.zeros(x.shape[1])

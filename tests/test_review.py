@@ -7,10 +7,11 @@ import pickle
 import numpy as np
 import pytest
 
-from nerwin import checkpoint, model
+from nerwin.apply import checkpoint
+from nerwin.nn import heads, layers as model
 from nerwin.errors import NerwinError
-from nerwin.optim import Optimizer
-from nerwin.training import TABLE_HEAD
+from nerwin.nn.optim import Optimizer
+from nerwin.training.loop import TABLE_HEAD
 
 from conftest import DATA, assert_clean_error, run
 
@@ -20,9 +21,11 @@ from conftest import DATA, assert_clean_error, run
 def test_softmax_loss_is_finite_for_a_logit_gap_of_200_in_float32():
     h = np.ones((1, 1), np.float32)
     V = np.array([[200.0], [0.0]], np.float32)
-    J, p, cache = model.softmax_ce_forward(h, V, np.zeros(2, np.float32), np.array([1]))
+    head = heads.SoftmaxHead("all", ["O", "B-X"])
+    p = {"V": V, "c": np.zeros(2, np.float32)}
+    J, grads, dh = head.loss(h, np.array([1]), None, p, 0.0)
     assert np.isfinite(J) and J == pytest.approx(200.0, rel=1e-6)
-    dV, dc, dh = model.softmax_ce_backward(cache)
+    dV, dc = grads["V"], grads["c"]
     assert np.all(np.isfinite(dV)) and dc == pytest.approx([1.0, -1.0])
 
 
@@ -121,9 +124,10 @@ def test_freeze_keeps_every_pretrained_row_and_trains_the_special_rows(tmp_path)
     r = run("train", "--train", train, "--epochs", "2", "--freeze", "--out", tmp_path / "f", "-q", "--seed", "3")
     assert r.returncode == 0, r.stderr
     _, E, vocab, *_ = checkpoint.load(tmp_path / "f")
-    from nerwin.training import Settings, prepare
+    from nerwin.settings import Settings
+    from nerwin.training.data import prepare
     from nerwin.vectors import open_store
-    _, E0, *_ = prepare(train, None, open_store(None)[0], Settings(seed=3))
+    _, E0, *_ = prepare(train, None, open_store(None)[0], Settings.of(seed=3))
     assert E.shape == E0.shape
     np.testing.assert_array_equal(E[3:], E0[3:])        # every pretrained row, bit for bit
     assert np.all(np.abs(E[:3] - E0[:3]).sum(axis=1) > 0)  # <UNK>, <s>, </s> moved
@@ -157,7 +161,9 @@ def mutate(src, dst, **changes):
 
 @pytest.mark.parametrize("kind,changes,words", [
     ("bin", {"activation": "swish"}, "activation"),
-    ("bin", {"classes": ["O", "B-LOC", "I-LOC"]}, "binary"),
+    ("bin", {"classes": ["O", "B-LOC", "I-LOC"]}, "softmax head"),
+    ("bin", {"head": "binary", "classes": ["O", "B-LOC", "I-LOC"]}, "binary model has no classes"),
+    ("bin", {"head": "crf"}, "unknown head"),
     ("all", {"classes": ["O", 3, None]}, "classes"),
     ("bin", {"window": -1}, "window"),
     ("bin", {"nerwin_version": "abc"}, "version"),

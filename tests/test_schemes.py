@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from nerwin.schemes import decode_iob2, iob2_classes, parse, spans, to_iob2, transitions, viterbi
+from nerwin.text.schemes import decode_iob2, iob2_classes, parse, spans, to_iob2, transitions, viterbi
 
 seqeval_labeling = pytest.importorskip("seqeval.metrics.sequence_labeling")
 

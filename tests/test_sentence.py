@@ -5,10 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from nerwin import model
-from nerwin.gradcheck import check, numeric_grad, rel_error, sentence_problem
-from nerwin.schemes import iob2_classes, transitions, viterbi
-from nerwin.training import Settings, prepare
+from nerwin.nn import crf as model
+from nerwin.settings import Settings
+from nerwin.nn.gradcheck import check, numeric_grad, rel_error, sentence_problem
+from nerwin.text.schemes import iob2_classes, transitions, viterbi
+from nerwin.training.data import prepare
 from nerwin.vectors import open_store
 
 from conftest import DATA, assert_clean_error, run
@@ -43,7 +44,7 @@ def test_log_z_equals_brute_force_enumeration_over_a_padded_batch():
 @pytest.mark.parametrize("seed", range(5))
 def test_compiled_recursions_equal_the_padded_numpy_ones(seed):
     """Training runs kernels.forward_backward; the Tagger decodes with model.forward_backward."""
-    from nerwin.kernels import forward_backward
+    from nerwin.nn.kernels import forward_backward
     rng = np.random.default_rng(seed)
     K = len(CLASSES)
     lengths = rng.integers(1, 30, size=rng.integers(1, 12))
@@ -77,10 +78,11 @@ def test_marginals_and_transition_gradients_against_central_differences():
 
 def test_whole_model_gradients_on_real_sentences_of_1_and_40_words():
     store, _ = open_store(None)
-    _, E, tr, _, _, classes, _ = prepare(DATA / "train.conll", None, store, Settings(target="all", dtype="float64"))
-    p, Es, ids, y, shapes, lengths = sentence_problem(E, tr.X, tr.y, hidden=4, K=len(classes), seed=2, casing=2)
-    assert list(lengths) == [1, 40] and "A" in p
-    errs = check(p, Es, ids, y, "tanh", 1e-2, None, shapes, lengths, transitions(classes))
+    _, E, tr, _, head, _ = prepare(DATA / "train.conll", None, store, Settings.of(target="all", dtype="float64"))
+    p, Es, ids, y, shapes, lengths, head = sentence_problem(E, tr.X, tr.y, hidden=4, classes=head.classes, seed=2,
+                                                             casing=2)
+    assert list(lengths) == [1, 40] and set(head.shapes(4)) <= set(p)
+    errs = check(p, Es, ids, y, head, "tanh", 1e-2, None, shapes, lengths)
     assert max(errs.values()) < 1e-7, errs
 
 
@@ -111,7 +113,7 @@ def test_train_and_predict_with_the_sentence_loss(tmp_path):
               stdin="Anna Lindqvist flew to Lisbon .\n")
     doc = json.loads(out.stdout)
     assert len(doc["labels"]) == 6 and all(0 < q <= 1 for q in doc["probs"])
-    assert ("LOC" in [e[2] for e in doc["entities"]]) or ("PER" in [e[2] for e in doc["entities"]])
+    assert ("LOC" in [e["type"] for e in doc["entities"]]) or ("PER" in [e["type"] for e in doc["entities"]])
 
 
 def test_sentence_loss_needs_all_types(tmp_path):

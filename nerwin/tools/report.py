@@ -1,4 +1,4 @@
-"""What a model learned, for people: `nerwin explain`'s table and `nerwin report`'s page.
+"""What a model learned, for people: `nerwin report`'s page.
 
 The page is one HTML file, inline CSS and SVG, no script and nothing fetched, so it opens
 offline. Every string that comes from a corpus or a path is escaped: tweets hold markup.
@@ -11,45 +11,21 @@ from collections import Counter
 
 import numpy as np
 
-from nerwin.corpus import Sentence, read_conll
-from nerwin.schemes import class_ids, parse, spans
-from nerwin.tagger import Tagger, chunks
+from nerwin.apply.tagger import Tagger
+from nerwin.text.corpus import Sentence, chunks, read_conll
+from nerwin.text.schemes import spans
 
 MAX_ERRORS = 25   # sentences shown per kind of error
 KINDS = ("missed", "spurious", "wrong type", "wrong boundary")
 E = html.escape
 
 
-# ---- explain -------------------------------------------------------------------------------
-
-def bar(x: float, scale: float, width: int = 16) -> str:
-    n = int(round(width * abs(x) / scale)) if scale > 0 else 0
-    return ("█" * n).ljust(width) if x >= 0 else ("▒" * n).ljust(width)
-
-
-def explain_text(rows: list[dict]) -> str:
-    """A compact table per token: each window word's |g_i| and g_i . x_i, with bars
-    (█ pushes toward the label, ▒ against it)."""
-    scale_n = max((w["norm"] for r in rows for w in r["window"]), default=1.0)
-    scale_p = max((abs(w["push"]) for r in rows for w in r["window"]), default=1.0)
-    out = []
-    for r in rows:
-        out.append(f"[{r['index']}] {r['token']}  ->  {r['label']} ({r['prob']:.3f})")
-        for w in r["window"]:
-            out.append(f"    {w['offset']:+d} {w['word'][:18]:<18} |g| {w['norm']:6.3f} {bar(w['norm'], scale_n)}"
-                       f"  g.x {w['push']:+7.3f} {bar(w['push'], scale_p)}")
-    out.append("g: the slice of ds/dx that delta_window gives each word (s: the score of the predicted label). "
-               "|g|: how far fine-tuning would push that word's vector; g.x: how much it pushed this decision.")
-    return "\n".join(out)
-
-
 # ---- errors and confusion -----------------------------------------------------------------
 
 def gold_view(tagger: Tagger, tags: list[str]) -> list[str]:
-    """Gold tags as the model's labels: IOB2 for an all-types model, target/O for a binary one."""
-    if tagger.classes is None:
-        return [tagger.target if parse(t)[1] == tagger.target else "O" for t in tags]
-    return [tagger.classes[i] for i in class_ids(tags, tagger.classes)]
+    """Gold tags as the model's labels (IOB2 for an all-types model, target/O for a binary one)."""
+    labels = tagger.labels
+    return [labels[int(i)] for i in tagger.head.gold([tags])]
 
 
 def errors(gold: list[str], pred: list[str]) -> list[tuple[str, tuple | None, tuple | None]]:
@@ -213,8 +189,8 @@ def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_error
     """-> (the page, the metrics it shows)."""
     sents: list[Sentence] = read_conll(path)
     metrics = tagger.evaluate(sents)
-    binary = tagger.classes is None
-    labels = ["O", tagger.target] if binary else list(tagger.classes)
+    binary = not tagger.head.entity_level
+    labels = tagger.labels
     index = {l: i for i, l in enumerate(labels)}
     cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
     found: dict[str, list] = {k: [] for k in KINDS}
@@ -227,12 +203,11 @@ def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_error
                 counts[kind] += 1
                 if len(found[kind]) < max_errors:
                     found[kind].append((s, gold, doc, g, p))
-    types = [tagger.target] if binary else sorted({c[2:] for c in tagger.classes if c != "O"})
+    types = sorted({l[2:] if l[1:2] == "-" else l for l in labels if l != "O"})
     col = colors(types)
     st = tagger.settings
-    model_line = (f"target {E(tagger.target)}; {'binary σ' if binary else f'{len(labels)} IOB2 classes'}; "
-                  f"loss {E(st.get('loss', 'window'))}; window w={st['window']}; H={st['hidden']}; "
-                  f"{E(st['activation'])}; casing {st.get('casing', 0)}; vectors "
+    model_line = (f"target {E(tagger.target)}; {E(tagger.head.kind)} head, {len(labels)} labels; "
+                  f"window w={st.window}; H={st.hidden}; {E(st.activation)}; casing {st.casing}; vectors "
                   f"{E(str(tagger.config.get('vectors', {}).get('source')))}")
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>nerwin report: {E(str(path))}</title>"
              f"<style>{CSS}</style></head><body>",

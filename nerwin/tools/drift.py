@@ -10,11 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from nerwin import model
+from nerwin import sample
 from nerwin.errors import NerwinError
-from nerwin.training import SAMPLE, Data, Run, Settings, fit
+from nerwin.nn import model
+from nerwin.nn.heads import BinaryHead
+from nerwin.nn.layers import sigmoid
+from nerwin.settings import Settings
+from nerwin.training.data import Data
+from nerwin.training.loop import Run, fit
 
-WORDS = SAMPLE / "drift_words.txt"
+WORDS = sample.path("drift_words.txt")
 
 
 def read_words(path: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
@@ -64,13 +69,14 @@ def experiment(rows, classes, store, s: Settings, anchor: str = "television") ->
     train_idx = np.array([i for i, (sp, _, _) in enumerate(rows) if sp == "train"])
     train = Data(train_idx[:, None].astype(np.int32), y_all[train_idx], [])
     all_ids = np.arange(len(words), dtype=np.int32)[:, None]
-    out = {"classes": classes, "anchor": anchor, "settings": vars(s).copy(), "runs": {}}
+    out = {"classes": classes, "anchor": anchor, "settings": s.to_dict(), "runs": {}}
+    head = BinaryHead(classes[0], [classes[0]])
     for mode, fine in (("frozen", False), ("fine-tuned", True)):
         ss = replace(s, fine_tune=fine, window=0)
-        p = model.init_params(E0.shape[1], ss.hidden, 1, np.random.default_rng(ss.seed), E0.dtype)
+        p = model.init_params(E0.shape[1], ss.hidden, head, np.random.default_rng(ss.seed), E0.dtype)
         E = E0.copy()
-        fit(Run(), p, E, train, ss, trainable=None if fine else np.zeros(len(E), dtype=bool))
-        prob = model.predict_proba(p, E, all_ids, ss.activation)
+        fit(Run(), p, E, train, ss, head, trainable=None if fine else np.zeros(len(E), dtype=bool))
+        prob = sigmoid(model.scores(p, E, all_ids, head, ss.activation))    # P(first class)
         out["runs"][mode] = {"E": E, "params": p, "prob": prob}
     E1 = out["runs"]["fine-tuned"]["E"]
     a = words.index(anchor)
@@ -133,7 +139,8 @@ def plane(res: dict) -> tuple[np.ndarray, np.ndarray]:
     words = [r["word"] for r in res["words"]]
     origin = res["E_before"][words.index(res["anchor"])].astype(np.float64)
     p = {k: v.astype(np.float64) for k, v in res["runs"]["frozen"]["params"].items()}
-    g, _ = model.score_gradient(p, origin[None], np.zeros((1, 1), dtype=np.int64), res["settings"]["activation"],
+    head = BinaryHead(res["classes"][0], [res["classes"][0]])
+    g, _ = model.score_gradient(p, origin[None], np.zeros((1, 1), dtype=np.int64), head, res["settings"]["activation"],
                                 np.array([1]))
     u1 = g[0, 0] / np.linalg.norm(g[0, 0])
     pts = np.vstack([res["E_before"], res["runs"]["fine-tuned"]["E"]]).astype(np.float64) - origin
@@ -147,7 +154,8 @@ def plane_prob(res: dict, mode: str, coords: np.ndarray) -> np.ndarray:
     origin, axes = plane(res)
     x = coords @ axes + origin
     p = {k: v.astype(np.float64) for k, v in res["runs"][mode]["params"].items()}
-    return model.predict_proba(p, x, np.arange(len(x))[:, None], res["settings"]["activation"])
+    head = BinaryHead(res["classes"][0], [res["classes"][0]])
+    return sigmoid(model.scores(p, x, np.arange(len(x))[:, None], head, res["settings"]["activation"]))
 
 
 def place_labels(ax, points, names, bold, renderer):

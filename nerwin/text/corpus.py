@@ -6,13 +6,18 @@ BTC's `\tO`), else on runs of spaces. A whitespace-only line ends a sentence and
 """
 from __future__ import annotations
 
+import codecs
 import io
+import sys
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
 from nerwin.errors import NerwinError
-from nerwin.schemes import parse, types
+from nerwin.text.schemes import parse, types
+
+BATCH = 2000      # sentences per chunk: memory is bounded by this, not by the input
 
 @dataclass
 class Sentence:
@@ -24,7 +29,6 @@ class Sentence:
 def open_text(path: str | Path, errors: str = "strict") -> TextIO:
     """Open a UTF-8 file (BOM and CRLF accepted) or `-` for stdin, with clear errors."""
     if str(path) == "-":
-        import sys
         return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors=errors, newline=None)
     p = Path(path)
     if not p.exists():
@@ -39,8 +43,6 @@ def open_text(path: str | Path, errors: str = "strict") -> TextIO:
 
 def replace_and_warn(name: str) -> str:
     """A codec error handler that puts U+FFFD for bad bytes and warns once on stderr."""
-    import codecs
-    import sys
     handler_name = "nerwin-replace-warn"
     warned = []
 
@@ -112,11 +114,18 @@ def resolve_target(target: str, types: list[str], path) -> str:
     raise NerwinError(f"target type {target!r} not in the file; types found: {', '.join(types) or 'none'}", path)
 
 
-def binary_labels(sent: Sentence, target: str) -> list[int]:
+def binary_labels(tags: list[str], target: str) -> list[int]:
     """1 where the token's entity type is `target` (any prefix), else 0."""
     t = target.lower()
     out = []
-    for tag in sent.tags or ():
+    for tag in tags:
         typ = parse(tag)[1]
         out.append(1 if typ is not None and typ.lower() == t else 0)
     return out
+
+
+def chunks(it: Iterable, n: int = BATCH) -> Iterator[list]:
+    """Lists of n items at a time."""
+    it = iter(it)
+    while block := list(islice(it, n)):
+        yield block

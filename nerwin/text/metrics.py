@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nerwin.schemes import spans
+from nerwin.text.schemes import spans
 
 
 def prf(tp: int, fp: int, fn: int) -> dict:

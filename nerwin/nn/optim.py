@@ -19,7 +19,7 @@ class Optimizer:
         as loaded and trains only <UNK>, <s>, </s>); None: every row."""
         if name not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {name!r}")
-        from nerwin.kernels import step_rows     # numba: only once training starts
+        from nerwin.nn.kernels import step_rows     # numba: only once training starts
         self.name, self.kind, self.lr, self.trainable = name, OPTIMIZERS.index(name), lr, trainable
         self.kernel = step_rows
         self.beta1, self.beta2, self.eps = beta1, beta2, eps

@@ -1,0 +1,79 @@
+"""What tagging returns: a Doc per sentence, with its entities and their character offsets."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nerwin.text.schemes import spans
+
+
+@dataclass(frozen=True)
+class Entity:
+    """Tokens start..end (exclusive) of one type; start_char/end_char index the text the user
+    passed (None when the input was tokens). confidence: the mean of its tokens' label
+    probabilities."""
+    start: int
+    end: int
+    type: str
+    confidence: float
+    text: str
+    start_char: int | None = None
+    end_char: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"start": self.start, "end": self.end, "type": self.type, "confidence": round(self.confidence, 4),
+                "text": self.text, "start_char": self.start_char, "end_char": self.end_char}
+
+
+@dataclass
+class Doc:
+    """One tagged sentence: per token, its label and the probability of that label. With text,
+    offsets[i] = (start_char, end_char) of token i in it."""
+    tokens: list[str]
+    labels: list[str]
+    probs: list[float]
+    text: str | None = None
+    offsets: list[tuple[int, int]] | None = None
+
+    @property
+    def entities(self) -> list[Entity]:
+        out = []
+        for t, a, b in spans(self.labels):
+            conf = sum(self.probs[a:b]) / (b - a)
+            if self.offsets is not None:
+                s, e = self.offsets[a][0], self.offsets[b - 1][1]
+                out.append(Entity(a, b, t, conf, self.text[s:e], s, e))
+            else:
+                out.append(Entity(a, b, t, conf, " ".join(self.tokens[a:b])))
+        return out
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __repr__(self) -> str:
+        marks = {a: (b, t) for t, a, b in spans(self.labels)}
+        out, i = [], 0
+        while i < len(self.tokens):
+            if i in marks:
+                b, t = marks[i]
+                out.append(f"[{' '.join(self.tokens[i:b])}]{t}")
+                i = b
+            else:
+                out.append(self.tokens[i])
+                i += 1
+        return f"Doc({' '.join(out)!r})"
+
+    def to_dict(self) -> dict:
+        return {"tokens": self.tokens, "labels": self.labels, "probs": [round(q, 4) for q in self.probs],
+                "offsets": self.offsets, "entities": [e.to_dict() for e in self.entities]}
+
+
+def align(text: str, tokens: list[str]) -> list[tuple[int, int]]:
+    """Character span of each token in text; tokens are substrings of it, in order."""
+    out, pos = [], 0
+    for t in tokens:
+        i = text.find(t, pos)
+        if i < 0:
+            raise ValueError(f"token {t!r} is not in the text after position {pos}")
+        out.append((i, i + len(t)))
+        pos = i + len(t)
+    return out

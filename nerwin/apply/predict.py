@@ -1,0 +1,193 @@
+"""`nerwin predict`: read sentences, tag them with a Tagger, write them; streamed block by block.
+
+Output lines up with input: text input gives one record per input line, an empty line an
+empty record (conll output: a lone blank line; jsonl: a record with no tokens), and every
+jsonl record carries its `line`. Input from a pipe or a terminal is tagged as it arrives and
+the output flushed, so `tail -f log | nerwin predict` works. Output is UTF-8 whatever the locale,
+as input is read as UTF-8.
+"""
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import select
+import stat
+import sys
+import time
+from typing import BinaryIO, Iterator
+
+from nerwin.apply.doc import Doc
+from nerwin.apply.tagger import Tagger
+from nerwin.errors import NerwinError
+from nerwin.text.corpus import BATCH, chunks, iter_conll, replace_and_warn
+
+ROW = "{}\t{}\t{:.4f}\n"
+READ = 1 << 20
+MAX_LINE = 1 << 26           # 64 MiB without a newline is not a sentence
+FORMATS = {"input": ("text", "conll"), "output": ("conll", "jsonl")}
+
+
+def render(doc: Doc, fmt: str, line: int) -> str:
+    if fmt == "jsonl":
+        return json.dumps({"line": line, "text": doc.text, **doc.to_dict()}, ensure_ascii=False) + "\n"
+    return "".join(map(ROW.format, doc.tokens, doc.labels, doc.probs)) + "\n"
+
+
+def read_ready(fd: int) -> bytes:
+    """What can be read now: at least one byte (waiting for it), then more while more is ready
+    without waiting, up to READ bytes; b"" at the end of the input."""
+    data = os.read(fd, READ)
+    while data and len(data) < READ and select.select([fd], [], [], 0)[0]:
+        more = os.read(fd, READ - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+def blocks(fd: int, name: str) -> Iterator[list[tuple[int, str]]]:
+    """Lists of (line number, line) as they can be read: a stream's lines as they arrive, a
+    file's in large reads. A NUL byte or an endless line is refused as soon as it is read."""
+    decode = codecs.getincrementaldecoder("utf-8")(errors=replace_and_warn(name)).decode
+    rest, n, first = "", 0, True
+    while True:
+        data = read_ready(fd)
+        if b"\x00" in data:
+            before = data[:data.index(b"\x00")]
+            raise NerwinError("binary data (NUL byte); expected UTF-8 text", name, n + 1 + rest.count("\n")
+                              + before.count(b"\n"))
+        text = rest + decode(data, final=not data)
+        if first and text:
+            text, first = text.removeprefix("\ufeff"), False
+        held = "\r" if data and text.endswith("\r") else ""     # it may be half of \r\n
+        text = (text[:-1] if held else text).replace("\r\n", "\n").replace("\r", "\n")   # universal newlines
+        lines = text.split("\n")
+        rest = lines.pop() + held if data else ""
+        if data and len(rest) > MAX_LINE:
+            raise NerwinError(f"line {n + len(lines) + 1} is longer than {MAX_LINE >> 20} MiB; expected one "
+                              "sentence a line", name)
+        if not data and lines and lines[-1] == "":
+            lines.pop()                                     # the file's final newline ends the last line
+        out = []
+        for line in lines:
+            n += 1
+            out.append((n, line))
+        for i in range(0, len(out), BATCH):
+            yield out[i:i + BATCH]
+        if not data:
+            return
+
+
+def sniff(lines: list[str], fmt: str, name: str) -> None:
+    """A warning when the input looks like the other format."""
+    sample = [l for l in lines[:200] if l.strip()]
+    if not sample:
+        return
+    if fmt == "conll" and not any("\t" in l for l in sample) and sorted(len(l.split()) for l in sample)[
+            len(sample) // 2] >= 5:
+        print(f"nerwin: warning: {name}: lines hold many words each, which looks like text, one sentence a line; "
+              "if so, use --input-format text", file=sys.stderr)
+    if fmt == "text" and sum(("\t" in l and len(l.split()) <= 4) for l in sample) > len(sample) // 2:
+        print(f"nerwin: warning: {name}: lines look like CoNLL (a token, a tab, a tag); if so, use "
+              "--input-format conll", file=sys.stderr)
+
+
+def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format: str = "text",
+            output_format: str = "conll") -> int:
+    """Tag every sentence of path (or - for stdin) onto out (default: stdout, as UTF-8); returns
+    the number of records written."""
+    for which, value in (("input", input_format), ("output", output_format)):
+        if value not in FORMATS[which]:
+            raise NerwinError(f"unknown --{which}-format {value!r}; choose {' or '.join(FORMATS[which])}")
+    name = "<stdin>" if path == "-" else path
+    if out is None:
+        if sys.stdout is None:
+            raise NerwinError("standard output is closed; redirect it to a file")
+        out = sys.stdout.buffer
+    if path == "-":
+        if sys.stdin is None:
+            raise NerwinError("standard input is closed; give an input file")
+        fd, close = sys.stdin.fileno(), False
+    else:
+        try:
+            fd, close = os.open(path, os.O_RDONLY), True
+        except FileNotFoundError:
+            raise NerwinError("no such file; check the path", path) from None
+        except IsADirectoryError:
+            raise NerwinError("is a directory, expected a text file", path) from None
+        except OSError as e:
+            raise NerwinError(f"cannot open: {e.strerror}", path) from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise NerwinError("is a directory, expected a text file", path)
+        stream = not stat.S_ISREG(st.st_mode)
+        flush = stream or (hasattr(out, "isatty") and out.isatty())
+        progress = Progress(st.st_size if not stream else 0)
+        n = 0
+        for text in records(blocks(fd, name), tagger, input_format, output_format, name):
+            for chunk in text:
+                try:
+                    out.write(chunk.encode("utf-8"))
+                except OSError as e:
+                    raise NerwinError(f"cannot write the output ({e.strerror})",
+                                      getattr(out, "name", "<stdout>")) from None
+                n += 1
+            if flush:
+                out.flush()
+            progress.show(n)
+        tagger.say_fallbacks()
+        try:
+            out.flush()
+        except OSError as e:
+            raise NerwinError(f"cannot write the output ({e.strerror})", getattr(out, "name", "<stdout>")) from None
+        progress.done(n)
+    finally:
+        if close:
+            os.close(fd)
+    if n == 0:
+        raise NerwinError("empty input: no lines to label; give one sentence a line", name)
+    return n
+
+
+def records(blocks_: Iterator[list[tuple[int, str]]], tagger: Tagger, input_format: str, output_format: str,
+            name: str) -> Iterator[list[str]]:
+    """Per block of input, the rendered records."""
+    first = True
+    if input_format == "conll":
+        def lines():
+            nonlocal first
+            for block in blocks_:
+                if first:
+                    sniff([l for _, l in block], "conll", name)
+                    first = False
+                yield from (l + "\n" for _, l in block)
+        for block in chunks(iter_conll(name, lines(), need_tags=False), BATCH):
+            docs = tagger.tag_sentences([s.tokens for s in block])
+            yield [render(d, output_format, s.line) for s, d in zip(block, docs)]
+        return
+    for block in blocks_:
+        if first:
+            sniff([l for _, l in block], "text", name)
+            first = False
+        docs = list(tagger.tag_many([l for _, l in block], batch_size=BATCH))
+        yield [render(d, output_format, n) for (n, _), d in zip(block, docs)]
+
+
+class Progress:
+    """A line on stderr every 2 s while a long file is tagged, when stderr is a terminal."""
+
+    def __init__(self, size: int):
+        self.on = size > (8 << 20) and sys.stderr is not None and sys.stderr.isatty()
+        self.t0 = self.last = time.perf_counter()
+
+    def show(self, n: int) -> None:
+        now = time.perf_counter()
+        if self.on and now - self.last > 2:
+            self.last = now
+            print(f"\rnerwin: {n:,} records tagged, {n / (now - self.t0):,.0f} a second", end="", file=sys.stderr)
+
+    def done(self, n: int) -> None:
+        if self.on and self.last > self.t0:
+            print(f"\rnerwin: {n:,} records tagged in {time.perf_counter() - self.t0:,.1f} s", file=sys.stderr)

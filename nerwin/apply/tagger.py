@@ -1,0 +1,202 @@
+"""The Tagger: the only code that applies a model. predict, evaluate, explain, the report and
+training's dev scores all go through it, so they cannot disagree. What differs between kinds of
+model is the head's business (nn/heads.py); a Tagger pickles (its vectors source reopens lazily).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from nerwin.apply import checkpoint
+from nerwin.apply.doc import Doc, align
+from nerwin.apply.evaluate import evaluate
+from nerwin.apply.lexicon import Lexicon
+from nerwin.errors import NerwinError, NerwinTypeError, check_type
+from nerwin.nn import model
+from nerwin.nn.heads import Head
+from nerwin.settings import Settings
+from nerwin.text.corpus import BATCH, Sentence, chunks
+from nerwin.text.tokenize import tokenize
+from nerwin.text.windows import BOS, EOS, shape_matrix, window_matrix
+
+WINDOWS = 1024    # windows a forward pass: x (WINDOWS, n*(d+c)) stays in cache for the GEMM
+
+
+class Tagger:
+    """Tags sentences with a trained model: `nerwin.load("model").tag("The museums in Paris are amazing .")`."""
+
+    def __init__(self, params: dict, E: np.ndarray, vocab, config: dict, bundle=None, store=None,
+                 vectors: str | None = None, vectors_format: str | None = None):
+        """store: an open vectors store for unseen words (training passes its own); otherwise the
+        source recorded in config, or `vectors` to give another, is opened on first use."""
+        self._params, self._config = params, config
+        self._head = Head.from_config(config)
+        self._settings = Settings.of(**config["settings"])
+        self._lexicon = Lexicon(E, vocab, config.get("vectors", {}), config["dim"], bundle, store,
+                                vectors, vectors_format)
+
+    @classmethod
+    def load(cls, model_dir, vectors: str | None = None, vectors_format: str | None = None) -> "Tagger":
+        check_type("model_dir", model_dir, (str, Path), "a path")
+        for name, v in (("vectors", vectors), ("vectors_format", vectors_format)):
+            if v is not None:
+                check_type(name, v, (str, Path), "a path or None" if name == "vectors" else "a string or None")
+        params, E, vocab, config, bundle = checkpoint.load(Path(model_dir))
+        return cls(params, E, vocab, config, bundle, vectors=None if vectors is None else str(vectors),
+                   vectors_format=vectors_format)
+
+    def __repr__(self) -> str:
+        s = self._settings
+        return (f"<nerwin.Tagger {self._head.kind} target={self.target!r} labels={len(self.labels)} "
+                f"window={s.window} hidden={s.hidden} vocabulary={len(self._lexicon.vocab):,}>")
+
+    # ---- the model as saved -------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def config(self) -> dict:
+        return self._config
+
+    @property
+    def head(self) -> Head:
+        return self._head
+
+    @property
+    def labels(self) -> list[str]:
+        """Every label the model can give a token."""
+        return list(self._head.labels)
+
+    @property
+    def target(self) -> str:
+        return self._head.target
+
+    @property
+    def params(self) -> dict:
+        return self._params
+
+    @property
+    def E(self) -> np.ndarray:
+        return self._lexicon.E
+
+    @property
+    def vocab(self):
+        return self._lexicon.vocab
+
+    @property
+    def bundle(self):
+        return self._lexicon.bundle
+
+    # ---- applying the model ------------------------------------------------------------
+    def _windows(self, token_lists: list[list[str]]):
+        vocab, E, ids = self._lexicon.ids(token_lists)
+        w = self._settings.window
+        X = window_matrix(ids, w, vocab.index[BOS], vocab.index[EOS])
+        S = shape_matrix(token_lists, w) if self._settings.casing else None
+        return E, X, S
+
+    def logits(self, token_lists: list[list[str]]) -> np.ndarray:
+        """The head's logits s of every token: (N,) binary, (N, K) otherwise."""
+        E, X, S = self._windows(token_lists)
+        act, out = self._settings.activation, []
+        for i in range(0, max(len(X), 1), WINDOWS):           # one pass even when empty: the right shape
+            out.append(model.scores(self._params, E, X[i:i + WINDOWS], self._head, act,
+                                    None if S is None else S[i:i + WINDOWS]))
+        return np.concatenate(out)
+
+    def decode(self, token_lists: list[list[str]], s: np.ndarray) -> list[Doc]:
+        lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
+        path, probs = self._head.decode(s, lengths, self._params)
+        labels = np.array(self._head.labels, dtype=object)[path].tolist()
+        probs = probs.tolist()
+        docs, i = [], 0
+        for toks, n in zip(token_lists, lengths.tolist()):
+            docs.append(Doc(list(toks), labels[i:i + n], probs[i:i + n]))
+            i += n
+        return docs
+
+    def tag_sentences(self, token_lists: list[list[str]]) -> list[Doc]:
+        """One chunk of tokenized sentences -> one Doc each."""
+        return self.decode(token_lists, self.logits(token_lists))
+
+    def tag(self, text: str | list[str]) -> Doc:
+        """A sentence: a string (split by the built-in tokenizer; the Doc then has character
+        offsets into it) or a list of tokens."""
+        return self._tag_block([_sentence(text, "text")])[0]
+
+    def tag_many(self, items: Iterable[str | list[str]], batch_size: int = BATCH) -> Iterator[Doc]:
+        """Docs for strings or token lists, in order, batch_size sentences at a time."""
+        if isinstance(items, (str, bytes)):
+            raise NerwinTypeError("items must be an iterable of sentences (strings or token lists), not one "
+                                  "string; use tag() for one sentence")
+        check_type("items", items, Iterable, "an iterable of sentences")
+        if check_type("batch_size", batch_size, int, "an integer") < 1:
+            raise NerwinError(f"batch_size must be at least 1, got {batch_size}")
+        return self._tag_many(items, batch_size)
+
+    def _tag_many(self, items, batch_size):
+        for block in chunks((_sentence(x, f"items[{i}]") for i, x in enumerate(items)), batch_size):
+            yield from self._tag_block(block)
+        self._lexicon.say_fallbacks()
+
+    def _tag_block(self, block: list[tuple[str | None, list[str]]]) -> list[Doc]:
+        docs = self.tag_sentences([toks for _, toks in block])
+        for (text, toks), doc in zip(block, docs):
+            if text is not None:
+                doc.text, doc.offsets = text, align(text, toks)
+        return docs
+
+    def explain(self, text: str | list[str]) -> list[dict]:
+        """Per token: its window, label and probability, and for each word i of the window the
+        slice g_i of ds/dx that delta_window gives it (s the score of the predicted class), its
+        norm (how far fine-tuning would push that word's vector) and g_i . x_i (how much the
+        word's vector pushed the decision)."""
+        _, toks = _sentence(text, "text")
+        if not toks:
+            raise NerwinError("text has no tokens to explain")
+        s = self.logits([toks])
+        doc = self.decode([toks], s)[0]
+        E, X, S = self._windows([toks])
+        cls = self._head.label_ids(doc.labels)
+        score = self._head.class_score(s, cls)
+        g, x = model.score_gradient(self._params, E, X, self._head, self._settings.activation, cls, S)
+        w = self._settings.window
+        padded = [BOS] * w + toks + [EOS] * w
+        out = []
+        for t in range(len(toks)):
+            words = [{"word": padded[t + i], "offset": i - w, "g": g[t, i].tolist(),
+                      "norm": float(np.linalg.norm(g[t, i])), "push": float(g[t, i] @ x[t, i])}
+                     for i in range(2 * w + 1)]
+            out.append({"index": t, "token": toks[t], "label": doc.labels[t], "prob": doc.probs[t],
+                        "score": float(score[t]), "window": words})
+        return out
+
+    # ---- scoring against gold ----------------------------------------------------------
+    def evaluate(self, gold: str | Path | Iterable[Sentence]) -> dict:
+        """Token-level P/R/F1 of the target (binary model) or span-exact entity P/R/F1 per type and
+        micro-averaged, with the loss of the gold tags by the training loss's formula: the dict
+        `nerwin evaluate --json` prints."""
+        return evaluate(self, gold)
+
+    def dev_loss(self, sents: list[Sentence], s: np.ndarray) -> float:
+        """The training loss (without L2) of the gold tags under logits s, per word."""
+        lengths = np.array([len(x.tokens) for x in sents if x.tokens], dtype=np.int64)
+        return self._head.dev_loss(s, self._head.gold(x.tags or [] for x in sents), lengths, self._params)
+
+    def say_fallbacks(self) -> None:
+        self._lexicon.say_fallbacks()
+
+
+def _sentence(x, name: str) -> tuple[str | None, list[str]]:
+    """-> (the text, or None for tokens) and the tokens, or an error naming the argument."""
+    if isinstance(x, str):
+        return x, tokenize(x)
+    if isinstance(x, (list, tuple)):
+        for i, t in enumerate(x):
+            if not isinstance(t, str):
+                raise NerwinTypeError(f"{name}[{i}] must be a string token, got {type(t).__name__}")
+        return None, list(x)
+    raise NerwinTypeError(f"{name} must be a string or a list of token strings, got {type(x).__name__}")

@@ -1,0 +1,303 @@
+"""The output layer of the window network, one object per kind of model.
+
+A head owns what differs between the lecture's binary classifier, its softmax extension and
+Collobert's sentence-level loss: its parameters and their init, the logits s from h, the
+training loss with its hand-derived backward pass, decoding, the probabilities it reports,
+and the gold labels it trains on. Nothing outside this module asks what kind a model is:
+the kind is written in the model's config (`head`) and `Head.from_config` reads it back.
+
+Shapes: B windows (one per word), H hidden units, K classes.
+    binary    s = u.h + c      (B,)    y_hat = sigma(s)          J = mean binary cross-entropy
+    softmax   s = V h + c      (B, K)  p = softmax(s)            J = mean cross-entropy
+    sentence  f = V h + c      (B, K)  paths scored with A       J = sentence log-likelihood (crf.py)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nerwin.nn.crf import crf_scores, forward_backward, pad, sll_backward, sll_forward
+from nerwin.nn.layers import affine_backward, affine_forward, sigmoid, softmax, xavier
+from nerwin.text.corpus import binary_labels
+from nerwin.text.schemes import class_ids, parse, transitions, viterbi_batch
+
+GROUP = 256   # sentences decoded together: similar lengths, little padding
+
+
+# ---- the losses, each a forward/backward pair ---------------------------------------------
+
+def sigmoid_ce_forward(s, y):
+    """s (B,) logits, y (B,) in {0, 1} -> J, cache. J = mean BCE, computed stably."""
+    y_hat = sigmoid(s)
+    J = float(np.mean(np.logaddexp(0.0, s) - y * s))
+    return J, (y_hat, y)
+
+
+def sigmoid_ce_backward(cache):
+    """-> ds (B,) = dJ/ds = (y_hat - y) / B."""
+    y_hat, y = cache
+    return (y_hat - y) / y.shape[0]
+
+
+def softmax_ce_forward(s, y):
+    """s (B, K), y (B,) int -> J, cache. J uses log p = shifted s - log sum exp(shifted s):
+    finite for any logit gap, even in float32."""
+    shifted = s - s.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    total = e.sum(axis=1, keepdims=True)
+    rows = np.arange(y.shape[0])
+    J = float(-np.mean(shifted[rows, y] - np.log(total[:, 0])))
+    return J, (e / total, y)
+
+
+def softmax_ce_backward(cache):
+    """-> ds (B, K) = dJ/ds = (p - onehot(y)) / B."""
+    p, y = cache
+    ds = p.copy()
+    ds[np.arange(y.shape[0]), y] -= 1.0
+    ds /= y.shape[0]
+    return ds
+
+
+# ---- the heads ------------------------------------------------------------------------------
+
+class Head:
+    """The interface. `labels` names the classes that decoding returns indices into."""
+    kind: str                  # written in config["head"]
+    loss_name: str             # the Settings.loss that trains it
+    multiclass: bool = True    # every entity type (target "all"), or one
+    whole_sentences = False    # the loss reads whole sentences: batches must not cut them
+    weight: str                # the output weight the L2 penalty covers
+
+    def __init__(self, target: str, classes: list[str]):
+        self.target, self.classes = target, list(classes)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(self.classes)})"
+
+    # the model's config says which head, and with what classes
+    @staticmethod
+    def new(target: str, types: list[str], loss: str) -> "Head":
+        """The head for a training run: target "all" takes every type."""
+        every = target == "all"
+        cls = next(h for h in HEADS.values() if h.multiclass == every and h.loss_name == loss)
+        return cls(target, ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")] if every else [target])
+
+    @staticmethod
+    def from_config(config: dict) -> "Head":
+        """Raises ValueError for a config that names no valid head."""
+        kind = config.get("head")
+        if kind is None:       # models saved before heads had names: their kind follows from these
+            kind = ("binary" if config.get("classes") is None else
+                    "sentence" if config.get("settings", {}).get("loss") == "sentence" else "softmax")
+        if kind not in HEADS:
+            raise ValueError(f"unknown head {kind!r}; expected one of {', '.join(HEADS)}")
+        target = config.get("target")
+        if not isinstance(target, str) or not target:
+            raise ValueError("target must be a non-empty string")
+        return HEADS[kind].checked(target, config.get("classes"))
+
+    @classmethod
+    def checked(cls, target: str, classes) -> "Head":
+        if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) for c in classes)
+                and classes[0] == "O" and all(c[:2] in ("B-", "I-") for c in classes[1:])):
+            raise ValueError("classes must be a list of IOB2 tags starting with O")
+        for c in classes:
+            parse(c)
+        return cls(target, classes)
+
+    def config(self) -> dict:
+        return {"head": self.kind, "target": self.target, "classes": self.classes}
+
+    @property
+    def K(self) -> int:
+        return len(self.classes)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.classes
+
+    @property
+    def entity_level(self) -> bool:
+        """Scored by entity spans (all types), or by tokens of the target (binary)."""
+        return True
+
+    # parameters
+    def init(self, H: int, rng: np.random.Generator, dtype) -> dict:
+        return {"V": xavier(self.K, H, rng, dtype), "c": np.zeros(self.K, dtype)}
+
+    def shapes(self, H: int) -> dict:
+        return {"V": (self.K, H), "c": (self.K,)}
+
+    # training data
+    def gold(self, tag_lists) -> np.ndarray:
+        """(N,) the class of every token of these tag lists, as the loss reads it."""
+        return np.fromiter((v for tags in tag_lists for v in class_ids(tags, self.classes)), dtype=np.int64)
+
+    def label_ids(self, labels: list[str]) -> np.ndarray:
+        """Predicted label names -> class indices."""
+        index = {c: i for i, c in enumerate(self.labels)}
+        return np.array([index[l] for l in labels], dtype=np.int64)
+
+    # forward and backward
+    def logits_forward(self, h, p):
+        """h (B, H) -> s (B, K)."""
+        return affine_forward(h, p["V"], p["c"])
+
+    def logits_backward(self, ds, cache, p) -> tuple[dict, np.ndarray]:
+        """ds (B, K) -> {dV, dc}, dh (B, H)."""
+        dV, dc, dh = affine_backward(ds, cache)
+        return {"V": dV, "c": dc}, dh
+
+    def loss_forward(self, s, y, lengths, p, compiled: bool = True):
+        return softmax_ce_forward(s, y)
+
+    def loss_backward(self, cache) -> tuple[np.ndarray, dict]:
+        """-> dJ/ds and the gradients of any parameters the loss itself holds."""
+        return softmax_ce_backward(cache), {}
+
+    def loss(self, h, y, lengths, p, lam: float):
+        """J (with the penalty on this head's weight), its grads, and dh (B, H)."""
+        s, c_out = self.logits_forward(h, p)
+        J, c_loss = self.loss_forward(s, y, lengths, p)
+        ds, grads = self.loss_backward(c_loss)
+        more, dh = self.logits_backward(ds, c_out, p)
+        more[self.weight] += lam * p[self.weight]
+        grads.update(more)
+        return J + 0.5 * lam * float(np.sum(p[self.weight] ** 2)), grads, dh
+
+    def dev_loss(self, s, y, lengths, p) -> float:
+        """The training loss without the penalty, by the same formulas: per word."""
+        return self.loss_forward(s, y, lengths, p, compiled=False)[0] if len(y) else 0.0
+
+    def score_dh(self, p, cls) -> np.ndarray:
+        """d s_cls / dh (B, H) for classes cls (B,): what `explain` sends down the network."""
+        return p["V"][cls]
+
+    def class_score(self, s, cls) -> np.ndarray:
+        """The score of class cls (B,) in the logits s: what `explain` explains."""
+        return s[np.arange(len(cls)), cls]
+
+    # decoding
+    def decode(self, s, lengths, p) -> tuple[np.ndarray, np.ndarray]:
+        """s (N, K) of whole sentences of these lengths -> each token's class on its sentence's
+        best valid IOB2 path (N,), and the probability of that class."""
+        q = softmax(s)
+        emit = np.log(np.maximum(q, 1e-30))
+        (trans, start), end = transitions(self.classes), None
+        path = np.zeros(len(q), dtype=np.int64)
+        for idx, F, mask in groups(emit, lengths):
+            path[idx] = viterbi_batch(F, mask, trans, start, end)[mask]
+        return path, q[np.arange(len(q)), path]
+
+
+class SoftmaxHead(Head):
+    """A softmax over IOB2 tags, the window loss; decoding is Viterbi under IOB2's rules."""
+    kind, loss_name, weight = "softmax", "window", "V"
+
+
+class SentenceHead(Head):
+    """Collobert's sentence-level log-likelihood: the emissions f = Vh + c and transitions A."""
+    kind, loss_name, weight, whole_sentences = "sentence", "sentence", "V", True
+
+    def __init__(self, target: str, classes: list[str]):
+        super().__init__(target, classes)
+        self.rules = transitions(self.classes)        # float64 0 / -inf: exact in any dtype
+
+    def init(self, H, rng, dtype):
+        return dict(super().init(H, rng, dtype), A=np.zeros((self.K + 1, self.K + 1), dtype))
+
+    def shapes(self, H):
+        return dict(super().shapes(H), A=(self.K + 1, self.K + 1))
+
+    def loss_forward(self, s, y, lengths, p, compiled=True):
+        A = p["A"]
+        return sll_forward(s, y, lengths, A, tuple(r.astype(A.dtype) for r in self.rules), compiled)
+
+    def loss_backward(self, cache):
+        df, dA = sll_backward(cache)
+        return df, {"A": dA}
+
+    def decode(self, s, lengths, p):
+        """Viterbi with A; each token's probability is its path marginal P(y_t | sentence)."""
+        emit = s.astype(np.float64)
+        trans, start, end = crf_scores(p["A"].astype(np.float64), self.rules)
+        path, prob = np.zeros(len(s), dtype=np.int64), np.zeros(len(s))
+        for idx, F, mask in groups(emit, lengths):
+            best = viterbi_batch(F, mask, trans, start, end)
+            path[idx] = best[mask]
+            alpha, beta, logZ = forward_backward(F, mask, trans, start, end)
+            marg = np.exp(alpha + beta - logZ[:, None, None])
+            prob[idx] = np.take_along_axis(marg, best[:, :, None], axis=2)[:, :, 0][mask]
+        return path, prob
+
+
+class BinaryHead(Head):
+    """The lecture's model: y_hat = sigma(u.h + c), "is the centre word of type T"."""
+    kind, loss_name, weight, multiclass = "binary", "window", "u", False
+
+    @classmethod
+    def checked(cls, target, classes):
+        if classes is not None and classes != [target]:
+            raise ValueError("a binary model has no classes")
+        return cls(target, [target])
+
+    def config(self):
+        return {"head": self.kind, "target": self.target, "classes": None}
+
+    @property
+    def labels(self):
+        return ["O", self.target]
+
+    @property
+    def entity_level(self):
+        return False
+
+    def init(self, H, rng, dtype):
+        return {"u": xavier(1, H, rng, dtype)[0], "c": np.zeros((), dtype)}
+
+    def shapes(self, H):
+        return {"u": (H,), "c": ()}
+
+    def gold(self, tag_lists):
+        return np.fromiter((v for tags in tag_lists for v in binary_labels(tags, self.target)), dtype=np.float32)
+
+    def logits_forward(self, h, p):
+        """h (B, H) -> s (B,)."""
+        return h @ p["u"] + p["c"], h
+
+    def logits_backward(self, ds, h, p):
+        return {"u": h.T @ ds, "c": ds.sum()}, np.outer(ds, p["u"])
+
+    def loss_forward(self, s, y, lengths, p, compiled=True):
+        return sigmoid_ce_forward(s, y)
+
+    def loss_backward(self, cache):
+        return sigmoid_ce_backward(cache), {}
+
+    def score_dh(self, p, cls):
+        """s is u.h + c for the target and -(u.h + c) for O."""
+        return np.where(cls == 1, 1.0, -1.0)[:, None] * p["u"][None, :]
+
+    def class_score(self, s, cls):
+        return np.where(cls == 1, s, -s)
+
+    def decode(self, s, lengths, p):
+        q = sigmoid(s)
+        pos = q >= 0.5
+        return pos.astype(np.int64), np.where(pos, q, 1 - q)
+
+
+HEADS = {h.kind: h for h in (BinaryHead, SoftmaxHead, SentenceHead)}
+
+
+def groups(emit: np.ndarray, lengths: np.ndarray):
+    """(token indices, padded emissions (S, L, K), mask (S, L)) for groups of sentences of similar
+    length; empty sentences are left out."""
+    first = np.cumsum(lengths) - lengths
+    order = [j for j in np.argsort(lengths, kind="stable") if lengths[j]]
+    for k in range(0, len(order), GROUP):
+        sel = np.array(order[k:k + GROUP])
+        L = lengths[sel]
+        idx = np.repeat(first[sel] - (np.cumsum(L) - L), L) + np.arange(L.sum())
+        F, mask = pad(emit[idx], L)
+        yield idx, F, mask

@@ -1,0 +1,101 @@
+"""The layers of the window classifier, each a forward/backward pair (CS231n's layers.py):
+`out, cache = layer_forward(...)`, `grads = layer_backward(dout, cache)`.
+
+Shapes: B windows in a batch, n = 2w+1 words a window, d the word-vector size, c the casing
+vector's size, D = n*(d+c), H hidden units.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# f and f'. f' is computed from z and h = f(z), whichever is cheaper.
+ACTIVATIONS = {
+    "tanh": (np.tanh, lambda z, h: 1.0 - h * h),
+    "relu": (lambda z: np.maximum(z, 0), lambda z, h: (z > 0).astype(z.dtype)),
+    "sigmoid": (lambda z: 0.5 * (1.0 + np.tanh(0.5 * z)), lambda z, h: h * (1.0 - h)),
+    "hardtanh": (lambda z: np.clip(z, -1, 1), lambda z, h: (np.abs(z) < 1).astype(z.dtype)),
+    "leaky-relu": (lambda z: np.where(z > 0, z, 0.01 * z), lambda z, h: np.where(z > 0, 1.0, 0.01).astype(z.dtype)),
+}
+
+
+def sigmoid(s):
+    return 0.5 * (1.0 + np.tanh(0.5 * s))  # never overflows
+
+
+def softmax(s):
+    """Row-wise softmax of s (B, K), shifted so exp never overflows."""
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def xavier(fan_out: int, fan_in: int, rng: np.random.Generator, dtype) -> np.ndarray:
+    """Glorot uniform (fan_out, fan_in)."""
+    a = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-a, a, size=(fan_out, fan_in)).astype(dtype)
+
+
+def embed_forward(E, ids):
+    """E (|V|, d), ids (B, n) -> x (B, n*d)."""
+    return E.take(ids, axis=0).reshape(ids.shape[0], -1), (ids, E.shape[1])
+
+
+def embed_backward(delta_window, cache):
+    """delta_window (B, n*d) -> (rows (R,), dE (R, d)) for the R distinct rows touched, ascending.
+
+    A word that occurs twice, in one window or across the batch, gets the sum of its
+    updates (`dE[ids] += g` would keep only the last). One compiled loop over the B*n word
+    slots does what np.add.at would, in the order numpy's segmented sum adds them.
+    """
+    from nerwin.nn.kernels import row_sums    # numba: only training runs a backward pass over words
+    ids, d = cache
+    return row_sums(ids.ravel(), np.ascontiguousarray(delta_window).reshape(-1, d))
+
+
+def concat_forward(a, b, n):
+    """a (B, n*d), b (B, n*c) -> (B, n*(d+c)): each word's vector followed by its casing vector."""
+    B = a.shape[0]
+    return np.concatenate([a.reshape(B, n, -1), b.reshape(B, n, -1)], axis=2).reshape(B, -1), (n, a.shape[1] // n)
+
+
+def concat_backward(dx, cache):
+    """dx (B, n*(d+c)) -> da (B, n*d), db (B, n*c)."""
+    n, d = cache
+    B = dx.shape[0]
+    dx = dx.reshape(B, n, -1)
+    return dx[:, :, :d].reshape(B, -1), dx[:, :, d:].reshape(B, -1)
+
+
+def affine_forward(x, W, b):
+    """x (B, D), W (H, D), b (H,) -> z (B, H)."""
+    z = x @ W.T
+    z += b
+    return z, (x, W)
+
+
+def affine_backward(delta, cache):
+    """delta (B, H) -> dW (H, D), db (H,), delta_window (B, D)."""
+    x, W = cache
+    return delta.T @ x, delta.sum(axis=0), delta @ W
+
+
+def act_forward(z, name):
+    f, fprime = ACTIVATIONS[name]
+    h = f(z)
+    return h, (z, h, fprime)
+
+
+def act_backward(dh, cache):
+    """dh (B, H) -> delta = dh * f'(z), (B, H)."""
+    z, h, fprime = cache
+    return dh * fprime(z, h)
+
+
+def dropout_forward(h, mask):
+    """Inverted dropout: mask (B, H) already holds 0 or 1/(1-p), so test time needs nothing."""
+    if mask is None:
+        return h, None
+    return h * mask, mask
+
+
+def dropout_backward(dh, mask):
+    return dh if mask is None else dh * mask

@@ -1,0 +1,127 @@
+"""Every setting of a model and its training, declared once: type, default, bounds or choices, help.
+
+`nerwin train`'s options are made from these declarations (cli.py), `nerwin.train(...)` takes
+them as keywords, and both go through `Settings.resolved()`, as do gradcheck, drift-demo and
+model loading. Bounds are wide: they refuse what cannot work, not what is unusual.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+
+from nerwin.errors import SettingError, SettingTypeError
+from nerwin.nn.heads import HEADS
+from nerwin.nn.layers import ACTIVATIONS
+from nerwin.nn.optim import OPTIMIZERS
+
+LOSSES = ("auto", *sorted({h.loss_name for h in HEADS.values()}, reverse=True))   # auto, window, sentence
+DTYPES = ("float32", "float64")
+
+
+def setting(default, help: str, *, lo=None, hi=None, choices=None, above=None, flag=None):
+    """A field with its declaration. lo/hi: inclusive bounds; above: an exclusive lower bound."""
+    return field(default=default, metadata=dict(help=help, lo=lo, hi=hi, above=above, choices=choices, flag=flag))
+
+
+@dataclass(frozen=True)
+class Settings:
+    target: str = setting("LOC", "Entity type of the positive class, as the corpus spells it (case-insensitive), "
+                                 "or `all` for every type.")
+    loss: str = setting("auto", "window: cross-entropy per word; sentence: Collobert's sentence log-likelihood "
+                                "with learned transitions (needs --target all); auto: sentence for --target all, "
+                                "else window.", choices=LOSSES)
+    window: int = setting(2, "w: a window holds 2w+1 words.", lo=0, hi=50)
+    hidden: int = setting(100, "H, the size of the hidden layer h.", lo=1, hi=100_000)
+    activation: str = setting("tanh", "f in h = f(Wx + b).", choices=tuple(ACTIVATIONS))
+    optimizer: str = setting("adam", "How each step moves the parameters.", choices=OPTIMIZERS)
+    lr: float = setting(0.001, "Learning rate.", above=0.0)
+    batch_size: int = setting(64, "Windows a step (window loss), or about that many words of whole sentences "
+                                  "(sentence loss).", lo=1, hi=10_000_000)
+    epochs: int = setting(10, "Passes over the training data; the best dev epoch is kept.", lo=1, hi=100_000)
+    l2: float = setting(1e-5, "lambda of the L2 penalty (lambda/2)(|W|^2 + |u|^2); biases are not penalized.",
+                        lo=0.0, hi=1e6)
+    dropout: float = setting(0.0, "Inverted dropout on h: the share of hidden units dropped each step.",
+                             lo=0.0, hi=0.95)
+    patience: int = setting(0, "Stop after this many epochs without a better dev F1 (0: never).", lo=0, hi=100_000)
+    lr_decay: int = setting(0, "Halve the learning rate every this many epochs (0: never).", lo=0, hi=100_000)
+    fine_tune: bool = setting(True, "Move the pretrained word vectors, or keep them as loaded "
+                                    "(<UNK>, <s>, </s> train either way).", flag=("--fine-tune", "--freeze"))
+    casing: int = setting(5, "Size of the trainable word-shape vector joined to each word's vector (0: off).",
+                          lo=0, hi=10_000)
+    bundle_vectors: int = setting(50_000, "Keep this many of the most frequent pretrained rows in the model, so it "
+                                          "tags unseen words without the vectors file (0: none).",
+                                  lo=0, hi=100_000_000)
+    seed: int = setting(0, "Random seed: the same seed on the same machine gives the same model, bit for bit.",
+                        lo=0, hi=2 ** 32 - 2)
+    dtype: str = setting("float32", "Floating-point type of every parameter.", choices=DTYPES)
+
+    def resolved(self) -> "Settings":
+        """A checked copy with `loss` resolved (auto -> window or sentence); self is unchanged.
+        Raises SettingTypeError (a TypeError) or SettingError (a ValueError) naming the setting."""
+        for f in fields(self):
+            check(f, getattr(self, f.name))
+        target = self.target.strip()
+        if not target:
+            raise SettingError("target", "must name an entity type or `all`, got an empty string")
+        every = target.lower() == "all"
+        loss = self.loss if self.loss != "auto" else ("sentence" if every else "window")
+        if loss == "sentence" and not every:
+            raise SettingError("loss", "sentence scores whole tag sequences: it needs --target all")
+        return replace(self, target="all" if every else target, loss=loss)
+
+    @classmethod
+    def of(cls, **values) -> "Settings":
+        """From keywords, refusing unknown names with the list of known ones."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise SettingTypeError(unknown[0], f"is not a setting; settings are {', '.join(sorted(names))}")
+        return cls(**values).resolved()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+DEFAULTS = Settings()
+FIELDS = {f.name: f for f in fields(Settings)}
+
+
+def kind(f) -> type:
+    return type(f.default) if f.default is not MISSING else str
+
+
+def check(f, value, name: str | None = None) -> None:
+    """One value against its declaration; name overrides the field's name in messages."""
+    name = name or f.name
+    m, t = f.metadata, kind(f)
+    if t is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, t) and (t is bool or not isinstance(value, bool))
+    if not ok:
+        raise SettingTypeError(name, f"must be {describe(t)}, got {type(value).__name__} {value!r:.40}")
+    if t is float and not math.isfinite(value):
+        raise SettingError(name, f"must be a finite number, got {value}")
+    if m["choices"] is not None and value not in m["choices"]:
+        raise SettingError(name, f"must be one of {', '.join(m['choices'])}, got {value!r}")
+    if m["lo"] is not None and value < m["lo"]:
+        raise SettingError(name, f"must be at least {m['lo']}, got {value}")
+    if m["above"] is not None and value <= m["above"]:
+        raise SettingError(name, f"must be more than {m['above']}, got {value}")
+    if m["hi"] is not None and value > m["hi"]:
+        raise SettingError(name, f"must be at most {m['hi']:,}, got {value}")
+
+
+def describe(t: type) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[t]
+
+
+def bounds(f) -> str:
+    """The declared range or choices, as help shows them."""
+    m = f.metadata
+    if m["choices"] is not None:
+        return "one of: " + ", ".join(m["choices"])
+    num = lambda v: f"{v:,}" if isinstance(v, int) else f"{v:g}"   # noqa: E731
+    lo = f"> {num(m['above'])}" if m["above"] is not None else (f"≥ {num(m['lo'])}" if m["lo"] is not None else "")
+    hi = f"≤ {num(m['hi'])}" if m["hi"] is not None else ""
+    return ", ".join(x for x in (lo, hi) if x)

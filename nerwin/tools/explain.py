@@ -1,0 +1,37 @@
+"""`nerwin explain`'s table: for each token, how each word of its window bears on its label."""
+from __future__ import annotations
+
+WIDTH = 16
+
+
+def bar(x: float, scale: float, width: int = WIDTH) -> str:
+    n = int(round(width * abs(x) / scale)) if scale > 0 else 0
+    return ("█" * n).ljust(width) if x >= 0 else ("▒" * n).ljust(width)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def explain_text(rows: list[dict], w: int) -> str:
+    """A table per token: each window word's |g_i| and g_i . x_i with bars on one scale for every
+    token shown, so bars compare across tokens; then what the columns mean."""
+    scale_n = max((x["norm"] for r in rows for x in r["window"]), default=1.0)
+    scale_p = max((abs(x["push"]) for r in rows for x in r["window"]), default=1.0)
+    out = []
+    for r in rows:
+        out.append(f"[{r['index']}] {r['token']}  ->  {r['label']}  (probability {r['prob']:.3f}, score s "
+                   f"{r['score']:+.3f})")
+        for x in r["window"]:
+            out.append(f"    {x['offset']:+d} {x['word'][:18]:<18} |g| {x['norm']:6.3f} {bar(x['norm'], scale_n)}"
+                       f"  g.x {x['push']:+7.3f} {bar(x['push'], scale_p)}")
+    out += [
+        f"{plural(len(rows), 'token')} shown; each has a window of {plural(2 * w + 1, 'word')} (offsets -{w}..+{w}); "
+        "<s> and </s> pad the windows that reach past the sentence's edges.",
+        "s: the score of the label shown (its logit; for a binary model, minus the logit when the label is O).",
+        "g = ds/dx for that word's slot of x: the slice of delta_window it gets.",
+        "|g|: how hard fine-tuning would push that word's vector.",
+        "g.x: how much the word's vector pushed s (first order: f is not linear, so these do not add up to s).",
+        "Bars share one scale across all tokens shown; █ pushes toward the label, ▒ against it.",
+    ]
+    return "\n".join(out)

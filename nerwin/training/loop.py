@@ -1,0 +1,122 @@
+"""The training loop, flat in one place: batches -> model.loss -> optimizer step, an epoch table,
+and the best epoch kept (nanoGPT's train.py is the model)."""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from nerwin.errors import NerwinError
+from nerwin.nn import model
+from nerwin.nn.heads import Head
+from nerwin.nn.optim import Optimizer
+from nerwin.settings import Settings
+from nerwin.training.data import Data, sentence_batches, window_batches
+
+
+@dataclass
+class Run:
+    """What a run has so far; the CLI saves `best` even after Ctrl-C or a diverged loss."""
+    history: list = field(default_factory=list)
+    best: dict | None = None
+    step_seconds: list = field(default_factory=list)   # each step of the last epoch (benchmarks read it)
+
+
+class Diverged(NerwinError):
+    """The loss or the dev loss stopped being a finite number."""
+
+
+def sayer(console):
+    """print() to the rich console (stderr), or nothing when quiet."""
+    if console is None:
+        return lambda m: None
+    return lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True)
+
+
+TABLE_HEAD = "epoch  train loss  dev loss  dev P  dev R  dev F1        lr  seconds  windows/s"
+
+
+def table_row(rec: dict, best: bool) -> str:
+    """One epoch under TABLE_HEAD: the fields `--log` writes, as spaCy's training table shows them."""
+    d = rec.get("dev")
+    dev = (f"{d['loss']:>8.4f}  {d['precision']:.3f}  {d['recall']:.3f}  {d['f1']:6.3f}" if d
+           else f"{'-':>8}  {'-':>5}  {'-':>5}  {'-':>6}")
+    return (f"{rec['epoch']:>5}  {rec['loss']:>10.4f}  {dev}  {rec['lr']:>8.2g}  {rec['seconds']:>7.1f}  "
+            f"{rec['windows_per_s']:>9,.0f}" + ("  best" if best else ""))
+
+
+def fit(run: Run, p: dict, E: np.ndarray, train: Data, s: Settings, head: Head, evaluate=None, on_best=None,
+        on_epoch=None, console=None, trainable: np.ndarray | None = None) -> Run:
+    """Train p and E in place; run.best holds copies of the best epoch's arrays.
+
+    evaluate() -> dev metrics (or None: the best epoch is then the lowest training loss);
+    on_best(best) runs when the kept epoch changes, on_epoch(record) after every epoch;
+    trainable (|V|,) bool masks the rows of E that may move (--freeze). A head whose loss
+    reads whole sentences gets batches of whole sentences.
+    """
+    rng = np.random.default_rng(s.seed + 1)  # its own stream: init draws don't shift the batches
+    opt = Optimizer(s.optimizer, p, E, s.lr, trainable=trainable)
+    N, H, B = len(train.y), p["W"].shape[0], s.batch_size
+    lengths = np.array([len(x.tokens) for x in train.sents])
+    stale = 0
+    say = sayer(console)
+    criterion = "dev F1" if evaluate is not None else "training loss"
+    for epoch in range(1, s.epochs + 1):
+        if s.lr_decay and epoch > 1 and (epoch - 1) % s.lr_decay == 0:
+            opt.lr /= 2
+        batches = sentence_batches(rng, lengths, B) if head.whole_sentences else window_batches(rng, N, B)
+        steps = len(batches)
+        total, t0 = 0.0, time.perf_counter()
+        run.step_seconds = []
+        with Progress(TextColumn(f"epoch {epoch}/{s.epochs}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("loss {task.fields[loss]}  {task.fields[wps]} windows/s"),
+                      TimeRemainingColumn(), console=console, transient=True,
+                      disable=console is None or not console.is_terminal) as bar:
+            task = bar.add_task("train", total=steps, loss="-", wps="-")
+            for k, (idx, lens) in enumerate(batches):
+                t_step = time.perf_counter()
+                mask = None
+                if s.dropout > 0:
+                    mask = (rng.random((len(idx), H)) >= s.dropout).astype(E.dtype) / (1 - s.dropout)
+                J, grads, rows, dE = model.loss(p, E, train.X[idx], train.y[idx], head, s.activation, s.l2, mask,
+                                                None if train.S is None else train.S[idx], lens)
+                if not np.isfinite(J):
+                    raise Diverged(f"the loss became {J} at epoch {epoch}, step {k + 1}; "
+                                   f"try a lower --lr (now {opt.lr:g})")
+                opt.step(p, grads, E, rows, dE)
+                total += J
+                if k % 50 == 0 or k == steps - 1:
+                    bar.update(task, completed=k + 1, loss=f"{total / (k + 1):.4f}",
+                               wps=f"{(k + 1) * N / steps / (time.perf_counter() - t0 + 1e-9):,.0f}")
+                run.step_seconds.append(time.perf_counter() - t_step)
+        secs = time.perf_counter() - t0
+        rec = {"epoch": epoch, "loss": total / steps, "lr": opt.lr, "seconds": secs, "windows_per_s": N / secs}
+        if evaluate is not None:
+            rec["dev"] = evaluate()
+            if not np.isfinite(rec["dev"]["loss"]):
+                raise Diverged(f"the dev loss became {rec['dev']['loss']} at epoch {epoch}; "
+                               f"try a lower --lr (now {opt.lr:g})")
+        run.history.append(rec)
+        if on_epoch:
+            on_epoch(rec)
+        score = rec["dev"]["f1"] if evaluate is not None else -rec["loss"]
+        better = run.best is None or score > run.best["score"]
+        if epoch == 1:
+            say(TABLE_HEAD)
+        say(table_row(rec, better))
+        if better:
+            run.best = {"score": score, "epoch": epoch, "params": copy.deepcopy(p), "E": E.copy(), "record": rec}
+            stale = 0
+            if on_best:
+                on_best(run.best)
+        else:
+            stale += 1
+            if s.patience and stale >= s.patience:
+                say(f"early stop: no better {criterion} for {stale} epochs; keeping epoch {run.best['epoch']}")
+                break
+    return run
+
+

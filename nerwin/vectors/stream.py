@@ -1,0 +1,194 @@
+"""word2vec (text and binary) and GloVe files, streamed: only the rows a corpus needs are parsed
+and kept, and the first full pass writes the hash index that later lookups seek through."""
+from __future__ import annotations
+
+import hashlib
+from array import array
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from nerwin.errors import NerwinError
+from nerwin.vectors.index import HashIndex, cache_dir, word_hash, write_dir_atomically
+
+MAX_DIM = 100_000
+MAX_WORD = 10_000  # bytes: a longer "word" means the header's dimension is wrong
+
+
+def _check_row(vec: np.ndarray, path, row: int, word: str) -> np.ndarray:
+    if not np.all(np.isfinite(vec)):
+        raise NerwinError(f"row {row} ({word[:40]!r}) holds NaN or inf", path)
+    return vec
+
+
+class FileStore:
+    """A word2vec or GloVe file, streamed once, then looked up through its offset index.
+
+    Subclasses give `rows(f, limit)`, yielding (row, line or None, byte offset, word bytes,
+    payload), and `parse(payload, row, line, word) -> vector`.
+    """
+    path: Path
+    dim: int
+
+    def index_dir(self) -> Path:
+        st = self.path.stat()
+        key = f"{self.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{type(self).__name__}|{self.dim}"
+        return cache_dir() / "index" / hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
+
+    def lookup(self, words: Iterable[str], limit: int | None = None) -> dict[str, np.ndarray]:
+        d = self.index_dir()
+        if (d / "keys.npy").exists():
+            return self.seek_lookup(HashIndex(d, "offsets", "rows"), words, limit)
+        need, out = set(words), {}
+        keys, offsets, rows = array("Q"), array("q"), array("q")
+        build = limit is None
+        with open(self.path, "rb", buffering=1 << 20) as f:
+            for row, line, start, wb, payload in self.rows(f, limit):
+                if build:
+                    keys.append(word_hash(wb))
+                    offsets.append(start)
+                    rows.append(row)
+                word = wb.decode("utf-8", "replace")
+                if word in need and word not in out:
+                    out[word] = self.parse(payload, row, line, word)
+        if build:
+            try:
+                write_dir_atomically(d, HashIndex.build(keys, offsets=offsets, rows=rows))
+            except OSError:
+                pass  # no cache is no error: the next lookup streams again
+        return out
+
+    def top(self, n: int) -> tuple[list[str], np.ndarray]:
+        """The first n rows: word2vec and GloVe files are ordered by frequency."""
+        words, vecs = [], []
+        with open(self.path, "rb", buffering=1 << 20) as f:
+            for row, line, _, wb, payload in self.rows(f, n):
+                words.append(wb.decode("utf-8", "replace"))
+                vecs.append(self.parse(payload, row, line, words[-1]))
+        return words, (np.stack(vecs) if vecs else np.zeros((0, self.dim), np.float32))
+
+    def seek_lookup(self, index: HashIndex, words: Iterable[str], limit: int | None) -> dict[str, np.ndarray]:
+        found = []
+        for w in dict.fromkeys(words):
+            for off, row in index.find(w):
+                if limit is None or row <= limit:
+                    found.append((off, row, w))
+        out = {}
+        with open(self.path, "rb") as f:
+            for off, row, w in sorted(found):          # in file order: sequential reads
+                if w in out:
+                    continue
+                f.seek(off)
+                got = self.read_row(f, row)
+                if got is not None and got[0] == w.encode("utf-8"):
+                    out[w] = self.parse(got[1], row, None, w)
+        return out
+
+
+class TextStore(FileStore):
+    """word2vec text (header) or GloVe text (no header)."""
+
+    def __init__(self, path: Path, header: bool):
+        self.path, self.header = path, header
+        with open(path, "rb") as f:
+            first = f.readline().decode("utf-8", "replace").rstrip().split(" ")
+        try:
+            self.dim = int(first[1]) if header else len(first) - 1
+            self.count = int(first[0]) if header else None
+        except (ValueError, IndexError):
+            raise NerwinError("bad word2vec header; expected `ROWS DIM`", path, 1) from None
+        if self.dim <= 0 or self.dim > MAX_DIM:
+            raise NerwinError(f"cannot use vector dimension {self.dim} (from the first line)", path, 1)
+
+    def split(self, line: bytes, row: int, lineno) -> bytes:
+        """The word of a row; GloVe 840B has words with spaces, a word2vec header fixes the count."""
+        n, d = line.count(b" "), self.dim
+        if n < d or (self.header and n != d):
+            raise NerwinError(f"row {row} has {n} values, expected {d}", self.path, lineno)
+        return line[:line.index(b" ")] if n == d else line.rsplit(b" ", d)[0]
+
+    def rows(self, f, limit):
+        lineno, off, row = 0, 0, 0
+        if self.header:
+            off = len(f.readline())
+            lineno = 1
+        for raw in f:
+            lineno += 1
+            start, off = off, off + len(raw)
+            line = raw.rstrip(b"\r\n ")
+            if not line:
+                continue
+            row += 1
+            if limit is not None and row > limit:
+                return
+            yield row, lineno, start, self.split(line, row, lineno), line
+        if self.count is not None and limit is None and row != self.count:
+            raise NerwinError(f"header says {self.count} rows but the file has {row}", self.path, 1)
+
+    def read_row(self, f, row):
+        line = f.readline().rstrip(b"\r\n ")
+        return (self.split(line, row, None), line) if line else None
+
+    def parse(self, line: bytes, row: int, lineno, word: str) -> np.ndarray:
+        try:
+            vec = np.array(line.rsplit(b" ", self.dim)[1:], dtype=np.float32)
+        except ValueError:
+            raise NerwinError(f"row {row} ({word[:40]!r}) has a value that is not a number",
+                              self.path, lineno) from None
+        return _check_row(vec, self.path, row, word)
+
+
+class BinStore(FileStore):
+    """word2vec binary: `N D\\n` then, per row, `word ` and D little-endian float32."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        with open(path, "rb") as f:
+            header = f.readline().split()
+        try:
+            self.count, self.dim = int(header[0]), int(header[1])
+        except (ValueError, IndexError):
+            raise NerwinError("bad word2vec header; expected `ROWS DIM`", path, 1) from None
+        if self.count <= 0 or not 0 < self.dim <= MAX_DIM:
+            raise NerwinError(f"bad word2vec header; ROWS must be positive and DIM in 1..{MAX_DIM}", path, 1)
+
+    def rows(self, f, limit):
+        """Parse from a large buffer: one find() per row, no per-byte reads."""
+        nbytes = 4 * self.dim
+        base = len(f.readline())
+        buf, pos, n = b"", 0, self.count if limit is None else min(self.count, limit)
+        for row in range(1, n + 1):
+            while True:
+                sp = buf.find(b" ", pos)
+                if sp != -1 and len(buf) >= sp + 1 + nbytes:
+                    break
+                if (sp == -1 and len(buf) - pos > MAX_WORD) or sp - pos > MAX_WORD:
+                    raise NerwinError(f"row {row}: no word ends within {MAX_WORD} bytes; "
+                                      "is the header's dimension right?", self.path)
+                more = f.read(1 << 22)
+                if not more:
+                    where = "at" if sp == -1 and not buf[pos:].strip() else "inside"
+                    raise NerwinError(f"file ends {where} row {row}, but the header says {self.count} rows "
+                                      "(truncated download? fetch the file again)", self.path)
+                base += pos
+                buf, pos = buf[pos:] + more, 0
+            raw = buf[pos:sp]
+            word = raw.lstrip(b"\n")
+            start = base + pos + len(raw) - len(word)
+            payload = buf[sp + 1:sp + 1 + nbytes]
+            pos = sp + 1 + nbytes
+            yield row, None, start, word, payload
+        if n == self.count and (buf[pos:] + f.read(2)).strip():
+            raise NerwinError(f"data goes on after row {self.count}: the header's ROWS or DIM "
+                              f"({self.count} {self.dim}) is wrong", self.path)
+
+    def read_row(self, f, row):
+        buf = f.read(MAX_WORD + 4 * self.dim + 1)
+        sp = buf.find(b" ")
+        if sp == -1 or len(buf) < sp + 1 + 4 * self.dim:
+            return None
+        return buf[:sp], buf[sp + 1:sp + 1 + 4 * self.dim]
+
+    def parse(self, payload: bytes, row: int, lineno, word: str) -> np.ndarray:
+        return _check_row(np.frombuffer(payload, dtype="<f4").astype(np.float32), self.path, row, word)

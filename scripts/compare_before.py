@@ -1,0 +1,74 @@
+"""Same data, flags and seed: the same weights, bit for bit, as an earlier commit's code.
+
+Trains every kind of model (binary, softmax, sentence loss) at batch 64 and 2048 with the code
+of REV (a git worktree in a temp folder) and with this checkout, each through its own
+`python -m nerwin train`, and compares every array the earlier model saved with the array of
+the same name in the new one. Only the configs may differ.
+
+    python scripts/compare_before.py --rev HEAD~5 [--train F --dev F] [--epochs 2]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+BTC = ROOT.parent / "shared" / "corpora" / "btc"
+KINDS = {"binary": ["--target", "LOC", "--loss", "window"], "softmax": ["--target", "all", "--loss", "window"],
+         "sentence": ["--target", "all", "--loss", "sentence"]}
+
+
+def arrays(npz: Path) -> dict[str, np.ndarray]:
+    with zipfile.ZipFile(npz) as z:
+        names = [n[:-4] for n in z.namelist()]
+    with np.load(npz, allow_pickle=False) as f:
+        return {n: f[n] for n in names if n != "config_json"}
+
+
+def train(tree: Path, out: Path, args, kind: str, batch: int) -> None:
+    cmd = [sys.executable, "-m", "nerwin", "train", "--train", str(args.train), "--dev", str(args.dev),
+           "--epochs", str(args.epochs), "--batch-size", str(batch), "--out", str(out), "--quiet", *KINDS[kind]]
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    r = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+    if r.returncode:
+        sys.exit(f"{tree}: {' '.join(cmd)}\n{r.stderr}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rev", required=True, help="the commit to compare against")
+    ap.add_argument("--train", type=Path, default=BTC / "train.conll")
+    ap.add_argument("--dev", type=Path, default=BTC / "dev.conll")
+    ap.add_argument("--epochs", type=int, default=2)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "before"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), args.rev], check=True,
+                       capture_output=True)
+        try:
+            failed = 0
+            for kind in KINDS:
+                for batch in (64, 2048):
+                    old, new = Path(tmp) / f"old-{kind}-{batch}", Path(tmp) / f"new-{kind}-{batch}"
+                    train(base, old, args, kind, batch)
+                    train(ROOT, new, args, kind, batch)
+                    a, b = arrays(old / "model.npz"), arrays(new / "model.npz")
+                    bad = [k for k in a if k not in b or a[k].shape != b[k].shape or a[k].dtype != b[k].dtype
+                           or a[k].tobytes() != b[k].tobytes()]
+                    failed += bool(bad)
+                    print(f"{kind:9} batch {batch:5}: {len(a)} arrays, "
+                          + ("identical, bit for bit" if not bad else f"DIFFER: {', '.join(bad)}"), flush=True)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
