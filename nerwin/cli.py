@@ -1,8 +1,8 @@
 """The `nerwin` command: it parses flags and calls the library, nothing more.
 
 Options that are settings are made from their declarations in settings.py: the name, the
-default, the bounds or choices and the help are written there once. Each command imports
-only what it needs, so `nerwin predict` never loads the training code, numba or matplotlib.
+default, the bounds or choices and the help are written there once. The training code (and
+with it numba) is imported by the commands that train, so `nerwin predict` never loads it.
 """
 from __future__ import annotations
 
@@ -15,9 +15,17 @@ from typing import Annotated, Optional
 
 import typer
 
+from nerwin.apply.checkpoint import load_history
+from nerwin.apply.predict import predict as run_predict
+from nerwin.apply.tagger import Tagger
 from nerwin.errors import Interrupted, NerwinError, SettingError
 from nerwin.files import atomic_write
-from nerwin.settings import FIELDS, bounds, kind
+from nerwin.settings import FIELDS, Settings, bounds, kind
+from nerwin.text.metrics import format_entity, format_prf
+from nerwin.tools.explain import explain_text
+from nerwin.tools.gradcheck import run_all
+from nerwin.tools.report import html_report
+from nerwin.vectors import open_store
 from nerwin.version import __version__
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -128,7 +136,7 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or per-epoch lines.")] = False,
 ):
     """Train the window classifier and save the best dev epoch to --out."""
-    from nerwin.training.run import train as run_training
+    from nerwin.training.run import train as run_training   # training code and numba: `train` only
 
     writable(metrics_json, "--metrics-json")
     writable(log, "--log")
@@ -150,8 +158,6 @@ def predict(
     vectors_format: VectorsFormat = None,
 ):
     """Label each token; the probability printed is that of the printed label."""
-    from nerwin.apply.predict import predict as run_predict
-    from nerwin.apply.tagger import Tagger
 
     run_predict(Tagger.load(model_dir, vectors, vectors_format), input_file, None, input_format, output_format)
 
@@ -166,8 +172,6 @@ def evaluate(
 ):
     """Token-level P/R/F1 of the target class (binary model), or span-exact entity-level
     P/R/F1 per type and micro-averaged (a `--target all` model), with counts."""
-    from nerwin.apply.tagger import Tagger
-    from nerwin.text.metrics import format_entity, format_prf
 
     tagger = Tagger.load(model_dir, vectors, vectors_format)
     m = tagger.evaluate(file)
@@ -195,8 +199,6 @@ def explain(
 ):
     """Why each label: for every word of a token's window, the slice g_i of ds/dx that
     delta_window gives it, |g_i| and g_i . x_i (s: the score of the predicted label)."""
-    from nerwin.apply.tagger import Tagger
-    from nerwin.tools.explain import explain_text
 
     tagger = Tagger.load(model_dir, vectors, vectors_format)
     rows = tagger.explain(sentence)
@@ -222,9 +224,6 @@ def report(
 ):
     """An HTML page of what the model learned on a gold file: scores, confusion matrix,
     learning curves and the errors, with the per-word bars of `explain`."""
-    from nerwin.apply.checkpoint import load_history
-    from nerwin.apply.tagger import Tagger
-    from nerwin.tools.report import html_report
 
     writable(html_path, "--html")
     history = load_history(model_dir)
@@ -250,8 +249,6 @@ def gradcheck(
     tolerance: Annotated[float, typer.Option(help="Largest relative error that passes.")] = 1e-6,
 ):
     """Compare every analytic gradient with central differences (float64); exit 1 above tolerance."""
-    from nerwin.settings import Settings
-    from nerwin.tools.gradcheck import run_all
 
     s = Settings.of(**settings, **({"activation": activation} if activation is not None else {}))
     if not 0 < tolerance < 1:
@@ -274,9 +271,7 @@ def drift_demo(
                                                       "pip install 'nerwin[plot]').")] = None,
 ):
     """The lecture's TV / telly / television experiment: frozen vs fine-tuned vectors, same seed."""
-    from nerwin.settings import Settings
-    from nerwin.tools.drift import WORDS, experiment, plot, read_words, table, to_json, verdict
-    from nerwin.vectors import open_store
+    from nerwin.tools.drift import WORDS, experiment, plot, read_words, table, to_json, verdict   # training code
 
     writable(json_path, "--json")
     writable(plot_path, "--plot")

@@ -9,6 +9,7 @@ small file cannot expand into a large one; non-finite weights are refused too.
 """
 from __future__ import annotations
 
+import ctypes
 import io
 import json
 import os
@@ -45,7 +46,6 @@ def check_writable(out: Path) -> None:
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
     try:
-        import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
         fn = libc.renameat2
     except (OSError, AttributeError):

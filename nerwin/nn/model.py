@@ -53,17 +53,20 @@ def forward(p, E, ids, act, mask=None, shapes=None):
     return h, (c_emb, c_cas, c_aff, c_act, c_drop)
 
 
-def window_backward(dh, caches, p, lam=0.0):
+def window_backward(dh, caches, p, lam=0.0, params=True):
     """From dh = dJ/dh (B, H) down to the words: -> delta_window (B, n*d), the word slots'
-    part of dJ/dx, and the gradients of W, b (and C). Training and `explain` both run this."""
+    part of dJ/dx, and the gradients of W, b (and C). Training and `explain` both run this;
+    explain (params=False) needs only delta_window."""
     c_emb, c_cas, c_aff, c_act, c_drop = caches
     dh = dropout_backward(dh, c_drop)
     delta = act_backward(dh, c_act)                     # (B, H)  delta = dJ/dz
     dW, db, delta_window = affine_backward(delta, c_aff)
-    grads = {"W": dW + lam * p["W"], "b": db}
+    grads = {"W": dW + lam * p["W"], "b": db} if params else {}
     if c_cas is not None:
         c_cemb, c_cat = c_cas
         delta_window, d_cas = concat_backward(delta_window, c_cat)
+        if not params:
+            return delta_window, grads
         c_rows, dC = embed_backward(d_cas, c_cemb)
         grads["C"] = np.zeros_like(p["C"])
         grads["C"][c_rows] += dC
@@ -92,6 +95,6 @@ def score_gradient(p, E, ids, head: Head, act, cls, shapes=None):
     """delta_window of s = the score of class cls (B,) for each window: ds/dx per word slot,
     (B, n, d), by the same backward pass as training, and x itself (B, n, d)."""
     h, caches = forward(p, E, ids, act, shapes=shapes)
-    delta_window, _ = window_backward(head.score_dh(p, cls).astype(h.dtype), caches, p)
+    delta_window, _ = window_backward(head.score_dh(p, cls).astype(h.dtype), caches, p, params=False)
     B, n = ids.shape
     return delta_window.reshape(B, n, -1), E[ids]

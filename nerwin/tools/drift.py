@@ -181,7 +181,7 @@ def plot(res: dict, path: Path) -> None:
     """Frozen and fine-tuned side by side, in the plane of `plane()`: the background is each
     classifier's probability in the full space, the markers are the words (filled with their
     own full-space prediction), arrows show where fine-tuning moved them."""
-    import matplotlib
+    import matplotlib                     # optional: only --plot needs it
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

