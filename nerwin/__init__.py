@@ -4,13 +4,14 @@
     tagger, metrics = nerwin.train(target="all")       # the bundled sample corpus
     doc = tagger.tag("The museums in Paris are amazing .")
 """
+from nerwin import sample
 from nerwin.apply.doc import Doc, Entity
 from nerwin.apply.tagger import Tagger
 from nerwin.errors import NerwinError, NerwinTypeError
 from nerwin.settings import Settings
 from nerwin.version import __version__
 
-__all__ = ["Doc", "Entity", "NerwinError", "NerwinTypeError", "Settings", "Tagger", "__version__", "load", "train"]
+__all__ = ["Doc", "Entity", "NerwinError", "NerwinTypeError", "Settings", "Tagger", "__version__", "load", "sample", "train"]
 
 
 def load(model_dir, vectors=None, vectors_format=None) -> Tagger:

@@ -9,7 +9,7 @@ sklearn-crfsuite). Neither is ever imported by nerwin.
 - PyTorch: nerwin's `--target all --casing 5` model written with autograd (same windows,
   GloVe rows, init, Adam, batch 64, 10 epochs, best dev epoch, the same IOB2 Viterbi).
 Scores: test entity micro-F1 (nerwin.text.metrics, equal to seqeval's) and LOC token F1 from
-the same all-types predictions. Writes the README section `anchors`.
+the same all-types predictions. Writes the docs section `anchors`.
 """
 import argparse
 import sys
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from readme_section import replace_section
+from doc_section import replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = ROOT.parent / "shared" / "corpora"
@@ -72,19 +72,21 @@ def pytorch(name, seed=0):
     from nerwin.nn import model
     from nerwin.text.metrics import entity_prf
     from nerwin.text.schemes import decode_iob2, transitions
-    from nerwin.training.run import Settings, encode, prepare
-    from nerwin.vectors import open_store
-    from nerwin.apply.tagger import Tagger
+    from nerwin.apply.lexicon import Lexicon
+    from nerwin.settings import Settings
     from nerwin.text.windows import SHAPES
+    from nerwin.training.data import encode, prepare
+    from nerwin.vectors import open_store
 
     torch.manual_seed(seed)
     c = CORPORA / name
-    s = Settings(target="all", casing=5, seed=seed)
+    s = Settings.of(target="all", casing=5, seed=seed, loss="window")
     store, _ = open_store(None)
-    vocab, E, tr, dev_sents, _, classes, _ = prepare(c / "train.conll", c / "dev.conll", store, s)
+    vocab, E, tr, dev_sents, head, _ = prepare(c / "train.conll", c / "dev.conll", store, s)
+    classes = head.classes
     from nerwin.text.corpus import read_conll
     test_sents = read_conll(c / "test.conll")
-    p0 = model.init_params(5 * (E.shape[1] + 5), s.hidden, len(classes), np.random.default_rng(seed), E.dtype,
+    p0 = model.init_params(5 * (E.shape[1] + 5), s.hidden, head, np.random.default_rng(seed), E.dtype,
                            casing=(len(SHAPES), 5))
     emb = torch.nn.Embedding.from_pretrained(torch.from_numpy(E.copy()), freeze=False)
     P = {k: torch.nn.Parameter(torch.from_numpy(v.copy())) for k, v in p0.items()}
@@ -97,9 +99,9 @@ def pytorch(name, seed=0):
         return torch.tanh(x @ P["W"].T + P["b"]) @ P["V"].T + P["c"]
 
     def score(sents):
-        rows = Tagger({}, emb.weight.detach().numpy(), vocab, {"dim": E.shape[1]}, store=store)   # unseen words' rows
+        rows = Lexicon(emb.weight.detach().numpy(), vocab, {}, E.shape[1], store=store)   # unseen words' rows
         v, Ex = rows.rows([x.tokens for x in sents])
-        d = encode(sents, v, s.window, "all", classes, True)
+        d = encode(sents, v, s.window, head, True)
         with torch.no_grad():
             prob = torch.softmax(logits(torch.from_numpy(d.X.astype(np.int64)), torch.from_numpy(d.S.astype(np.int64)),
                                         torch.from_numpy(Ex)), dim=1).numpy()

@@ -3,7 +3,7 @@
 Usage: python scripts/bench_compile.py [--runs 5] [--no-readme]
 Runs `nerwin train` on the sample corpus (the defaults, and --target all, which adds the
 sentence loss's loops) with an empty NUMBA_CACHE_DIR, then again with the cache it left;
-and times `import numba` against `import numpy`, interleaved. Writes the README section `compile`.
+and times `import numba` against `import numpy`, interleaved. Writes the docs section `compile`.
 """
 import argparse
 import os
@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from readme_section import replace_section
+from doc_section import replace_section
 from timing import pause_probe
 
 NERWIN = Path(sys.executable).with_name("nerwin")

@@ -20,7 +20,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 BTC = ROOT.parent / "shared" / "corpora" / "btc"
-from readme_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
+from doc_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
 
 
 def synthetic_keys(n: int, corpus_words: list[str], rng: random.Random) -> list[str]:

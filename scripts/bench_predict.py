@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from readme_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
+from doc_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
 from timing import pause_probe  # noqa: E402
 
 NERWIN = Path(sys.executable).with_name("nerwin")
@@ -105,7 +105,7 @@ def main():
 
     from nerwin.text.corpus import read_conll
     btc = ROOT.parent / "shared" / "corpora" / "btc" / "test.conll"
-    src = btc if btc.exists() else ROOT / "data" / "test.conll"
+    src = btc if btc.exists() else ROOT / "nerwin" / "sample" / "test.conll"
     tokens = [t for s in read_conll(src) for t in s.tokens if t]
     rss = {}
     rows = ["| model | input | tokens | peak RSS (MB) | wall (s) | tokens/s, wall | tokens/s, the stream's fastest "

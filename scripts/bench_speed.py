@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from readme_section import replace_section
+from doc_section import replace_section
 from timing import pause_probe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,11 +47,11 @@ def epoch_time(steps: list) -> tuple[float, float]:
     return len(steps) * statistics.median(steps), sum(steps)
 
 
-def nerwin_epoch(p0, E0, tr, s, rules=None):
-    from nerwin.training.run import Run, fit
+def nerwin_epoch(p0, E0, tr, s, head):
+    from nerwin.training.loop import Run, fit
     p = {k: v.copy() for k, v in p0.items()}
     E = E0.copy()
-    return epoch_time(fit(Run(), p, E, tr, s, rules=rules).step_seconds)
+    return epoch_time(fit(Run(), p, E, tr, s, head).step_seconds)
 
 
 def torch_epoch(p0, E0, tr, s, classes, sparse: bool):
@@ -109,8 +109,9 @@ def child(repeats: int) -> dict:
     import torch
 
     from nerwin.nn import model
-    from nerwin.text.schemes import transitions
-    from nerwin.training.run import Settings, prepare
+    from nerwin.nn.heads import Head
+    from nerwin.settings import Settings
+    from nerwin.training.data import prepare
     from nerwin.vectors import open_store
 
     threads, kernel = blas_info()
@@ -130,20 +131,21 @@ def child(repeats: int) -> dict:
     rows, sentence = [], []
     for target in ("LOC", "all"):
         for B in BATCHES:
-            s = Settings(target=target, batch_size=B, epochs=1, casing=0, loss="window")
-            vocab, E, tr, _, _, classes, _ = prepare(BTC, None, store, s)
-            K = 1 if classes is None else len(classes)
-            p0 = model.init_params(5 * E.shape[1], s.hidden, K, np.random.default_rng(0), E.dtype)
+            s = Settings.of(target=target, batch_size=B, epochs=1, casing=0, loss="window")
+            vocab, E, tr, _, head, _ = prepare(BTC, None, store, s)
+            K = head.K
+            classes = head.classes if head.multiclass else None
+            p0 = model.init_params(5 * E.shape[1], s.hidden, head, np.random.default_rng(0), E.dtype)
             N, D = len(tr.y), 5 * E.shape[1]
-            setups = dict(nerwin=lambda: nerwin_epoch(p0, E, tr, s),
+            setups = dict(nerwin=lambda: nerwin_epoch(p0, E, tr, s, head),
                           dense=lambda: torch_epoch(p0, E, tr, s, classes, sparse=False),
                           sparse=lambda: torch_epoch(p0, E, tr, s, classes, sparse=True),
                           gemm=lambda: gemm_epoch(N, B, D, s.hidden),
                           torch_gemm=lambda: gemm_epoch(N, B, D, s.hidden, torch))
             if classes is not None and B in (64, 256, 2048):
-                ps = model.init_params(D, s.hidden, K, np.random.default_rng(0), E.dtype, sentence=True)
-                rules = tuple(r.astype(E.dtype) for r in transitions(classes))
-                setups["sentence"] = lambda: nerwin_epoch(ps, E, tr, s, rules)
+                sh = Head.new("all", [c[2:] for c in classes[1::2]], "sentence")
+                ps = model.init_params(D, s.hidden, sh, np.random.default_rng(0), E.dtype)
+                setups["sentence"] = lambda: nerwin_epoch(ps, E, tr, s, sh)
             t = turns(**setups)
             rows.append(dict(target=target, K=K, B=B, N=N, **t))
             if "sentence" in t:

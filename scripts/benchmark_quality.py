@@ -1,7 +1,7 @@
-"""Train and score nerwin on the real corpora; print a markdown table and put it in README.md.
+"""Train and score nerwin on the real corpora; print a markdown table and put it in docs/results.md.
 
 Usage: python scripts/benchmark_quality.py [--seeds 3] [--rows 5 8 --section NAME] [--no-readme]
---rows re-runs some rows of RUNS (1-based) into their own README section.
+--rows re-runs some rows of RUNS (1-based) into their own docs section.
 Needs ../shared/corpora (BTC, WNUT-17); skips with a message when it is missing.
 Each row is the mean (and spread) over seeds of the test score of the best dev epoch.
 """
@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from readme_section import replace_section
+from doc_section import replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = ROOT.parent / "shared" / "corpora"
@@ -54,7 +54,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--rows", type=int, nargs="+", help="only these rows of RUNS, 1-based")
-    ap.add_argument("--section", default="quality", help="the README section to write")
+    ap.add_argument("--section", default="quality", help="the docs section to write")
     ap.add_argument("--no-readme", action="store_true")
     a = ap.parse_args()
     runs = [RUNS[i - 1] for i in a.rows] if a.rows else RUNS

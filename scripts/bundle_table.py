@@ -3,7 +3,7 @@
 Trains one `--target all --casing 5 --loss window` model per corpus (BTC, WNUT-17; GloVe 6B 50d), then for
 each bundle size N saves it, and scores the test split twice: with the vectors source present,
 and as on a machine that never saw it (the source record points nowhere). Also counts how many
-predicted labels change. Writes the README section `bundle`. Run: python scripts/bundle_table.py
+predicted labels change. Writes the docs section `bundle`. Run: python scripts/bundle_table.py
 """
 import sys
 import tempfile
@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from readme_section import replace_section  # noqa: E402
+from doc_section import replace_section  # noqa: E402
 
 import nerwin  # noqa: E402
 from nerwin.apply import checkpoint  # noqa: E402

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from nerwin.tools.drift import effect_holds, experiment, read_words
-from nerwin.training.run import Settings
+from nerwin.settings import Settings
 from nerwin.vectors import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs=2, default=[0, 40])
-    ap.add_argument("--words", default=str(ROOT / "data" / "drift_words.txt"))
+    ap.add_argument("--words", default=str(ROOT / "nerwin" / "sample" / "drift_words.txt"))
     a = ap.parse_args()
     store, _ = open_store(None)
     rows, classes = read_words(a.words)

@@ -3,7 +3,7 @@
 Usage: python scripts/larger_network.py
 Needs ../shared/corpora. Prints test entity F1, dev F1, the kept epoch and training seconds for
 `--target all` with the defaults and with H=200, dropout 0.3, 20 epochs (seed 0 each). The
-README quotes its BTC and WNUT-17 figures beside the quality table.
+docs/results.md quotes its BTC and WNUT-17 figures beside the quality table.
 """
 import sys
 import tempfile

@@ -16,7 +16,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 BTC = ROOT.parent / "shared" / "corpora" / "btc" / "train.conll"
-from readme_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
+from doc_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
 
 # nerwin's own functions -> step, each counted by its cumulative time at its call site, so a
 # numpy call (np.concatenate, argsort, ...) is charged to the step that made it; the rest of
@@ -30,6 +30,8 @@ GROUPS = {
     "act_forward": "activation and its derivative",
     "act_backward": "activation and its derivative",
     "sigmoid_ce_forward": "output layer and loss",
+    "logits_forward": "output layer and loss",
+    "logits_backward": "output layer and loss",
     "sigmoid_ce_backward": "output layer and loss",
 }
 GLUE = "batching, dropout, Python glue"
@@ -45,25 +47,27 @@ def main():
         print(f"skipped: {BTC} is missing")
         return
     from nerwin.nn import model
-    from nerwin.training.run import Run, Settings, fit, prepare
+    from nerwin.settings import Settings
+    from nerwin.training.data import prepare
+    from nerwin.training.loop import Run, fit
     from nerwin.vectors import open_store
 
     store, _ = open_store(None)
     cols = {}
     for B in a.batch:
-        s = Settings(target="LOC", batch_size=B, epochs=1, casing=0)
-        _, E, tr, *_ = prepare(BTC, None, store, s)
-        p = model.init_params(5 * E.shape[1], s.hidden, 1, np.random.default_rng(0), E.dtype)
-        fit(Run(), p, E, tr, s)                           # untimed: numba loads its loops
+        s = Settings.of(target="LOC", batch_size=B, epochs=1, casing=0)
+        _, E, tr, _, head, _ = prepare(BTC, None, store, s)
+        p = model.init_params(5 * E.shape[1], s.hidden, head, np.random.default_rng(0), E.dtype)
+        fit(Run(), p, E, tr, s, head)                     # untimed: numba loads its loops
         best = {}
         for _ in range(a.epochs):
             prof = cProfile.Profile()
-            prof.runcall(fit, Run(), p, E, tr, s)
+            prof.runcall(fit, Run(), p, E, tr, s, head)
             stats = pstats.Stats(prof).stats
-            total = next(v[3] for (f, _, name), v in stats.items() if name == "fit" and f.endswith("training.py"))
+            total = next(v[3] for (f, _, name), v in stats.items() if name == "fit" and f.endswith("loop.py"))
             shares = {}
             for (f, _, name), v in stats.items():
-                if name in GROUPS and f.endswith(("model.py", "optim.py")):
+                if name in GROUPS and f.endswith(("model.py", "layers.py", "heads.py", "optim.py")):
                     shares[GROUPS[name]] = shares.get(GROUPS[name], 0) + v[3]
             shares[GLUE] = total - sum(shares.values())
             best = {k: min(v, best.get(k, v)) for k, v in shares.items()}

@@ -2,7 +2,7 @@
 
 For each gold sentence of BTC and WNUT-17 test: join the tokens with single spaces, tokenize,
 and compare with the gold tokens. OOV: share of tokens that are in GloVe 6B neither as they
-are nor lowercased. Writes the README section `tokenizer`. Run: python scripts/tokenizer_table.py
+are nor lowercased. Writes the docs section `tokenizer`. Run: python scripts/tokenizer_table.py
 """
 import re
 import sys
@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from readme_section import replace_section  # noqa: E402
+from doc_section import replace_section  # noqa: E402
 
 from nerwin.text.corpus import read_conll  # noqa: E402
 from nerwin.text.tokenize import tokenize  # noqa: E402

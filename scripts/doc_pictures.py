@@ -1,10 +1,10 @@
-"""The README's pictures: `explain` on the lecture's sentence, the report screenshot, the drift plot.
+"""The docs pictures: `explain` on the lecture's sentence, the report screenshot, the drift plot.
 
-Usage: python scripts/readme_pictures.py [--no-readme]
+Usage: python scripts/doc_pictures.py [--no-docs]
 Trains `--target all` (defaults) on ../shared/corpora/btc, writes its report on BTC test,
 takes a screenshot with headless Chromium (Debian's `chromium` package) and shrinks it to a
-palette PNG under 200 KB in data/report.png, draws data/drift.png with `nerwin drift-demo`,
-and puts the explain table into README.md.
+palette PNG under 200 KB in docs/img/report.png, draws docs/img/drift.png with `nerwin drift-demo`,
+and puts the explain table into docs/usage.md.
 """
 import argparse
 import shutil
@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BTC = ROOT.parent / "shared" / "corpora" / "btc"
 sys.path.insert(0, str(ROOT / "scripts"))
-from readme_section import replace_section  # noqa: E402
+from doc_section import replace_section  # noqa: E402
 
 NERWIN = [sys.executable, "-m", "nerwin"]
 CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -37,7 +37,7 @@ def screenshot(page: Path, png: Path, width: int = 1150, height: int = 1900) -> 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--no-docs", action="store_true")
     a = ap.parse_args()
     if not BTC.exists() or not shutil.which("chromium"):
         print("skipped: needs ../shared/corpora/btc and chromium (apt-get install chromium)")
@@ -54,7 +54,7 @@ def main():
         subprocess.run(NERWIN + ["report", BTC / "test.conll", "--model", model, "--html", page], check=True)
         secs = time.perf_counter() - t0
         size = page.stat().st_size
-        screenshot(page, ROOT / "data" / "report.png")
+        screenshot(page, ROOT / "docs" / "img" / "report.png")
         wnut = BTC.parent / "wnut17"                       # the report on the full WNUT-17 test set
         subprocess.run(NERWIN + ["train", "--train", wnut / "train.conll", "--dev", wnut / "dev.conll", "--target",
                                  "all", "--out", Path(d) / "wnut", "-q"], check=True)
@@ -62,15 +62,15 @@ def main():
         subprocess.run(NERWIN + ["report", wnut / "test.conll", "--model", Path(d) / "wnut", "--html",
                                  Path(d) / "wnut.html"], check=True)
         wnut_secs, wnut_size = time.perf_counter() - t0, (Path(d) / "wnut.html").stat().st_size
-    subprocess.run(NERWIN + ["drift-demo", "--plot", ROOT / "data" / "drift.png"], check=True, capture_output=True)
+    subprocess.run(NERWIN + ["drift-demo", "--plot", ROOT / "docs" / "img" / "drift.png"], check=True, capture_output=True)
     print(out)
-    if not a.no_readme:
+    if not a.no_docs:
         replace_section("explain", f"```\n$ nerwin explain --model btc-all \"{sentence}\" --token 3\n{out.rstrip()}\n```\n\n"
-                                   "`python scripts/readme_pictures.py`.")
-        replace_section("report", f"![nerwin report on BTC test](data/report.png)\n\nThe top of `nerwin report` on BTC "
+                                   "`python scripts/doc_pictures.py`.")
+        replace_section("report", f"![nerwin report on BTC test](img/report.png)\n\nThe top of `nerwin report` on BTC "
                                   f"test (2,001 sentences): {size / 1024:.0f} KB of HTML, written in {secs:.1f} s "
                                   f"including start-up. On the full WNUT-17 test set (1,287 sentences, 23,394 tokens): "
-                                  f"{wnut_size / 1024:.0f} KB in {wnut_secs:.1f} s. `python scripts/readme_pictures.py` "
+                                  f"{wnut_size / 1024:.0f} KB in {wnut_secs:.1f} s. `python scripts/doc_pictures.py` "
                                   "makes the pages and the screenshot.")
 
 
