@@ -1,3 +1,3 @@
-from nerwin.cli import main
+from nerwin.command import main
 
 main()

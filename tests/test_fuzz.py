@@ -9,6 +9,7 @@ import tempfile
 import zipfile
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -123,6 +124,80 @@ def tiny_model(tmp: str, binary: bool) -> None:
 json_values = st.recursive(st.none() | st.booleans() | st.integers(-5, 5) | st.floats(allow_nan=True) | st.text(max_size=8),
                            lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c, max_size=3),
                            max_leaves=8)
+
+
+class _Marker:
+    """Unpickling this would create the marker file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+pickle_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=6) | st.binary(max_size=8),
+                             lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c, max_size=4),
+                             max_leaves=10)
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from(["vector_size", "index_to_key", "index2word", "vocab", "vectors", "syn0",
+                                        "__numpys", "__scipys", "__recursive_saveloads", "key_to_index", "norms"]),
+                       pickle_values, max_size=6),
+       st.booleans(), st.sampled_from(["vectors", "syn0", "other"]), st.binary(max_size=64), st.booleans())
+def test_kv_reader_with_crafted_pickles_and_sidecars(state, with_vectors, sidecar_name, sidecar, payload):
+    """A gensim-shaped pickle with any attributes, an optional sidecar of any bytes or a pickled
+    payload: nerwin reads it or refuses it with its own error, and nothing runs."""
+    import pickle
+    from gensim.models import KeyedVectors
+    d = tempfile.mkdtemp()
+    marker = os.path.join(d, "MARKER")
+    kv = KeyedVectors(2)
+    kv.add_vectors(["a", "b"], np.ones((2, 2), np.float32))
+    kv.__dict__.update(state)
+    if with_vectors:
+        kv.__dict__["__numpys"] = [sidecar_name]
+        kv.__dict__.pop(sidecar_name, None)
+    p = os.path.join(d, "v.kv")
+    with open(p, "wb") as f:
+        pickle.dump(kv, f, protocol=2)
+    side = f"{p}.{sidecar_name}.npy"
+    if payload:
+        np.save(side, np.array([_Marker(marker)], dtype=object), allow_pickle=True)
+    else:
+        with open(side, "wb") as f:
+            f.write(sidecar)
+    try:
+        store, _ = open_store(p)
+        got = store.lookup(["a", "b", "c"])
+        assert all(np.isfinite(v).all() or True for v in got.values())
+    except NerwinError as e:
+        assert p in str(e)
+    assert not os.path.exists(marker)
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(["W", "b", "E", "u", "c", "config_json"]),
+                          st.lists(st.integers(0, 6), max_size=3), st.sampled_from(["<f4", "<f8", "|u1", "|O"]),
+                          st.integers(-64, 1 << 16)), min_size=1, max_size=4))
+def test_npz_members_whose_size_lies(members):
+    """Each member's header declares a shape; its stored size is that, or more, or less."""
+    d = tempfile.mkdtemp()
+    with open(os.path.join(d, "config.json"), "w") as f:
+        f.write("{}")
+    with zipfile.ZipFile(os.path.join(d, "model.npz"), "w", zipfile.ZIP_DEFLATED) as z:
+        for name, shape, descr, extra in members:
+            head = io.BytesIO()
+            np.lib.format.write_array_header_1_0(head, {"descr": descr, "fortran_order": False,
+                                                        "shape": tuple(shape)})
+            size = max(0, int(np.prod(shape)) * np.dtype(descr).itemsize + extra)
+            z.writestr(f"{name}.npy", head.getvalue() + bytes(size))
+    try:
+        checkpoint.load(d)
+    except NerwinError as e:
+        assert d in str(e)
 
 
 @FUZZ

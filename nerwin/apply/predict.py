@@ -72,7 +72,7 @@ def blocks(fd: int, name: str) -> Iterator[list[tuple[int, str]]]:
         out = []
         for line in lines:
             n += 1
-            out.append((n, line))
+            out.append((n, line.lstrip("\ufeff")))       # a BOM where two files were joined
         for i in range(0, len(out), BATCH):
             yield out[i:i + BATCH]
         if not data:

@@ -18,6 +18,7 @@ from nerwin.errors import NerwinError
 from nerwin.text.schemes import parse, types
 
 BATCH = 2000      # sentences per chunk: memory is bounded by this, not by the input
+MAX_LINE = 1 << 24   # characters: a longer line is not CoNLL (say, /dev/zero)
 
 @dataclass
 class Sentence:
@@ -29,6 +30,8 @@ class Sentence:
 def open_text(path: str | Path, errors: str = "strict") -> TextIO:
     """Open a UTF-8 file (BOM and CRLF accepted) or `-` for stdin, with clear errors."""
     if str(path) == "-":
+        if sys.stdin is None:
+            raise NerwinError("standard input is closed; give a file")
         return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors=errors, newline=None)
     p = Path(path)
     if not p.exists():
@@ -57,16 +60,40 @@ def replace_and_warn(name: str) -> str:
     return handler_name
 
 
+def bounded_lines(f, path) -> Iterator[str]:
+    """The lines of a file, refusing a NUL byte or an endless line as soon as it is read."""
+    readline = getattr(f, "readline", None)
+    if readline is None:                  # already lines (predict's reader bounds its own)
+        yield from f
+        return
+    n = 0
+    while line := readline(1 << 16):
+        while not line.endswith("\n"):
+            if "\x00" in line or len(line) > MAX_LINE:
+                break
+            more = readline(1 << 16)
+            if not more:
+                break
+            line += more
+        n += 1
+        if "\x00" in line:
+            raise NerwinError("binary data (NUL byte); expected a UTF-8 CoNLL text file", path, n)
+        if len(line) > MAX_LINE:
+            raise NerwinError(f"a line longer than {MAX_LINE:,} characters; expected a CoNLL text file", path, n)
+        yield line
+
+
 def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True) -> Iterator[Sentence]:
-    """Yield sentences one by one; memory does not grow with the file."""
+    """Yield sentences one by one; memory does not grow with the file. A byte-order mark is
+    dropped wherever it stands (files with BOMs are often concatenated)."""
     f = f or open_text(path)
     tokens: list[str] = []
     tags: list[str] = []
     start = 0
     n = 0
     try:
-        for n, raw in enumerate(f, 1):
-            line = raw.rstrip("\r\n")
+        for n, raw in enumerate(bounded_lines(f, path), 1):
+            line = raw.rstrip("\r\n").lstrip("\ufeff")
             if "\x00" in line:
                 raise NerwinError("binary data (NUL byte); expected a UTF-8 CoNLL text file", path, n)
             if not line.strip():

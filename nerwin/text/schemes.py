@@ -15,7 +15,7 @@ PREFIXES = {"B": "B", "I": "I", "E": "E", "S": "S", "L": "E", "U": "S"}
 
 def parse(tag: str) -> tuple[str, str | None]:
     """-> (prefix in O/B/I/E/S, type). Raises ValueError for a tag no scheme has."""
-    if tag == "O":
+    if tag == "O" or tag == "o":
         return "O", None
     head, sep, rest = tag.partition("-")
     if sep and len(head) == 1 and head.isalpha():

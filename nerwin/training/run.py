@@ -99,8 +99,11 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
 
     def on_epoch(rec):
         if log_file is not None:
-            log_file.write(json.dumps(rec, allow_nan=False) + "\n")
-            log_file.flush()
+            try:
+                log_file.write(json.dumps(rec, allow_nan=False) + "\n")
+                log_file.flush()
+            except OSError as e:
+                raise NerwinError(f"cannot write the log ({e.strerror})", log) from None
 
     def save(best):
         checkpoint.save(out, best["params"], best["E"], vocab, dict(config, best_epoch=best["epoch"]), bundle,
@@ -119,7 +122,10 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
         raise
     finally:
         if log_file is not None:
-            log_file.close()
+            try:
+                log_file.close()
+            except OSError:
+                pass                    # said already, when its write failed
         if saved:               # the epochs after the kept one; timings stay out of model.npz
             checkpoint.save_history(out, run.history, saved[0])
     best = run.best

@@ -44,6 +44,6 @@ def _open(source: str | None, fmt: str | None):
     fmt = fmt or sniff_format(path)
     store = {"kv": lambda: KVStore(path),
              "word2vec-bin": lambda: BinStore(path),
-             "word2vec-text": lambda: TextStore(path, header=True),
-             "glove": lambda: TextStore(path, header=False)}[fmt]()
+             "word2vec-text": lambda: TextStore(path, has_header=True),
+             "glove": lambda: TextStore(path, has_header=False)}[fmt]()
     return store, {"source": str(path.resolve()), "format": fmt}

@@ -80,6 +80,8 @@ def read_kv(path: Path) -> tuple[list[str], np.ndarray]:
             raise NerwinError(f"refusing to load: the file asks to load more objects ({attr}), which could run code",
                               path)
     sidecars = state.get("__numpys") or []
+    if not (isinstance(sidecars, (list, tuple)) and all(isinstance(n, str) for n in sidecars)):
+        raise NerwinError("its list of separate arrays (__numpys) is not a list of names", path)
     name = next((n for n in VECTORS if n in sidecars or isinstance(state.get(n), np.ndarray)), None)
     if name is None:
         raise NerwinError("has no vectors array", path)
@@ -92,6 +94,8 @@ def read_kv(path: Path) -> tuple[list[str], np.ndarray]:
             raise NerwinError(f"its vectors are in {side.name}, which is missing; copy it beside the .kv", path) from None
         except ValueError as e:
             raise NerwinError(f"refusing to load {side.name} ({e})", path) from None
+        except (OSError, EOFError) as e:
+            raise NerwinError(f"cannot read {side.name} ({e})", path) from None
     words = keys_of(state, path)
     if not (isinstance(vectors, np.ndarray) and vectors.ndim == 2 and vectors.dtype.kind == "f"
             and len(vectors) >= len(words) and vectors.shape[1] >= 1):

@@ -1,5 +1,9 @@
 """word2vec (text and binary) and GloVe files, streamed: only the rows a corpus needs are parsed
-and kept, and the first full pass writes the hash index that later lookups seek through."""
+and kept, and the first full pass writes the hash index that later lookups seek through.
+
+A word's bytes are read as gensim reads them, UTF-8 with U+FFFD for invalid bytes, and the index
+hashes that same string, so a word is found the same way on every read. A compressed file has
+no index (it cannot seek): each lookup streams it."""
 from __future__ import annotations
 
 import hashlib
@@ -11,6 +15,7 @@ import numpy as np
 
 from nerwin.errors import NerwinError
 from nerwin.vectors.index import HashIndex, cache_dir, word_hash, write_dir_atomically
+from nerwin.vectors.sniff import compression, header, open_vectors
 
 MAX_DIM = 100_000
 MAX_WORD = 10_000  # bytes: a longer "word" means the header's dimension is wrong
@@ -37,19 +42,20 @@ class FileStore:
         return cache_dir() / "index" / hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
 
     def lookup(self, words: Iterable[str], limit: int | None = None) -> dict[str, np.ndarray]:
-        d = self.index_dir()
-        if (d / "keys.npy").exists():
+        compressed = compression(self.path) is not None
+        d = None if compressed else self.index_dir()
+        if d is not None and (d / "keys.npy").exists():
             return self.seek_lookup(HashIndex(d, "offsets", "rows"), words, limit)
         need, out = set(words), {}
         keys, offsets, rows = array("Q"), array("q"), array("q")
-        build = limit is None
-        with open(self.path, "rb", buffering=1 << 20) as f:
+        build = limit is None and d is not None
+        with open_vectors(self.path) as f:
             for row, line, start, wb, payload in self.rows(f, limit):
+                word = wb.decode("utf-8", "replace")
                 if build:
-                    keys.append(word_hash(wb))
+                    keys.append(word_hash(word.encode("utf-8")))
                     offsets.append(start)
                     rows.append(row)
-                word = wb.decode("utf-8", "replace")
                 if word in need and word not in out:
                     out[word] = self.parse(payload, row, line, word)
         if build:
@@ -62,7 +68,7 @@ class FileStore:
     def top(self, n: int) -> tuple[list[str], np.ndarray]:
         """The first n rows: word2vec and GloVe files are ordered by frequency."""
         words, vecs = [], []
-        with open(self.path, "rb", buffering=1 << 20) as f:
+        with open_vectors(self.path) as f:
             for row, line, _, wb, payload in self.rows(f, n):
                 words.append(wb.decode("utf-8", "replace"))
                 vecs.append(self.parse(payload, row, line, words[-1]))
@@ -81,7 +87,7 @@ class FileStore:
                     continue
                 f.seek(off)
                 got = self.read_row(f, row)
-                if got is not None and got[0] == w.encode("utf-8"):
+                if got is not None and got[0].decode("utf-8", "replace") == w:
                     out[w] = self.parse(got[1], row, None, w)
         return out
 
@@ -89,15 +95,17 @@ class FileStore:
 class TextStore(FileStore):
     """word2vec text (header) or GloVe text (no header)."""
 
-    def __init__(self, path: Path, header: bool):
-        self.path, self.header = path, header
-        with open(path, "rb") as f:
-            first = f.readline().decode("utf-8", "replace").rstrip().split(" ")
-        try:
-            self.dim = int(first[1]) if header else len(first) - 1
-            self.count = int(first[0]) if header else None
-        except (ValueError, IndexError):
-            raise NerwinError("bad word2vec header; expected `ROWS DIM`", path, 1) from None
+    def __init__(self, path: Path, has_header: bool):
+        self.path, self.header = path, has_header
+        with open_vectors(path) as f:
+            first = f.readline(1 << 20)
+        if has_header:
+            counts = header(first)
+            if counts is None or counts[0] < 1:
+                raise NerwinError("bad word2vec header; expected `ROWS DIM`, two positive integers", path, 1)
+            self.count, self.dim = counts
+        else:
+            self.count, self.dim = None, len(first.decode("utf-8", "replace").rstrip().split(" ")) - 1
         if self.dim <= 0 or self.dim > MAX_DIM:
             raise NerwinError(f"cannot use vector dimension {self.dim} (from the first line)", path, 1)
 
@@ -144,12 +152,11 @@ class BinStore(FileStore):
 
     def __init__(self, path: Path):
         self.path = path
-        with open(path, "rb") as f:
-            header = f.readline().split()
-        try:
-            self.count, self.dim = int(header[0]), int(header[1])
-        except (ValueError, IndexError):
-            raise NerwinError("bad word2vec header; expected `ROWS DIM`", path, 1) from None
+        with open_vectors(path) as f:
+            counts = header(f.readline(1 << 20))
+        if counts is None:
+            raise NerwinError("bad word2vec header; expected `ROWS DIM`", path, 1)
+        self.count, self.dim = counts
         if self.count <= 0 or not 0 < self.dim <= MAX_DIM:
             raise NerwinError(f"bad word2vec header; ROWS must be positive and DIM in 1..{MAX_DIM}", path, 1)
 
