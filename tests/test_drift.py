@@ -1,6 +1,7 @@
 """The lecture's TV / telly / television experiment on the real GloVe vectors."""
 import json
 
+import numpy as np
 import pytest
 
 from nerwin.tools.drift import effect_holds, experiment, read_words
@@ -42,6 +43,25 @@ def test_plot_renders(tmp_path):
     r = run("drift-demo", "--plot", tmp_path / "d.png")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "d.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_labels_do_not_overlap_and_the_shading_has_no_gaps(tmp_path):
+    pytest.importorskip("matplotlib")
+    from nerwin.tools.drift import plot
+    store, _ = open_store(None)
+    rows, classes = read_words(DATA / "drift_words.txt")
+    res = experiment(rows, classes, store, Settings(seed=0, **DEFAULTS))
+    panels = plot(res, tmp_path / "d.png")
+    assert len(panels) == 2
+    for boxes in panels:
+        assert len(boxes) == len(res["words"])            # every word labelled
+        overlaps = [(i, j) for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j])]
+        assert not overlaps, overlaps
+    from PIL import Image
+    img = np.asarray(Image.open(tmp_path / "d.png").convert("RGB")).astype(int)
+    h, w, _ = img.shape
+    inner = img[int(h * 0.5):int(h * 0.55), int(w * 0.1):int(w * 0.15)]   # background inside the left panel
+    assert (inner.sum(axis=2) < 3 * 250).all(), "white gaps in the shading"
 
 
 def test_missing_word_is_named(tmp_path):

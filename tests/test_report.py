@@ -1,5 +1,6 @@
 """What the model learned: the HTML report, explain's per-word gradients, the training log."""
 import json
+import re
 from html.parser import HTMLParser
 
 import numpy as np
@@ -68,7 +69,7 @@ def test_report_is_self_contained_escaped_and_agrees_with_evaluate(trained):
         assert tok not in raw and tok in text
     # nothing external: no script, link, image, frame, src, href or CSS url()
     assert not {"script", "link", "img", "iframe", "object", "embed"} & set(p.tags)
-    assert not any(k in ("src", "href") for k, _ in p.attrs) and "url(" not in raw
+    assert not any(k == "src" or (k == "href" and not v.startswith("#")) for k, v in p.attrs) and "url(" not in raw
     # every figure equals evaluate --json on the same file
     ev = json.loads(run("evaluate", trained / "hostile.conll", "--model", trained / "m", "--json").stdout)
     assert p.figures
@@ -144,4 +145,15 @@ def test_report_on_real_wnut17(tmp_path):
     r = run("report", test, "--model", tmp_path / "m", "--html", tmp_path / "r.html")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "r.html").stat().st_size < 2_000_000
-    assert "more missed errors not shown" in (tmp_path / "r.html").read_text()
+    page = (tmp_path / "r.html").read_text()
+    assert "more missed errors are in sentences not shown" in page
+    # the summary at the top counts every error and links to each section
+    summary = re.search(r'<p class="summary">(.*?)</p>', page).group(1)
+    counts = {k: int(n.replace(",", "")) for k, n in re.findall(r'href="#[\w-]+">([\w ]+): ([\d,]+)</a>', summary)}
+    assert set(counts) == {"missed", "spurious", "wrong type", "wrong boundary"}
+    for kind, n in counts.items():
+        assert f'id="{kind.replace(" ", "-")}">{kind}: {n:,}</h3>' in page
+    # each sentence once, and no path of this machine in the page
+    shown = re.findall(r'<span class="who">gold</span>(.*?)</div>', page)
+    assert len(shown) == len(set(shown)) > 0
+    assert str(tmp_path) not in page and str(test.parent) not in page

@@ -158,29 +158,38 @@ def plane_prob(res: dict, mode: str, coords: np.ndarray) -> np.ndarray:
     return sigmoid(model.scores(p, x, np.arange(len(x))[:, None], head, res["settings"]["activation"]))
 
 
-def place_labels(ax, points, names, bold, renderer):
-    """Greedy placement: each label takes the first nearby spot that overlaps no earlier label."""
-    taken = []
-    for (x, y), name, b in zip(points, names, bold):
-        for r in (5, 9, 14, 20, 28):
+def place_labels(ax, points, names, bold, renderer) -> list:
+    """Greedy placement: each label takes the first nearby spot that overlaps no earlier label and
+    no marker, farther out when the near ones are taken. -> the labels' boxes (display units)."""
+    from matplotlib.transforms import Bbox
+    xy = ax.transData.transform(points)
+    markers = [Bbox.from_bounds(px - 6, py - 6, 12, 12) for px, py in xy]
+    boxes = []
+    for i, ((x, y), name, b) in enumerate(zip(points, names, bold)):
+        for r in (5, 9, 14, 20, 28, 38, 50, 64):
             for dx, dy in ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)):
                 t = ax.annotate(name, (x, y), xytext=(dx * r, dy * r), textcoords="offset points",
                                 fontsize=9.5 if b else 8, fontweight="bold" if b else "normal",
-                                ha="left" if dx >= 0 else "right", va="bottom" if dy >= 0 else "top")
+                                ha="left" if dx >= 0 else "right", va="bottom" if dy >= 0 else "top",
+                                arrowprops=dict(arrowstyle="-", color="0.6", lw=0.6) if r > 20 else None)
                 box = t.get_window_extent(renderer).expanded(1.05, 1.15)
-                if not any(box.overlaps(o) for o in taken):
-                    taken.append(box)
+                if not any(box.overlaps(o) for o in boxes + markers):
+                    boxes.append(box)
                     break
                 t.remove()
             else:
                 continue
             break
+        else:
+            raise RuntimeError(f"no room for the label {name!r}")
+    return boxes
 
 
-def plot(res: dict, path: Path) -> None:
+def plot(res: dict, path: Path) -> list[list]:
     """Frozen and fine-tuned side by side, in the plane of `plane()`: the background is each
     classifier's probability in the full space, the markers are the words (filled with their
-    own full-space prediction), arrows show where fine-tuning moved them."""
+    own full-space prediction), arrows show where fine-tuning moved them. -> each panel's label
+    boxes (the tests check that none overlap)."""
     import matplotlib                     # optional: only --plot needs it
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -194,11 +203,16 @@ def plot(res: dict, path: Path) -> None:
     pos, neg = res["classes"]
     colors = {pos: "tab:orange", neg: "tab:blue"}
     fig, axs = plt.subplots(1, 2, figsize=(15, 7), sharex=True, sharey=True)
+    fig.subplots_adjust(left=0.05, right=0.9, bottom=0.14, top=0.88, wspace=0.06)
     renderer = fig.canvas.get_renderer()
+    placed = []
     for ax, mode, at in ((axs[0], "frozen", a0), (axs[1], "fine-tuned", a1)):
         prob = plane_prob(res, mode, np.stack([gx.ravel(), gy.ravel()], 1)).reshape(gx.shape)
-        ax.contourf(gx, gy, prob, levels=np.linspace(0, 1, 11), cmap="RdYlBu_r", alpha=0.35)
+        shade = ax.imshow(prob, extent=(lo[0], hi[0], lo[1], hi[1]), origin="lower", cmap="RdYlBu_r", vmin=0, vmax=1,
+                          alpha=0.45, aspect="auto", interpolation="bilinear")     # one image: no seams
         ax.contour(gx, gy, prob, levels=[0.5], colors="k", linewidths=1.5)
+        ax.set_xlim(lo[0], hi[0])
+        ax.set_ylim(lo[1], hi[1])
         key = "p_frozen" if mode == "frozen" else "p_fine_tuned"
         for i, r in enumerate(res["words"]):
             c = colors[r["class"]]
@@ -208,8 +222,8 @@ def plot(res: dict, path: Path) -> None:
             face = colors[pos] if r[key] >= 0.5 else colors[neg]
             ax.scatter(*at[i], c=face, marker="*" if star else "o", s=260 if r["word"] == res["anchor"] else
                        (120 if star else 45), edgecolors=c, linewidths=2.0, zorder=3)
-        place_labels(ax, at, [r["word"] for r in res["words"]],
-                     [r["word"] in ("tv", "telly", res["anchor"]) for r in res["words"]], renderer)
+        placed.append(place_labels(ax, at, [r["word"] for r in res["words"]],
+                                   [r["word"] in ("tv", "telly", res["anchor"]) for r in res["words"]], renderer))
         a = next(r for r in res["words"] if r["word"] == res["anchor"])
         ax.set_title(f"{mode}: {res['anchor']} P({pos}) = {a[key]:.2f} → {pos if a[key] >= 0.5 else neg}",
                      fontsize=12)
@@ -222,13 +236,16 @@ def plot(res: dict, path: Path) -> None:
     handles += [plt.Line2D([], [], marker="*", ls="", mfc="gray", mec="gray", ms=12, label="not in training"),
                 plt.Line2D([], [], color="k", label="p = 0.5, in the full space")]
     fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=9, frameon=False)
+    bar = fig.colorbar(shade, cax=fig.add_axes((0.92, 0.14, 0.015, 0.74)))
+    bar.set_label(f"P({pos}), the classifier's probability in the full space")
+    bar.solids.set_alpha(0.45)
     fig.suptitle("A plane through television: the background is each classifier's probability in all "
                  f"{E0.shape[1]} dimensions", fontsize=13)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
     tmp = Path(path).with_name(f".{Path(path).name}.tmp.png")
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     tmp.replace(path)
+    return placed
 
 
 def to_json(res: dict) -> dict:

@@ -7,7 +7,9 @@ Its scores are the dict Tagger.evaluate returns, the one `nerwin evaluate --json
 from __future__ import annotations
 
 import html
+import math
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
@@ -63,6 +65,7 @@ tr.micro td{font-weight:600;background:#fafafa}
 .kind{font-size:13px;color:#555}.more{color:#a33;font-size:13px}
 .bars{display:grid;grid-template-columns:90px 150px 60px 150px 60px;gap:1px 8px;font-size:12px;margin:6px 0 0 78px;align-items:center}
 .b{height:9px;background:#4a7bd0;border-radius:2px}.pos{background:#2f9e44}.neg{background:#d9480f}
+.summary{font-size:15px;margin:10px 0}.errs{margin:4px 0 0 78px}
 .legend span{margin-right:12px}.why{margin:6px 0 0 78px;font-size:13px;color:#444}svg text{font:11px system-ui,sans-serif;fill:#333}
 """
 PALETTE = ["#ffd8a8", "#a5d8ff", "#b2f2bb", "#eebefa", "#ffec99", "#99e9f2", "#fcc2d7", "#d0bfff"]
@@ -106,23 +109,39 @@ def confusion_table(labels: list[str], cm: np.ndarray) -> str:
             "(green: right, red: wrong).</p>")
 
 
+def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """Round tick values (steps of 1, 2 or 5 times a power of ten) that cover lo..hi."""
+    if hi <= lo:
+        hi = lo + (abs(lo) or 1.0) * 0.1
+    raw = (hi - lo) / max(n - 1, 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.floor(lo / step) * step
+    ticks = [first + k * step for k in range(int(math.ceil((hi - first) / step)) + 1)]
+    return [round(t, 12) for t in ticks]
+
+
+def tick_label(t: float, step: float) -> str:
+    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
+    return f"{t:.{decimals + (1 if round(step / 10 ** math.floor(math.log10(step)), 6) == 2.5 else 0)}f}"
+
+
 def chart(xs, series, title, best, ymin=None, ymax=None, w=500, h=210) -> str:
-    """An SVG line chart: series = [(name, values, colour)], the kept epoch marked."""
+    """An SVG line chart: series = [(name, values, colour)], the kept epoch marked. The y axis
+    spans the data (from ymin when given) with round ticks."""
     pad_l, pad_r, pad_t, pad_b = 46, 12, 24, 30
     vals = [v for _, ys, _ in series for v in ys if v is not None]
-    lo = min(vals) if ymin is None else ymin
-    hi = max(vals) if ymax is None else ymax
-    hi = hi if hi > lo else lo + 1
+    ticks = nice_ticks(min(vals) if ymin is None else ymin, max(vals) if ymax is None else ymax)
+    lo, hi = ticks[0], ticks[-1]
     X = lambda x: pad_l + (w - pad_l - pad_r) * ((x - xs[0]) / max(xs[-1] - xs[0], 1))  # noqa: E731
     Y = lambda y: pad_t + (h - pad_t - pad_b) * (1 - (y - lo) / (hi - lo))  # noqa: E731
     parts = [f'<svg width="{w}" height="{h}" role="img" aria-label="{E(title)}">',
              f'<text x="{pad_l}" y="15" style="font-weight:600">{E(title)}</text>',
              f'<line x1="{pad_l}" y1="{h - pad_b}" x2="{w - pad_r}" y2="{h - pad_b}" stroke="#999"/>',
              f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{h - pad_b}" stroke="#999"/>']
-    for k in range(5):
-        y = lo + (hi - lo) * k / 4
-        parts.append(f'<text x="{pad_l - 6}" y="{Y(y) + 4:.1f}" text-anchor="end">{y:.3g}</text>'
-                     f'<line x1="{pad_l}" y1="{Y(y):.1f}" x2="{w - pad_r}" y2="{Y(y):.1f}" stroke="#eee"/>')
+    for y in ticks:
+        parts.append(f'<text x="{pad_l - 6}" y="{Y(y) + 4:.1f}" text-anchor="end">{tick_label(y, ticks[1] - ticks[0])}'
+                     f'</text><line x1="{pad_l}" y1="{Y(y):.1f}" x2="{w - pad_r}" y2="{Y(y):.1f}" stroke="#eee"/>')
     step = max(1, len(xs) // 10)
     for x in xs[::step]:
         parts.append(f'<text x="{X(x):.1f}" y="{h - pad_b + 14}" text-anchor="middle">{x}</text>')
@@ -149,18 +168,19 @@ def curves(history: dict | None) -> str:
     loss = chart(xs, [("train loss", [r["loss"] for r in ep], "#4a7bd0")]
                  + ([("dev loss", [d.get("loss") for d in dev], "#f08c00")] if all(dev) else []),
                  "loss per word", history.get("best_epoch"), ymin=0)
-    f1 = chart(xs, [("dev F1", [d["f1"] for d in dev], "#2f9e44")], "dev F1", history.get("best_epoch"),
-               ymin=0, ymax=1) if all(dev) else "<p>No dev file: the kept epoch is the lowest training loss.</p>"
+    f1 = chart(xs, [("dev F1", [d["f1"] for d in dev], "#2f9e44")], "dev F1", history.get("best_epoch")) \
+        if all(dev) else "<p>No dev file: the kept epoch is the lowest training loss.</p>"
     return loss + f1
 
 
-def sentence_html(tokens, tags, hl, col) -> str:
+def sentence_html(tokens, tags, wrong: set, col) -> str:
+    """The sentence with its entities coloured by type; the spans in wrong outlined."""
     ents = {a: (t, b) for t, a, b in spans(tags)}
     out, i = [], 0
     while i < len(tokens):
         if i in ents:
             t, b = ents[i]
-            err = " err" if hl and hl[1] == i and hl[2] == b else ""
+            err = " err" if (t, i, b) in wrong else ""
             text = " ".join(E(x) for x in tokens[i:b])
             out.append(f'<span class="tok ent{err}" style="background:{col.get(t, "#eee")}" title="{E(t)}">{text}'
                        f' <small>{E(t)}</small></span>')
@@ -193,27 +213,32 @@ def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_error
     labels = tagger.labels
     index = {l: i for i, l in enumerate(labels)}
     cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    found: dict[str, list] = {k: [] for k in KINDS}
+    found: dict[str, list] = {k: [] for k in KINDS}       # each sentence once, under its first error's kind
     counts: Counter = Counter()
     for block in chunks(sents):
         for s, doc in zip(block, tagger.tag_sentences([x.tokens for x in block])):
             gold = gold_view(tagger, s.tags)
             np.add.at(cm, ([index[g] for g in gold], [index[p] for p in doc.labels]), 1)
-            for kind, g, p in errors(gold, doc.labels):
-                counts[kind] += 1
-                if len(found[kind]) < max_errors:
-                    found[kind].append((s, gold, doc, g, p))
+            errs = errors(gold, doc.labels)
+            counts.update(kind for kind, _, _ in errs)
+            if errs and len(found[errs[0][0]]) < max_errors:
+                found[errs[0][0]].append((s, gold, doc, errs))
     types = sorted({l[2:] if l[1:2] == "-" else l for l in labels if l != "O"})
     col = colors(types)
     st = tagger.settings
     model_line = (f"target {E(tagger.target)}; {E(tagger.head.kind)} head, {len(labels)} labels; "
                   f"window w={st.window}; H={st.hidden}; {E(st.activation)}; casing {st.casing}; vectors "
                   f"{E(str(tagger.config.get('vectors', {}).get('source')))}")
-    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>nerwin report: {E(str(path))}</title>"
-             f"<style>{CSS}</style></head><body>",
-             f"<h1>nerwin report: {E(str(path))}</h1>",
-             f'<p class="meta">model {E(str(model_dir))}: {model_line}. {len(sents):,} sentences, '
+    name, model_name = Path(str(path)).name, Path(str(model_dir)).name      # no paths of this machine
+    summary = " · ".join(f'<a href="#{k.replace(" ", "-")}">{E(k)}: {counts[k]:,}</a>'
+                         for k in sorted(KINDS, key=lambda k: -counts[k]))
+    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>nerwin report: {E(name)}</title>"
+             f'<meta name="viewport" content="width=device-width"><style>{CSS}</style></head><body>',
+             f"<h1>nerwin report: {E(name)}</h1>",
+             f'<p class="meta">model {E(model_name)}: {model_line}. {len(sents):,} sentences, '
              f"{sum(len(s.tokens) for s in sents):,} tokens.</p>",
+             f'<p class="summary"><b>{metrics["f1"]:.3f}</b> {"token" if binary else "entity"} F1 · '
+             f"{sum(counts.values()):,} errors: {summary}</p>",
              f"<h2>Scores ({'token level' if binary else 'entity level, span-exact, as conlleval'})</h2>",
              scores_table(metrics, binary, tagger.target),
              "<h2>Learning curves of the training run</h2>", curves(history),
@@ -222,20 +247,23 @@ def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_error
              '<p class="legend">' + "".join(f'<span class="tok ent" style="background:{c}">{E(t)}</span>'
                                             for t, c in col.items()) +
              ' <span class="tok err">the error</span></p>']
-    explained: dict[int, list] = {}
     for kind in sorted(KINDS, key=lambda k: -counts[k]):
         n = counts[kind]
-        parts.append(f"<h3>{E(kind)}: {n:,}</h3>")
-        for s, gold, doc, g, p in found[kind]:
-            at = (p or g)[1]
-            key = id(s)
-            if key not in explained:
-                explained[key] = tagger.explain(s.tokens)
+        parts.append(f'<h3 id="{kind.replace(" ", "-")}">{E(kind)}: {n:,}</h3>')
+        for s, gold, doc, errs in found[kind]:
+            at = (errs[0][2] or errs[0][1])[1]
+            explained = tagger.explain(s.tokens)
+            also = ", ".join(f"{E(k)} {E((g or p)[0])} “{E(' '.join(s.tokens[(g or p)[1]:(g or p)[2]]))}”"
+                             for k, g, p in errs)
             parts.append('<div class="sent">'
-                         f'<div class="row"><span class="who">gold</span>{sentence_html(s.tokens, gold, g, col)}</div>'
-                         f'<div class="row"><span class="who">predicted</span>{sentence_html(s.tokens, doc.labels, p, col)}'
-                         f'</div>{bars_html(explained[key][at])}</div>')
-        if n > len(found[kind]):
-            parts.append(f'<p class="more">+{n - len(found[kind]):,} more {E(kind)} errors not shown.</p>')
+                         f'<div class="row"><span class="who">gold</span>'
+                         f'{sentence_html(s.tokens, gold, {g for _, g, _ in errs if g}, col)}</div>'
+                         f'<div class="row"><span class="who">predicted</span>'
+                         f'{sentence_html(s.tokens, doc.labels, {p for _, _, p in errs if p}, col)}</div>'
+                         f'<div class="kind errs">{len(errs)} error{"s" if len(errs) != 1 else ""}: {also}</div>'
+                         f'{bars_html(explained[at])}</div>')
+        shown = sum(k == kind for x in found.values() for _, _, _, errs in x for k, _, _ in errs)
+        if n > shown:
+            parts.append(f'<p class="more">{n - shown:,} more {E(kind)} errors are in sentences not shown.</p>')
     parts.append("</body></html>")
     return "\n".join(parts), metrics
