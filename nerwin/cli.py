@@ -154,12 +154,15 @@ def predict(
                                               "conll: a token a line, a blank line between sentences.")] = "text",
     output_format: Annotated[str, typer.Option(metavar="[conll|jsonl]", help="conll: token, label, probability; "
                                                "jsonl: one record per input line, with entities and offsets.")] = "conll",
+    workers: Annotated[int, typer.Option(help="Tag in this many processes (the output keeps the input's order); "
+                                         f"0: one per core ({os.cpu_count()} here).")] = 1,
     vectors: Vectors = None,
     vectors_format: VectorsFormat = None,
 ):
     """Label each token; the probability printed is that of the printed label."""
 
-    run_predict(Tagger.load(model_dir, vectors, vectors_format), input_file, None, input_format, output_format)
+    run_predict(Tagger.load(model_dir, vectors, vectors_format), input_file, None, input_format, output_format,
+                workers or os.cpu_count() or 1)
 
 
 @app.command()

@@ -27,20 +27,27 @@ class Entity:
 @dataclass
 class Doc:
     """One tagged sentence: per token, its label and the probability of that label. With text,
-    offsets[i] = (start_char, end_char) of token i in it."""
+    offsets[i] = (start_char, end_char) of token i in it, found when first asked for."""
     tokens: list[str]
     labels: list[str]
     probs: list[float]
     text: str | None = None
-    offsets: list[tuple[int, int]] | None = None
+
+    @property
+    def offsets(self) -> list[tuple[int, int]] | None:
+        if self.text is None:
+            return None
+        if self.__dict__.get("_offsets") is None:
+            self.__dict__["_offsets"] = align(self.text, self.tokens)
+        return self.__dict__["_offsets"]
 
     @property
     def entities(self) -> list[Entity]:
-        out = []
+        out, offsets = [], self.offsets
         for t, a, b in spans(self.labels):
             conf = sum(self.probs[a:b]) / (b - a)
-            if self.offsets is not None:
-                s, e = self.offsets[a][0], self.offsets[b - 1][1]
+            if offsets is not None:
+                s, e = offsets[a][0], offsets[b - 1][1]
                 out.append(Entity(a, b, t, conf, self.text[s:e], s, e))
             else:
                 out.append(Entity(a, b, t, conf, " ".join(self.tokens[a:b])))

@@ -17,18 +17,20 @@ CACHE = 200_000   # pretrained rows kept across chunks; then dropped all at once
 
 class Lexicon:
     def __init__(self, E: np.ndarray, vocab: Vocab, record: dict, dim: int, bundle=None, store=None,
-                 vectors: str | None = None, vectors_format: str | None = None):
+                 vectors: str | None = None, vectors_format: str | None = None, live: bool = False):
         """record: the vectors source the model's config names; `vectors` gives another. store: an
-        open store (training passes its own)."""
+        open store (training passes its own). live: E changes in place (training's dev scores), so
+        the extended matrix is built afresh on each call instead of kept."""
         self.E, self.vocab, self.record, self.dim, self.bundle = E, vocab, record, dim, bundle
-        self.vectors, self.vectors_format = vectors, vectors_format
+        self.vectors, self.vectors_format, self.live = vectors, vectors_format, live
         self._store, self._opened = store, store is not None
         self._ext = None
+        self._E_all, self._filled = None, 0   # E with the extra rows below it, and room for more
         self.unk_fallbacks = 0        # tokens that fell to <UNK> because the vectors source is gone
         self._said = False
 
     def __getstate__(self):
-        return dict(self.__dict__, _store=None, _opened=False, _ext=None)   # no open files or mmaps
+        return dict(self.__dict__, _store=None, _opened=False, _ext=None, _E_all=None)   # no open files or mmaps
 
     def store(self):
         """The vectors source, opened once; None when it is gone (then the bundle serves)."""
@@ -66,6 +68,7 @@ class Lexicon:
         during training it changes under the Tagger."""
         if self._ext is None or len(self._ext[1]) > CACHE:
             self._ext = (Vocab(self.vocab.words), self.E[:0].copy(), set())
+            self._E_all, self._filled = None, 0
         vocab, extra, absent = self._ext
         index = vocab.index
         unseen = dict.fromkeys(t for toks in token_lists for t in toks if t not in index)
@@ -81,7 +84,19 @@ class Lexicon:
                     vocab.words.append(w)
                 extra = np.vstack([extra, np.stack([found[w] for w in new]).astype(extra.dtype)])
                 self._ext = (vocab, extra, absent)
-        return vocab, (np.vstack([self.E, extra]) if len(extra) else self.E)
+        if not len(extra):
+            return vocab, self.E
+        if self.live:
+            return vocab, np.vstack([self.E, extra])
+        n, buf = len(self.E) + len(extra), self._E_all
+        if buf is None or len(buf) < n:            # room to grow: E is copied O(log words) times, not per call
+            buf = np.empty((len(self.E) + 2 * len(extra) + 1024, self.E.shape[1]), dtype=self.E.dtype)
+            buf[:len(self.E)] = self.E
+            self._E_all, self._filled = buf, len(self.E)
+        if self._filled < n:
+            buf[self._filled:n] = extra[self._filled - len(self.E):]
+            self._filled = n
+        return vocab, buf[:n]
 
     def ids(self, token_lists: list[list[str]]) -> tuple[Vocab, np.ndarray, list[list[int]]]:
         """-> vocab, E and each sentence's row ids, counting the tokens that fell to <UNK>

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import multiprocessing
 import os
 import select
 import stat
@@ -19,19 +20,20 @@ from typing import BinaryIO, Iterator
 
 from nerwin.apply.doc import Doc
 from nerwin.apply.tagger import Tagger
-from nerwin.errors import NerwinError
+from nerwin.errors import NerwinError, SettingError, check_type
 from nerwin.text.corpus import BATCH, chunks, iter_conll, replace_and_warn
 
-ROW = "{}\t{}\t{:.4f}\n"
 READ = 1 << 20
 MAX_LINE = 1 << 26           # 64 MiB without a newline is not a sentence
 FORMATS = {"input": ("text", "conll"), "output": ("conll", "jsonl")}
+MAX_WORKERS = 256
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def render(doc: Doc, fmt: str, line: int) -> str:
     if fmt == "jsonl":
         return json.dumps({"line": line, "text": doc.text, **doc.to_dict()}, ensure_ascii=False) + "\n"
-    return "".join(map(ROW.format, doc.tokens, doc.labels, doc.probs)) + "\n"
+    return "".join([f"{t}\t{l}\t{q:.4f}\n" for t, l, q in zip(doc.tokens, doc.labels, doc.probs)]) + "\n"
 
 
 def read_ready(fd: int) -> bytes:
@@ -94,12 +96,14 @@ def sniff(lines: list[str], fmt: str, name: str) -> None:
 
 
 def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format: str = "text",
-            output_format: str = "conll") -> int:
-    """Tag every sentence of path (or - for stdin) onto out (default: stdout, as UTF-8); returns
-    the number of records written."""
+            output_format: str = "conll", workers: int = 1) -> int:
+    """Tag every sentence of path (or - for stdin) onto out (default: stdout, as UTF-8), with
+    `workers` processes; returns the number of records written."""
     for which, value in (("input", input_format), ("output", output_format)):
         if value not in FORMATS[which]:
             raise NerwinError(f"unknown --{which}-format {value!r}; choose {' or '.join(FORMATS[which])}")
+    if check_type("workers", workers, int, "an integer") < 1 or workers > MAX_WORKERS:
+        raise SettingError("workers", f"must be between 1 and {MAX_WORKERS}, got {workers}")
     name = "<stdin>" if path == "-" else path
     if out is None:
         if sys.stdout is None:
@@ -126,7 +130,7 @@ def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format
         flush = stream or (hasattr(out, "isatty") and out.isatty())
         progress = Progress(st.st_size if not stream else 0)
         n = 0
-        for text in records(blocks(fd, name), tagger, input_format, output_format, name):
+        for text in records(units(blocks(fd, name), input_format, name), tagger, output_format, workers):
             for chunk in text:
                 try:
                     out.write(chunk.encode("utf-8"))
@@ -151,28 +155,57 @@ def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format
     return n
 
 
-def records(blocks_: Iterator[list[tuple[int, str]]], tagger: Tagger, input_format: str, output_format: str,
-            name: str) -> Iterator[list[str]]:
-    """Per block of input, the rendered records."""
+def units(blocks_: Iterator[list[tuple[int, str]]], input_format: str, name: str) -> Iterator[list[tuple]]:
+    """Blocks of (line number, sentence): a line of text, or a CoNLL sentence's tokens."""
     first = True
-    if input_format == "conll":
-        def lines():
-            nonlocal first
-            for block in blocks_:
-                if first:
-                    sniff([l for _, l in block], "conll", name)
-                    first = False
-                yield from (l + "\n" for _, l in block)
-        for block in chunks(iter_conll(name, lines(), need_tags=False), BATCH):
-            docs = tagger.tag_sentences([s.tokens for s in block])
-            yield [render(d, output_format, s.line) for s, d in zip(block, docs)]
+
+    def checked():
+        nonlocal first
+        for block in blocks_:
+            if first:
+                sniff([l for _, l in block], input_format, name)
+                first = False
+            yield block
+    if input_format == "text":
+        yield from checked()
         return
-    for block in blocks_:
-        if first:
-            sniff([l for _, l in block], "text", name)
-            first = False
-        docs = list(tagger.tag_many([l for _, l in block], batch_size=BATCH))
-        yield [render(d, output_format, n) for (n, _), d in zip(block, docs)]
+    lines = (l + "\n" for block in checked() for _, l in block)
+    for block in chunks(iter_conll(name, lines, need_tags=False), BATCH):
+        yield [(s.line, s.tokens) for s in block]
+
+
+def tag_unit(tagger: Tagger, unit: list[tuple], output_format: str) -> list[str]:
+    docs = tagger.tag_many([x for _, x in unit], batch_size=BATCH)
+    return [render(d, output_format, n) for (n, _), d in zip(unit, docs)]
+
+
+_WORKER: dict = {}
+
+
+def _start_worker(tagger: Tagger, output_format: str) -> None:
+    _WORKER.update(tagger=tagger, output_format=output_format)
+
+
+def _work(unit: list[tuple]) -> list[str]:
+    return tag_unit(_WORKER["tagger"], unit, _WORKER["output_format"])
+
+
+def records(units_: Iterator[list[tuple]], tagger: Tagger, output_format: str, workers: int) -> Iterator[list[str]]:
+    """Per block of input, the rendered records, in input order; with workers > 1, blocks are
+    tagged in that many processes, each holding its own copy of the Tagger."""
+    if workers == 1:
+        for unit in units_:
+            yield tag_unit(tagger, unit, output_format)
+        return
+    saved = {k: os.environ.get(k) for k in BLAS_THREADS}
+    os.environ.update(dict.fromkeys(BLAS_THREADS, "1"))     # the cores go to processes, not to BLAS threads
+    try:
+        pool = multiprocessing.get_context("spawn").Pool(workers, _start_worker, (tagger, output_format))
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    with pool:
+        yield from pool.imap(_work, units_)
 
 
 class Progress:

@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from nerwin.apply import checkpoint
-from nerwin.apply.doc import Doc, align
+from nerwin.apply.doc import Doc
 from nerwin.apply.evaluate import evaluate
 from nerwin.apply.lexicon import Lexicon
 from nerwin.errors import NerwinError, NerwinTypeError, check_type
@@ -28,14 +28,15 @@ class Tagger:
     """Tags sentences with a trained model: `nerwin.load("model").tag("The museums in Paris are amazing .")`."""
 
     def __init__(self, params: dict, E: np.ndarray, vocab, config: dict, bundle=None, store=None,
-                 vectors: str | None = None, vectors_format: str | None = None):
+                 vectors: str | None = None, vectors_format: str | None = None, live: bool = False):
         """store: an open vectors store for unseen words (training passes its own); otherwise the
-        source recorded in config, or `vectors` to give another, is opened on first use."""
+        source recorded in config, or `vectors` to give another, is opened on first use. live: the
+        parameters change in place as training goes."""
         self._params, self._config = params, config
         self._head = Head.from_config(config)
         self._settings = Settings.of(**config["settings"])
         self._lexicon = Lexicon(E, vocab, config.get("vectors", {}), config["dim"], bundle, store,
-                                vectors, vectors_format)
+                                vectors, vectors_format, live)
 
     @classmethod
     def load(cls, model_dir, vectors: str | None = None, vectors_format: str | None = None) -> "Tagger":
@@ -144,9 +145,8 @@ class Tagger:
 
     def _tag_block(self, block: list[tuple[str | None, list[str]]]) -> list[Doc]:
         docs = self.tag_sentences([toks for _, toks in block])
-        for (text, toks), doc in zip(block, docs):
-            if text is not None:
-                doc.text, doc.offsets = text, align(text, toks)
+        for (text, _), doc in zip(block, docs):
+            doc.text = text
         return docs
 
     def explain(self, text: str | list[str]) -> list[dict]:

@@ -41,6 +41,7 @@ def forward_backward(F, mask, trans, start, end):
     # still log space (every exp is at most 1 times a transition factor), with one small
     # matrix product per step instead of an (S, K, K) temporary
     G = np.exp(trans)                                     # forbidden transitions: exactly 0
+    full = bool(mask.all())                               # no padding (one sentence, or equal lengths)
     alpha[:, 0] = start + F[:, 0]
     beta[:, L - 1] = end
     with np.errstate(divide="ignore"):                    # log 0 = -inf is meant
@@ -48,12 +49,12 @@ def forward_backward(F, mask, trans, start, end):
             a = alpha[:, t - 1]
             m = a.max(axis=1, keepdims=True)
             nxt = np.log(np.exp(a - m) @ G) + m + F[:, t]
-            alpha[:, t] = np.where(mask[:, t, None], nxt, a)
+            alpha[:, t] = nxt if full else np.where(mask[:, t, None], nxt, a)
         for t in range(L - 2, -1, -1):                    # and backward
             b = F[:, t + 1] + beta[:, t + 1]
             m = b.max(axis=1, keepdims=True)
             nxt = np.log(np.exp(b - m) @ G.T) + m
-            beta[:, t] = np.where(mask[:, t + 1, None], nxt, end)
+            beta[:, t] = nxt if full else np.where(mask[:, t + 1, None], nxt, end)
     logZ = logsumexp(alpha[:, L - 1] + end, axis=1)
     return alpha, beta, logZ
 

@@ -118,10 +118,14 @@ def viterbi_batch(emit: np.ndarray, mask: np.ndarray, trans: np.ndarray, start: 
     back = np.empty((S, L, K), dtype=np.int64)
     back[:, 0] = np.arange(K)
     stay = np.arange(K)
+    full = bool(mask.all())                              # no padding: nothing to carry
     for i in range(1, L):
         cand = score[:, :, None] + trans                 # (S, prev, cur)
         b = cand.argmax(axis=1)
-        new = np.take_along_axis(cand, b[:, None, :], axis=1)[:, 0] + emit[:, i]
+        new = cand.max(axis=1) + emit[:, i]              # the value at b, without a gather
+        if full:
+            score, back[:, i] = new, b
+            continue
         live = mask[:, i, None]
         score = np.where(live, new, score)
         back[:, i] = np.where(live, b, stay)
@@ -129,8 +133,9 @@ def viterbi_batch(emit: np.ndarray, mask: np.ndarray, trans: np.ndarray, start: 
         score = score + end
     path = np.empty((S, L), dtype=np.int64)
     path[:, -1] = score.argmax(axis=1)
+    rows = np.arange(S)
     for i in range(L - 1, 0, -1):
-        path[:, i - 1] = np.take_along_axis(back[:, i], path[:, i, None], axis=1)[:, 0]
+        path[:, i - 1] = back[rows, i, path[:, i]]
     return path
 
 

@@ -110,5 +110,7 @@ def shape(token: str) -> int:
 
 
 def shape_matrix(token_lists: list[list[str]], w: int) -> np.ndarray:
-    """(N, 2w+1) shape ids, aligned with window_matrix; padding gets its own shape."""
-    return window_matrix([[shape(t) for t in toks] for toks in token_lists], w, PAD_SHAPE, PAD_SHAPE)
+    """(N, 2w+1) shape ids, aligned with window_matrix; padding gets its own shape. Each distinct
+    token's shape is found once."""
+    code = {t: shape(t) for t in dict.fromkeys(chain.from_iterable(token_lists))}
+    return window_matrix([list(map(code.__getitem__, toks)) for toks in token_lists], w, PAD_SHAPE, PAD_SHAPE)

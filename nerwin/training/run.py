@@ -90,7 +90,7 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
     config = {"settings": s.to_dict(), **head.config(), "dim": int(E.shape[1]),
               "vectors": source, "train_file": str(train), "oov_rate": oov}
     trainable = None if s.fine_tune else np.arange(len(vocab)) < len(SPECIALS)
-    live = Tagger(p, E, vocab, config, store=store)       # sees p and E as they train
+    live = Tagger(p, E, vocab, config, store=store, live=True)   # sees p and E as they train
     evaluate = (lambda: live.evaluate(dev_sents)) if dev_sents is not None else None
     log_file = open_log(log)
     if not compiled_before():
