@@ -92,6 +92,7 @@ def test_a_tagger_pickles_and_tags_in_a_process_pool(sample_tagger):
     assert merged == single
 
 
+@pytest.mark.slow
 def test_a_model_travels_without_its_vectors_file(tmp_path):
     """A model trained with a user vectors file predicts BTC test with that file deleted."""
     from nerwin.vectors import open_store

@@ -192,6 +192,7 @@ def test_ctrl_c_saves_best_so_far_and_exits_130(tmp_path):
     assert params["W"].shape == (100, 275)
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_leaves_old_or_new_model(tmp_path):
     out = tmp_path / "m"
     assert run("train", "--out", out, "--epochs", "1", "--seed", "7", "-q").returncode == 0
