@@ -1,9 +1,12 @@
-"""Same data, flags and seed: the same weights, bit for bit, as an earlier commit's code.
+"""Same data, flags and seed: the same weights, bit for bit, as an earlier commit's code; and the
+same labels and probabilities from the same model.
 
 Trains every kind of model (binary, softmax, sentence loss) at batch 64 and 2048 with the code
 of REV (a git worktree in a temp folder) and with this checkout, each through its own
 `python -m nerwin train`, and compares every array the earlier model saved with the array of
-the same name in the new one. Only the configs may differ.
+the same name in the new one. Only the configs may differ. Then both codes run
+`nerwin predict` with the earlier code's model on BTC test and WNUT-17 test, and the outputs
+are compared byte for byte.
 
     python scripts/compare_before.py --rev HEAD~5 [--train F --dev F] [--epochs 2]
 """
@@ -20,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-BTC = ROOT.parent / "shared" / "corpora" / "btc"
+CORPORA = ROOT.parent / "shared" / "corpora"
+BTC = CORPORA / "btc"
 KINDS = {"binary": ["--target", "LOC", "--loss", "window"], "softmax": ["--target", "all", "--loss", "window"],
          "sentence": ["--target", "all", "--loss", "sentence"]}
 
@@ -39,6 +43,14 @@ def train(tree: Path, out: Path, args, kind: str, batch: int) -> None:
     r = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     if r.returncode:
         sys.exit(f"{tree}: {' '.join(cmd)}\n{r.stderr}")
+
+
+def predict(tree: Path, model: Path, test: Path) -> str:
+    """predict's output (token, label, probability) for a CoNLL file, by the code in tree."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    return subprocess.run([sys.executable, "-m", "nerwin", "predict", str(test), "--model", str(model),
+                           "--input-format", "conll"], cwd=tree, env=env, capture_output=True, text=True,
+                          check=True).stdout
 
 
 def main() -> None:
@@ -65,6 +77,14 @@ def main() -> None:
                     failed += bool(bad)
                     print(f"{kind:9} batch {batch:5}: {len(a)} arrays, "
                           + ("identical, bit for bit" if not bad else f"DIFFER: {', '.join(bad)}"), flush=True)
+                    if batch != 64:
+                        continue
+                    for corpus in ("btc", "wnut17"):
+                        test = CORPORA / corpus / "test.conll"
+                        outs = [predict(tree, old, test) for tree in (base, ROOT)]
+                        failed += outs[0] != outs[1]
+                        print(f"{kind:9} predict {corpus} test: {outs[0].count(chr(10)):,} lines, "
+                              + ("identical, byte for byte" if outs[0] == outs[1] else "DIFFER"), flush=True)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
     sys.exit(1 if failed else 0)

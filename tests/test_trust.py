@@ -333,6 +333,21 @@ ADVERSARIAL = {
 }
 
 
+def test_the_linear_url_pattern_tokenizes_as_the_backtracking_one_did():
+    import random
+    import re
+    from nerwin.text import tokenize as T
+    old = re.compile(T.TOKEN_RE.pattern.replace(
+        r"(?:https?://|www\.)\S(?:\S*[^\s.,;:!?)\]}\"'”’…])?",
+        r"(?:https?://|www\.)\S+?(?=[.,;:!?)\]}\"'”’…]*(?:\s|$))"))
+    assert old.pattern != T.TOKEN_RE.pattern
+    rng = random.Random(0)
+    alphabet = list("ab.,;:!?)]}\"'”’…/:-@#") + ["http://", "www.", "https://"]
+    for _ in range(50_000):
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        assert T.TOKEN_RE.findall(s) == old.findall(s), s
+
+
 @pytest.mark.parametrize("name", ADVERSARIAL)
 def test_the_tokenizer_is_linear_on_adversarial_megabyte_lines(name):
     t0 = time.perf_counter()

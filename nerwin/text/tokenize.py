@@ -17,7 +17,7 @@ TITLES = "Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|vs|etc|Inc|Ltd|Co|Corp|Gen|Gov|Sen|Rep|L
          "Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
 TOKEN_RE = re.compile("|".join([
     r"(?:https?://|www\.)\S+?…(?=\s|$)",                           # a URL a tweet cut short
-    r"(?:https?://|www\.)\S*[^\s.,;:!?)\]}\"'”’…]",              # URL, not its trailing punctuation
+    r"(?:https?://|www\.)\S(?:\S*[^\s.,;:!?)\]}\"'”’…])?",     # URL, not its trailing punctuation
     rf"[@#]{W}+",                                                  # @mention, #hashtag
     r"(?<!\w)(?:[:;=8][-o*'^]?[)\](\[dDpP/\\|}{@3*xX]|<3)(?!\w)",  # emoticon
     r"\b(?:[A-Za-z]\.){2,}",                                      # U.S., e.g.
