@@ -119,10 +119,11 @@ def viterbi_batch(emit: np.ndarray, mask: np.ndarray, trans: np.ndarray, start: 
     back[:, 0] = np.arange(K)
     stay = np.arange(K)
     full = bool(mask.all())                              # no padding: nothing to carry
+    rows, cols = np.arange(S)[:, None], stay[None, :]
     for i in range(1, L):
         cand = score[:, :, None] + trans                 # (S, prev, cur)
         b = cand.argmax(axis=1)
-        new = cand.max(axis=1) + emit[:, i]              # the value at b, without a gather
+        new = cand[rows, b, cols] + emit[:, i]           # the value at b
         if full:
             score, back[:, i] = new, b
             continue
