@@ -154,6 +154,8 @@ def predict(
                                               "conll: a token a line, a blank line between sentences.")] = "text",
     output_format: Annotated[str, typer.Option(metavar="[conll|jsonl]", help="conll: token, label, probability; "
                                                "jsonl: one record per input line, with entities and offsets.")] = "conll",
+    min_confidence: Annotated[Optional[float], typer.Option(help="Keep only the entities the model is at least "
+                                                            "this sure of (0 to 1); the others' tokens print as O.")] = None,
     workers: Annotated[int, typer.Option(help="Tag in this many processes (the output keeps the input's order); "
                                          f"0: one per core ({os.cpu_count()} here).")] = 1,
     vectors: Vectors = None,
@@ -162,7 +164,7 @@ def predict(
     """Label each token; the probability printed is that of the printed label."""
 
     run_predict(Tagger.load(model_dir, vectors, vectors_format), input_file, None, input_format, output_format,
-                workers or os.cpu_count() or 1)
+                workers or os.cpu_count() or 1, min_confidence)
 
 
 @app.command()

@@ -156,6 +156,9 @@ def check_config(config: dict) -> tuple[Settings, Head]:
         raise ValueError("settings must be an object")
     settings = Settings.of(**s)
     head = Head.from_config(config)
+    T = config.get("temperature", 1.0)
+    if isinstance(T, bool) or not isinstance(T, (int, float)) or not 0 < T < 1e6:
+        raise ValueError(f"temperature must be a positive number, not {T!r}")
     if type(config["dim"]) is not int or config["dim"] < 1:
         raise ValueError(f"dim must be a positive integer, not {config['dim']!r}")
     rec = config.get("vectors")

@@ -1,7 +1,8 @@
 """What tagging returns: a Doc per sentence, with its entities and their character offsets."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 from nerwin.text.schemes import spans
 
@@ -9,8 +10,9 @@ from nerwin.text.schemes import spans
 @dataclass(frozen=True)
 class Entity:
     """Tokens start..end (exclusive) of one type; start_char/end_char index the text the user
-    passed (None when the input was tokens). confidence: the mean of its tokens' label
-    probabilities."""
+    passed (None when the input was tokens). confidence: the model's probability of exactly this
+    entity; for a sentence-loss model, that the tag path holds exactly this span (docs/results.md
+    says what it is for each kind of model)."""
     start: int
     end: int
     type: str
@@ -32,6 +34,7 @@ class Doc:
     labels: list[str]
     probs: list[float]
     text: str | None = None
+    confidence: Callable[[int, int], float] | None = field(default=None, repr=False, compare=False)
 
     @property
     def offsets(self) -> list[tuple[int, int]] | None:
@@ -45,7 +48,7 @@ class Doc:
     def entities(self) -> list[Entity]:
         out, offsets = [], self.offsets
         for t, a, b in spans(self.labels):
-            conf = sum(self.probs[a:b]) / (b - a)
+            conf = self.confidence(a, b) if self.confidence is not None else sum(self.probs[a:b]) / (b - a)
             if offsets is not None:
                 s, e = offsets[a][0], offsets[b - 1][1]
                 out.append(Entity(a, b, t, conf, self.text[s:e], s, e))
@@ -72,6 +75,17 @@ class Doc:
     def to_dict(self) -> dict:
         return {"tokens": self.tokens, "labels": self.labels, "probs": [round(q, 4) for q in self.probs],
                 "offsets": self.offsets, "entities": [e.to_dict() for e in self.entities]}
+
+    def keep(self, min_confidence: float) -> "Doc":
+        """Only the entities at least min_confidence sure: the others' tokens become O, each with
+        the probability that it is not in that entity (1 - its confidence)."""
+        labels, probs = list(self.labels), list(self.probs)
+        for e in self.entities:
+            if e.confidence < min_confidence:
+                labels[e.start:e.end] = ["O"] * (e.end - e.start)
+                probs[e.start:e.end] = [1.0 - e.confidence] * (e.end - e.start)
+        kept = {(e.start, e.end): e.confidence for e in self.entities if e.confidence >= min_confidence}
+        return Doc(self.tokens, labels, probs, self.text, lambda a, b: kept[(a, b)])
 
 
 def align(text: str, tokens: list[str]) -> list[tuple[int, int]]:

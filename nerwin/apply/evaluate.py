@@ -8,13 +8,16 @@ import numpy as np
 
 from nerwin.errors import NerwinError, NerwinTypeError
 from nerwin.text.corpus import Sentence, chunks, entity_types, iter_conll, resolve_target
-from nerwin.text.metrics import entity_prf, token_prf
+from nerwin.text.metrics import calibration, entity_prf, precision_recall, token_prf
+from nerwin.text.schemes import spans
 
 
-def evaluate(tagger, gold: str | Path | Iterable[Sentence]) -> dict:
+def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = True, T: float | None = None) -> dict:
     """Token-level P/R/F1 of the target (binary model) or span-exact entity P/R/F1 per type and
     micro-averaged; `loss` is the training loss of the gold tags, per word; `unknown_types`
-    lists gold types the model cannot predict (they count as misses)."""
+    lists gold types the model cannot predict (they count as misses). With calibrate, also the
+    calibration of entity confidences and token probabilities (ECE, 10 bins) and precision and
+    recall as the confidence threshold moves; T overrides the model's temperature."""
     if isinstance(gold, (str, Path)):
         path, sents = gold, iter_conll(gold)
     elif isinstance(gold, Iterable) and not isinstance(gold, (bytes, dict)):
@@ -24,6 +27,7 @@ def evaluate(tagger, gold: str | Path | Iterable[Sentence]) -> dict:
     head = tagger.head
     y_true, y_pred, g_tags, p_tags, types = [], [], [], [], {}
     loss, words = 0.0, 0
+    ent_conf, ent_ok, tok_conf, tok_ok, n_gold = [], [], [], [], 0
     for block in chunks(sents):
         if not all(isinstance(s, Sentence) and s.tags is not None for s in block):
             raise NerwinTypeError("gold sentences must be Sentence objects with tags")
@@ -31,9 +35,18 @@ def evaluate(tagger, gold: str | Path | Iterable[Sentence]) -> dict:
             types.setdefault(t, None)
         toks = [s.tokens for s in block]
         s = tagger.logits(toks)
-        docs = tagger.decode(toks, s)
+        docs = tagger.decode(toks, s, T)
         loss += tagger.dev_loss(block, s) * len(s)
         words += len(s)
+        for x, d in zip(block, docs if calibrate else ()):     # calibration: entities and tokens, against gold
+            gold = [head.labels[int(i)] for i in head.gold([x.tags])]
+            G = set(spans(gold))
+            n_gold += len(G)
+            for e in d.entities:
+                ent_conf.append(e.confidence)
+                ent_ok.append((e.type, e.start, e.end) in G)
+            tok_conf += d.probs
+            tok_ok += [a == b for a, b in zip(d.labels, gold)]
         if head.entity_level:
             g_tags += [x.tags for x in block]
             p_tags += [d.labels for d in docs]
@@ -51,4 +64,8 @@ def evaluate(tagger, gold: str | Path | Iterable[Sentence]) -> dict:
         resolve_target(head.target, list(types), path)
         m = token_prf(np.array(y_true, dtype=bool), np.array(y_pred, dtype=bool))
     m["loss"] = loss / max(words, 1)
+    if calibrate:
+        m["calibration"] = {"temperature": tagger.temperature if T is None else T,
+                            "entity": calibration(ent_conf, ent_ok), "token": calibration(tok_conf, tok_ok)}
+        m["confidence"] = precision_recall(ent_conf, ent_ok, n_gold)
     return m

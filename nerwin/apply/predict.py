@@ -96,9 +96,10 @@ def sniff(lines: list[str], fmt: str, name: str) -> None:
 
 
 def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format: str = "text",
-            output_format: str = "conll", workers: int = 1) -> int:
+            output_format: str = "conll", workers: int = 1, min_confidence: float | None = None) -> int:
     """Tag every sentence of path (or - for stdin) onto out (default: stdout, as UTF-8), with
-    `workers` processes; returns the number of records written."""
+    `workers` processes, keeping only entities at least min_confidence sure; returns the number of
+    records written."""
     for which, value in (("input", input_format), ("output", output_format)):
         if value not in FORMATS[which]:
             raise NerwinError(f"unknown --{which}-format {value!r}; choose {' or '.join(FORMATS[which])}")
@@ -130,7 +131,8 @@ def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format
         flush = stream or (hasattr(out, "isatty") and out.isatty())
         progress = Progress(st.st_size if not stream else 0)
         n = 0
-        for text in records(units(blocks(fd, name), input_format, name), tagger, output_format, workers):
+        for text in records(units(blocks(fd, name), input_format, name), tagger, output_format, workers,
+                            min_confidence):
             for chunk in text:
                 try:
                     out.write(chunk.encode("utf-8"))
@@ -174,33 +176,34 @@ def units(blocks_: Iterator[list[tuple[int, str]]], input_format: str, name: str
         yield [(s.line, s.tokens) for s in block]
 
 
-def tag_unit(tagger: Tagger, unit: list[tuple], output_format: str) -> list[str]:
-    docs = tagger.tag_many([x for _, x in unit], batch_size=BATCH)
+def tag_unit(tagger: Tagger, unit: list[tuple], output_format: str, min_confidence: float | None) -> list[str]:
+    docs = tagger.tag_many([x for _, x in unit], batch_size=BATCH, min_confidence=min_confidence)
     return [render(d, output_format, n) for (n, _), d in zip(unit, docs)]
 
 
 _WORKER: dict = {}
 
 
-def _start_worker(tagger: Tagger, output_format: str) -> None:
-    _WORKER.update(tagger=tagger, output_format=output_format)
+def _start_worker(tagger: Tagger, output_format: str, min_confidence: float | None) -> None:
+    _WORKER.update(tagger=tagger, output_format=output_format, min_confidence=min_confidence)
 
 
 def _work(unit: list[tuple]) -> list[str]:
-    return tag_unit(_WORKER["tagger"], unit, _WORKER["output_format"])
+    return tag_unit(_WORKER["tagger"], unit, _WORKER["output_format"], _WORKER["min_confidence"])
 
 
-def records(units_: Iterator[list[tuple]], tagger: Tagger, output_format: str, workers: int) -> Iterator[list[str]]:
+def records(units_: Iterator[list[tuple]], tagger: Tagger, output_format: str, workers: int,
+            min_confidence: float | None = None) -> Iterator[list[str]]:
     """Per block of input, the rendered records, in input order; with workers > 1, blocks are
     tagged in that many processes, each holding its own copy of the Tagger."""
     if workers == 1:
         for unit in units_:
-            yield tag_unit(tagger, unit, output_format)
+            yield tag_unit(tagger, unit, output_format, min_confidence)
         return
     saved = {k: os.environ.get(k) for k in BLAS_THREADS}
     os.environ.update(dict.fromkeys(BLAS_THREADS, "1"))     # the cores go to processes, not to BLAS threads
     try:
-        pool = multiprocessing.get_context("spawn").Pool(workers, _start_worker, (tagger, output_format))
+        pool = multiprocessing.get_context("spawn").Pool(workers, _start_worker, (tagger, output_format, min_confidence))
     finally:
         for k, v in saved.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)

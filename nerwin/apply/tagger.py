@@ -13,7 +13,7 @@ from nerwin.apply import checkpoint
 from nerwin.apply.doc import Doc
 from nerwin.apply.evaluate import evaluate
 from nerwin.apply.lexicon import Lexicon
-from nerwin.errors import NerwinError, NerwinTypeError, check_type
+from nerwin.errors import NerwinError, NerwinTypeError, SettingError, SettingTypeError, check_type
 from nerwin.nn import model
 from nerwin.nn.heads import Head
 from nerwin.settings import Settings
@@ -108,14 +108,20 @@ class Tagger:
                                     None if S is None else S[i:i + WINDOWS]))
         return np.concatenate(out)
 
-    def decode(self, token_lists: list[list[str]], s: np.ndarray) -> list[Doc]:
+    @property
+    def temperature(self) -> float:
+        """T, fitted on dev after training: every probability and confidence is the model's at T."""
+        return float(self._config.get("temperature", 1.0))
+
+    def decode(self, token_lists: list[list[str]], s: np.ndarray, T: float | None = None) -> list[Doc]:
         lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
-        path, probs = self._head.decode(s, lengths, self._params)
+        path, probs, confidence = self._head.decode(s, lengths, self._params, self.temperature if T is None else T)
         labels = np.array(self._head.labels, dtype=object)[path].tolist()
         probs = probs.tolist()
         docs, i = [], 0
-        for toks, n in zip(token_lists, lengths.tolist()):
-            docs.append(Doc(list(toks), labels[i:i + n], probs[i:i + n]))
+        for k, (toks, n) in enumerate(zip(token_lists, lengths.tolist())):
+            docs.append(Doc(list(toks), labels[i:i + n], probs[i:i + n],
+                            confidence=lambda a, b, k=k: confidence(k, a, b)))
             i += n
         return docs
 
@@ -123,31 +129,35 @@ class Tagger:
         """One chunk of tokenized sentences -> one Doc each."""
         return self.decode(token_lists, self.logits(token_lists))
 
-    def tag(self, text: str | list[str]) -> Doc:
+    def tag(self, text: str | list[str], min_confidence: float | None = None) -> Doc:
         """A sentence: a string (split by the built-in tokenizer; the Doc then has character
-        offsets into it) or a list of tokens."""
-        return self._tag_block([_sentence(text, "text")])[0]
+        offsets into it) or a list of tokens. min_confidence keeps only the entities at least that
+        sure; the others' tokens become O."""
+        _check_confidence(min_confidence)
+        return self._tag_block([_sentence(text, "text")], min_confidence)[0]
 
-    def tag_many(self, items: Iterable[str | list[str]], batch_size: int = BATCH) -> Iterator[Doc]:
+    def tag_many(self, items: Iterable[str | list[str]], batch_size: int = BATCH,
+                 min_confidence: float | None = None) -> Iterator[Doc]:
         """Docs for strings or token lists, in order, batch_size sentences at a time."""
+        _check_confidence(min_confidence)
         if isinstance(items, (str, bytes)):
             raise NerwinTypeError("items must be an iterable of sentences (strings or token lists), not one "
                                   "string; use tag() for one sentence")
         check_type("items", items, Iterable, "an iterable of sentences")
         if check_type("batch_size", batch_size, int, "an integer") < 1:
             raise NerwinError(f"batch_size must be at least 1, got {batch_size}")
-        return self._tag_many(items, batch_size)
+        return self._tag_many(items, batch_size, min_confidence)
 
-    def _tag_many(self, items, batch_size):
+    def _tag_many(self, items, batch_size, min_confidence):
         for block in chunks((_sentence(x, f"items[{i}]") for i, x in enumerate(items)), batch_size):
-            yield from self._tag_block(block)
+            yield from self._tag_block(block, min_confidence)
         self._lexicon.say_fallbacks()
 
-    def _tag_block(self, block: list[tuple[str | None, list[str]]]) -> list[Doc]:
+    def _tag_block(self, block: list[tuple[str | None, list[str]]], min_confidence=None) -> list[Doc]:
         docs = self.tag_sentences([toks for _, toks in block])
         for (text, _), doc in zip(block, docs):
             doc.text = text
-        return docs
+        return docs if min_confidence is None else [d.keep(min_confidence) for d in docs]
 
     def explain(self, text: str | list[str]) -> list[dict]:
         """Per token: its window, label and probability, and for each word i of the window the
@@ -165,21 +175,54 @@ class Tagger:
         g, x = model.score_gradient(self._params, E, X, self._head, self._settings.activation, cls, S)
         w = self._settings.window
         padded = [BOS] * w + toks + [EOS] * w
+        entity = {t: e for e in doc.entities for t in range(e.start, e.end)}
         out = []
         for t in range(len(toks)):
             words = [{"word": padded[t + i], "offset": i - w, "g": g[t, i].tolist(),
                       "norm": float(np.linalg.norm(g[t, i])), "push": float(g[t, i] @ x[t, i])}
                      for i in range(2 * w + 1)]
+            e = entity.get(t)
             out.append({"index": t, "token": toks[t], "label": doc.labels[t], "prob": doc.probs[t],
-                        "score": float(score[t]), "window": words})
+                        "score": float(score[t]), "window": words,
+                        "entity": None if e is None else {"text": e.text, "type": e.type, "confidence": e.confidence}})
         return out
 
     # ---- scoring against gold ----------------------------------------------------------
-    def evaluate(self, gold: str | Path | Iterable[Sentence]) -> dict:
+    def evaluate(self, gold: str | Path | Iterable[Sentence], calibrate: bool = True,
+                 temperature: float | None = None) -> dict:
         """Token-level P/R/F1 of the target (binary model) or span-exact entity P/R/F1 per type and
-        micro-averaged, with the loss of the gold tags by the training loss's formula: the dict
-        `nerwin evaluate --json` prints."""
-        return evaluate(self, gold)
+        micro-averaged, with the loss of the gold tags by the training loss's formula, and (with
+        calibrate) how well the confidences are calibrated: the dict `nerwin evaluate --json`
+        prints. temperature overrides the model's, for comparing."""
+        if temperature is not None and not (isinstance(temperature, (int, float)) and temperature > 0):
+            raise NerwinError(f"temperature must be a positive number, got {temperature!r}")
+        return evaluate(self, gold, calibrate, temperature)
+
+    def fit_temperature(self, sents: list[Sentence]) -> float:
+        """The T that minimizes the dev loss of gold tags (the training loss's own formula, at T),
+        by golden-section search on log T in [0.05, 20]: one scalar, fitted after training."""
+        toks = [x.tokens for x in sents]
+        s = self.logits(toks)
+        y = self._head.gold(x.tags or [] for x in sents)
+        lengths = np.array([len(t) for t in toks if t], dtype=np.int64)
+
+        def nll(log_t: float) -> float:
+            sT, pT = self._head.temper(s, self._params, float(np.exp(log_t)))
+            return self._head.dev_loss(sT, y, lengths, pT)
+        lo, hi = np.log(0.05), np.log(20.0)
+        g = (np.sqrt(5) - 1) / 2
+        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+        fa, fb = nll(a), nll(b)
+        for _ in range(40):
+            if fa < fb:
+                hi, b, fb = b, a, fa
+                a = hi - g * (hi - lo)
+                fa = nll(a)
+            else:
+                lo, a, fa = a, b, fb
+                b = lo + g * (hi - lo)
+                fb = nll(b)
+        return float(np.exp((lo + hi) / 2))
 
     def dev_loss(self, sents: list[Sentence], s: np.ndarray) -> float:
         """The training loss (without L2) of the gold tags under logits s, per word."""
@@ -188,6 +231,15 @@ class Tagger:
 
     def say_fallbacks(self) -> None:
         self._lexicon.say_fallbacks()
+
+
+def _check_confidence(p) -> None:
+    if p is None:
+        return
+    if isinstance(p, bool) or not isinstance(p, (int, float)):
+        raise SettingTypeError("min_confidence", f"must be a number between 0 and 1, got {type(p).__name__}")
+    if not 0.0 <= p <= 1.0:
+        raise SettingError("min_confidence", f"must be between 0 and 1, got {p}")
 
 
 def _sentence(x, name: str) -> tuple[str | None, list[str]]:

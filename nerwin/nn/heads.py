@@ -6,6 +6,10 @@ training loss with its hand-derived backward pass, decoding, the probabilities i
 and the gold labels it trains on. Nothing outside this module asks what kind a model is:
 the kind is written in the model's config (`head`) and `Head.from_config` reads it back.
 
+Each head also says how sure it is of each entity it decodes (`decode` returns a function of a
+sentence and a span), and takes a temperature T that scales its probabilities and confidences,
+never its decisions.
+
 Shapes: B windows (one per word), H hidden units, K classes.
     binary    s = u.h + c      (B,)    y_hat = sigma(s)          J = mean binary cross-entropy
     softmax   s = V h + c      (B, K)  p = softmax(s)            J = mean cross-entropy
@@ -177,17 +181,38 @@ class Head:
         """The score of class cls (B,) in the logits s: what `explain` explains."""
         return s[np.arange(len(cls)), cls]
 
+    def temper(self, s, p, T: float):
+        """Logits and parameters whose probabilities are the model's at temperature T."""
+        return (s, p) if T == 1.0 else (s / T, p)
+
+    @property
+    def inside(self) -> dict[int, int]:
+        """B-T's class index -> I-T's."""
+        return {k: self.classes.index("I-" + c[2:]) for k, c in enumerate(self.classes) if c.startswith("B-")}
+
     # decoding
-    def decode(self, s, lengths, p) -> tuple[np.ndarray, np.ndarray]:
+    def decode(self, s, lengths, p, T: float = 1.0):
         """s (N, K) of whole sentences of these lengths -> each token's class on its sentence's
-        best valid IOB2 path (N,), and the probability of that class."""
+        best valid IOB2 path (N,), the probability of that class, and confidence(k, a, b): how sure
+        the model is of the entity on tokens a..b-1 of sentence k. The path is decided at T = 1;
+        T scales only the numbers. A window-loss entity's confidence is the probability of exactly
+        that span if each token's tag were drawn on its own from its softmax: B-T, I-T to its end,
+        and no I-T after it."""
         q = softmax(s)
         emit = np.log(np.maximum(q, 1e-30))
         (trans, start), end = transitions(self.classes), None
         path = np.zeros(len(q), dtype=np.int64)
-        for idx, F, mask in groups(emit, lengths):
+        for idx, F, mask, _ in groups(emit, lengths):
             path[idx] = viterbi_batch(F, mask, trans, start, end)[mask]
-        return path, q[np.arange(len(q)), path]
+        qT = q if T == 1.0 else softmax(s / T)
+        first, inside = np.cumsum(lengths) - lengths, self.inside
+
+        def confidence(k: int, a: int, b: int) -> float:
+            f, n = int(first[k]), int(lengths[k])
+            B = int(path[f + a])
+            c = float(qT[f + a, B] * np.prod(qT[f + a + 1:f + b, inside[B]]))
+            return c * float(1.0 - qT[f + b, inside[B]]) if b < n else c
+        return path, qT[np.arange(len(q)), path], confidence
 
 
 class SoftmaxHead(Head):
@@ -217,18 +242,36 @@ class SentenceHead(Head):
         df, dA = sll_backward(cache)
         return df, {"A": dA}
 
-    def decode(self, s, lengths, p):
-        """Viterbi with A; each token's probability is its path marginal P(y_t | sentence)."""
+    def temper(self, s, p, T):
+        return (s, p) if T == 1.0 else (s / T, dict(p, A=p["A"] / T))
+
+    def decode(self, s, lengths, p, T=1.0):
+        """Viterbi with A; each token's probability is its path marginal P(y_t | sentence), and an
+        entity's confidence the probability that the tag path holds exactly that span."""
         emit = s.astype(np.float64)
         trans, start, end = crf_scores(p["A"].astype(np.float64), self.rules)
+        sT, pT = self.temper(emit, p, T)
+        transT, startT, endT = crf_scores(pT["A"].astype(np.float64), self.rules)
         path, prob = np.zeros(len(s), dtype=np.int64), np.zeros(len(s))
-        for idx, F, mask in groups(emit, lengths):
+        where, kept = {}, []                                  # sentence -> (group, row); each group's recursions
+        for idx, F, mask, sel in groups(emit, lengths):
             best = viterbi_batch(F, mask, trans, start, end)
             path[idx] = best[mask]
-            alpha, beta, logZ = forward_backward(F, mask, trans, start, end)
+            if T != 1.0:
+                F = pad(sT[idx], mask.sum(axis=1))[0]
+            alpha, beta, logZ = forward_backward(F, mask, transT, startT, endT)
             marg = np.exp(alpha + beta - logZ[:, None, None])
             prob[idx] = np.take_along_axis(marg, best[:, :, None], axis=2)[:, :, 0][mask]
-        return path, prob
+            kept.append((alpha, beta, F, logZ))
+            where.update((int(k), (len(kept) - 1, r)) for r, k in enumerate(sel))
+        first, inside = np.cumsum(lengths) - lengths, self.inside
+
+        def confidence(k: int, a: int, b: int) -> float:
+            g, r = where[k]
+            alpha, beta, F, logZ = kept[g]
+            B = int(path[first[k] + a])
+            return span_marginal(alpha[r], beta[r], F[r], transT, logZ[r], a, b, int(lengths[k]), B, inside[B])
+        return path, prob, confidence
 
 
 class BinaryHead(Head):
@@ -281,18 +324,46 @@ class BinaryHead(Head):
     def class_score(self, s, cls):
         return np.where(cls == 1, s, -s)
 
-    def decode(self, s, lengths, p):
+    def decode(self, s, lengths, p, T=1.0):
+        """A token is the target where q = sigma(s) >= 0.5. An entity (a run of target tokens) is as
+        sure as all its tokens being the target and its neighbours not, each token on its own."""
         q = sigmoid(s)
         pos = q >= 0.5
-        return pos.astype(np.int64), np.where(pos, q, 1 - q)
+        qT = q if T == 1.0 else sigmoid(s / T)
+        first = np.cumsum(lengths) - lengths
+
+        def confidence(k: int, a: int, b: int) -> float:
+            f, n = int(first[k]), int(lengths[k])
+            c = float(np.prod(qT[f + a:f + b]))
+            c *= float(1.0 - qT[f + a - 1]) if a > 0 else 1.0
+            return c * float(1.0 - qT[f + b]) if b < n else c
+        return pos.astype(np.int64), np.where(pos, qT, 1 - qT), confidence
 
 
 HEADS = {h.kind: h for h in (BinaryHead, SoftmaxHead, SentenceHead)}
 
 
+def span_marginal(alpha, beta, F, trans, logZ, a: int, b: int, n: int, B: int, I: int) -> float:
+    """P(the tag path holds exactly the span a..b-1: B at a, I from a+1 to b-1, and no I at b),
+    from one sentence's forward and backward variables (alpha, beta, F: (L, K), n words):
+    alpha at its start, the span's own transitions and emissions, and beta after its end."""
+    score, last = alpha[a, B], B
+    for t in range(a + 1, b):
+        score += trans[last, I] + F[t, I]
+        last = I
+    if b == n:
+        score += beta[b - 1, last]                    # at the last word, beta is the end score
+    else:
+        rest = trans[last] + F[b] + beta[b]           # every next tag but I
+        rest[I] = -np.inf
+        m = rest.max()
+        score += m + np.log(np.exp(rest - m).sum()) if np.isfinite(m) else -np.inf
+    return float(np.exp(score - logZ))
+
+
 def groups(emit: np.ndarray, lengths: np.ndarray):
-    """(token indices, padded emissions (S, L, K), mask (S, L)) for groups of sentences of similar
-    length; empty sentences are left out."""
+    """(token indices, padded emissions (S, L, K), mask (S, L), the sentences (S,)) for groups of
+    sentences of similar length; empty sentences are left out."""
     first = np.cumsum(lengths) - lengths
     order = [j for j in np.argsort(lengths, kind="stable") if lengths[j]]
     for k in range(0, len(order), GROUP):
@@ -300,4 +371,4 @@ def groups(emit: np.ndarray, lengths: np.ndarray):
         L = lengths[sel]
         idx = np.repeat(first[sel] - (np.cumsum(L) - L), L) + np.arange(L.sum())
         F, mask = pad(emit[idx], L)
-        yield idx, F, mask
+        yield idx, F, mask, sel

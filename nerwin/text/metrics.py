@@ -57,3 +57,38 @@ def format_entity(m: dict) -> str:
     for t, x in m["per_type"].items():
         lines.append(f"  {t:<14} {format_prf(x)}  support {x['support']}")
     return "\n".join(lines)
+
+
+def calibration(confidence, correct, bins: int = 10) -> dict:
+    """Expected calibration error over equal-width bins of confidence, and each bin's figures: is a
+    prediction made with confidence 0.8 right 80% of the time?"""
+    c, ok = np.asarray(confidence, dtype=np.float64), np.asarray(correct, dtype=np.float64)
+    which = np.minimum((c * bins).astype(int), bins - 1)
+    out, ece = [], 0.0
+    for b in range(bins):
+        sel = which == b
+        n = int(sel.sum())
+        conf = float(c[sel].mean()) if n else None
+        acc = float(ok[sel].mean()) if n else None
+        if n:
+            ece += n / max(len(c), 1) * abs(acc - conf)
+        out.append({"lo": b / bins, "hi": (b + 1) / bins, "n": n, "confidence": conf, "accuracy": acc})
+    return {"ece": ece, "n": int(len(c)), "bins": out}
+
+
+def precision_recall(confidence, correct, n_gold: int, thresholds=(0.5, 0.8, 0.9)) -> dict:
+    """Precision and recall of the entities kept at each confidence threshold, and the curve as the
+    threshold falls (at most 200 points, highest threshold first)."""
+    c, ok = np.asarray(confidence, dtype=np.float64), np.asarray(correct, dtype=bool)
+    order = np.argsort(-c, kind="stable")
+    tp = np.cumsum(ok[order])
+    kept = np.arange(1, len(c) + 1)
+    points = np.unique(np.linspace(0, len(c) - 1, min(len(c), 200)).astype(int)) if len(c) else []
+    curve = [{"threshold": float(c[order][i]), "precision": float(tp[i] / kept[i]),
+              "recall": float(tp[i] / n_gold) if n_gold else 0.0} for i in points]
+    at = {}
+    for t in thresholds:
+        sel = c >= t
+        k, good = int(sel.sum()), int(ok[sel].sum())
+        at[f"{t:g}"] = {"precision": good / k if k else 0.0, "recall": good / n_gold if n_gold else 0.0, "kept": k}
+    return {"at": at, "curve": curve}

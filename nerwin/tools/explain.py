@@ -20,8 +20,10 @@ def explain_text(rows: list[dict], w: int) -> str:
     scale_p = max((abs(x["push"]) for r in rows for x in r["window"]), default=1.0)
     out = []
     for r in rows:
+        e = r.get("entity")
+        inside = f"; in {e['type']} entity “{e['text']}”, confidence {e['confidence']:.3f}" if e else ""
         out.append(f"[{r['index']}] {r['token']}  ->  {r['label']}  (probability {r['prob']:.3f}, score s "
-                   f"{r['score']:+.3f})")
+                   f"{r['score']:+.3f}{inside})")
         for x in r["window"]:
             out.append(f"    {x['offset']:+d} {x['word'][:18]:<18} |g| {x['norm']:6.3f} {bar(x['norm'], scale_n)}"
                        f"  g.x {x['push']:+7.3f} {bar(x['push'], scale_p)}")
@@ -33,5 +35,6 @@ def explain_text(rows: list[dict], w: int) -> str:
         "|g|: how hard fine-tuning would push that word's vector.",
         "g.x: how much the word's vector pushed s (first order: f is not linear, so these do not add up to s).",
         "Bars share one scale across all tokens shown; █ pushes toward the label, ▒ against it.",
+        "An entity's confidence: the model's probability of exactly that entity (at its fitted temperature).",
     ]
     return "\n".join(out)

@@ -91,7 +91,7 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
               "vectors": source, "train_file": str(train), "oov_rate": oov}
     trainable = None if s.fine_tune else np.arange(len(vocab)) < len(SPECIALS)
     live = Tagger(p, E, vocab, config, store=store, live=True)   # sees p and E as they train
-    evaluate = (lambda: live.evaluate(dev_sents)) if dev_sents is not None else None
+    evaluate = (lambda: live.evaluate(dev_sents, calibrate=False)) if dev_sents is not None else None
     log_file = open_log(log)
     if not compiled_before():
         say("compiling nerwin's training loops (numba; once after installing, about 20 s)")
@@ -130,11 +130,18 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
             checkpoint.save_history(out, run.history, saved[0])
     best = run.best
     tagger = Tagger(best["params"], best["E"], vocab, dict(config, vocabulary=vocab.words), bundle, store=store)
+    if dev_sents is not None:             # calibrate: one temperature, fitted on dev, changes no decision
+        T = tagger.fit_temperature(dev_sents)
+        config = dict(config, best_epoch=best["epoch"], temperature=T)
+        checkpoint.save(out, best["params"], best["E"], vocab, config, bundle,
+                        history={"best_epoch": best["epoch"], "epochs": run.history})
+        tagger = Tagger(best["params"], best["E"], vocab, dict(config, vocabulary=vocab.words), bundle, store=store)
+        say(f"temperature {T:.3f}, fitted on dev: probabilities and confidences are the model's at T")
     result = {"target": s.target, "best_epoch": best["epoch"], "oov_rate": oov,
               "train_windows": int(len(tr.y)), "history": run.history,
-              "seconds": sum(h["seconds"] for h in run.history)}
+              "seconds": sum(h["seconds"] for h in run.history), "temperature": tagger.temperature}
     if dev_sents is not None:
-        result["dev"] = best["record"]["dev"]
+        result["dev"] = tagger.evaluate(dev_sents)
     if test is not None:
         result["test"] = tagger.evaluate(test)
         say("test: " + (format_entity(result["test"]) if head.entity_level else format_prf(result["test"])))
