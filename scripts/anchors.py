@@ -1,6 +1,6 @@
 """Outside anchors for the quality table: a feature CRF and the same window model in PyTorch.
 
-Usage: python scripts/anchors.py [--no-readme]
+Usage: python scripts/anchors.py [--no-docs]
 Needs ../shared/corpora and the bench extras: pip install -e '.[bench]' (torch==2.13.0,
 sklearn-crfsuite). Neither is ever imported by nerwin.
 - CRF: sklearn-crfsuite (L-BFGS, c1 = c2 = 0.1, 100 iterations) with the usual hand-made
@@ -131,7 +131,7 @@ def pytorch(name, seed=0):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--no-docs", action="store_true")
     a = ap.parse_args()
     if not CORPORA.exists():
         print(f"skipped: {CORPORA} is missing")
@@ -145,7 +145,7 @@ def main():
             print(rows[-1], flush=True)
     table = "\n".join(rows) + "\n\nOne seed each; `python scripts/anchors.py`."
     print(table)
-    if not a.no_readme:
+    if not a.no_docs:
         replace_section("anchors", table)
 
 

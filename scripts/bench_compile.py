@@ -1,6 +1,6 @@
 """What numba costs: the one-time compile of nerwin's loops, and its import.
 
-Usage: python scripts/bench_compile.py [--runs 5] [--no-readme]
+Usage: python scripts/bench_compile.py [--runs 5] [--no-docs]
 Runs `nerwin train` on the sample corpus (the defaults, and --target all, which adds the
 sentence loss's loops) with an empty NUMBA_CACHE_DIR, then again with the cache it left;
 and times `import numba` against `import numpy`, interleaved. Writes the docs section `compile`.
@@ -29,7 +29,7 @@ def wall(cmd, env=None) -> float:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--no-docs", action="store_true")
     a = ap.parse_args()
     lost = pause_probe()
     rows = ["| command | empty numba cache (s) | with the cache it left (s) |", "|---|---|---|"]
@@ -50,7 +50,7 @@ def main():
             f"{med['numpy']:.2f} s (median of {a.runs} interleaved runs). The pause probe lost {lost:.0%} of "
             "its wall time in this run. `python scripts/bench_compile.py`.")
     print(body)
-    if not a.no_readme:
+    if not a.no_docs:
         replace_section("compile", body)
 
 

@@ -1,6 +1,6 @@
 """Peak memory of training with a big word2vec binary, against gensim's full load of the same file.
 
-Usage: python scripts/bench_memory.py [--rows 1000000] [--dim 300] [--no-readme]
+Usage: python scripts/bench_memory.py [--rows 1000000] [--dim 300] [--no-docs]
 Writes a synthetic ROWS x DIM word2vec binary to a temp dir: the words of BTC train (so the
 corpus finds its vectors) among made-up but real-looking keys (lowercase, Title, UPPER,
 phrases joined by _, digits), random float32 values. Then, each in its own process:
@@ -70,7 +70,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--dim", type=int, default=300)
-    ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--no-docs", action="store_true")
     a = ap.parse_args()
     if not BTC.exists():
         print(f"skipped: {BTC} is missing")
@@ -103,7 +103,7 @@ def main():
              f"Synthetic word2vec binary, {a.rows:,} × {a.dim} ({size_mb:,.0f} MiB). Target for nerwin: "
              f"≤ 300 MB + 10% of the file = {budget:.0f} MB. `python scripts/bench_memory.py`.")
     print(table)
-    if not a.no_readme:
+    if not a.no_docs:
         replace_section("memory", table)
 
 

@@ -1,6 +1,6 @@
 """Predict: cold start against `python -c "import numpy"`, and streaming memory on 1M vs 5M tokens.
 
-Usage: python scripts/bench_predict.py [--runs 10] [--passes 9] [--no-readme]
+Usage: python scripts/bench_predict.py [--runs 10] [--passes 9] [--no-docs]
 Trains a model on the sample corpus first (default GloVe). The streaming inputs are
 made from ../shared/corpora/btc/test.conll tokens when present, else from the sample.
 Wall clock is the whole command. Because this VM pauses (scripts/timing.py), the stream's
@@ -54,7 +54,8 @@ def make_text(path: Path, tokens: list[str], n_tokens: int, rng: random.Random) 
 def stream_rate(model: Path, text: Path, passes: int) -> float:
     """Tokens/s of predict's own loop (read, tokenize, tag, write), each chunk's fastest pass."""
     from nerwin.apply.predict import predict
-    from nerwin.apply.tagger import BATCH, Tagger
+    from nerwin.apply.tagger import Tagger
+    from nerwin.text.corpus import BATCH
     tagger = Tagger.load(model)
     lines = text.read_text(encoding="utf-8").splitlines(keepends=True)
     parts = []
@@ -62,7 +63,7 @@ def stream_rate(model: Path, text: Path, passes: int) -> float:
         parts.append(text.with_name(f"{text.stem}.{i}.txt"))
         parts[-1].write_text("".join(lines[i:i + BATCH]), encoding="utf-8")
     best = [float("inf")] * len(parts)
-    with open(os.devnull, "w") as out:
+    with open(os.devnull, "wb") as out:
         for _ in range(passes):
             for j, part in enumerate(parts):
                 t0 = time.perf_counter()
@@ -75,7 +76,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--passes", type=int, default=9)
-    ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--no-docs", action="store_true")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     model = tmp / "model"
@@ -130,7 +131,7 @@ def main():
                                 f"these runs and {lost[1]:.0%} after them; the last column keeps each chunk's fastest "
                                 f"of {a.passes} passes. `python scripts/bench_predict.py`.")
     print(stream)
-    if not a.no_readme:
+    if not a.no_docs:
         replace_section("coldstart", cold)
         replace_section("stream", stream)
 

@@ -1,6 +1,6 @@
 """Training throughput: nerwin vs the same model in PyTorch, and vs its own bare GEMMs.
 
-Usage: python scripts/bench_speed.py [--repeats 3] [--no-readme]
+Usage: python scripts/bench_speed.py [--repeats 3] [--no-docs]
 Needs ../shared/corpora/btc and torch==2.13.0 (`pip install -e '.[bench]'`); skips without them.
 Every model gets the same windows (BTC train, GloVe 6B 50d, w=2, H=100), the same initial
 weights, Adam (lr 1e-3), the same shuffles, batch sizes and threads. Only training epochs

@@ -1,6 +1,6 @@
 """Train and score nerwin on the real corpora; print a markdown table and put it in docs/results.md.
 
-Usage: python scripts/benchmark_quality.py [--seeds 3] [--rows 5 8 --section NAME] [--no-readme]
+Usage: python scripts/benchmark_quality.py [--seeds 3] [--rows 5 8 --section NAME] [--no-docs]
 --rows re-runs some rows of RUNS (1-based) into their own docs section.
 Needs ../shared/corpora (BTC, WNUT-17); skips with a message when it is missing.
 Each row is the mean (and spread) over seeds of the test score of the best dev epoch.
@@ -55,7 +55,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--rows", type=int, nargs="+", help="only these rows of RUNS, 1-based")
     ap.add_argument("--section", default="quality", help="the docs section to write")
-    ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--no-docs", action="store_true")
     a = ap.parse_args()
     runs = [RUNS[i - 1] for i in a.rows] if a.rows else RUNS
     if not CORPORA.exists():
@@ -76,7 +76,7 @@ def main() -> None:
             print(rows[-1], flush=True)
     table = "\n".join(rows)
     print(table)
-    if not a.no_readme:
+    if not a.no_docs:
         cmd = "python scripts/benchmark_quality.py" + (f" --rows {' '.join(map(str, a.rows))} --section {a.section}"
                                                         if a.rows else "")
         replace_section(a.section, f"{a.seeds} seeds each (mean ± sd); produced by `{cmd}`.\n\n{table}")

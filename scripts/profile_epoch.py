@@ -1,6 +1,6 @@
 """Where an epoch's time goes: cProfile of nerwin's training loop, grouped by the lecture's steps.
 
-Usage: python scripts/profile_epoch.py [--batch 256 2048] [--epochs 5] [--no-readme]
+Usage: python scripts/profile_epoch.py [--batch 256 2048] [--epochs 5] [--no-docs]
 Needs ../shared/corpora/btc. Binary LOC, GloVe 50d, w=2, H=100, Adam. One untimed epoch
 first (numba loads its compiled loops then), then --epochs profiled ones; each step's figure
 is its smallest over those epochs, because this VM's pauses (scripts/timing.py) land on
@@ -41,7 +41,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, nargs="+", default=[256, 2048])
     ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--no-docs", action="store_true")
     a = ap.parse_args()
     if not BTC.exists():
         print(f"skipped: {BTC} is missing")
@@ -81,7 +81,7 @@ def main():
     table = "\n".join(rows) + (f"\n\ncProfile of binary LOC training on BTC train, each step's smallest of "
                                f"{a.epochs} epochs. `python scripts/profile_epoch.py`.")
     print(table)
-    if not a.no_readme:
+    if not a.no_docs:
         replace_section("profile", table)
 
 

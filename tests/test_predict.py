@@ -103,3 +103,28 @@ def test_wrong_input_format_and_unknown_types_are_said(model, tmp_path):
     gold.write_text("Paris\tB-LOC\nHumbug\tB-GADGET\n")
     r = run("evaluate", gold, "--model", model, "--json")
     assert json.loads(r.stdout)["unknown_types"] == ["GADGET"] and "cannot predict GADGET" in r.stderr
+
+
+@pytest.mark.slow
+def test_a_long_file_shows_progress_on_a_terminal(model, tmp_path):
+    import os
+    import pty
+    big = tmp_path / "big.txt"
+    line = "Anna flew to Lisbon on Monday with Paris Hilton and the museums of Berlin .\n"
+    big.write_text(line * (9_000_000 // len(line) + 1))           # past the 8 MB a progress line needs
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "nerwin", "predict", str(big), "--model", str(model)],
+                         stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    err = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        err += chunk
+    p.wait(timeout=300)
+    assert p.returncode == 0
+    assert b"records tagged" in err and b"a second" in err, err[-300:]

@@ -173,18 +173,27 @@ def curves(history: dict | None) -> str:
     return loss + f1
 
 
-def reliability_svg(cal: dict, title: str, w: int = 300, h: int = 260) -> str:
-    """A reliability diagram: per confidence bin, how often the predictions were right (bars), against
-    the diagonal of perfect calibration; bins without predictions are left empty."""
+def unit_square(title: str, xlabel: str, ylabel: str, w: int, h: int):
+    """An SVG frame with both axes from 0 to 1: -> X, Y (value to pixel) and its opening parts."""
     pad_l, pad_b, pad_t, pad_r = 40, 34, 26, 18
     X = lambda v: pad_l + (w - pad_l - pad_r) * v  # noqa: E731
     Y = lambda v: h - pad_b - (h - pad_b - pad_t) * v  # noqa: E731
     parts = [f'<svg width="{w}" height="{h}" role="img" aria-label="{E(title)}">',
-             f'<text x="{pad_l}" y="15" style="font-weight:600">{E(title)}: ECE {cal["ece"]:.3f}</text>']
+             f'<text x="{pad_l}" y="15" style="font-weight:600">{E(title)}</text>',
+             f'<text x="{(X(0) + X(1)) / 2:.1f}" y="{h - 4}" text-anchor="middle">{E(xlabel)}</text>',
+             f'<text x="12" y="{(Y(0) + Y(1)) / 2:.1f}" transform="rotate(-90 12 {(Y(0) + Y(1)) / 2:.1f})" '
+             f'text-anchor="middle">{E(ylabel)}</text>']
     for v in (0, 0.25, 0.5, 0.75, 1):
         parts.append(f'<text x="{pad_l - 5}" y="{Y(v) + 4:.1f}" text-anchor="end">{v:.2f}</text>'
                      f'<text x="{X(v):.1f}" y="{h - pad_b + 14}" text-anchor="middle">{v:.2f}</text>'
                      f'<line x1="{pad_l}" y1="{Y(v):.1f}" x2="{w - pad_r}" y2="{Y(v):.1f}" stroke="#eee"/>')
+    return X, Y, parts
+
+
+def reliability_svg(cal: dict, title: str, w: int = 300, h: int = 260) -> str:
+    """A reliability diagram: per confidence bin, how often the predictions were right (bars), against
+    the diagonal of perfect calibration; bins without predictions are left empty."""
+    X, Y, parts = unit_square(f"{title}: ECE {cal['ece']:.3f}", "confidence", "share right", w, h)
     for b in cal["bins"]:
         if not b["n"]:
             continue
@@ -193,25 +202,14 @@ def reliability_svg(cal: dict, title: str, w: int = 300, h: int = 260) -> str:
                      f'height="{Y(0) - Y(b["accuracy"]):.1f}" fill="#4a7bd0" opacity="0.75">'
                      f'<title>{b["n"]:,} with confidence {b["lo"]:.1f}–{b["hi"]:.1f}: right {b["accuracy"]:.1%}'
                      f'</title></rect>')
-    parts.append(f'<line x1="{X(0)}" y1="{Y(0)}" x2="{X(1)}" y2="{Y(1)}" stroke="#d33" stroke-dasharray="4 3"/>'
-                 f'<text x="{(X(0) + X(1)) / 2:.1f}" y="{h - 4}" text-anchor="middle">confidence</text>'
-                 f'<text x="12" y="{(Y(0) + Y(1)) / 2:.1f}" transform="rotate(-90 12 {(Y(0) + Y(1)) / 2:.1f})" '
-                 f'text-anchor="middle">share right</text></svg>')
-    return "".join(parts)
+    parts.append(f'<line x1="{X(0)}" y1="{Y(0)}" x2="{X(1)}" y2="{Y(1)}" stroke="#d33" stroke-dasharray="4 3"/>')
+    return "".join(parts) + "</svg>"
 
 
 def pr_svg(conf: dict, w: int = 360, h: int = 260) -> str:
     """Precision against recall of the predicted entities as the confidence threshold falls, with
     the thresholds 0.5, 0.8 and 0.9 marked."""
-    pad_l, pad_b, pad_t, pad_r = 40, 34, 26, 18
-    X = lambda v: pad_l + (w - pad_l - pad_r) * v  # noqa: E731
-    Y = lambda v: h - pad_b - (h - pad_b - pad_t) * v  # noqa: E731
-    parts = [f'<svg width="{w}" height="{h}" role="img" aria-label="precision and recall by confidence">',
-             f'<text x="{pad_l}" y="15" style="font-weight:600">entities kept at confidence ≥ p</text>']
-    for v in (0, 0.25, 0.5, 0.75, 1):
-        parts.append(f'<text x="{pad_l - 5}" y="{Y(v) + 4:.1f}" text-anchor="end">{v:.2f}</text>'
-                     f'<text x="{X(v):.1f}" y="{h - pad_b + 14}" text-anchor="middle">{v:.2f}</text>'
-                     f'<line x1="{pad_l}" y1="{Y(v):.1f}" x2="{w - pad_r}" y2="{Y(v):.1f}" stroke="#eee"/>')
+    X, Y, parts = unit_square("entities kept at confidence ≥ p", "recall", "precision", w, h)
     pts = " ".join(f"{X(c['recall']):.1f},{Y(c['precision']):.1f}" for c in conf["curve"])
     parts.append(f'<polyline fill="none" stroke="#2f9e44" stroke-width="2" points="{pts}"/>')
     marks = ("#d33", "#e67700", "#7048e8")
@@ -223,10 +221,7 @@ def pr_svg(conf: dict, w: int = 360, h: int = 260) -> str:
                      f'<text x="{X(0.06) + 8:.1f}" y="{Y(0.42 - 0.1 * i):.1f}" data-threshold="{E(t)}" '
                      f'data-precision="{x["precision"]!r}">p ≥ {E(t)}: precision {x["precision"]:.2f}, recall '
                      f'{x["recall"]:.2f} ({x["kept"]:,} kept)</text>')
-    parts.append(f'<text x="{(X(0) + X(1)) / 2:.1f}" y="{h - 4}" text-anchor="middle">recall</text>'
-                 f'<text x="12" y="{(Y(0) + Y(1)) / 2:.1f}" transform="rotate(-90 12 {(Y(0) + Y(1)) / 2:.1f})" '
-                 'text-anchor="middle">precision</text></svg>')
-    return "".join(parts)
+    return "".join(parts) + "</svg>"
 
 
 def sentence_html(tokens, tags, wrong: set, col) -> str:
