@@ -148,7 +148,8 @@ def train(
 
 @app.command()
 def predict(
-    input_file: Annotated[str, typer.Argument(help="Input file, or - for stdin.")] = "-",
+    input_files: Annotated[Optional[list[str]], typer.Argument(help="Input file, or - for stdin (the default); "
+                                                               "with --dask, any number of files.")] = None,
     model_dir: ModelDir = MODEL,
     input_format: Annotated[str, typer.Option(metavar="[text|conll]", help="text: one sentence a line; "
                                               "conll: a token a line, a blank line between sentences.")] = "text",
@@ -158,13 +159,30 @@ def predict(
                                                             "this sure of (0 to 1); the others' tokens print as O.")] = None,
     workers: Annotated[int, typer.Option(help="Tag in this many processes (the output keeps the input's order); "
                                          f"0: one per core ({os.cpu_count()} here).")] = 1,
+    dask: Annotated[Optional[str], typer.Option(help="Tag on a Dask cluster: a scheduler's address, or local:N for N "
+                                               "local worker processes (needs pip install 'nerwin[dask]').")] = None,
+    output_dir: Annotated[Optional[Path], typer.Option(help="With --dask: one output file per input goes here.")] = None,
     vectors: Vectors = None,
     vectors_format: VectorsFormat = None,
 ):
     """Label each token; the probability printed is that of the printed label."""
-
-    run_predict(Tagger.load(model_dir, vectors, vectors_format), input_file, None, input_format, output_format,
-                workers or os.cpu_count() or 1, min_confidence)
+    files = input_files or ["-"]
+    tagger = Tagger.load(model_dir, vectors, vectors_format)
+    if dask is None:
+        if len(files) > 1 or output_dir is not None:
+            raise NerwinError("several input files and --output-dir go with --dask; without it, give one input")
+        run_predict(tagger, files[0], None, input_format, output_format, workers or os.cpu_count() or 1,
+                    min_confidence)
+        return
+    if output_dir is None or "-" in files or input_format != "text":
+        raise NerwinError("--dask tags text files (one sentence a line) into --output-dir DIR; give both")
+    try:
+        from nerwin.tools.cluster import predict_files   # optional: Dask, from the dask extra
+    except ImportError:
+        raise NerwinError("--dask needs Dask: pip install 'nerwin[dask]'") from None
+    n = predict_files(tagger, files, output_dir, dask, output_format, min_confidence)
+    print(f"nerwin: {n:,} records from {len(files)} file{'s' if len(files) != 1 else ''} into {output_dir}/",
+          file=sys.stderr)
 
 
 @app.command()
@@ -260,6 +278,25 @@ def gradcheck(
         raise NerwinError(f"--tolerance must be between 0 and 1, got {tolerance}")
     ok = run_all(s, train_file, vectors, vectors_format, activation, tolerance, print)
     raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def serve(
+    model_dir: ModelDir = MODEL,
+    host: Annotated[str, typer.Option(help="Address to listen on; loopback unless told otherwise.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes.")] = 1,
+    max_body: Annotated[int, typer.Option(min=1, help="Largest request body, in bytes (413 above).")] = 1 << 20,
+    max_texts: Annotated[int, typer.Option(min=1, help="Most texts in one batch request (413 above).")] = 256,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens in one text (413 above).")] = 512,
+):
+    """Serve a model over HTTP: a JSON API under /v1 and a page at / that shows the classifier decide."""
+    try:
+        from nerwin.tools.serve import Limits, serve as run_server   # optional: FastAPI and uvicorn (serve extra)
+    except ImportError:
+        raise NerwinError("nerwin serve needs FastAPI and uvicorn: pip install 'nerwin[serve]'") from None
+    print(f"nerwin: serving {model_dir} on http://{host}:{port}/", file=sys.stderr)
+    run_server(model_dir, host, port, workers, Limits(max_body, max_texts, max_tokens))
 
 
 @app.command("drift-demo")

@@ -4,7 +4,8 @@ Usage: python scripts/doc_pictures.py [--no-docs]
 Trains `--target all` (defaults) on ../shared/corpora/btc, writes its report on BTC test,
 takes a screenshot with headless Chromium (Debian's `chromium` package) and shrinks it to a
 palette PNG under 200 KB in docs/img/report.png, draws docs/img/drift.png with `nerwin drift-demo`,
-and puts the explain table into docs/usage.md.
+puts the explain table into docs/usage.md, and takes a screenshot of `nerwin serve`'s page in
+docs/img/serve.png (selenium with Debian's chromium-driver).
 """
 import argparse
 import shutil
@@ -35,6 +36,50 @@ def screenshot(page: Path, png: Path, width: int = 1150, height: int = 1900) -> 
     print(f"{png}: {png.stat().st_size / 1024:.0f} KB")
 
 
+def serve_shot(model: Path, png: Path) -> None:
+    """`nerwin serve` with the BTC model, its page after tagging a sentence and clicking a word."""
+    import os
+    import socket
+    import urllib.request
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    os.environ["SE_AVOID_STATS"] = "true"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(NERWIN + ["serve", "--model", model, "--port", str(port)], stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        opts = webdriver.ChromeOptions()
+        for a in ("--headless", "--no-sandbox", "--disable-gpu", "--window-size=1150,1250", "--hide-scrollbars"):
+            opts.add_argument(a)
+        driver = webdriver.Chrome(options=opts, service=Service(executable_path=shutil.which("chromedriver")))
+        try:
+            driver.get(f"http://127.0.0.1:{port}/")
+            WebDriverWait(driver, 30).until(lambda d: "entities" in d.find_element(By.ID, "status").text)
+            word = next(t for t in driver.find_elements(By.CSS_SELECTOR, ".tok[data-i]") if t.text == "Berlin")
+            word.click()
+            WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#explain tr[data-word]"))
+            raw = png.with_suffix(".raw.png")
+            driver.save_screenshot(str(raw))
+        finally:
+            driver.quit()
+        from PIL import Image
+        Image.open(raw).convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(png, optimize=True)
+        raw.unlink()
+        print(f"{png}: {png.stat().st_size / 1024:.0f} KB")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-docs", action="store_true")
@@ -62,6 +107,7 @@ def main():
         subprocess.run(NERWIN + ["report", wnut / "test.conll", "--model", Path(d) / "wnut", "--html",
                                  Path(d) / "wnut.html"], check=True)
         wnut_secs, wnut_size = time.perf_counter() - t0, (Path(d) / "wnut.html").stat().st_size
+        serve_shot(model, ROOT / "docs" / "img" / "serve.png")
     subprocess.run(NERWIN + ["drift-demo", "--plot", ROOT / "docs" / "img" / "drift.png"], check=True, capture_output=True)
     print(out)
     if not a.no_docs:

@@ -2,10 +2,8 @@
 import json
 import pickle
 import re
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 
-import numpy as np
 import pytest
 
 import nerwin

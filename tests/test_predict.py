@@ -10,7 +10,7 @@ import pytest
 import nerwin
 from nerwin.text.corpus import read_conll
 
-from conftest import DATA, corpus, run
+from conftest import corpus, run
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,8 @@ RANK = {"version": 0, "errors": 0, "files": 0, "sample": 0, "text": 1, "vectors"
         "apply": 4, "training": 5, "tools": 6, "cli": 7, "__init__": 8, "command": 8, "__main__": 9}
 # imports inside functions, each for a reason the module states beside it
 LAZY = {("cli", "nerwin.training.run"), ("cli", "nerwin.tools.drift"), ("__init__", "nerwin.training.run"),
-        ("__init__", "nerwin.apply.tagger"), ("nn", "nerwin.nn.kernels"), ("command", "nerwin.cli")}
+        ("__init__", "nerwin.apply.tagger"), ("nn", "nerwin.nn.kernels"), ("command", "nerwin.cli"),
+        ("cli", "nerwin.tools.serve"), ("cli", "nerwin.tools.cluster")}
 
 
 def layer(path: Path) -> str:

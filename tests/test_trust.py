@@ -124,7 +124,7 @@ def test_an_npz_member_that_lies_about_its_size_is_refused_before_decompressing(
             for _ in range(400):
                 f.write(chunk)
     assert (d / "model.npz").stat().st_size < 2_000_000
-    code = f"""
+    code = """
 import sys
 from nerwin.apply import checkpoint
 from nerwin.errors import NerwinError

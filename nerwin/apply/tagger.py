@@ -159,6 +159,13 @@ class Tagger:
             doc.text = text
         return docs if min_confidence is None else [d.keep(min_confidence) for d in docs]
 
+    def distribution(self, text: str | list[str]) -> list[dict[str, float]]:
+        """Per token of one sentence, its probability of every label (at the model's temperature)."""
+        _, toks = _sentence(text, "text")
+        s = self.logits([toks])
+        q = self._head.distribution(s, np.array([len(toks)]), self._params, self.temperature)
+        return [dict(zip(self._head.labels, map(float, row))) for row in q]
+
     def explain(self, text: str | list[str]) -> list[dict]:
         """Per token: its window, label and probability, and for each word i of the window the
         slice g_i of ds/dx that delta_window gives it (s the score of the predicted class), its

@@ -185,6 +185,14 @@ class Head:
         """Logits and parameters whose probabilities are the model's at temperature T."""
         return (s, p) if T == 1.0 else (s / T, p)
 
+    def describe(self, p) -> dict:
+        """What a person may want to see of this head's own parameters (the server shows it)."""
+        return {}
+
+    def distribution(self, s, lengths, p, T: float = 1.0) -> np.ndarray:
+        """(N, len(labels)): each token's probability of every label, at temperature T."""
+        return softmax(s / T)
+
     @property
     def inside(self) -> dict[int, int]:
         """B-T's class index -> I-T's."""
@@ -244,6 +252,21 @@ class SentenceHead(Head):
 
     def temper(self, s, p, T):
         return (s, p) if T == 1.0 else (s / T, dict(p, A=p["A"] / T))
+
+    def describe(self, p):
+        """The learned transition scores A: row `start` is from the sentence start, column `end` to its end."""
+        return {"transitions": {"from": [*self.classes, "start"], "to": [*self.classes, "end"],
+                                "scores": np.asarray(p["A"], dtype=np.float64).tolist()}}
+
+    def distribution(self, s, lengths, p, T=1.0):
+        """The path marginals P(y_t = k | sentence)."""
+        sT, pT = self.temper(s.astype(np.float64), p, T)
+        trans, start, end = crf_scores(pT["A"].astype(np.float64), self.rules)
+        out = np.zeros(sT.shape)
+        for idx, F, mask, _ in groups(sT, lengths):
+            alpha, beta, logZ = forward_backward(F, mask, trans, start, end)
+            out[idx] = np.exp(alpha + beta - logZ[:, None, None])[mask]
+        return out
 
     def decode(self, s, lengths, p, T=1.0):
         """Viterbi with A; each token's probability is its path marginal P(y_t | sentence), and an
@@ -316,6 +339,10 @@ class BinaryHead(Head):
 
     def loss_backward(self, cache):
         return sigmoid_ce_backward(cache), {}
+
+    def distribution(self, s, lengths, p, T=1.0):
+        q = sigmoid(s / T)
+        return np.stack([1 - q, q], axis=1)
 
     def score_dh(self, p, cls):
         """s is u.h + c for the target and -(u.h + c) for O."""

@@ -155,7 +155,7 @@ def chart(xs, series, title, best, ymin=None, ymax=None, w=500, h=210) -> str:
         pts = " ".join(f"{X(x):.1f},{Y(y):.1f}" for x, y in zip(xs, ys) if y is not None)
         parts.append(f'<polyline fill="none" stroke="{col}" stroke-width="2" points="{pts}"/>')
         parts += [f'<circle cx="{X(x):.1f}" cy="{Y(y):.1f}" r="2.5" fill="{col}"/>' for x, y in zip(xs, ys) if y is not None]
-        parts.append(f'<text x="{w - pad_r - 110}" y="{pad_t + 14 + 14 * i}" fill="{col}">— {E(name)}</text>')
+        parts.append(f'<text x="{pad_l + 110 + 90 * i}" y="15" fill="{col}">— {E(name)}</text>')
     return "".join(parts) + "</svg>"
 
 

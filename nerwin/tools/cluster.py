@@ -1,0 +1,95 @@
+"""Tagging corpora on a Dask cluster: `nerwin predict --dask SCHEDULER FILES... --output-dir OUT`.
+
+Each input file is read as a Dask bag of lines (a large file in several partitions), and each
+partition is tagged on a worker by the Tagger scattered to every worker once, not once per task.
+One output file goes out per input, in the format `nerwin predict` writes, byte for byte: records
+come back in order, and JSONL line numbers are counted across partitions as they are written. A
+task whose worker dies is run again elsewhere by Dask.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask.bag as db
+from distributed import Client, LocalCluster
+
+from nerwin.apply.predict import BLAS_THREADS, tag_unit
+from nerwin.apply.tagger import Tagger
+from nerwin.errors import NerwinError
+
+BLOCK = 4 << 20      # bytes of a file a partition holds
+
+
+def lines_of(raw: list[str]) -> list[str]:
+    """A partition's lines as predict reads them: CRLF or a lone CR ends a line too, and a BOM
+    where files were joined is dropped."""
+    out = []
+    for line in raw:
+        line = line[:-1] if line.endswith("\n") else line
+        line = line[:-1] if line.endswith("\r") else line
+        out += [piece.lstrip("\ufeff") for piece in line.split("\r")]
+    return out
+
+
+def tag_partition(raw: list[str], tagger: Tagger, output_format: str, min_confidence: float | None) -> list[str]:
+    unit = list(enumerate(lines_of(raw), 1))                   # numbered within the partition
+    return tag_unit(tagger, unit, output_format, min_confidence)
+
+
+def tag_bag(bag: db.Bag, tagger, output_format: str = "jsonl", min_confidence: float | None = None) -> db.Bag:
+    """A bag of text lines -> a bag of predict's records, one per line, in order. tagger: a Tagger,
+    or a future of one (client.scatter(tagger, broadcast=True)), so that it reaches each worker once.
+    JSONL records number their lines within each partition."""
+    return bag.map_partitions(tag_partition, tagger, output_format, min_confidence)
+
+
+def connect(scheduler: str) -> Client:
+    """`local:N` starts a local cluster of N worker processes; anything else is a scheduler's address."""
+    if scheduler.startswith("local:"):
+        n = scheduler.removeprefix("local:")
+        if not n.isdigit() or not 1 <= int(n) <= 256:
+            raise NerwinError(f"--dask local:N needs N from 1 to 256, got {scheduler!r}")
+        return Client(LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=None,
+                                   env=dict.fromkeys(BLAS_THREADS, "1")))      # the cores go to workers
+    try:
+        return Client(scheduler, timeout=30)
+    except OSError as e:
+        raise NerwinError(f"cannot reach the Dask scheduler {scheduler} ({e})") from None
+
+
+def predict_files(tagger: Tagger, files: list[str], out_dir: Path, scheduler: str, output_format: str = "conll",
+                  min_confidence: float | None = None, client: Client | None = None) -> int:
+    """Tag every file on the cluster into out_dir/NAME; returns the number of records written."""
+    paths = [Path(f) for f in files]
+    for p in paths:
+        if not p.is_file():
+            raise NerwinError("no such file; check the path", p)
+    names = [p.name for p in paths]
+    if len(set(names)) != len(names):
+        raise NerwinError("two inputs have the same file name; their outputs would collide in --output-dir")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    own = client is None
+    client = client or connect(scheduler)
+    try:
+        shared = client.scatter(tagger, broadcast=True, hash=False)
+        total = 0
+        for p in paths:
+            bag = db.read_text(str(p), blocksize=BLOCK, encoding="utf-8", errors="replace")
+            parts = client.compute(tag_bag(bag, shared, output_format, min_confidence).to_delayed())
+            n = 0
+            with open(out_dir / p.name, "w", encoding="utf-8", newline="") as f:
+                for part in parts:                                   # in order, as each is ready
+                    for rec in part.result():
+                        n += 1
+                        if output_format == "jsonl":                  # the line number across partitions
+                            rec = f'{{"line": {n}, ' + rec[rec.index(", ") + 2:]
+                        f.write(rec)
+            total += n
+        return total
+    finally:
+        if own:
+            cluster = client.cluster
+            client.close()
+            if cluster is not None:
+                cluster.close()

@@ -1,0 +1,203 @@
+"""`nerwin serve`: a trained model over HTTP (FastAPI on uvicorn), with a page that shows the
+window classifier decide.
+
+JSON API, versioned under /v1: POST /v1/tag, POST /v1/explain, GET /v1/model; GET /healthz; the
+OpenAPI schema at /openapi.json. The page at / is one self-contained file (inline CSS and JS):
+nothing is fetched from elsewhere, so FastAPI's CDN-backed /docs pages are turned off. Bad input
+gets a 4xx JSON error that says what is wrong; a body, batch or text over its limit gets 413.
+Tagging runs in a worker thread, one request at a time (the Tagger's caches are not shared
+between threads), so a slow request never stalls /healthz.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from nerwin.apply.checkpoint import load_history
+from nerwin.apply.tagger import Tagger
+from nerwin.errors import NerwinError
+from nerwin.tools.report import curves
+from nerwin.version import __version__
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body: int = 1 << 20        # bytes of a request body
+    max_texts: int = 256           # texts in one batch
+    max_tokens: int = 512          # tokens in one text
+
+
+def as_json(obj) -> Response:
+    """A JSON response made by json.dumps: the documents are plain dicts and lists already, and
+    FastAPI's own encoder walks every value again (it was most of a batch request's time)."""
+    return Response(json.dumps(obj, ensure_ascii=False, allow_nan=False), media_type="application/json")
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def create_app(tagger: Tagger, model_dir: Path | None = None, limits: Limits = Limits()) -> FastAPI:
+    app = FastAPI(title="nerwin", version=__version__, docs_url=None, redoc_url=None,
+                  description="The CS224n window-based NER classifier, with backprop derived by hand.")
+    lock = threading.Lock()
+    history = load_history(model_dir) if model_dir is not None else None
+    page = files("nerwin.tools").joinpath("page.html").read_text(encoding="utf-8")
+
+    @app.exception_handler(Refused)
+    async def refused(_, e: Refused):
+        return JSONResponse({"error": e.message}, status_code=e.status)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_, e: Exception):          # never a traceback in a response
+        return JSONResponse({"error": "internal error"}, status_code=500)
+
+    @app.middleware("http")
+    async def body_limit(request: Request, call_next):
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > limits.max_body):
+            return JSONResponse({"error": f"the body is larger than {limits.max_body:,} bytes"}, status_code=413)
+        return await call_next(request)
+
+    async def body(request: Request) -> dict:
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > limits.max_body:
+                raise Refused(413, f"the body is larger than {limits.max_body:,} bytes")
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise Refused(400, "the body is not JSON") from None
+        if not isinstance(data, dict):
+            raise Refused(400, "the body must be a JSON object")
+        return data
+
+    def text_or_tokens(data: dict) -> list:
+        """The sentences of a request: {"text": str}, {"tokens": [str]} or {"texts": [str]}."""
+        keys = [k for k in ("text", "tokens", "texts") if k in data]
+        if len(keys) != 1:
+            raise Refused(422, 'give exactly one of "text", "tokens" or "texts"')
+        key = keys[0]
+        value = data[key]
+        if key == "texts":
+            if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+                raise Refused(422, '"texts" must be a list of strings')
+            if len(value) > limits.max_texts:
+                raise Refused(413, f'"texts" holds {len(value):,} texts; the limit is {limits.max_texts:,}')
+            items = value
+        elif key == "text":
+            if not isinstance(value, str):
+                raise Refused(422, '"text" must be a string')
+            items = [value]
+        else:
+            if not isinstance(value, list) or not all(isinstance(t, str) and t and not t.isspace() for t in value):
+                raise Refused(422, '"tokens" must be a list of non-empty strings')
+            items = [value]
+        for i, x in enumerate(items):
+            n = len(x) if isinstance(x, list) else len(x.split())
+            if n > limits.max_tokens:
+                raise Refused(413, f"text {i} has about {n:,} tokens; the limit is {limits.max_tokens:,}")
+        return items
+
+    def confidence(data: dict):
+        p = data.get("min_confidence")
+        if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1):
+            raise Refused(422, '"min_confidence" must be a number between 0 and 1')
+        return p
+
+    def tag(items, p):
+        with lock:
+            return [d.to_dict() | {"text": d.text} for d in tagger.tag_many(items, min_confidence=p)]
+
+    @app.post("/v1/tag")
+    async def tag_endpoint(request: Request):
+        """Tag {"text": str}, {"tokens": [str]} or a batch {"texts": [str]}; optional min_confidence."""
+        data = await body(request)
+        items, p = text_or_tokens(data), confidence(data)
+        docs = await run_in_threadpool(tag, items, p)
+        return as_json({"docs": docs} if "texts" in data else docs[0])
+
+    def explain(items, token):
+        with lock:
+            rows = tagger.explain(items[0])
+            dist = tagger.distribution(items[0])
+        if token is not None:
+            if not 0 <= token < len(rows):
+                raise Refused(422, f'"token" {token} is out of range; the sentence has {len(rows)} tokens')
+            rows, dist = rows[token:token + 1], dist[token:token + 1]
+        for r, d in zip(rows, dist):
+            r["distribution"] = d
+        return rows
+
+    @app.post("/v1/explain")
+    async def explain_endpoint(request: Request):
+        """explain's figures for every token of {"text": str} or {"tokens": [str]}, or one ("token": i)."""
+        data = await body(request)
+        if "texts" in data:
+            raise Refused(422, 'explain takes one "text" or "tokens", not "texts"')
+        items = text_or_tokens(data)
+        token = data.get("token")
+        if token is not None and (isinstance(token, bool) or not isinstance(token, int)):
+            raise Refused(422, '"token" must be an integer')
+        try:
+            return as_json(await run_in_threadpool(explain, items, token))
+        except NerwinError as e:
+            raise Refused(422, str(e)) from None
+
+    @app.get("/v1/model")
+    async def model_endpoint():
+        """The model: kind, target, labels, settings, vectors, temperature, and its training run."""
+        best = None
+        if history:
+            best = next((r for r in history["epochs"] if r["epoch"] == history.get("best_epoch")), None)
+        return {"nerwin": __version__, "kind": tagger.head.kind, "target": tagger.target, "labels": tagger.labels,
+                "settings": tagger.settings.to_dict(), "vectors": tagger.config.get("vectors"),
+                "temperature": tagger.temperature, **tagger.head.describe(tagger.params),
+                "training": {"best_epoch": history.get("best_epoch") if history else None,
+                             "dev": best.get("dev") if best else None, "epochs": len(history["epochs"]) if history else 0,
+                             "curves_svg": safe_curves(history)}}
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/", response_class=HTMLResponse)
+    async def index():
+        return page
+
+    return app
+
+
+def safe_curves(history: dict | None) -> str | None:
+    """The report's learning curves, or None when the history cannot draw them."""
+    try:
+        return curves(history) if history else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def app_from_env() -> FastAPI:
+    """For uvicorn's workers: the model and limits come from the environment `nerwin serve` sets."""
+    model = Path(os.environ["NERWIN_SERVE_MODEL"])
+    limits = Limits(**json.loads(os.environ.get("NERWIN_SERVE_LIMITS", "{}")))
+    return create_app(Tagger.load(model), model, limits)
+
+
+def serve(model_dir: Path, host: str, port: int, workers: int, limits: Limits) -> None:
+    import uvicorn
+    os.environ["NERWIN_SERVE_MODEL"] = str(Path(model_dir).resolve())
+    os.environ["NERWIN_SERVE_LIMITS"] = json.dumps(limits.__dict__)
+    Tagger.load(model_dir)                         # a bad model fails here, with one line, not in a worker
+    uvicorn.run("nerwin.tools.serve:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")

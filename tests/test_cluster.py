@@ -1,0 +1,93 @@
+"""Tagging on a Dask cluster: the same output as predict, byte for byte, even when a worker dies."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("distributed")
+from distributed import Client, LocalCluster  # noqa: E402
+
+import nerwin  # noqa: E402
+from nerwin.text.corpus import read_conll  # noqa: E402
+from nerwin.tools import cluster  # noqa: E402
+
+from conftest import corpus, run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cluster") / "m"
+    r = run("train", "--target", "all", "--epochs", "2", "--out", out, "-q")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def texts(tmp_path_factory):
+    d = tmp_path_factory.mktemp("texts")
+    out = []
+    for name in ("btc", "wnut17"):
+        f = d / f"{name}.txt"
+        f.write_text("\n".join(" ".join(s.tokens) for s in read_conll(corpus(name, "test"))) + "\n\n  \n", encoding="utf-8")
+        out.append(f)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["conll", "jsonl"])
+def test_a_local_cluster_writes_what_predict_writes(model, texts, tmp_path, fmt, monkeypatch):
+    r = run("predict", *texts, "--model", model, "--dask", "local:2", "--output-dir", tmp_path / "cli",
+            "--output-format", fmt)
+    assert r.returncode == 0, r.stderr
+    monkeypatch.setattr(cluster, "BLOCK", 64 << 10)                # several partitions a file
+    cluster.predict_files(nerwin.load(model), [str(f) for f in texts], tmp_path / "out", "local:2", fmt)
+    for f in texts:
+        assert (tmp_path / "cli" / f.name).read_text(encoding="utf-8") == (tmp_path / "out" / f.name).read_text(
+            encoding="utf-8")
+        one = run("predict", f, "--model", model, "--output-format", fmt).stdout
+        assert (tmp_path / "out" / f.name).read_text(encoding="utf-8") == one
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_is_retried_and_the_output_is_whole(model, texts, tmp_path, monkeypatch):
+    big = tmp_path / "big.txt"
+    big.write_text(texts[0].read_text(encoding="utf-8") * 10, encoding="utf-8")
+    monkeypatch.setattr(cluster, "BLOCK", 16 << 10)                # about 130 tasks
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc, \
+            Client(lc) as client:
+        pids = list(client.run(os.getpid).values())
+        killer = threading.Timer(1.0, os.kill, (pids[0], signal.SIGKILL))
+        killer.start()
+        t0 = time.perf_counter()
+        try:
+            n = cluster.predict_files(nerwin.load(model), [str(big)], tmp_path / "out", "", "conll", client=client)
+        finally:
+            killer.cancel()
+        assert time.perf_counter() - t0 > 1.0                       # the worker died while the tasks ran
+        assert pids[0] not in client.run(os.getpid).values()
+    assert n > 20000
+    one = run("predict", big, "--model", model).stdout
+    assert (tmp_path / "out" / "big.txt").read_text(encoding="utf-8") == one
+
+
+def test_dask_arguments_are_checked(model, tmp_path):
+    r = run("predict", "a.txt", "b.txt", "--model", model)
+    assert r.returncode == 2 and "--dask" in r.stderr
+    r = run("predict", tmp_path / "none.txt", "--model", model, "--dask", "local:2", "--output-dir", tmp_path / "o")
+    assert r.returncode == 2 and "none.txt" in r.stderr
+    r = run("predict", "-", "--model", model, "--dask", "local:0", "--output-dir", tmp_path / "o")
+    assert r.returncode == 2
+
+
+def test_without_dask_the_error_says_how_to_install(model, tmp_path):
+    f = tmp_path / "t.txt"
+    f.write_text("Paris\n")
+    code = ("import sys; sys.modules['distributed'] = None; sys.argv = ['nerwin'] + sys.argv[1:]; "
+            "from nerwin.cli import main; main()")
+    r = subprocess.run([sys.executable, "-c", code, "predict", str(f), "--model", str(model), "--dask", "local:1",
+                        "--output-dir", str(tmp_path / "o")], capture_output=True, text=True)
+    assert r.returncode == 2 and "pip install 'nerwin[dask]'" in r.stderr

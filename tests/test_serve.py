@@ -1,0 +1,166 @@
+"""`nerwin serve`: the HTTP API through a client, its limits and errors, the same labels as the
+Python API, and the page in a real browser."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+fastapi = pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+import nerwin  # noqa: E402
+from nerwin.tools.serve import Limits, create_app  # noqa: E402
+
+from conftest import run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("serve") / "m"
+    r = run("train", "--target", "all", "--epochs", "3", "--out", out, "-q")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def client(model):
+    return TestClient(create_app(nerwin.load(model), model, Limits(max_body=20_000, max_texts=5, max_tokens=50)))
+
+
+def test_every_endpoint(client, model):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    m = client.get("/v1/model").json()
+    assert m["kind"] == "sentence" and m["labels"][0] == "O" and m["transitions"]["scores"]
+    assert m["training"]["dev"]["f1"] > 0 and "<svg" in m["training"]["curves_svg"]
+    text = "Anna Lindqvist flew to Lisbon on Monday ."
+    doc = client.post("/v1/tag", json={"text": text}).json()
+    tagger = nerwin.load(model)
+    want = tagger.tag(text)
+    assert doc["labels"] == want.labels and doc["tokens"] == want.tokens
+    for e in doc["entities"]:
+        assert text[e["start_char"]:e["end_char"]] == e["text"] and 0 < e["confidence"] <= 1
+    batch = client.post("/v1/tag", json={"texts": [text, "Paris is big ."]}).json()["docs"]
+    assert [d["labels"] for d in batch] == [d.labels for d in tagger.tag_many([text, "Paris is big ."])]
+    toks = client.post("/v1/tag", json={"tokens": ["Paris", "is", "big"]}).json()
+    assert toks["labels"] == tagger.tag(["Paris", "is", "big"]).labels and toks["offsets"] is None
+    ex = client.post("/v1/explain", json={"text": text}).json()
+    assert len(ex) == 8 and len(ex[0]["window"]) == 5 and abs(sum(ex[0]["distribution"].values()) - 1) < 1e-6
+    one = client.post("/v1/explain", json={"text": text, "token": 4}).json()
+    assert len(one) == 1 and one[0]["token"] == "Lisbon"
+    schema = client.get("/openapi.json").json()
+    assert {"/v1/tag", "/v1/explain", "/v1/model", "/healthz"} <= set(schema["paths"])
+    assert client.get("/docs").status_code == 404            # its scripts would come from a CDN
+    page = client.get("/").text
+    assert "<script" in page and "src=" not in page and "http" not in page.split("<script")[1].split("fetch(")[0]
+
+
+@pytest.mark.parametrize("body,status,words", [
+    (b"not json", 400, "not JSON"),
+    (b"[1, 2]", 400, "JSON object"),
+    (json.dumps({}).encode(), 422, "exactly one"),
+    (json.dumps({"text": 3}).encode(), 422, '"text"'),
+    (json.dumps({"text": "a", "texts": ["b"]}).encode(), 422, "exactly one"),
+    (json.dumps({"tokens": ["a", ""]}).encode(), 422, '"tokens"'),
+    (json.dumps({"texts": ["a", None]}).encode(), 422, '"texts"'),
+    (json.dumps({"texts": ["a"] * 6}).encode(), 413, "limit"),
+    (json.dumps({"text": "a " * 60}).encode(), 413, "limit"),
+    (json.dumps({"text": "a", "min_confidence": 2}).encode(), 422, "min_confidence"),
+    (b'{"text": "' + b"a" * 30_000 + b'"}', 413, "larger"),
+])
+def test_bad_input_gets_a_4xx_that_says_what_is_wrong(client, body, status, words):
+    r = client.post("/v1/tag", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == status and words in r.json()["error"], r.text
+    assert "Traceback" not in r.text
+
+
+def test_explain_errors(client):
+    assert client.post("/v1/explain", json={"text": "Paris", "token": 5}).status_code == 422
+    assert client.post("/v1/explain", json={"text": "   "}).status_code == 422
+    assert client.post("/v1/explain", json={"texts": ["a"]}).status_code == 422
+    assert client.post("/v1/explain", json={"text": "a", "token": "x"}).status_code == 422
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(model):
+    port = free_port()
+    p = subprocess.Popen([sys.executable, "-m", "nerwin", "serve", "--model", str(model), "--port", str(port)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    import urllib.request
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        p.kill()
+        pytest.fail(p.stderr.read().decode())
+    yield f"http://127.0.0.1:{port}"
+    p.terminate()
+    p.wait(timeout=10)
+
+
+def test_the_page_in_a_real_browser(server, tmp_path):
+    if not shutil.which("chromedriver"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromedriver is missing in CI (apt-get install chromium chromium-driver)")
+        pytest.skip("needs chromium and chromium-driver")
+    os.environ["SE_AVOID_STATS"] = "true"               # selenium's manager would report usage over the network
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    opts = webdriver.ChromeOptions()
+    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--window-size=400,1400"):
+        opts.add_argument(a)
+    driver = webdriver.Chrome(options=opts, service=Service(executable_path=shutil.which("chromedriver")))
+    try:                                   # a 400 px viewport (a headless window is at least 500 px wide)
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 400, "height": 1400, "deviceScaleFactor": 1, "mobile": False})
+        driver.get(server)
+        wait = WebDriverWait(driver, 20)
+        wait.until(lambda d: "tokens" in d.find_element(By.ID, "status").text)
+        box = driver.find_element(By.ID, "text")
+        box.clear()
+        box.send_keys("Barack Obama met Angela Merkel in Berlin <script>alert(1)</script> .")
+        driver.find_element(By.ID, "go").click()
+        wait.until(lambda d: "alert" in d.find_element(By.ID, "sentence").text
+                   and "entities" in d.find_element(By.ID, "status").text)
+        ents = driver.find_elements(By.CSS_SELECTOR, "#sentence .ent")
+        assert ents and all(0 < float(e.get_attribute("data-confidence")) <= 1 for e in ents)
+        assert {e.get_attribute("data-type") for e in ents} <= {"PER", "LOC", "ORG", "MISC"}
+        assert "< script >" in driver.find_element(By.ID, "sentence").text        # text, never markup
+        assert not driver.find_elements(By.CSS_SELECTOR, "#sentence script")
+        word = next(t for t in driver.find_elements(By.CSS_SELECTOR, ".tok[data-i]") if t.text == "Berlin")
+        word.click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#explain tr[data-word]"))
+        window = [r.get_attribute("data-word") for r in driver.find_elements(By.CSS_SELECTOR, "#explain tr[data-word]")]
+        assert len(window) == 5 and window[2] == "Berlin"
+        assert driver.find_elements(By.CSS_SELECTOR, "#dist tr")
+        assert not driver.find_element(By.ID, "transitions-box").get_attribute("hidden")
+        driver.save_screenshot(str(os.environ.get("NERWIN_PAGE_SHOT", tmp_path / "page.png")))
+        wide = driver.execute_script("return [...document.querySelectorAll('body *')].filter(e => "
+                                     "e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && "
+                                     "!e.closest('.card')).map(e => e.tagName + '#' + e.id + '.' + e.className)")
+        assert driver.execute_script("return document.documentElement.clientWidth") <= 400
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 400, wide
+    finally:
+        driver.quit()
+
+
+def test_serve_without_the_extra_says_how_to_install(tmp_path, model):
+    code = ("import sys; sys.modules['fastapi'] = None; sys.argv = ['nerwin'] + sys.argv[1:]; "
+            "from nerwin.cli import main; main()")
+    r = subprocess.run([sys.executable, "-c", code, "serve", "--model", str(model)], capture_output=True, text=True)
+    assert r.returncode == 2 and "pip install 'nerwin[serve]'" in r.stderr
