@@ -22,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from doc_section import replace_section  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = ROOT.parent / "shared" / "corpora"
 BTC = CORPORA / "btc"
@@ -65,7 +68,7 @@ def main() -> None:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), args.rev], check=True,
                        capture_output=True)
         try:
-            failed = 0
+            failed, lines = 0, []
             for kind in KINDS:
                 for batch in (64, 2048):
                     old, new = Path(tmp) / f"old-{kind}-{batch}", Path(tmp) / f"new-{kind}-{batch}"
@@ -75,18 +78,24 @@ def main() -> None:
                     bad = [k for k in a if k not in b or a[k].shape != b[k].shape or a[k].dtype != b[k].dtype
                            or a[k].tobytes() != b[k].tobytes()]
                     failed += bool(bad)
-                    print(f"{kind:9} batch {batch:5}: {len(a)} arrays, "
-                          + ("identical, bit for bit" if not bad else f"DIFFER: {', '.join(bad)}"), flush=True)
+                    lines.append(f"| {kind} | weights after {args.epochs} epochs at batch {batch} | {len(a)} arrays, "
+                                 + ("**identical, bit for bit**" if not bad else f"DIFFER: {', '.join(bad)}") + " |")
+                    print(lines[-1], flush=True)
                     if batch != 64:
                         continue
                     for corpus in ("btc", "wnut17"):
                         test = CORPORA / corpus / "test.conll"
                         outs = [predict(tree, old, test) for tree in (base, ROOT)]
                         failed += outs[0] != outs[1]
-                        print(f"{kind:9} predict {corpus} test: {outs[0].count(chr(10)):,} lines, "
-                              + ("identical, byte for byte" if outs[0] == outs[1] else "DIFFER"), flush=True)
+                        lines.append(f"| {kind} | `predict` on {corpus} test with the earlier model | "
+                                     f"{outs[0].count(chr(10)):,} lines, "
+                                     + ("**identical, byte for byte**" if outs[0] == outs[1] else "DIFFER") + " |")
+                        print(lines[-1], flush=True)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
+    replace_section("same-bits", "| model | what | result |\n|---|---|---|\n" + "\n".join(lines) +
+                    f"\n\nBTC train and dev, against commit `{args.rev}`; "
+                    f"`python scripts/compare_before.py --rev {args.rev} --epochs {args.epochs}`.")
     sys.exit(1 if failed else 0)
 
 
