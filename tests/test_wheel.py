@@ -13,7 +13,7 @@ from conftest import ROOT
 @pytest.mark.slow
 def test_a_wheel_installed_outside_the_checkout_trains_drifts_checks_and_predicts(tmp_path):
     dist = tmp_path / "dist"
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", dist,
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", dist,
                         ROOT], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     wheel = next(dist.glob("nerwin-*.whl"))

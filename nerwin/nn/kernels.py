@@ -4,7 +4,7 @@ Three jobs cost a numpy step dozens of calls and several passes over memory: sum
 delta_window's word slots into word rows, the optimizer's update of the touched rows, and
 the sentence loss's forward-backward recursions (a loop over t). Here each is one loop over
 the data. numba is imported only when training needs these; predict never loads it (the
-Tagger decodes with model.forward_backward). The first two do the arithmetic numpy did, in
+Tagger decodes with crf.forward_backward). The first two do the arithmetic numpy did, in
 numpy's order and precision, so a seed gives the same model bits as the numpy code they
 replaced (tests/test_kernels.py); the recursions run in float64 (tests/test_sentence.py).
 """
@@ -133,7 +133,7 @@ def _logsumexp_row(a):
 
 @njit(cache=True, error_model="numpy")
 def forward_backward(f, lengths, trans, start, end):
-    """The recursions of model.forward_backward, one sentence at a time, with no padding:
+    """The recursions of crf.forward_backward, one sentence at a time, with no padding:
     f (N, K) emissions of S sentences laid end to end, lengths (S,) -> log alpha, log beta
     (N, K), log Z (S,), in float64. Each step is shifted by its largest term, as there."""
     N, K = f.shape
