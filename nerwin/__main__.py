@@ -1,3 +1,4 @@
+"""`python -m nerwin`: the command's entry point."""
 from nerwin.command import main
 
 main()

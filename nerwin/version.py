@@ -1,1 +1,2 @@
+"""The version, in one place (pyproject reads it)."""
 __version__ = "0.2.0"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from doc_section import replace_section  # noqa: E402
-from timing import pause_probe  # noqa: E402
+from timing import btc_lines, pause_probe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BTC = ROOT.parent / "shared" / "corpora" / "btc"
@@ -90,18 +90,7 @@ def main() -> None:
         subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", old, a.rev], check=True, capture_output=True)
         try:
             text = d / "btc.txt"
-            sents = []
-            for split in ("train", "dev", "test"):
-                block = (BTC / f"{split}.conll").read_text(encoding="utf-8").split("\n\n")
-                sents += [" ".join(l.split("\t")[0] for l in b.splitlines() if l.strip()) for b in block if b.strip()]
-            lines, n = [], 0
-            while n < TOKENS:
-                for s in sents:
-                    lines.append(s)
-                    n += len(s.split())
-                    if n >= TOKENS:
-                        break
-            text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            text.write_text("\n".join(btc_lines(BTC, TOKENS)) + "\n", encoding="utf-8")
             models = {"binary (`--target LOC`)": d / "bin", "sentence loss (`--target all`)": d / "all"}
             for flags, m in zip((["--target", "LOC"], ["--target", "all"]), models.values()):
                 run(old, ["-m", "nerwin", "train", "--train", BTC / "train.conll", "--dev", BTC / "dev.conll",

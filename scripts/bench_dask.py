@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from doc_section import replace_section  # noqa: E402
+from timing import btc_lines  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BTC = ROOT.parent / "shared" / "corpora" / "btc"
@@ -32,18 +33,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
-    from nerwin.text.corpus import read_conll
-    sents = [" ".join(s.tokens) for split in ("train", "dev", "test") for s in read_conll(BTC / f"{split}.conll")]
     nerwin = [sys.executable, "-m", "nerwin"]
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
-        lines, n = [], 0
-        while n < TOKENS:
-            for s in sents:
-                lines.append(s)
-                n += len(s.split())
-                if n >= TOKENS:
-                    break
+        lines = btc_lines(BTC, TOKENS)
         files = []
         for k in range(4):
             files.append(d / f"part{k}.txt")

@@ -17,3 +17,20 @@ def pause_probe(seconds: float = 2.0) -> float:
             lost += now - last
         last = now
     return lost / (last - t0)
+
+
+def btc_lines(btc, tokens: int) -> list[str]:
+    """The sentences of BTC's train, dev and test files, one a line, repeated up to `tokens` tokens;
+    read without nerwin, so that any commit's code can be timed on the very same text."""
+    sents = []
+    for split in ("train", "dev", "test"):
+        blocks = (btc / f"{split}.conll").read_text(encoding="utf-8").split("\n\n")
+        sents += [" ".join(l.split("\t")[0] for l in b.splitlines() if l.strip()) for b in blocks if b.strip()]
+    lines, n = [], 0
+    while n < tokens:
+        for s in sents:
+            lines.append(s)
+            n += len(s.split())
+            if n >= tokens:
+                break
+    return lines

@@ -34,6 +34,14 @@ def run(*args, stdin: str | None = None, cwd=None):
                           capture_output=True, text=True, cwd=cwd, env=os.environ.copy())
 
 
+def trained(tmp_path_factory, name: str, *flags) -> Path:
+    """A model trained by the real CLI (on the sample unless flags say otherwise) in a fresh folder."""
+    out = tmp_path_factory.mktemp(name) / "m"
+    r = run("train", *flags, "--out", out, "-q")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
 def assert_clean_error(r, *names):
     """Exit 2, one line `nerwin: error: ...` naming the file (and line), no traceback."""
     assert r.returncode == 2, (r.returncode, r.stderr)

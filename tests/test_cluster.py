@@ -15,15 +15,12 @@ import nerwin  # noqa: E402
 from nerwin.text.corpus import read_conll  # noqa: E402
 from nerwin.tools import cluster  # noqa: E402
 
-from conftest import corpus, run  # noqa: E402
+from conftest import corpus, run, trained  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cluster") / "m"
-    r = run("train", "--target", "all", "--epochs", "2", "--out", out, "-q")
-    assert r.returncode == 0, r.stderr
-    return out
+    return trained(tmp_path_factory, "cluster", "--target", "all", "--epochs", "2")
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,12 @@ import pytest
 import nerwin
 from nerwin.text.corpus import read_conll
 
-from conftest import corpus, run
+from conftest import corpus, run, trained
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("predict") / "m"
-    r = run("train", "--target", "all", "--epochs", "2", "--out", out, "-q")
-    assert r.returncode == 0, r.stderr
-    return out
+    return trained(tmp_path_factory, "predict", "--target", "all", "--epochs", "2")
 
 
 def test_one_record_per_input_line_with_its_number(model):

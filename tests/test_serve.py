@@ -16,15 +16,12 @@ from fastapi.testclient import TestClient  # noqa: E402
 import nerwin  # noqa: E402
 from nerwin.tools.serve import Limits, create_app  # noqa: E402
 
-from conftest import run  # noqa: E402
+from conftest import trained  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("serve") / "m"
-    r = run("train", "--target", "all", "--epochs", "3", "--out", out, "-q")
-    assert r.returncode == 0, r.stderr
-    return out
+    return trained(tmp_path_factory, "serve", "--target", "all", "--epochs", "3")
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from nerwin.text.corpus import read_conll
 from nerwin.text.tokenize import tokenize
 from nerwin.vectors import open_store
 
-from conftest import DATA, assert_clean_error, run, write_vectors
+from conftest import DATA, assert_clean_error, run, trained, write_vectors
 
 WORDS = ["the", "museums", "in", "paris", "are", "amazing", ".", "berlin", "london", "is"]
 
@@ -42,10 +42,7 @@ class Payload:
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("trust") / "m"
-    r = run("train", "--epochs", "1", "--out", out, "-q")
-    assert r.returncode == 0, r.stderr
-    return out
+    return trained(tmp_path_factory, "trust", "--epochs", "1")
 
 
 def gensim_kv(path: Path, sidecar: bool):
