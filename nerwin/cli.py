@@ -117,7 +117,7 @@ def root(debug: Annotated[bool, typer.Option("--debug", help="Show a traceback o
     DEBUG = debug
 
 
-@app.command()
+@app.command(short_help="Train a model on CoNLL files and keep its best dev epoch.")
 @settings_options("target", "loss", "window", "hidden", "activation", "optimizer", "lr", "batch_size", "epochs",
                   "l2", "dropout", "patience", "lr_decay", "fine_tune", "casing", "bundle_vectors", "seed", "dtype")
 def train(
@@ -146,7 +146,7 @@ def train(
         emit_json(result, metrics_json)
 
 
-@app.command()
+@app.command(short_help="Tag text or CoNLL: one record per input line, in order.")
 def predict(
     input_files: Annotated[Optional[list[str]], typer.Argument(help="Input file, or - for stdin (the default); "
                                                                "with --dask, any number of files.")] = None,
@@ -185,7 +185,7 @@ def predict(
           file=sys.stderr)
 
 
-@app.command()
+@app.command(short_help="P/R/F1 against gold tags, as conlleval, and how well calibrated.")
 def evaluate(
     file: Annotated[Path, typer.Argument(help="CoNLL file with gold tags.")],
     model_dir: ModelDir = MODEL,
@@ -211,7 +211,7 @@ def evaluate(
         print(f"token-level {tagger.target}: {format_prf(m)}")
 
 
-@app.command()
+@app.command(short_help="How each word of a token's window bears on its label.")
 def explain(
     sentence: Annotated[str, typer.Argument(help="A sentence (split by the built-in tokenizer).")],
     model_dir: ModelDir = MODEL,
@@ -236,7 +236,7 @@ def explain(
         print(explain_text(rows, tagger.settings.window))
 
 
-@app.command()
+@app.command(short_help="An offline HTML page of what the model learned on a gold file.")
 def report(
     file: Annotated[Path, typer.Argument(help="CoNLL file with gold tags.")],
     html_path: Annotated[Path, typer.Option("--html", help="The page to write (one self-contained file).")],
@@ -258,7 +258,7 @@ def report(
     print(f"report: {html_path} ({len(page.encode()) / 1024:,.0f} KB)", file=sys.stderr)
 
 
-@app.command()
+@app.command(short_help="Every analytic gradient against central differences.")
 @settings_options("window", "hidden", "l2", "seed", hidden=6, l2=1e-3,
                   helps={"seed": "Random seed of the small problems' parameters and labels."})
 def gradcheck(
@@ -280,7 +280,7 @@ def gradcheck(
     raise typer.Exit(0 if ok else 1)
 
 
-@app.command()
+@app.command(short_help="An HTTP API, and a page that shows the classifier decide.")
 def serve(
     model_dir: ModelDir = MODEL,
     host: Annotated[str, typer.Option(help="Address to listen on; loopback unless told otherwise.")] = "127.0.0.1",
@@ -299,7 +299,7 @@ def serve(
     run_server(model_dir, host, port, workers, Limits(max_body, max_texts, max_tokens))
 
 
-@app.command("drift-demo")
+@app.command("drift-demo", short_help="The lecture's TV / telly / television experiment.")
 @settings_options("seed", "epochs", "lr", "hidden", "l2", "optimizer", epochs=200, lr=0.01, hidden=10, l2=1e-3,
                   helps={"seed": "Random seed: both runs start from the same parameters."})
 def drift_demo(
