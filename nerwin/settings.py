@@ -82,7 +82,6 @@ class Settings:
         return asdict(self)
 
 
-DEFAULTS = Settings()
 FIELDS = {f.name: f for f in fields(Settings)}
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from nerwin.nn.crf import crf_scores, forward_backward, pad, sll_backward, sll_forward
 from nerwin.nn.layers import affine_backward, affine_forward, sigmoid, softmax, xavier
 from nerwin.text.corpus import binary_labels
-from nerwin.text.schemes import class_ids, parse, transitions, viterbi_batch
+from nerwin.text.schemes import class_ids, iob2_classes, parse, transitions, viterbi_batch
 
 GROUP = 256   # sentences decoded together: similar lengths, little padding
 
@@ -84,7 +84,7 @@ class Head:
         """The head for a training run: target "all" takes every type."""
         every = target == "all"
         cls = next(h for h in HEADS.values() if h.multiclass == every and h.loss_name == loss)
-        return cls(target, ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")] if every else [target])
+        return cls(target, iob2_classes(types) if every else [target])
 
     @staticmethod
     def from_config(config: dict) -> "Head":
