@@ -119,7 +119,8 @@ def root(debug: Annotated[bool, typer.Option("--debug", help="Show a traceback o
 
 @app.command(short_help="Train a model on CoNLL files and keep its best dev epoch.")
 @settings_options("target", "loss", "window", "hidden", "activation", "optimizer", "lr", "batch_size", "epochs",
-                  "l2", "dropout", "patience", "lr_decay", "fine_tune", "casing", "bundle_vectors", "seed", "dtype")
+                  "l2", "dropout", "patience", "lr_decay", "fine_tune", "casing", "affixes", "chars", "char_dim",
+                  "char_width", "word_dropout", "bundle_vectors", "seed", "dtype")
 def train(
     settings: dict,
     train_file: Annotated[Optional[Path], typer.Option("--train", help="Training CoNLL file (default: the bundled "
@@ -322,7 +323,7 @@ def drift_demo(
             import matplotlib  # noqa: F401  (optional: only --plot needs it)
         except ImportError:
             raise NerwinError("--plot needs matplotlib: pip install 'nerwin[plot]'") from None
-    s = Settings.of(**settings, window=0, batch_size=4, casing=0)
+    s = Settings.of(**settings, window=0, batch_size=4, casing=0, affixes=0, chars=0, word_dropout=0.0)
     rows, classes = read_words(words or WORDS)
     store, _ = open_store(vectors, vectors_format)
     res = experiment(rows, classes, store, s)

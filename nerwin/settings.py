@@ -13,9 +13,11 @@ from nerwin.errors import SettingError, SettingTypeError
 from nerwin.nn.heads import HEADS
 from nerwin.nn.layers import ACTIVATIONS
 from nerwin.nn.optim import OPTIMIZERS
+from nerwin.text.windows import SHAPES
 
 LOSSES = ("auto", *sorted({h.loss_name for h in HEADS.values()}, reverse=True))   # auto, window, sentence
 DTYPES = ("float32", "float64")
+MAX_CHAR_WIDTH = 9
 
 
 def setting(default, help: str, *, lo=None, hi=None, choices=None, above=None, flag=None):
@@ -48,6 +50,17 @@ class Settings:
                                     "(<UNK>, <s>, </s> train either way).", flag=("--fine-tune", "--freeze"))
     casing: int = setting(5, "Size of the trainable word-shape vector joined to each word's vector (0: off).",
                           lo=0, hi=10_000)
+    affixes: int = setting(0, "Size of the trainable prefix and suffix vectors (a word's first and last 3 letters, "
+                              "lowercased) joined to each word's vector (0: off).", lo=0, hi=10_000)
+    chars: int = setting(0, "Filters of the character CNN: each word's vector is joined by the max over positions "
+                            "of a convolution over its characters, so unseen words get more than <UNK> (0: off).",
+                         lo=0, hi=10_000)
+    char_dim: int = setting(16, "Size of each character's trainable vector (with --chars).", lo=1, hi=10_000)
+    char_width: int = setting(3, "k: characters each filter of the character CNN reads (with --chars).",
+                              lo=1, hi=MAX_CHAR_WIDTH)
+    word_dropout: float = setting(0.0, "During training, the chance that a word seen once in train has its "
+                                       "vector replaced by <UNK>, so the network learns to tag from its spelling and "
+                                       "context when the vector is missing.", lo=0.0, hi=0.95)
     bundle_vectors: int = setting(50_000, "Keep this many of the most frequent pretrained rows in the model, so it "
                                           "tags unseen words without the vectors file (0: none).",
                                   lo=0, hi=100_000_000)
@@ -78,11 +91,29 @@ class Settings:
             raise SettingTypeError(unknown[0], f"is not a setting; settings are {', '.join(sorted(names))}")
         return cls(**values).resolved()
 
+    def spelling_width(self) -> int:
+        """What a word's spelling adds to its slot of x: casing, prefix, suffix and characters."""
+        return self.casing + 2 * self.affixes + self.chars
+
+    def table_shapes(self, sizes: tuple[int, int, int]) -> dict:
+        """The shapes of the spelling's parameters: casing C, prefix and suffix tables, the character
+        table and the filters. sizes: the rows of the character, prefix and suffix tables."""
+        n_chars, n_pre, n_suf = sizes
+        out = {"C": (len(SHAPES), self.casing)} if self.casing else {}
+        if self.affixes:
+            out.update(Pre=(n_pre, self.affixes), Suf=(n_suf, self.affixes))
+        if self.chars:
+            out.update(Ech=(n_chars, self.char_dim), Wch=(self.chars, self.char_width * self.char_dim),
+                       bch=(self.chars,))
+        return out
+
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 FIELDS = {f.name: f for f in fields(Settings)}
+# what a model's config means when it was written before a setting existed: the feature was off
+BEFORE = {"affixes": 0, "chars": 0, "word_dropout": 0.0}
 
 
 def kind(f) -> type:

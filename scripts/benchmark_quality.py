@@ -1,17 +1,22 @@
 """Train and score nerwin on the real corpora; print a markdown table and put it in docs/results.md.
 
-Usage: python scripts/benchmark_quality.py [--seeds 3] [--rows 5 8 --section NAME] [--no-docs]
---rows re-runs some rows of RUNS (1-based) into their own docs section.
+Usage: python scripts/benchmark_quality.py [--set main|ablation] [--seeds 3] [--jobs 2]
+                                           [--rows 5 8 --section NAME] [--try="FLAGS" ...] [--no-docs]
+--set ablation: the word-spelling ablation (docs section `ablation`); --rows re-runs some rows of
+the set (1-based) into their own section; --try runs these flags with --target all on BTC and
+WNUT-17 and writes nothing. --jobs runs that many trainings at once, each on one BLAS thread.
 Needs ../shared/corpora (BTC, WNUT-17); skips with a message when it is missing.
 Each row is the mean (and spread) over seeds of the test score of the best dev epoch.
 """
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from doc_section import replace_section
@@ -19,30 +24,44 @@ from doc_section import replace_section
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = ROOT.parent / "shared" / "corpora"
 
-# (corpus, target, extra flags): the defaults (casing 5; loss auto: sentence for all types), and
-# the ablations behind them
-RUNS = [
-    ("btc", "LOC", ["--casing", "0"]),
-    ("btc", "LOC", []),
-    ("btc", "all", ["--loss", "window", "--casing", "0"]),
-    ("btc", "all", ["--loss", "window"]),
-    ("btc", "all", []),
-    ("wnut17", "location", []),
-    ("wnut17", "all", ["--loss", "window"]),
-    ("wnut17", "all", []),
+# (corpus, target, extra flags): the defaults, and the ablations behind them
+SETS = {
+    "main": [
+        ("btc", "LOC", ["--casing", "0"]),
+        ("btc", "LOC", []),
+        ("btc", "all", ["--loss", "window", "--casing", "0"]),
+        ("btc", "all", ["--loss", "window"]),
+        ("btc", "all", []),
+        ("wnut17", "location", []),
+        ("wnut17", "all", ["--loss", "window"]),
+        ("wnut17", "all", []),
+    ],
+}
+# what a word's spelling adds, one part at a time, then the defaults chosen from them
+OFF = ["--chars", "0", "--affixes", "0", "--word-dropout", "0"]
+ABLATION = [
+    ("casing only (the earlier defaults)", OFF),
+    ("+ characters (32 filters)", OFF + ["--chars", "32"]),
+    ("+ affixes (10 each)", OFF + ["--affixes", "10"]),
+    ("+ word dropout (0.25)", OFF + ["--word-dropout", "0.25"]),
+    ("the defaults", []),
 ]
+SETS["ablation"] = [(c, "all", flags) for _, flags in ABLATION for c in ("btc", "wnut17")]
+NAMES = {tuple(flags): name for name, flags in ABLATION}
+ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
-def train(corpus: str, target: str, flags: list[str], seed: int, tmp: Path) -> dict:
+def train(corpus: str, target: str, flags: list[str], seed: int, tmp: Path, env: dict) -> dict:
     c = CORPORA / corpus
-    out = tmp / f"{corpus}-{target}-{seed}"
+    out = tmp / f"{corpus}-{target}-{seed}-{abs(hash(tuple(flags)))}"
     cmd = [sys.executable, "-m", "nerwin", "train", "--train", c / "train.conll", "--dev", c / "dev.conll",
            "--test", c / "test.conll", "--target", target, "--seed", str(seed), "--out", out,
            "--metrics-json", out.with_suffix(".json"), "-q", *flags]
     t0 = time.perf_counter()
-    subprocess.run(list(map(str, cmd)), check=True)
+    subprocess.run(list(map(str, cmd)), check=True, env=env, cwd=ROOT)
     m = json.loads(out.with_suffix(".json").read_text())
     m["wall"] = time.perf_counter() - t0
+    m["size"] = (out / "model.npz").stat().st_size
     return m
 
 
@@ -52,34 +71,49 @@ def fmt(xs: list[float]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--set", choices=sorted(SETS), default="main")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--rows", type=int, nargs="+", help="only these rows of RUNS, 1-based")
-    ap.add_argument("--section", default="quality", help="the docs section to write")
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--rows", type=int, nargs="+", help="only these rows of the set, 1-based")
+    ap.add_argument("--section", help="the docs section to write (default: the set's name, main: quality)")
+    ap.add_argument("--try", dest="tries", action="append", help="a flag string to try on both corpora (repeat "
+                    "it: --try='--chars 32'); no docs")
     ap.add_argument("--no-docs", action="store_true")
     a = ap.parse_args()
-    runs = [RUNS[i - 1] for i in a.rows] if a.rows else RUNS
+    if a.tries:
+        runs = [(c, "all", f.split()) for f in a.tries for c in ("btc", "wnut17")]
+    else:
+        runs = [SETS[a.set][i - 1] for i in a.rows] if a.rows else SETS[a.set]
     if not CORPORA.exists():
         print(f"skipped: {CORPORA} is missing (see its README)")
         return
-    rows = ["| corpus | target | flags | metric | test P | test R | test F1 | train s/run (wall) | best epoch |",
-            "|---|---|---|---|---|---|---|---|---|"]
-    with tempfile.TemporaryDirectory() as tmp:
-        for corpus, target, flags in runs:
-            ms = [train(corpus, target, flags, seed, Path(tmp)) for seed in range(a.seeds)]
+    env = dict(os.environ, **(ONE_THREAD if a.jobs > 1 else {}))
+    rows = ["| corpus | target | flags | metric | test P | test R | test F1 | train s/run (wall) | best epoch "
+            "| model MB |", "|---|---|---|---|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(a.jobs) as pool:
+        jobs = {(i, seed): pool.submit(train, corpus, target, flags, seed, Path(tmp), env)
+                for i, (corpus, target, flags) in enumerate(runs) for seed in range(a.seeds)}
+        for i, (corpus, target, flags) in enumerate(runs):
+            ms = [jobs[i, seed].result() for seed in range(a.seeds)]
             t = [m["test"] for m in ms]
             metric = "entity F1 (micro)" if target == "all" else "token F1"
-            rows.append(f"| {corpus} | {target} | `{' '.join(flags) or 'defaults'}` | {metric} | "
-                        f"{fmt([x['precision'] for x in t])} | {fmt([x['recall'] for x in t])} | "
+            shown = NAMES.get(tuple(flags)) if a.set == "ablation" and not a.tries else None
+            rows.append(f"| {corpus} | {target} | {shown or '`' + (' '.join(flags) or 'defaults') + '`'} | "
+                        f"{metric} | {fmt([x['precision'] for x in t])} | {fmt([x['recall'] for x in t])} | "
                         f"**{fmt([x['f1'] for x in t])}** | {statistics.mean(m['seconds'] for m in ms):.1f} "
                         f"({statistics.mean(m['wall'] for m in ms):.1f}) | "
-                        f"{', '.join(str(m['best_epoch']) for m in ms)} |")
+                        f"{', '.join(str(m['best_epoch']) for m in ms)} | "
+                        f"{statistics.mean(m['size'] for m in ms) / 1e6:.1f} |")
             print(rows[-1], flush=True)
     table = "\n".join(rows)
     print(table)
-    if not a.no_docs:
-        cmd = "python scripts/benchmark_quality.py" + (f" --rows {' '.join(map(str, a.rows))} --section {a.section}"
-                                                        if a.rows else "")
-        replace_section(a.section, f"{a.seeds} seeds each (mean ± sd); produced by `{cmd}`.\n\n{table}")
+    if not a.no_docs and not a.tries:
+        section = a.section or ("quality" if a.set == "main" else a.set)
+        cmd = "python scripts/benchmark_quality.py" + (f" --set {a.set}" if a.set != "main" else "") + (
+            f" --jobs {a.jobs}" if a.jobs > 1 else "") + (
+            f" --rows {' '.join(map(str, a.rows))} --section {section}" if a.rows else "")
+        threads = f", {a.jobs} trainings at a time on one BLAS thread each" if a.jobs > 1 else ""
+        replace_section(section, f"{a.seeds} seeds each (mean ± sd{threads}); produced by `{cmd}`.\n\n{table}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ from nerwin.nn.heads import BinaryHead
 from nerwin.nn.layers import ACTIVATIONS
 from nerwin.settings import Settings
 from nerwin.nn.gradcheck import check, numeric_grad, rel_error, sample_problem
+from nerwin.nn.heads import Head
+from nerwin.tools.gradcheck import real_windows
 from nerwin.training.data import prepare
 from nerwin.vectors import open_store
 
@@ -21,6 +23,15 @@ def real():
     return E, tr.X, tr.y
 
 
+@pytest.fixture(scope="module")
+def spelled():
+    """The sample's windows with every part of a word's spelling, and the hard words for characters."""
+    store, _ = open_store(None)
+    sents, types, E, X, F, tables, must, words = real_windows(DATA / "train.conll", store, Settings.of(seed=0))
+    y = Head.new(types[0], types, "window").gold(x.tags for x in sents)
+    return E, X, y, F, tables, must, words
+
+
 @pytest.mark.parametrize("act", list(ACTIVATIONS))
 def test_binary_gradients_match_central_differences(real, act):
     E, X, y = real
@@ -31,13 +42,17 @@ def test_binary_gradients_match_central_differences(real, act):
 
 
 @pytest.mark.parametrize("act", ["tanh", "relu"])
-@pytest.mark.parametrize("casing", [0, 3])
-def test_softmax_casing_and_dropout_gradients(real, act, casing):
-    E, X, y = real
-    p, Es, ids, yk, shapes, head = sample_problem(E, X, y, hidden=5, K=4, seed=4, casing=casing)
-    assert ("C" in p) == bool(casing) and "V" in p
+@pytest.mark.parametrize("spelling", [False, True])
+def test_softmax_spelling_and_dropout_gradients(spelled, act, spelling):
+    """Casing, prefix, suffix and the character CNN, on real words: one character, longer than a
+    filter, clipped at MAX_CHARS and not ASCII."""
+    E, X, y, F, tables, must, words = spelled
+    assert len(words) == 4 and any("not ASCII" in w for w in words)
+    p, Es, ids, yk, feats, head = sample_problem(E, X, y, hidden=5, K=4, seed=4, F=F if spelling else None,
+                                                 tables=tables if spelling else None, must=must if spelling else ())
+    assert {"C", "Pre", "Suf", "Ech", "Wch", "bch"} <= set(p) if spelling else set(p) == {"W", "b", "V", "c"}
     mask = (np.random.default_rng(0).random((len(ids), 5)) >= 0.3) / 0.7
-    errs = check(p, Es, ids, yk, head, act, lam=1e-2, mask=mask, shapes=shapes)
+    errs = check(p, Es, ids, yk, head, act, lam=1e-2, mask=mask, feats=feats)
     assert max(errs.values()) < 1e-7, errs
 
 

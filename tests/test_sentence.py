@@ -79,10 +79,12 @@ def test_marginals_and_transition_gradients_against_central_differences():
 def test_whole_model_gradients_on_real_sentences_of_1_and_40_words():
     store, _ = open_store(None)
     _, E, tr, _, head, _ = prepare(DATA / "train.conll", None, store, Settings.of(target="all", dtype="float64"))
-    p, Es, ids, y, shapes, lengths, head = sentence_problem(E, tr.X, tr.y, hidden=4, classes=head.classes, seed=2,
-                                                             casing=2)
-    assert list(lengths) == [1, 40] and set(head.shapes(4)) <= set(p)
-    errs = check(p, Es, ids, y, head, "tanh", 1e-2, None, shapes, lengths)
+    F = tr.spelling.features([x.tokens for x in tr.sents], 2, True, True, 3)
+    tables = Settings.of(casing=2, affixes=2, chars=3, char_dim=2).table_shapes(tr.spelling.sizes)
+    p, Es, ids, y, feats, lengths, head = sentence_problem(E, tr.X, tr.y, hidden=4, classes=head.classes, seed=2,
+                                                           F=F, tables=tables)
+    assert list(lengths) == [1, 40] and set(head.shapes(4)) <= set(p) and set(tables) <= set(p)
+    errs = check(p, Es, ids, y, head, "tanh", 1e-2, None, feats, lengths)
     assert max(errs.values()) < 1e-7, errs
 
 

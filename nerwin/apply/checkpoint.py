@@ -24,8 +24,9 @@ from nerwin.version import __version__
 from nerwin.errors import NerwinError
 from nerwin.files import UMASK, atomic_write
 from nerwin.nn.heads import Head
-from nerwin.settings import Settings
-from nerwin.text.windows import SHAPES, SPECIALS, Vocab
+from nerwin.settings import BEFORE, Settings
+from nerwin.text.spelling import Spelling
+from nerwin.text.windows import SPECIALS, Vocab
 from nerwin.vectors import Bundle
 
 MAX_BYTES = 1 << 34    # 16 GiB of arrays: more is a damaged or hostile file, not a model
@@ -154,8 +155,10 @@ def check_config(config: dict) -> tuple[Settings, Head]:
     s = config["settings"]
     if not isinstance(s, dict):
         raise ValueError("settings must be an object")
-    settings = Settings.of(**s)
+    settings = Settings.of(**{**BEFORE, **s})
     head = Head.from_config(config)
+    if (settings.affixes or settings.chars) and "spelling" not in config:
+        raise ValueError("the settings use affixes or characters, but no spelling lists them")
     T = config.get("temperature", 1.0)
     if isinstance(T, bool) or not isinstance(T, (int, float)) or not 0 < T < 1e6:
         raise ValueError(f"temperature must be a positive number, not {T!r}")
@@ -170,6 +173,11 @@ def check_config(config: dict) -> tuple[Settings, Head]:
     if not (isinstance(words, list) and all(isinstance(w, str) for w in words) and words[:3] == list(SPECIALS)):
         raise ValueError("vocabulary must be a list of strings starting with <UNK>, <s>, </s>")
     return settings, head
+
+
+def spelling_of(config: dict) -> Spelling:
+    """The characters and affixes the model knows (none for a model that reads neither)."""
+    return Spelling.from_config(config["spelling"]) if "spelling" in config else Spelling([], [], [])
 
 
 def read_npz(npz: Path) -> dict[str, np.ndarray]:
@@ -237,9 +245,10 @@ def load(model_dir: Path):
     try:
         s, head = check_config(config)
         vocab = Vocab(config["vocabulary"])
-        n, H, c = 2 * s.window + 1, s.hidden, s.casing
-        expect = {"E": (len(vocab), config["dim"]), "W": (H, n * (config["dim"] + c)), "b": (H,),
-                  **head.shapes(H), **({"C": (len(SHAPES), c)} if c else {})}
+        spelling = spelling_of(config)
+        n, H = 2 * s.window + 1, s.hidden
+        expect = {"E": (len(vocab), config["dim"]), "W": (H, n * (config["dim"] + s.spelling_width())), "b": (H,),
+                  **head.shapes(H), **s.table_shapes(spelling.sizes)}
         for k, shape in expect.items():
             if k not in arrays or arrays[k].shape != shape:
                 raise NerwinError(f"array {k} has shape {arrays[k].shape if k in arrays else 'missing'}, "

@@ -16,11 +16,12 @@ from nerwin.apply.lexicon import Lexicon
 from nerwin.errors import NerwinError, NerwinTypeError, SettingError, SettingTypeError, check_type
 from nerwin.nn import model
 from nerwin.nn.heads import Head
-from nerwin.settings import Settings
+from nerwin.settings import BEFORE, Settings
 from nerwin.text.corpus import BATCH, Sentence, chunks
 from nerwin.text.tokenize import tokenize
-from nerwin.text.windows import BOS, EOS, shape_matrix, window_matrix
+from nerwin.text.windows import BOS, EOS, window_matrix
 
+PART_NAMES = {"E": "word", "C": "casing", "Pre": "prefix", "Suf": "suffix", "R": "chars"}
 WINDOWS = 1024    # windows a forward pass: x (WINDOWS, n*(d+c)) stays in cache for the GEMM
 
 
@@ -34,7 +35,8 @@ class Tagger:
         parameters change in place as training goes."""
         self._params, self._config = params, config
         self._head = Head.from_config(config)
-        self._settings = Settings.of(**config["settings"])
+        self._settings = Settings.of(**{**BEFORE, **config["settings"]})
+        self._spelling = checkpoint.spelling_of(config)
         self._lexicon = Lexicon(E, vocab, config.get("vectors", {}), config["dim"], bundle, store,
                                 vectors, vectors_format, live)
 
@@ -93,19 +95,25 @@ class Tagger:
 
     # ---- applying the model ------------------------------------------------------------
     def _windows(self, token_lists: list[list[str]]):
+        """-> E, the windows' word rows X (N, n) and the spelling's Features (or None)."""
         vocab, E, ids = self._lexicon.ids(token_lists)
-        w = self._settings.window
-        X = window_matrix(ids, w, vocab.index[BOS], vocab.index[EOS])
-        S = shape_matrix(token_lists, w) if self._settings.casing else None
-        return E, X, S
+        s = self._settings
+        X = window_matrix(ids, s.window, vocab.index[BOS], vocab.index[EOS])
+        F = None
+        if s.spelling_width():
+            F = self._spelling.features(token_lists, s.window, s.casing > 0, s.affixes > 0,
+                                        s.char_width if s.chars else None)
+        return E, X, F
 
     def logits(self, token_lists: list[list[str]]) -> np.ndarray:
-        """The head's logits s of every token: (N,) binary, (N, K) otherwise."""
-        E, X, S = self._windows(token_lists)
+        """The head's logits s of every token: (N,) binary, (N, K) otherwise. The character CNN
+        runs once per distinct token of the block, before the windows are cut into passes."""
+        E, X, F = self._windows(token_lists)
         act, out = self._settings.activation, []
+        R = model.char_vectors(self._params, F)
         for i in range(0, max(len(X), 1), WINDOWS):           # one pass even when empty: the right shape
-            out.append(model.scores(self._params, E, X[i:i + WINDOWS], self._head, act,
-                                    None if S is None else S[i:i + WINDOWS]))
+            part = slice(i, i + WINDOWS)
+            out.append(model.scores(self._params, E, X[part], self._head, act, None if F is None else F.take(part), R))
         return np.concatenate(out)
 
     @property
@@ -170,23 +178,27 @@ class Tagger:
         """Per token: its window, label and probability, and for each word i of the window the
         slice g_i of ds/dx that delta_window gives it (s the score of the predicted class), its
         norm (how far fine-tuning would push that word's vector) and g_i . x_i (how much the
-        word's vector pushed the decision)."""
+        word's vector pushed the decision); "parts" holds g . x for each part of the word's slot
+        (word, casing, prefix, suffix, chars: its character vector's share)."""
         _, toks = _sentence(text, "text")
         if not toks:
             raise NerwinError("text has no tokens to explain")
         s = self.logits([toks])
         doc = self.decode([toks], s)[0]
-        E, X, S = self._windows([toks])
+        E, X, F = self._windows([toks])
         cls = self._head.label_ids(doc.labels)
         score = self._head.class_score(s, cls)
-        g, x = model.score_gradient(self._params, E, X, self._head, self._settings.activation, cls, S)
+        parts = model.score_gradient(self._params, E, X, self._head, self._settings.activation, cls, F)
+        g, x = parts["E"]
+        push = {name: np.einsum("bnk,bnk->bn", gp, xp) for name, (gp, xp) in parts.items()}
         w = self._settings.window
         padded = [BOS] * w + toks + [EOS] * w
         entity = {t: e for e in doc.entities for t in range(e.start, e.end)}
         out = []
         for t in range(len(toks)):
             words = [{"word": padded[t + i], "offset": i - w, "g": g[t, i].tolist(),
-                      "norm": float(np.linalg.norm(g[t, i])), "push": float(g[t, i] @ x[t, i])}
+                      "norm": float(np.linalg.norm(g[t, i])), "push": float(push["E"][t, i]),
+                      "parts": {PART_NAMES[name]: float(v[t, i]) for name, v in push.items()}}
                      for i in range(2 * w + 1)]
             e = entity.get(t)
             out.append({"index": t, "token": toks[t], "label": doc.labels[t], "prob": doc.probs[t],

@@ -5,7 +5,8 @@ import numpy as np
 
 from nerwin.nn import model
 from nerwin.nn.heads import BinaryHead, Head, SentenceHead, SoftmaxHead
-from nerwin.text.windows import SHAPES
+from nerwin.nn.optim import ROW_TABLES
+from nerwin.text.spelling import Features
 
 
 def rel_error(a: np.ndarray, n: np.ndarray) -> float:
@@ -35,13 +36,18 @@ def numeric_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 
 
 def check(p: dict, E: np.ndarray, ids: np.ndarray, y: np.ndarray, head: Head, act: str, lam: float,
-          mask: np.ndarray | None = None, shapes: np.ndarray | None = None, lengths=None) -> dict[str, float]:
-    """Relative error of each parameter's gradient (C and A too) and of the touched
-    word-vector rows; "E untouched" is the largest numerical gradient of rows no window uses."""
-    _, grads, rows, dE = model.loss(p, E, ids, y, head, act, lam, mask, shapes, lengths)
+          mask: np.ndarray | None = None, feats: Features | None = None, lengths=None) -> dict[str, float]:
+    """Relative error of each parameter's gradient (the spelling's tables and A too) and of the
+    touched word-vector rows; "E untouched" is the largest numerical gradient of rows no window uses."""
+    _, grads, rows, dE = model.loss(p, E, ids, y, head, act, lam, mask, feats, lengths)
+    for k in ROW_TABLES:
+        if k in grads:                          # (rows, sums) -> the whole table's gradient
+            dense = np.zeros_like(p[k])
+            dense[grads[k][0]] = grads[k][1]
+            grads[k] = dense
 
     def J():
-        return model.loss(p, E, ids, y, head, act, lam, mask, shapes, lengths)[0]
+        return model.loss(p, E, ids, y, head, act, lam, mask, feats, lengths)[0]
 
     errors = {k: rel_error(grads[k], numeric_grad(J, p[k])) for k in p}
     num_E = numeric_grad(J, E)
@@ -51,47 +57,59 @@ def check(p: dict, E: np.ndarray, ids: np.ndarray, y: np.ndarray, head: Head, ac
     return errors
 
 
-def sentence_problem(E: np.ndarray, X: np.ndarray, y: np.ndarray, hidden: int, classes: list[str], seed: int,
-                     lengths=(1, 40), casing: int = 0):
-    """Real windows and IOB2 tags of consecutive words, cut into sentences of these lengths, with
-    random transition scores A: the sentence loss's problem in float64. -> p, E, ids, y, shapes,
-    lengths and the head."""
-    rng = np.random.default_rng(seed)
-    ids, yy = X[:sum(lengths)].copy(), y[:sum(lengths)].copy()
-    rows, inv = np.unique(ids, return_inverse=True)
-    E_small = np.vstack([E[rows], E[:1]]).astype(np.float64)
-    ids = inv.reshape(ids.shape)
-    head = SentenceHead("all", classes)
-    p = model.init_params(ids.shape[1] * (E.shape[1] + casing), hidden, head, rng, np.float64,
-                          casing=(len(SHAPES), casing) if casing else None)
-    for k in p:
+def _params(D: int, hidden: int, head: Head, rng, tables: dict | None) -> dict:
+    p = model.init_params(D, hidden, head, rng, np.float64, tables)
+    for k in p:  # non-zero biases, so their gradients are exercised at a generic point
         p[k] += rng.normal(0, 0.1, size=p[k].shape)
-    shapes = rng.integers(0, len(SHAPES), size=ids.shape) if casing else None
-    return p, E_small, ids, yy, shapes, np.array(lengths), head
+    return p
+
+
+def _cut(E: np.ndarray, ids: np.ndarray):
+    """E cut to the rows ids use, plus one unused row (its gradient must stay 0); ids renumbered."""
+    rows, inv = np.unique(ids, return_inverse=True)
+    return np.vstack([E[rows], E[:1]]).astype(np.float64), inv.reshape(ids.shape)
+
+
+def sentence_problem(E: np.ndarray, X: np.ndarray, y: np.ndarray, hidden: int, classes: list[str], seed: int,
+                     lengths=(1, 40), F: Features | None = None, tables: dict | None = None):
+    """Real windows and IOB2 tags of consecutive words, cut into sentences of these lengths, with
+    random transition scores A: the sentence loss's problem in float64. F: the corpus's Features,
+    tables: the spelling's parameter shapes. -> p, E, ids, y, feats, lengths and the head."""
+    rng = np.random.default_rng(seed)
+    pick = np.arange(sum(lengths))
+    E_small, ids = _cut(E, X[pick])
+    head = SentenceHead("all", classes)
+    p = _params(ids.shape[1] * (E.shape[1] + slot_extra(tables)), hidden, head, rng, tables)
+    return p, E_small, ids, y[pick].copy(), None if F is None else F.batch(pick), np.array(lengths), head
+
+
+def slot_extra(tables: dict | None) -> int:
+    """The width the spelling's tables add to a word's slot."""
+    t = tables or {}
+    return sum(t[k][1] for k in ("C", "Pre", "Suf") if k in t) + (t["Wch"][0] if "Wch" in t else 0)
 
 
 def sample_problem(E: np.ndarray, X: np.ndarray, y: np.ndarray, hidden: int, K: int, seed: int, n: int = 8,
-                   casing: int = 0):
-    """A small float64 problem on real windows: n windows, plus one that repeats a word,
-    and the embedding cut to just the rows they use (plus one unused row).
-    K > 1 draws class labels for a softmax head; casing > 0 adds a casing table and random shape
-    ids. -> p, E, ids, y, shapes and the head."""
+                   F: Features | None = None, tables: dict | None = None, must=()):
+    """A small float64 problem on real windows: n random windows, the windows `must` (indices),
+    plus one that repeats a word, and the embedding cut to just the rows they use (plus one
+    unused row). K > 1 draws class labels for a softmax head. F, tables: as sentence_problem.
+    -> p, E, ids, y, feats and the head."""
     rng = np.random.default_rng(seed)
-    pick = rng.choice(len(X), size=min(n, len(X)), replace=False)
-    ids, yy = X[pick].copy(), y[pick].copy()
-    rep = ids[0].copy()
-    rep[-1] = rep[0]              # one window with a repeated word
-    ids, yy = np.vstack([ids, rep]), np.concatenate([yy, yy[:1]])
-    rows, inv = np.unique(ids, return_inverse=True)
-    E_small = np.vstack([E[rows], E[:1]]).astype(np.float64)   # last row is never used
-    ids = inv.reshape(ids.shape)
-    n_words = ids.shape[1]
+    pick = np.concatenate([rng.choice(len(X), size=min(n, len(X)), replace=False), np.asarray(must, np.int64)])
+    pick = np.concatenate([pick, pick[:1]])           # the first window again, with a repeated word
+    ids = X[pick].copy()
+    ids[-1, -1] = ids[-1, 0]
+    if F is not None:
+        F = F.take(pick)
+        if F.slots is not None:
+            F.slots[-1, -1] = F.slots[-1, 0]
+        for m in (F.shapes, F.prefix, F.suffix):
+            if m is not None:
+                m[-1, -1] = m[-1, 0]
+        F = F.batch(np.arange(len(pick)))
+    E_small, ids = _cut(E, ids)
     head = BinaryHead("T", ["T"]) if K == 1 else SoftmaxHead("all", ["O"] + [f"B-T{k}" for k in range(1, K)])
-    p = model.init_params(n_words * (E.shape[1] + casing), hidden, head, rng, np.float64,
-                          casing=(len(SHAPES), casing) if casing else None)
-    for k in p:  # non-zero biases, so their gradients are exercised at a generic point
-        p[k] += rng.normal(0, 0.1, size=p[k].shape)
-    if K > 1:
-        yy = rng.integers(0, K, size=len(ids))
-    shapes = rng.integers(0, len(SHAPES), size=ids.shape) if casing else None
-    return p, E_small, ids, yy, shapes, head
+    p = _params(ids.shape[1] * (E.shape[1] + slot_extra(tables)), hidden, head, rng, tables)
+    yy = rng.integers(0, K, size=len(ids)) if K > 1 else y[pick].copy()
+    return p, E_small, ids, yy, F, head

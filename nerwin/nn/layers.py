@@ -2,7 +2,8 @@
 `out, cache = layer_forward(...)`, `grads = layer_backward(dout, cache)`.
 
 Shapes: B windows in a batch, n = 2w+1 words a window, d the word-vector size, c the casing
-vector's size, D = n*(d+c), H hidden units.
+vector's size, D = n*(d+c+...), H hidden units. The character CNN's: U distinct words, M
+windows of k characters in all of them, dc a character vector's size, F filters.
 """
 from __future__ import annotations
 
@@ -51,18 +52,39 @@ def embed_backward(delta_window, cache):
     return row_sums(ids.ravel(), np.ascontiguousarray(delta_window).reshape(-1, d))
 
 
-def concat_forward(a, b, n):
-    """a (B, n*d), b (B, n*c) -> (B, n*(d+c)): each word's vector followed by its casing vector."""
-    B = a.shape[0]
-    return np.concatenate([a.reshape(B, n, -1), b.reshape(B, n, -1)], axis=2).reshape(B, -1), (n, a.shape[1] // n)
+def concat_forward(parts, n):
+    """parts: (B, n*w_i) each -> x (B, n*sum(w_i)): each word's slot holds its parts in order
+    (its vector, then its casing vector, ...)."""
+    B = parts[0].shape[0]
+    widths = [a.shape[1] // n for a in parts]
+    return np.concatenate([a.reshape(B, n, -1) for a in parts], axis=2).reshape(B, -1), (n, widths)
 
 
 def concat_backward(dx, cache):
-    """dx (B, n*(d+c)) -> da (B, n*d), db (B, n*c)."""
-    n, d = cache
+    """dx (B, n*sum(w_i)) -> one (B, n*w_i) per part."""
+    n, widths = cache
     B = dx.shape[0]
     dx = dx.reshape(B, n, -1)
-    return dx[:, :, :d].reshape(B, -1), dx[:, :, d:].reshape(B, -1)
+    cuts = np.cumsum([0, *widths])
+    return [dx[:, :, a:b].reshape(B, -1) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
+def maxpool_forward(z, starts):
+    """z (M, F): the rows of U words' windows, word u's from starts[u] -> r (U, F), each word's
+    max over its windows."""
+    return np.maximum.reduceat(z, starts, axis=0), (z, starts)
+
+
+def maxpool_backward(dr, cache):
+    """dr (U, F) -> dz (M, F): each filter's gradient goes to its argmax window only (the
+    first, if two windows tie)."""
+    z, starts = cache
+    counts = np.diff(starts, append=len(z))
+    at_max = z == np.repeat(np.maximum.reduceat(z, starts, axis=0), counts, axis=0)
+    seen = np.cumsum(at_max, axis=0)                                 # maxima so far, counted from row 0
+    before = np.vstack([np.zeros((1, z.shape[1]), seen.dtype), seen])[starts]      # ... before each word
+    first = at_max & (seen - np.repeat(before, counts, axis=0) == 1)
+    return np.where(first, np.repeat(dr, counts, axis=0), 0).astype(dr.dtype)
 
 
 def affine_forward(x, W, b):

@@ -1,5 +1,5 @@
 """SGD, AdaGrad and Adam. Dense parameters (W, b, u, c, ...) are updated whole; the word
-vectors E only in the rows a batch touched, with per-row state (as in CS224d's
+vectors E and the character and affix tables only in the rows a batch touched, with per-row state (as in CS224d's
 sparse updates), so a batch costs O(rows touched), not O(|V|). A dense array is one
 row that every step touches, so both go through the same compiled loop (kernels.step_rows)."""
 from __future__ import annotations
@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 OPTIMIZERS = ("sgd", "adagrad", "adam")
+ROW_TABLES = ("Pre", "Suf", "Ech")    # the affix and character tables: updated like E, in the rows touched
 ONE_ROW = np.zeros(1, dtype=np.int64)
 
 
@@ -25,7 +26,8 @@ class Optimizer:
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         # state per array: moments m, v shaped as the array's rows, and each row's step count
         state = lambda X: (np.zeros_like(X), np.zeros_like(X), np.zeros(X.shape[0], np.int64))  # noqa: E731
-        self.dense = {k: state(params[k].reshape(1, -1)) for k in params}
+        self.dense = {k: state(params[k].reshape(1, -1)) for k in params if k not in ROW_TABLES}
+        self.tables = {k: state(params[k]) for k in params if k in ROW_TABLES}
         self.E_state = state(E)
         self.steps = 0
         self.bias = np.zeros((1, 2))        # Adam's corrections by step count; row 0 unused
@@ -42,6 +44,8 @@ class Optimizer:
             self.bias = np.concatenate([self.bias, np.array(more).reshape(-1, 2)])
         for k, state in self.dense.items():             # copy=False: the update must land in params[k]
             self._step(np.reshape(params[k], (1, -1), copy=False), ONE_ROW, np.reshape(grads[k], (1, -1)), state)
+        for k, state in self.tables.items():
+            self._step(params[k], *grads[k], state)
         if self.trainable is not None:
             keep = self.trainable[rows]
             rows, dE = rows[keep], dE[keep]

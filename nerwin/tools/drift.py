@@ -141,7 +141,7 @@ def plane(res: dict) -> tuple[np.ndarray, np.ndarray]:
     p = {k: v.astype(np.float64) for k, v in res["runs"]["frozen"]["params"].items()}
     head = BinaryHead(res["classes"][0], [res["classes"][0]])
     g, _ = model.score_gradient(p, origin[None], np.zeros((1, 1), dtype=np.int64), head, res["settings"]["activation"],
-                                np.array([1]))
+                                np.array([1]))["E"]
     u1 = g[0, 0] / np.linalg.norm(g[0, 0])
     pts = np.vstack([res["E_before"], res["runs"]["fine-tuned"]["E"]]).astype(np.float64) - origin
     rest = pts - np.outer(pts @ u1, u1)

@@ -17,7 +17,9 @@ def explain_text(rows: list[dict], w: int) -> str:
     """A table per token: each window word's |g_i| and g_i . x_i with bars on one scale for every
     token shown, so bars compare across tokens; then what the columns mean."""
     scale_n = max((x["norm"] for r in rows for x in r["window"]), default=1.0)
-    scale_p = max((abs(x["push"]) for r in rows for x in r["window"]), default=1.0)
+    chars = any("chars" in x.get("parts", {}) for r in rows for x in r["window"])
+    scale_p = max((abs(v) for r in rows for x in r["window"]
+                   for v in (x["push"], x.get("parts", {}).get("chars", 0.0))), default=1.0)
     out = []
     for r in rows:
         e = r.get("entity")
@@ -25,8 +27,12 @@ def explain_text(rows: list[dict], w: int) -> str:
         out.append(f"[{r['index']}] {r['token']}  ->  {r['label']}  (probability {r['prob']:.3f}, score s "
                    f"{r['score']:+.3f}{inside})")
         for x in r["window"]:
-            out.append(f"    {x['offset']:+d} {x['word'][:18]:<18} |g| {x['norm']:6.3f} {bar(x['norm'], scale_n)}"
-                       f"  g.x {x['push']:+7.3f} {bar(x['push'], scale_p)}")
+            line = (f"    {x['offset']:+d} {x['word'][:18]:<18} |g| {x['norm']:6.3f} {bar(x['norm'], scale_n)}"
+                    f"  g.x {x['push']:+7.3f} {bar(x['push'], scale_p)}")
+            if chars:
+                c = x["parts"]["chars"]
+                line += f"  chars g.x {c:+7.3f} {bar(c, scale_p)}"
+            out.append(line)
     out += [
         f"{plural(len(rows), 'token')} shown; each has a window of {plural(2 * w + 1, 'word')} (offsets -{w}..+{w}); "
         "<s> and </s> pad the windows that reach past the sentence's edges.",
@@ -34,6 +40,8 @@ def explain_text(rows: list[dict], w: int) -> str:
         "g = ds/dx for that word's slot of x: the slice of delta_window it gets.",
         "|g|: how hard fine-tuning would push that word's vector.",
         "g.x: how much the word's vector pushed s (first order: f is not linear, so these do not add up to s).",
+        *(["chars g.x: the same for the word's character vector (the character CNN's output), which unseen "
+           "words have too."] if chars else []),
         "Bars share one scale across all tokens shown; █ pushes toward the label, ▒ against it.",
         "An entity's confidence: the model's probability of exactly that entity (at its fitted temperature).",
     ]

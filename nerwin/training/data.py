@@ -10,24 +10,41 @@ from nerwin.errors import NerwinError
 from nerwin.nn.heads import Head
 from nerwin.settings import Settings
 from nerwin.text.corpus import Sentence, entity_types, read_conll, resolve_target
-from nerwin.text.windows import BOS, EOS, Vocab, build_vocab, candidates, shape_matrix, window_matrix
+from nerwin.text.spelling import Features, Spelling
+from nerwin.text.windows import BOS, EOS, UNK, Vocab, build_vocab, candidates, window_matrix
 
 MAX_VALUE = 1e4    # |value| of a pretrained vector; GloVe's and word2vec's are below 10
 
 
 @dataclass
 class Data:
-    """Windows (N, 2w+1) of row ids, labels (N,), and shape ids (N, 2w+1) when casing is on."""
+    """Windows (N, 2w+1) of row ids, labels (N,), the Spelling (the characters and affixes train
+    holds) and its Features when the model reads any, and which rows of E are rare (seen once:
+    word dropout's candidates)."""
     X: np.ndarray
     y: np.ndarray
     sents: list[Sentence]
-    S: np.ndarray | None = None
+    spelling: Spelling | None = None
+    F: Features | None = None
+    rare: np.ndarray | None = None
+    unk: int = 0
+
+    def words(self, idx, rng: np.random.Generator, p: float) -> np.ndarray:
+        """The windows idx, each rare word's row replaced by <UNK> with probability p."""
+        X = self.X[idx]
+        if p > 0:
+            drop = self.rare[X] & (rng.random(X.shape) < p)
+            X = np.where(drop, self.unk, X).astype(X.dtype)
+        return X
 
 
-def encode(sents: list[Sentence], vocab: Vocab, w: int, head: Head, casing: bool = False) -> Data:
-    X = window_matrix(vocab.ids([s.tokens for s in sents]), w, vocab.index[BOS], vocab.index[EOS])
-    S = shape_matrix([s.tokens for s in sents], w) if casing else None
-    return Data(X, head.gold(s.tags or [] for s in sents), sents, S)
+def encode(sents: list[Sentence], vocab: Vocab, head: Head, s: Settings, spelling: Spelling) -> Data:
+    toks = [x.tokens for x in sents]
+    X = window_matrix(vocab.ids(toks), s.window, vocab.index[BOS], vocab.index[EOS])
+    F = spelling.features(toks, s.window, s.casing > 0, s.affixes > 0, s.char_width if s.chars else None)
+    counts = np.bincount(X[:, s.window], minlength=len(vocab))
+    return Data(X, head.gold(x.tags or [] for x in sents), sents, spelling, F if s.spelling_width() else None,
+                counts == 1, vocab.index[UNK])
 
 
 def prepare(train_path, dev_path, store, s: Settings, source=None):
@@ -50,7 +67,8 @@ def prepare(train_path, dev_path, store, s: Settings, source=None):
         raise NerwinError(f"holds values as large as {big:.3g}; word vectors this large overflow the network "
                           "(is it really a vectors file?)", source or "the vectors")
     vocab, E, oov = build_vocab((x.tokens for x in train_sents), found, store.dim, rng)
-    train = encode(train_sents, vocab, s.window, head, s.casing > 0)
+    spelling = Spelling.build(x.tokens for x in train_sents)
+    train = encode(train_sents, vocab, head, s, spelling)
     if np.unique(train.y).size < 2:
         raise NerwinError(f"every token has the same label ({target}); training needs both entities and O",
                           train_path)

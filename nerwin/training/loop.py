@@ -81,8 +81,9 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, s: Settings, head: Head, 
                 mask = None
                 if s.dropout > 0:
                     mask = (rng.random((len(idx), H)) >= s.dropout).astype(E.dtype) / (1 - s.dropout)
-                J, grads, rows, dE = model.loss(p, E, train.X[idx], train.y[idx], head, s.activation, s.l2, mask,
-                                                None if train.S is None else train.S[idx], lens)
+                X = train.words(idx, rng, s.word_dropout)
+                J, grads, rows, dE = model.loss(p, E, X, train.y[idx], head, s.activation, s.l2, mask,
+                                                None if train.F is None else train.F.batch(idx), lens)
                 if not np.isfinite(J):
                     raise Diverged(f"the loss became {J} at epoch {epoch}, step {k + 1}; "
                                    f"try a lower --lr (now {opt.lr:g})")

@@ -20,7 +20,7 @@ from nerwin.nn import model
 from nerwin.nn.kernels_cache import compiled_before
 from nerwin.settings import Settings
 from nerwin.text.metrics import format_entity, format_prf
-from nerwin.text.windows import SHAPES, SPECIALS
+from nerwin.text.windows import SPECIALS
 from nerwin.training.data import prepare
 from nerwin.training.loop import Run, fit, sayer
 from nerwin.vectors import Bundle, open_store
@@ -31,7 +31,7 @@ MODEL = Path("model")                                     # where a model goes, 
 def memory_need(s: Settings, dim: int, K: int) -> int:
     """Bytes that training's arrays need at the least: W with its gradient, Adam's two moments
     and the best epoch's copy, and one batch's x, z, h and their gradients."""
-    D = (2 * s.window + 1) * (dim + s.casing)
+    D = (2 * s.window + 1) * (dim + s.spelling_width())
     item = np.dtype(s.dtype).itemsize
     return item * (5 * s.hidden * (D + K) + 3 * s.batch_size * (D + 3 * s.hidden + K))
 
@@ -85,10 +85,12 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
     if dev_sents is None:
         say("no --dev: the kept epoch is the one with the lowest training loss")
     bundle = Bundle.build(store, s.bundle_vectors, set(vocab.words))
-    p = model.init_params((2 * s.window + 1) * (E.shape[1] + s.casing), s.hidden, head, np.random.default_rng(s.seed),
-                          E.dtype, casing=(len(SHAPES), s.casing) if s.casing else None)
+    p = model.init_params((2 * s.window + 1) * (E.shape[1] + s.spelling_width()), s.hidden, head,
+                          np.random.default_rng(s.seed), E.dtype, s.table_shapes(tr.spelling.sizes))
     config = {"settings": s.to_dict(), **head.config(), "dim": int(E.shape[1]),
               "vectors": source, "train_file": str(train), "oov_rate": oov}
+    if s.affixes or s.chars:
+        config["spelling"] = tr.spelling.config()
     trainable = None if s.fine_tune else np.arange(len(vocab)) < len(SPECIALS)
     live = Tagger(p, E, vocab, config, store=store, live=True)   # sees p and E as they train
     evaluate = (lambda: live.evaluate(dev_sents, calibrate=False)) if dev_sents is not None else None

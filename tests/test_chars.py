@@ -1,0 +1,189 @@
+"""A word's spelling: the character CNN, affixes and word dropout, each piece against an
+independent computation, and a model that reads them saved, loaded and explained."""
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import nerwin
+from nerwin.errors import NerwinError
+from nerwin.nn import model
+from nerwin.nn.layers import maxpool_backward, maxpool_forward
+from nerwin.settings import Settings
+from nerwin.text.corpus import read_conll
+from nerwin.text.spelling import BEGIN, EDGE, END, FILL, MAX_CHARS, UNSEEN, Spelling, margin
+from nerwin.training.data import encode
+from nerwin.nn.heads import Head
+from nerwin.text.windows import Vocab, SPECIALS
+
+from conftest import DATA, trained
+
+UNSEEN_NAMES = ["Zqxvburg", "Mcfloogle"]       # in no vocabulary and no vectors file
+
+
+def test_char_windows_are_every_window_inside_each_word():
+    rng = np.random.default_rng(0)
+    chars = rng.integers(5, 40, size=(6, 11)).astype(np.int32)
+    lens = np.array([5, 11, 6, 7, 5, 9])         # framed words: never shorter than a filter
+    for k in (1, 3, 5):
+        win, starts = model.char_windows(chars, lens, k)
+        by_hand = [chars[u, j:j + k] for u in range(6) for j in range(lens[u] - k + 1)]
+        np.testing.assert_array_equal(win, np.array(by_hand))
+        assert list(starts) == list(np.cumsum(lens - k + 1) - (lens - k + 1))
+
+
+def test_char_cnn_is_a_max_over_each_words_convolution():
+    """r against a loop over words and positions, written out from the paper's formula."""
+    rng = np.random.default_rng(1)
+    p = {"Ech": rng.normal(size=(30, 4)), "Wch": rng.normal(size=(6, 3 * 4)), "bch": rng.normal(size=6)}
+    sp = Spelling.build([["Paris", "a", "Zürich", "x" * 40]])
+    chars, lens = sp.char_matrix(["Paris", "a", "Zürich", "x" * 40, ""], 3)
+    chars = np.minimum(chars, 29)
+    r, _ = model.char_forward(p, chars, lens)
+    for u in range(len(chars)):
+        q = p["Ech"][chars[u, :lens[u]]]
+        z = [p["Wch"] @ q[j:j + 3].ravel() + p["bch"] for j in range(lens[u] - 2)]
+        np.testing.assert_allclose(r[u], np.max(z, axis=0))
+
+
+def test_maxpool_sends_each_filters_gradient_to_its_first_argmax_only():
+    z = np.array([[1., 5.], [3., 5.], [3., 0.], [-1., 2.], [7., 2.]])     # word 0: rows 0-2, word 1: rows 3-4
+    r, cache = maxpool_forward(z, np.array([0, 3]))
+    np.testing.assert_array_equal(r, [[3., 5.], [7., 2.]])
+    dz = maxpool_backward(np.array([[10., 20.], [30., 40.]]), cache)
+    np.testing.assert_array_equal(dz, [[0, 20], [10, 0], [0, 0], [0, 40], [30, 0]])
+
+
+def test_spelling_frames_clips_and_marks_unseen_characters():
+    sp = Spelling.build([["ab", "ab", "b"]])
+    assert sp.chars == ["b", "a"]                        # by count, then seen at least twice
+    ch, n = sp.char_matrix(["b", "ab", "é", "", "q" * 30], 3)
+    b, a = sp.char_index["b"], sp.char_index["a"]
+    assert margin(3) == 1 and list(n) == [3, 4, 3, 3, MAX_CHARS + 2]
+    assert list(ch[0, :4]) == [BEGIN, b, END, FILL]
+    assert list(ch[1, :4]) == [BEGIN, a, b, END]
+    assert list(ch[2, :3]) == list(ch[3, :3]) == [BEGIN, UNSEEN, END]
+    long = "".join(map(chr, range(0x4e00, 0x4e00 + 30)))
+    sp2 = Spelling.build([[long, long]])
+    ids = sp2.char_matrix([long], 3)[0][0, 1:MAX_CHARS + 1]
+    assert [sp2.chars[i - 5] for i in ids] == list(long[:12] + long[-12:])
+
+
+def test_features_point_each_slot_at_its_tokens_characters():
+    sp = Spelling.build([["The", "cat", "sat"]] * 2)
+    toks = [["The", "cat"], ["sat", "The"]]
+    f = sp.features(toks, 1, True, True, 3)
+    assert f.slots.shape == f.shapes.shape == f.prefix.shape == (4, 3)
+    words = ["<pad>", "The", "cat", "sat"]
+    assert [[words[u] for u in row] for row in f.slots] == [
+        ["<pad>", "The", "cat"], ["The", "cat", "<pad>"], ["<pad>", "sat", "The"], ["sat", "The", "<pad>"]]
+    assert list(f.chars[0, :3]) == [BEGIN, EDGE, END]
+    b = f.batch(np.array([2]))                       # one window: its three distinct tokens only
+    assert len(b.chars) == 3 and sorted(b.slots[0]) == [0, 1, 2]
+    assert f.prefix[0, 1] == sp.prefix_index["the"] and f.suffix[1, 1] == sp.suffix_index["cat"]
+
+
+def test_word_dropout_replaces_only_rare_words_at_rate_p():
+    sents = read_conll(DATA / "train.conll")
+    toks = [x.tokens for x in sents]
+    vocab = Vocab(list(SPECIALS) + list(dict.fromkeys(t for s in toks for t in s)))
+    s = Settings.of(target="all")
+    tr = encode(sents, vocab, Head.new("all", ["LOC", "PER", "ORG", "MISC"], "sentence"), s, Spelling.build(toks))
+    idx = np.arange(len(tr.X))
+    assert np.array_equal(tr.words(idx, np.random.default_rng(0), 0.0), tr.X)
+    X = tr.words(idx, np.random.default_rng(0), 0.5)
+    changed = X != tr.X
+    assert np.all(X[changed] == vocab.index["<UNK>"]) and np.all(tr.rare[tr.X[changed]])
+    rare_slots = tr.rare[tr.X] & (tr.X != vocab.index["<UNK>"])
+    share = changed.sum() / rare_slots.sum()
+    assert abs(share - 0.5) < 4 * np.sqrt(0.25 / rare_slots.sum()), share
+
+
+@pytest.fixture(scope="module")
+def char_model(tmp_path_factory):
+    return trained(tmp_path_factory, "chars", "--target", "all", "--chars", "8", "--char-dim", "5", "--affixes", "3",
+                   "--word-dropout", "0.2", "--epochs", "2")
+
+
+def test_unseen_words_get_their_own_character_vectors(char_model, tmp_path_factory):
+    tagger = nerwin.load(char_model)
+    assert all(tagger.vocab.key(w) is None for w in UNSEEN_NAMES)
+    a, b = (tagger.logits([["I", "met", w, "today"]])[2] for w in UNSEEN_NAMES)
+    assert not np.allclose(a, b), "two unseen names must not look alike to a model that reads characters"
+    plain = nerwin.load(trained(tmp_path_factory, "nochars", "--target", "all", "--chars", "0", "--affixes", "0",
+                                 "--epochs", "2"))
+    a, b = (plain.logits([["I", "met", w, "today"]])[2] for w in UNSEEN_NAMES)
+    np.testing.assert_allclose(a, b)           # both <UNK> with the same casing: no way to tell them apart
+
+
+def test_a_model_with_characters_saves_loads_and_tags_the_same(char_model):
+    tagger = nerwin.load(char_model)
+    cfg = tagger.config
+    assert cfg["settings"]["chars"] == 8 and set(cfg["spelling"]) == {"chars", "prefixes", "suffixes"}
+    text = "Anna Zqxvburg flew from Zürich to Berlin ."
+    first = tagger.tag(text)
+    again = nerwin.load(char_model).tag(text)
+    assert first.labels == again.labels and first.probs == again.probs
+    many = list(tagger.tag_many([text, "x", text], batch_size=2))       # the CNN runs once per block
+    assert many[0].probs == many[2].probs == first.probs
+
+
+def rewrite_config(src, dst, change):
+    """A copy of a model directory whose embedded config has been changed by change(config)."""
+    dst.mkdir()
+    with zipfile.ZipFile(src / "model.npz") as z:
+        arrays = {n[:-4]: np.load(io.BytesIO(z.read(n))) for n in z.namelist()}
+    cfg = json.loads(arrays["config_json"].tobytes())
+    change(cfg)
+    arrays["config_json"] = np.frombuffer(json.dumps(cfg).encode(), dtype=np.uint8)
+    np.savez(dst / "model.npz", **arrays)
+    (dst / "config.json").write_text(json.dumps(cfg))
+    return dst
+
+
+def test_a_model_from_before_these_settings_loads_with_them_off(tmp_path, tmp_path_factory):
+    src = trained(tmp_path_factory, "casing-only", "--target", "all", "--chars", "0", "--affixes", "0", "--epochs", "1")
+    old = rewrite_config(src, tmp_path / "old", lambda c: [c["settings"].pop(k) for k in
+                                                           ("chars", "char_dim", "char_width", "affixes",
+                                                            "word_dropout")])
+    a, b = nerwin.load(src), nerwin.load(old)
+    assert b.settings.chars == 0 and b.settings.affixes == 0
+    assert a.tag("Paris is nice .").probs == b.tag("Paris is nice .").probs
+
+
+def test_characters_without_their_spelling_are_a_damaged_model(char_model, tmp_path):
+    bad = rewrite_config(char_model, tmp_path / "bad", lambda c: c.pop("spelling"))
+    with pytest.raises(NerwinError, match="damaged"):
+        nerwin.load(bad)
+
+
+def test_explain_gives_the_character_vectors_share_by_the_training_backward(char_model):
+    """g for the character part of a slot against central differences of s in that word's r."""
+    tagger = nerwin.load(char_model)
+    toks = ["Anna", "Zqxvburg", "flew", "home"]
+    rows = tagger.explain(toks)
+    E, X, F = tagger._windows([toks])
+    p, act = tagger.params, tagger.settings.activation
+    R = model.char_vectors(p, F)
+    for t, row in enumerate(rows):
+        cls = tagger.head.label_ids([row["label"]])
+        for i, word in enumerate(row["window"]):
+            u = F.slots[t, i]
+            if (F.slots[t] == u).sum() > 1:
+                continue                                   # <s> twice: its derivative sums
+            num = np.zeros(R.shape[1])
+            for j in range(R.shape[1]):
+                Rp, Rm = R.copy(), R.copy()
+                Rp[u, j] += 1e-3
+                Rm[u, j] -= 1e-3
+                s_p = tagger.head.class_score(model.scores(p, E, X[t:t + 1], tagger.head, act, F.take(slice(t, t + 1)),
+                                                           Rp), cls)
+                s_m = tagger.head.class_score(model.scores(p, E, X[t:t + 1], tagger.head, act, F.take(slice(t, t + 1)),
+                                                           Rm), cls)
+                num[j] = (s_p - s_m)[0] / 2e-3
+            assert word["parts"]["chars"] == pytest.approx(float(num @ R[u]), rel=1e-2, abs=1e-4)
+    from nerwin.tools.explain import explain_text
+    text = explain_text(rows, 2)
+    assert "chars g.x" in text and "character vector" in text
