@@ -314,7 +314,7 @@ def drift_demo(
                                                       "pip install 'nerwin[plot]').")] = None,
 ):
     """The lecture's TV / telly / television experiment: frozen vs fine-tuned vectors, same seed."""
-    from nerwin.tools.drift import WORDS, experiment, plot, read_words, table, to_json, verdict   # training code
+    from nerwin.tools.drift import LECTURE, WORDS, experiment, plot, read_words, table, to_json, verdict   # training
 
     writable(json_path, "--json")
     writable(plot_path, "--plot")
@@ -323,7 +323,7 @@ def drift_demo(
             import matplotlib  # noqa: F401  (optional: only --plot needs it)
         except ImportError:
             raise NerwinError("--plot needs matplotlib: pip install 'nerwin[plot]'") from None
-    s = Settings.of(**settings, window=0, batch_size=4, casing=0, affixes=0, chars=0, word_dropout=0.0)
+    s = Settings.of(**settings, batch_size=4, **LECTURE)
     rows, classes = read_words(words or WORDS)
     store, _ = open_store(vectors, vectors_format)
     res = experiment(rows, classes, store, s)

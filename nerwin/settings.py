@@ -42,7 +42,7 @@ class Settings:
     epochs: int = setting(10, "Passes over the training data; the best dev epoch is kept.", lo=1, hi=100_000)
     l2: float = setting(1e-5, "lambda of the L2 penalty (lambda/2)(|W|^2 + |u|^2); biases are not penalized.",
                         lo=0.0, hi=1e6)
-    dropout: float = setting(0.0, "Inverted dropout on h: the share of hidden units dropped each step.",
+    dropout: float = setting(0.3, "Inverted dropout on h: the share of hidden units dropped each step.",
                              lo=0.0, hi=0.95)
     patience: int = setting(0, "Stop after this many epochs without a better dev F1 (0: never).", lo=0, hi=100_000)
     lr_decay: int = setting(0, "Halve the learning rate every this many epochs (0: never).", lo=0, hi=100_000)
@@ -52,7 +52,7 @@ class Settings:
                           lo=0, hi=10_000)
     affixes: int = setting(0, "Size of the trainable prefix and suffix vectors (a word's first and last 3 letters, "
                               "lowercased) joined to each word's vector (0: off).", lo=0, hi=10_000)
-    chars: int = setting(0, "Filters of the character CNN: each word's vector is joined by the max over positions "
+    chars: int = setting(32, "Filters of the character CNN: each word's vector is joined by the max over positions "
                             "of a convolution over its characters, so unseen words get more than <UNK> (0: off).",
                          lo=0, hi=10_000)
     char_dim: int = setting(16, "Size of each character's trainable vector (with --chars).", lo=1, hi=10_000)

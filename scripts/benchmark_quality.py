@@ -37,14 +37,19 @@ SETS = {
         ("wnut17", "all", []),
     ],
 }
-# what a word's spelling adds, one part at a time, then the defaults chosen from them
-OFF = ["--chars", "0", "--affixes", "0", "--word-dropout", "0"]
+# what a word's spelling adds, one part at a time, then the defaults chosen from them; then the
+# same with only 2,000 pretrained vectors, where a third of the tokens have none
+OFF = ["--chars", "0", "--affixes", "0", "--word-dropout", "0", "--dropout", "0"]
+SCARCE = ["--vectors-limit", "2000", "--bundle-vectors", "0"]
 ABLATION = [
     ("casing only (the earlier defaults)", OFF),
     ("+ characters (32 filters)", OFF + ["--chars", "32"]),
     ("+ affixes (10 each)", OFF + ["--affixes", "10"]),
     ("+ word dropout (0.25)", OFF + ["--word-dropout", "0.25"]),
-    ("the defaults", []),
+    ("+ hidden dropout (0.3)", OFF + ["--dropout", "0.3"]),
+    ("**the defaults**: characters + hidden dropout", []),
+    ("2,000 vectors: casing only", SCARCE + OFF),
+    ("2,000 vectors: the defaults", SCARCE),
 ]
 SETS["ablation"] = [(c, "all", flags) for _, flags in ABLATION for c in ("btc", "wnut17")]
 NAMES = {tuple(flags): name for name, flags in ABLATION}

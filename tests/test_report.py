@@ -102,15 +102,18 @@ def test_explain_gradients_are_central_differences_of_the_score(trained, monkeyp
     text = "Anna Lindqvist flew to Berlin on Monday ."
     rows = tagger.explain(text)
     assert calls, "explain must use training's backward pass"
-    vocab, E = tagger._lexicon.rows([rows_tokens := [r["token"] for r in rows]])
-    from nerwin.text.windows import BOS, EOS, shape_matrix, window_matrix
-    w = tagger.settings.window
-    X = window_matrix(vocab.ids([rows_tokens]), w, vocab.index[BOS], vocab.index[EOS])
-    S = shape_matrix([rows_tokens], w)
+    rows_tokens = [r["token"] for r in rows]
+    E, X, F = tagger._windows([rows_tokens])
     p = tagger.params
+    R = model.char_vectors(p, F)
+    # the rest of each slot (casing, affixes, characters) stays put while a word vector moves
+    rest = [m for m in (p["C"][F.shapes] if F.shapes is not None else None,
+                        p["Pre"][F.prefix] if F.prefix is not None else None,
+                        p["Suf"][F.suffix] if F.suffix is not None else None,
+                        R[F.slots] if F.slots is not None else None) if m is not None]
 
     def score(x_words, t, cls):                        # s(x) of window t, written out independently
-        xc = np.concatenate([x_words, p["C"][S[t]]], axis=1).ravel()
+        xc = np.concatenate([x_words, *(m[t] for m in rest)], axis=1).ravel()
         return (np.tanh(p["W"] @ xc + p["b"]) @ p["V"][cls]) + p["c"][cls]
 
     for t, r in enumerate(rows):

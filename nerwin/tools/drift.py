@@ -55,8 +55,13 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
 
 
+# the lecture's model: one word, its vector only, no dropout
+LECTURE = dict(window=0, casing=0, affixes=0, chars=0, word_dropout=0.0, dropout=0.0)
+
+
 def experiment(rows, classes, store, s: Settings, anchor: str = "television") -> dict:
     """Train frozen and fine-tuned from the same seed; every figure the table and plot need."""
+    s = replace(s, **LECTURE)
     words = [w for _, _, w in rows]
     found = store.lookup(words)
     missing = [w for w in words if w not in found]
