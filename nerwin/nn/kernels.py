@@ -1,8 +1,9 @@
 """Compiled loops for the sparse bookkeeping of a training step (numba).
 
-Three jobs cost a numpy step dozens of calls and several passes over memory: summing
-delta_window's word slots into word rows, the optimizer's update of the touched rows, and
-the sentence loss's forward-backward recursions (a loop over t). Here each is one loop over
+Four jobs cost a numpy step dozens of calls and several passes over memory: summing
+delta_window's word slots into word rows, the optimizer's update of the touched rows, the
+sentence loss's forward-backward recursions (a loop over t), and finding each word's argmax
+window for the character max-pool's backward. Here each is one loop over
 the data. numba is imported only when training needs these; predict never loads it (the
 Tagger decodes with crf.forward_backward). The first two do the arithmetic numpy did, in
 numpy's order and precision, so a seed gives the same model bits as the numpy code they
@@ -85,6 +86,31 @@ def row_sums(flat, g):
             for j in range(d):
                 dE[i, j] += rest[j]
     return rows, dE
+
+
+@njit(cache=True, error_model="numpy")
+def route_max(z, starts, dr):
+    """The max-pool's backward: z (M, F), word u's rows from starts[u]; dr (U, F) -> dz (M, F),
+    each word's dr[u, f] at the row of its first maximum in column f, zeros elsewhere."""
+    M, F = z.shape
+    U = starts.shape[0]
+    dz = np.zeros((M, F), dr.dtype)
+    best = np.empty(F, z.dtype)
+    at = np.empty(F, np.int64)
+    for u in range(U):
+        lo = starts[u]
+        hi = starts[u + 1] if u + 1 < U else M
+        for f in range(F):
+            best[f] = z[lo, f]
+            at[f] = lo
+        for i in range(lo + 1, hi):
+            for f in range(F):
+                if z[i, f] > best[f]:
+                    best[f] = z[i, f]
+                    at[f] = i
+        for f in range(F):
+            dz[at[f], f] = dr[u, f]
+    return dz
 
 
 @njit(cache=True, error_model="numpy")

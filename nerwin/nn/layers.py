@@ -78,13 +78,9 @@ def maxpool_forward(z, starts):
 def maxpool_backward(dr, cache):
     """dr (U, F) -> dz (M, F): each filter's gradient goes to its argmax window only (the
     first, if two windows tie)."""
+    from nerwin.nn.kernels import route_max    # numba: only training runs this backward
     z, starts = cache
-    counts = np.diff(starts, append=len(z))
-    at_max = z == np.repeat(np.maximum.reduceat(z, starts, axis=0), counts, axis=0)
-    seen = np.cumsum(at_max, axis=0)                                 # maxima so far, counted from row 0
-    before = np.vstack([np.zeros((1, z.shape[1]), seen.dtype), seen])[starts]      # ... before each word
-    first = at_max & (seen - np.repeat(before, counts, axis=0) == 1)
-    return np.where(first, np.repeat(dr, counts, axis=0), 0).astype(dr.dtype)
+    return route_max(z, starts.astype(np.int64), dr)
 
 
 def affine_forward(x, W, b):

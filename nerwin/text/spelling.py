@@ -66,10 +66,12 @@ class Features:
         f = self.take(idx)
         if f.slots is None:
             return f
-        used, inv = np.unique(f.slots, return_inverse=True)
+        seen = np.zeros(len(self.chars), bool)         # a scan, not np.unique's sort
+        seen[f.slots] = True
+        used = np.flatnonzero(seen)
+        where = np.cumsum(seen, dtype=np.int32) - 1
         n = self.char_len[used]
-        return replace(f, slots=inv.reshape(f.slots.shape).astype(np.int32),
-                       chars=self.chars[used, :int(n.max())], char_len=n)
+        return replace(f, slots=where[f.slots], chars=self.chars[used, :int(n.max())], char_len=n)
 
 
 class Spelling:
