@@ -20,9 +20,12 @@ DTYPES = ("float32", "float64")
 MAX_CHAR_WIDTH = 9
 
 
-def setting(default, help: str, *, lo=None, hi=None, choices=None, above=None, flag=None):
-    """A field with its declaration. lo/hi: inclusive bounds; above: an exclusive lower bound."""
-    return field(default=default, metadata=dict(help=help, lo=lo, hi=hi, above=above, choices=choices, flag=flag))
+def setting(default, help: str, *, lo=None, hi=None, choices=None, above=None, flag=None, auto=None):
+    """A field with its declaration. lo/hi: inclusive bounds; above: an exclusive lower bound;
+    auto = (value, with --target all, for one type): a value outside the bounds that resolved()
+    replaces by the measured choice for the target."""
+    return field(default=default, metadata=dict(help=help, lo=lo, hi=hi, above=above, choices=choices, flag=flag,
+                                                auto=auto))
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,9 @@ class Settings:
     epochs: int = setting(10, "Passes over the training data; the best dev epoch is kept.", lo=1, hi=100_000)
     l2: float = setting(1e-5, "lambda of the L2 penalty (lambda/2)(|W|^2 + |u|^2); biases are not penalized.",
                         lo=0.0, hi=1e6)
-    dropout: float = setting(0.3, "Inverted dropout on h: the share of hidden units dropped each step.",
-                             lo=0.0, hi=0.95)
+    dropout: float = setting(-1.0, "Inverted dropout on h: the share of hidden units dropped each step (-1: 0.3 "
+                                   "with --target all, 0 for one type, as measured).",
+                             lo=0.0, hi=0.95, auto=(-1.0, 0.3, 0.0))
     patience: int = setting(0, "Stop after this many epochs without a better dev F1 (0: never).", lo=0, hi=100_000)
     lr_decay: int = setting(0, "Halve the learning rate every this many epochs (0: never).", lo=0, hi=100_000)
     fine_tune: bool = setting(True, "Move the pretrained word vectors, or keep them as loaded "
@@ -52,9 +56,10 @@ class Settings:
                           lo=0, hi=10_000)
     affixes: int = setting(0, "Size of the trainable prefix and suffix vectors (a word's first and last 3 letters, "
                               "lowercased) joined to each word's vector (0: off).", lo=0, hi=10_000)
-    chars: int = setting(32, "Filters of the character CNN: each word's vector is joined by the max over positions "
-                            "of a convolution over its characters, so unseen words get more than <UNK> (0: off).",
-                         lo=0, hi=10_000)
+    chars: int = setting(-1, "Filters of the character CNN: each word's vector is joined by the max over positions "
+                             "of a convolution over its characters, so unseen words get more than <UNK> (0: off; "
+                             "-1: 32 with --target all, 0 for one type, as measured).",
+                         lo=0, hi=10_000, auto=(-1, 32, 0))
     char_dim: int = setting(16, "Size of each character's trainable vector (with --chars).", lo=1, hi=10_000)
     char_width: int = setting(3, "k: characters each filter of the character CNN reads (with --chars).",
                               lo=1, hi=MAX_CHAR_WIDTH)
@@ -69,7 +74,8 @@ class Settings:
     dtype: str = setting("float32", "Floating-point type of every parameter.", choices=DTYPES)
 
     def resolved(self) -> "Settings":
-        """A checked copy with `loss` resolved (auto -> window or sentence); self is unchanged.
+        """A checked copy with `loss` resolved (auto -> window or sentence), and each `auto` value
+        (chars, dropout) by the target; self is unchanged.
         Raises SettingTypeError (a TypeError) or SettingError (a ValueError) naming the setting."""
         for f in fields(self):
             check(f, getattr(self, f.name))
@@ -80,7 +86,9 @@ class Settings:
         loss = self.loss if self.loss != "auto" else ("sentence" if every else "window")
         if loss == "sentence" and not every:
             raise SettingError("loss", "sentence scores whole tag sequences: it needs --target all")
-        return replace(self, target="all" if every else target, loss=loss)
+        auto = {f.name: f.metadata["auto"][1 if every else 2] for f in fields(self)
+                if f.metadata["auto"] is not None and getattr(self, f.name) == f.metadata["auto"][0]}
+        return replace(self, target="all" if every else target, loss=loss, **auto)
 
     @classmethod
     def of(cls, **values) -> "Settings":
@@ -132,6 +140,8 @@ def check(f, value, name: str | None = None) -> None:
         raise SettingTypeError(name, f"must be {describe(t)}, got {type(value).__name__} {value!r:.40}")
     if t is float and not math.isfinite(value):
         raise SettingError(name, f"must be a finite number, got {value}")
+    if m["auto"] is not None and value == m["auto"][0]:
+        return
     if m["choices"] is not None and value not in m["choices"]:
         raise SettingError(name, f"must be one of {', '.join(m['choices'])}, got {value!r}")
     if m["lo"] is not None and value < m["lo"]:
@@ -154,4 +164,5 @@ def bounds(f) -> str:
     num = lambda v: f"{v:,}" if isinstance(v, int) else f"{v:g}"   # noqa: E731
     lo = f"> {num(m['above'])}" if m["above"] is not None else (f"≥ {num(m['lo'])}" if m["lo"] is not None else "")
     hi = f"≤ {num(m['hi'])}" if m["hi"] is not None else ""
-    return ", ".join(x for x in (lo, hi) if x)
+    auto = f", or {num(m['auto'][0])}: by target" if m["auto"] is not None else ""
+    return ", ".join(x for x in (lo, hi) if x) + auto

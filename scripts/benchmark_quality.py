@@ -29,6 +29,7 @@ SETS = {
     "main": [
         ("btc", "LOC", ["--casing", "0"]),
         ("btc", "LOC", []),
+        ("btc", "LOC", ["--chars", "32", "--dropout", "0.3"]),
         ("btc", "all", ["--loss", "window", "--casing", "0"]),
         ("btc", "all", ["--loss", "window"]),
         ("btc", "all", []),

@@ -18,7 +18,7 @@ from nerwin.training.data import encode
 from nerwin.nn.heads import Head
 from nerwin.text.windows import Vocab, SPECIALS
 
-from conftest import DATA, trained
+from conftest import DATA, run, trained
 
 UNSEEN_NAMES = ["Zqxvburg", "Mcfloogle"]       # in no vocabulary and no vectors file
 
@@ -187,3 +187,26 @@ def test_explain_gives_the_character_vectors_share_by_the_training_backward(char
     from nerwin.tools.explain import explain_text
     text = explain_text(rows, 2)
     assert "chars g.x" in text and "character vector" in text
+
+
+def test_newswire_layout_trains_and_tags_with_characters(tmp_path):
+    """CoNLL-2003's four columns, IOB1, -DOCSTART- and a 300-token sentence, with the defaults'
+    character CNN: -DOCSTART- never reaches the character table, capitals do, and unseen
+    names get tagged."""
+    from test_corpus import CONLL2003
+    long = "".join(f"Word{i} NN I-NP O\n" for i in range(300)) + "\n"
+    f = tmp_path / "eng.train"
+    f.write_text((CONLL2003 + "\n") * 5 + long)
+    out = tmp_path / "m"
+    r = run("train", "--train", f, "--dev", f, "--target", "all", "--epochs", "3", "--out", out)
+    assert r.returncode == 0, r.stderr
+    tagger = nerwin.load(out)
+    assert tagger.settings.chars == Settings.of(target="all").chars > 0
+    spelled = tagger.config["spelling"]["chars"]
+    assert {"B", "E", "P", "U"} <= set(spelled)                  # capitals, case kept
+    assert "-DOCSTART-" not in tagger.config["spelling"]["prefixes"] + tagger.config["spelling"]["suffixes"]
+    doc = tagger.tag("Peter Blackburnshire visited BRUSSELS and Zqxvburg .")
+    assert len(doc.labels) == 7
+    r = run("predict", "--model", out, "--input-format", "conll", f)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("\n\n") == len(read_conll(f)) and "Word299\t" in r.stdout   # every sentence, the long one too

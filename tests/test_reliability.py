@@ -53,7 +53,7 @@ def test_bom_crlf_and_a_10k_token_sentence_work(tmp_path):
     f.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n" + long.encode())
     r = train_into(tmp_path / "m", "--train", f, "--dev", DATA / "dev.conll")
     assert r.returncode == 0, r.stderr
-    assert checkpoint.load(tmp_path / "m")[0]["W"].shape == (100, 5 * (50 + Settings().spelling_width()))
+    assert checkpoint.load(tmp_path / "m")[0]["W"].shape == (100, 5 * (50 + Settings.of().spelling_width()))
 
 
 # ---- vectors ----------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def test_ctrl_c_saves_best_so_far_and_exits_130(tmp_path):
     assert p.returncode == 130, err
     assert "Traceback" not in err and "best model so far" in err
     params, *_ = checkpoint.load(tmp_path / "m")
-    assert params["W"].shape == (100, 5 * (50 + Settings().spelling_width()))
+    assert params["W"].shape == (100, 5 * (50 + Settings.of().spelling_width()))
 
 
 @pytest.mark.slow

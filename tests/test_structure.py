@@ -136,7 +136,10 @@ def bad_values(f):
     if m["choices"]:
         out.append(("no-such-choice", ValueError))
     if m["lo"] is not None:
-        out.append((m["lo"] - 1, ValueError))
+        below = m["lo"] - 1
+        if m["auto"] is not None and below == m["auto"][0]:      # that one means "by target"
+            below = m["lo"] - 0.5 if t is float else m["lo"] - 2
+        out.append((below, ValueError))
     if m["above"] is not None:
         out.append((m["above"], ValueError))
     if m["hi"] is not None:
@@ -186,6 +189,9 @@ def test_settings_are_checked_without_being_changed():
     s = Settings(target="ALL")
     r = s.resolved()
     assert (s.loss, s.target) == ("auto", "ALL") and (r.loss, r.target) == ("sentence", "all")
+    assert (s.chars, s.dropout) == (-1, -1.0) and (r.chars, r.dropout) == (32, 0.3)
+    assert (Settings().resolved().chars, Settings().resolved().dropout) == (0, 0.0)    # the lecture's binary model
+    assert Settings(target="all", chars=8, dropout=0.0).resolved().chars == 8
     with pytest.raises(SettingError, match="loss sentence"):
         Settings(loss="sentence").resolved()
     with pytest.raises(TypeError, match="not a setting"):

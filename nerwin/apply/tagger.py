@@ -53,7 +53,7 @@ class Tagger:
     def __repr__(self) -> str:
         s = self._settings
         return (f"<nerwin.Tagger {self._head.kind} target={self.target!r} labels={len(self.labels)} "
-                f"window={s.window} hidden={s.hidden} vocabulary={len(self._lexicon.vocab):,}>")
+                f"window={s.window} hidden={s.hidden} chars={s.chars} vocabulary={len(self._lexicon.vocab):,}>")
 
     # ---- the model as saved -------------------------------------------------------------
     @property
