@@ -210,3 +210,13 @@ def test_newswire_layout_trains_and_tags_with_characters(tmp_path):
     r = run("predict", "--model", out, "--input-format", "conll", f)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("\n\n") == len(read_conll(f)) and "Word299\t" in r.stdout   # every sentence, the long one too
+
+
+def test_same_seed_same_character_model_bit_for_bit(char_model, tmp_path_factory):
+    again = trained(tmp_path_factory, "chars-again", "--target", "all", "--chars", "8", "--char-dim", "5",
+                    "--affixes", "3", "--word-dropout", "0.2", "--epochs", "2")
+    a, b = np.load(char_model / "model.npz"), np.load(again / "model.npz")
+    assert set(a.files) == set(b.files) and {"Ech", "Wch", "bch", "Pre", "Suf"} <= set(a.files)
+    for k in a.files:
+        if k != "config_json":
+            assert np.array_equal(a[k], b[k]), k

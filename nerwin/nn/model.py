@@ -37,9 +37,6 @@ from nerwin.nn.layers import (act_backward, act_forward, affine_backward, affine
 from nerwin.nn.optim import ROW_TABLES       # tables whose gradient is (rows, their sums), as E's is
 from nerwin.text.spelling import Features
 
-PARTS = ("E", "C", "Pre", "Suf", "R")       # a slot's parts, in order; R: the character vectors
-
-
 def init_params(D: int, H: int, head: Head, rng: np.random.Generator, dtype=np.float32,
                 tables: dict | None = None) -> dict:
     """Xavier/Glorot uniform for W, the head's weights and the filters Wch, zero biases, small
@@ -47,7 +44,7 @@ def init_params(D: int, H: int, head: Head, rng: np.random.Generator, dtype=np.f
     spelling's parameter shapes (Settings.table_shapes): C, Pre, Suf, Ech, Wch (F, k*dc), bch."""
     p = {"W": xavier(H, D, rng, dtype), "b": np.zeros(H, dtype)}
     p.update(head.init(H, rng, dtype))
-    for name, shape in (tables or {}).items():      # in PARTS order: C first keeps casing-only models' draws
+    for name, shape in (tables or {}).items():      # C first: casing-only models draw as before
         if name == "Wch":
             p[name] = xavier(*shape, rng, dtype)
         elif name == "bch":
@@ -82,7 +79,8 @@ def char_forward(p, chars, char_len):
 def char_backward(rows, dr_rows, cache, p) -> dict:
     """dJ/dr of the words rows (R,), (R, F) -> the gradients of Ech (rows, sums), Wch and bch."""
     c_emb, c_aff, c_max = cache
-    dr = np.zeros((len(c_max[1]), dr_rows.shape[1]), dr_rows.dtype)   # (U, F); a word no slot uses gets 0
+    _, starts = c_max
+    dr = np.zeros((len(starts), dr_rows.shape[1]), dr_rows.dtype)   # (U, F); a word no slot uses gets 0
     dr[rows] = dr_rows
     dz = maxpool_backward(dr, c_max)
     dWch, dbch, dq = affine_backward(dz, c_aff)
@@ -90,7 +88,8 @@ def char_backward(rows, dr_rows, cache, p) -> dict:
 
 
 def slot_parts(p, E, ids, feats: Features | None, R=None) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, table, ids (B, n)) of each part of a word's slot, in PARTS order."""
+    """(name, table, ids (B, n)) of each part of a word's slot, in order: the word's row of E,
+    casing C, prefix Pre, suffix Suf, and R, the character vectors."""
     parts = [("E", E, ids)]
     if feats is not None:
         for name, m in (("C", feats.shapes), ("Pre", feats.prefix), ("Suf", feats.suffix)):
@@ -121,8 +120,8 @@ def forward(p, E, ids, act, mask=None, feats: Features | None = None, R=None):
 def window_backward(dh, caches, p, lam=0.0, params=True):
     """From dh = dJ/dh (B, H) down to the words: -> {part: its slice of delta_window (B, n*width)}
     and the gradients of W, b and the spelling's tables (C, Pre, Suf, Ech, Wch, bch; those of
-    ROW_TABLES as (rows, their sums)). The word rows' split is the caller's. Training and `explain` both run this; explain (params=False)
-    needs only delta_window."""
+    ROW_TABLES as (rows, their sums)). The word rows' split is the caller's. Training and
+    `explain` both run this; explain (params=False) needs only delta_window."""
     names, c_embs, c_char, c_cat, c_aff, c_act, c_drop = caches
     dh = dropout_backward(dh, c_drop)
     delta = act_backward(dh, c_act)                     # (B, H)  delta = dJ/dz
