@@ -278,7 +278,8 @@ def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_error
     col = colors(types)
     st = tagger.settings
     model_line = (f"target {E(tagger.target)}; {E(tagger.head.kind)} head, {len(labels)} labels; "
-                  f"window w={st.window}; H={st.hidden}; {E(st.activation)}; casing {st.casing}; vectors "
+                  f"window w={st.window}; H={st.hidden}; {E(st.activation)}; casing {st.casing}; "
+                  f"{st.chars} character filters; vectors "
                   f"{E(str(tagger.config.get('vectors', {}).get('source')))}")
     name, model_name = Path(str(path)).name, Path(str(model_dir)).name      # no paths of this machine
     summary = " · ".join(f'<a href="#{k.replace(" ", "-")}">{E(k)}: {counts[k]:,}</a>'
