@@ -135,7 +135,7 @@ def child(repeats: int) -> dict:
     rows, sentence, warmed = [], [], set()
     for target in ("LOC", "all"):
         for B in BATCHES:
-            s = Settings.of(target=target, batch_size=B, epochs=1, casing=0, loss="window")
+            s = Settings.of(target=target, batch_size=B, epochs=1, casing=0, loss="window", chars=0, dropout=0.0)
             vocab, E, tr, _, head, _ = prepare(BTC, None, store, s)
             K = head.K
             classes = head.classes if head.multiclass else None

@@ -36,6 +36,8 @@ SETS = {
         ("wnut17", "location", []),
         ("wnut17", "all", ["--loss", "window"]),
         ("wnut17", "all", []),
+        ("btc", "all", ["--loss", "window", "--chars", "0", "--dropout", "0"]),      # anchors.py's PyTorch twin
+        ("wnut17", "all", ["--loss", "window", "--chars", "0", "--dropout", "0"]),
     ],
 }
 # what a word's spelling adds, one part at a time, then the defaults chosen from them; then the

@@ -1,6 +1,6 @@
 """How many pretrained rows a model should carry: size and test F1 with the vectors source gone.
 
-Trains one `--target all --casing 5 --loss window` model per corpus (BTC, WNUT-17; GloVe 6B 50d), then for
+Trains one `--target all --casing 5 --loss window --chars 0 --dropout 0` model per corpus (BTC, WNUT-17; GloVe 6B 50d), then for
 each bundle size N saves it, and scores the test split twice: with the vectors source present,
 and as on a machine that never saw it (the source record points nowhere). Also counts how many
 predicted labels change. Writes the docs section `bundle`. Run: python scripts/bundle_table.py
@@ -31,7 +31,7 @@ def main() -> None:
         c = CORPORA / name
         with tempfile.TemporaryDirectory() as d:
             tagger, _ = nerwin.train(c / "train.conll", c / "dev.conll", out=Path(d) / "m", target="all", casing=5,
-                                     loss="window", bundle_vectors=0, quiet=True)
+                                     loss="window", chars=0, dropout=0.0, bundle_vectors=0, quiet=True)
             test = read_conll(c / "test.conll")
             present = tagger.evaluate(test)
             labels = [doc.labels for doc in tagger.tag_sentences([s.tokens for s in test])]
@@ -46,7 +46,7 @@ def main() -> None:
                 same = sum(a == b for x, y in zip(labels, gone_labels) for a, b in zip(x, y)) / sum(map(len, labels))
                 rows.append(f"| {name} | {n:,} | {size:.1f} | {present['f1']:.3f} | {f1:.3f} | {same:.2%} |")
                 print(rows[-1], flush=True)
-    body = "\n".join(rows) + "\n\nOne model per corpus (`--target all --casing 5 --loss window`, seed 0), GloVe 6B 50d; " \
+    body = "\n".join(rows) + "\n\nOne model per corpus (`--target all --casing 5 --loss window --chars 0 --dropout 0`, seed 0), GloVe 6B 50d; " \
         "`python scripts/bundle_table.py`."
     replace_section("bundle", body)
 
