@@ -96,7 +96,7 @@ def main():
     lost.append(pause_probe())
     med = statistics.median
     size = {c: (m / "model.npz").stat().st_size / 1e6 for c, m in models.items()}
-    rows = ["| | characters (the defaults) | `--chars 0` | ratio | budget |", "|---|---|---|---|---|"]
+    rows = ["| `--target all` | characters (the defaults) | `--chars 0` | ratio | budget |", "|---|---|---|---|---|"]
     for B in (64, 2048):
         on, off = med(ep[B, True]), med(ep[B, False])
         rows.append(f"| training epoch, BTC train, batch {B} (s) | {on:.2f} | {off:.2f} | **{on / off:.2f}×** | ≤ 2× |")
