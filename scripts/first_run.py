@@ -24,7 +24,7 @@ def timed(cmd, env, cwd, stdin=None) -> float:
     t0 = time.perf_counter()
     r = subprocess.run(cmd, env=env, cwd=cwd, input=stdin, capture_output=True, text=True)
     if r.returncode:
-        sys.exit(f"{' '.join(map(str, cmd))}\n{r.stderr}")
+        sys.exit(f"{' '.join(map(str, cmd))}\n{r.stdout[-3000:]}\n{r.stderr}")
     return time.perf_counter() - t0
 
 
