@@ -18,18 +18,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from doc_section import replace_section
-from timing import btc_lines, pause_probe
+from timing import btc_lines, pause_probe, wall
 
 ROOT = Path(__file__).resolve().parents[1]
 BTC = ROOT.parent / "shared" / "corpora" / "btc"
 NERWIN = Path(sys.executable).with_name("nerwin")
 SENTENCE = b"The museums in Paris are amazing .\n"
-
-
-def wall(cmd, stdin_bytes=None) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(list(map(str, cmd)), input=stdin_bytes, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - t0
 
 
 def epochs(repeats: int) -> dict:

@@ -8,22 +8,14 @@ and times `import numba` against `import numpy`, interleaved. Writes the docs se
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from doc_section import replace_section
-from timing import pause_probe
+from timing import pause_probe, wall
 
 NERWIN = Path(sys.executable).with_name("nerwin")
-
-
-def wall(cmd, env=None) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    return time.perf_counter() - t0
 
 
 def main():
@@ -37,14 +29,14 @@ def main():
         for flags in ([], ["--target", "all"]):
             env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(d) / "cache" / "-".join(flags or ["default"]))}
             cmd = [str(NERWIN), "train", "--out", str(Path(d) / "m"), "-q", *flags]
-            cold = wall(cmd, env)
-            warm = statistics.median(wall(cmd, env) for _ in range(3))
+            cold = wall(cmd, env=env, quiet=True)
+            warm = statistics.median(wall(cmd, env=env, quiet=True) for _ in range(3))
             rows.append(f"| `{' '.join(['nerwin train', *flags])}` (sample corpus) | {cold:.1f} | {warm:.1f} |")
             print(rows[-1], flush=True)
     t = {"numpy": [], "numba": []}
     for _ in range(a.runs):
         for k in t:
-            t[k].append(wall([sys.executable, "-c", f"import {k}"]))
+            t[k].append(wall([sys.executable, "-c", f"import {k}"], quiet=True))
     med = {k: statistics.median(v) for k, v in t.items()}
     body = ("\n".join(rows) + f"\n\n`import numba` takes {med['numba']:.2f} s against `import numpy`'s "
             f"{med['numpy']:.2f} s (median of {a.runs} interleaved runs). The pause probe lost {lost:.0%} of "

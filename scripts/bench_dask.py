@@ -11,22 +11,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from doc_section import replace_section  # noqa: E402
-from timing import btc_lines  # noqa: E402
+from timing import btc_lines, wall  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BTC = ROOT.parent / "shared" / "corpora" / "btc"
 TOKENS = 1_000_000
-
-
-def wall(cmd) -> float:
-    t0 = time.perf_counter()
-    subprocess.run([str(c) for c in cmd], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -53,9 +46,9 @@ def main() -> None:
         for _ in range(a.runs):
             for k, c in cmds.items():
                 if c is None:
-                    t[k].append(sum(wall(nerwin + ["predict", f, "--model", model]) for f in files))
+                    t[k].append(sum(wall(nerwin + ["predict", f, "--model", model], quiet=True) for f in files))
                 else:
-                    t[k].append(wall(c))
+                    t[k].append(wall(c, quiet=True))
     med = {k: statistics.median(v) for k, v in t.items()}
     base = med["one process, `nerwin predict` per file"]
     table = "\n".join(["| how | wall (s) | tokens/s | ÷ one process |", "|---|---|---|---|",

@@ -20,15 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 from doc_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
-from timing import pause_probe  # noqa: E402
+from timing import pause_probe, wall  # noqa: E402
 
 NERWIN = Path(sys.executable).with_name("nerwin")
-
-
-def wall(cmd, stdin_bytes=None) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, input=stdin_bytes, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - t0
 
 
 def peak_rss_mb(cmd, stdin_path) -> tuple[float, float]:

@@ -1,9 +1,18 @@
 """Timing on a machine that pauses: this VM stops for 50-700 ms several times a second, so
 benchmarks time small pieces of work and keep the ones no pause hit (a median of steps, or
 the fastest of several passes over the same chunk), and say how much wall time pauses took."""
+import subprocess
 import time
 
 import numpy as np
+
+
+def wall(cmd, stdin_bytes=None, env=None, quiet=False) -> float:
+    """Wall seconds of a whole command (stdout dropped; stderr too when quiet); fails if it fails."""
+    t0 = time.perf_counter()
+    subprocess.run(list(map(str, cmd)), input=stdin_bytes, env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL if quiet else None)
+    return time.perf_counter() - t0
 
 
 def pause_probe(seconds: float = 2.0) -> float:

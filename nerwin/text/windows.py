@@ -107,10 +107,3 @@ def shape(token: str) -> int:
     if letters[0].isupper() and all(ch.islower() for ch in letters[1:]):
         return 2
     return 3
-
-
-def shape_matrix(token_lists: list[list[str]], w: int) -> np.ndarray:
-    """(N, 2w+1) shape ids, aligned with window_matrix; padding gets its own shape. Each distinct
-    token's shape is found once."""
-    code = {t: shape(t) for t in dict.fromkeys(chain.from_iterable(token_lists))}
-    return window_matrix([list(map(code.__getitem__, toks)) for toks in token_lists], w, PAD_SHAPE, PAD_SHAPE)

@@ -45,13 +45,15 @@ def hard_words(sents, k: int) -> tuple[list, list[int], list[str]]:
     tests = {"one character": lambda t: len(t) == 1, f"longer than the filter ({k})": lambda t: len(t) > k,
              f"over {MAX_CHARS} characters": lambda t: len(t) > MAX_CHARS, "not ASCII": lambda t: not t.isascii()}
     found = {}
-    for x in [*sents, Sentence(HARD, ["O"] * len(HARD), 0)]:
-        for t in x.tokens:
+
+    def search(tokens):
+        for t in tokens:
             for name in [n for n in tests if n not in found and tests[n](t)]:
                 found[name] = t
-        if len(found) == len(tests):
-            break
-    sents = sents if x.line else [*sents, x]          # line 0: HARD was needed
+    search(t for x in sents for t in x.tokens)
+    if len(found) < len(tests):
+        sents = [*sents, Sentence(HARD, ["O"] * len(HARD), 0)]
+        search(HARD)
     index = {}
     for i, t in enumerate(t for x in sents for t in x.tokens):
         index.setdefault(t, i)
