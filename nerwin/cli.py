@@ -16,10 +16,10 @@ from typing import Annotated, Optional
 import typer
 
 from nerwin.apply.checkpoint import load_history
-from nerwin.apply.predict import predict as run_predict
+from nerwin.apply.predict import output_paths, predict as run_predict, predict_files
 from nerwin.apply.tagger import Tagger
 from nerwin.errors import Interrupted, NerwinError, SettingError
-from nerwin.files import atomic_write
+from nerwin.files import atomic_write, check_outputs
 from nerwin.settings import FIELDS, Settings, bounds, kind
 from nerwin.text.metrics import format_entity, format_prf
 from nerwin.tools.explain import explain_text
@@ -141,10 +141,8 @@ def train(
 
     writable(metrics_json, "--metrics-json")
     writable(log, "--log")
-    _, result = run_training(train_file, dev_file, test_file, out, vectors, vectors_format, vectors_limit, log, quiet,
-                             **settings)
-    if metrics_json is not None:
-        emit_json(result, metrics_json)
+    run_training(train_file, dev_file, test_file, out, vectors, vectors_format, vectors_limit, log, quiet,
+                 metrics_json, **settings)
 
 
 @app.command(short_help="Tag text or CoNLL: one record per input line, in order.")
@@ -162,26 +160,36 @@ def predict(
                                          f"0: one per core ({os.cpu_count()} here).")] = 1,
     dask: Annotated[Optional[str], typer.Option(help="Tag on a Dask cluster: a scheduler's address, or local:N for N "
                                                "local worker processes (needs pip install 'nerwin[dask]').")] = None,
-    output_dir: Annotated[Optional[Path], typer.Option(help="With --dask: one output file per input goes here.")] = None,
+    output_dir: Annotated[Optional[Path], typer.Option(help="One output per input goes here, named as the input with "
+                                                      "the output format's suffix (a.txt -> a.conll).")] = None,
     vectors: Vectors = None,
     vectors_format: VectorsFormat = None,
 ):
     """Label each token; the probability printed is that of the printed label."""
     files = input_files or ["-"]
+    if output_dir is None and (len(files) > 1 or dask is not None):
+        raise NerwinError("several inputs, or --dask, write one output per input: add --output-dir DIR")
+    if output_dir is not None:
+        output_paths(files, output_dir, output_format)          # every output checked before the model loads
+    if dask is not None and input_format != "text":
+        raise NerwinError("--dask tags text files (one sentence a line); leave out --input-format conll")
     tagger = Tagger.load(model_dir, vectors, vectors_format)
-    if dask is None:
-        if len(files) > 1 or output_dir is not None:
-            raise NerwinError("several input files and --output-dir go with --dask; without it, give one input")
-        run_predict(tagger, files[0], None, input_format, output_format, workers or os.cpu_count() or 1,
-                    min_confidence)
+    n_workers = workers or os.cpu_count() or 1
+    if output_dir is None:
+        try:
+            run_predict(tagger, files[0], None, input_format, output_format, n_workers, min_confidence)
+        except BrokenPipeError:               # `nerwin predict ... | head`: end quietly, as Unix tools do
+            reader_gone()
         return
-    if output_dir is None or "-" in files or input_format != "text":
-        raise NerwinError("--dask tags text files (one sentence a line) into --output-dir DIR; give both")
-    try:
-        from nerwin.tools.cluster import predict_files   # optional: Dask, from the dask extra
-    except ImportError:
-        raise NerwinError("--dask needs Dask: pip install 'nerwin[dask]'") from None
-    n = predict_files(tagger, files, output_dir, dask, output_format, min_confidence)
+    if dask is None:
+        n = predict_files(tagger, files, output_dir, input_format, output_format, n_workers, min_confidence)
+    else:
+        try:
+            from nerwin.tools.cluster import predict_files as on_cluster   # optional: the dask extra
+        except ImportError:
+            raise NerwinError("--dask needs Dask: pip install 'nerwin[dask]' (from a checkout: "
+                              "pip install -e '.[dask]')") from None
+        n = on_cluster(tagger, files, output_dir, dask, output_format, min_confidence)
     print(f"nerwin: {n:,} records from {len(files)} file{'s' if len(files) != 1 else ''} into {output_dir}/",
           file=sys.stderr)
 
@@ -250,6 +258,8 @@ def report(
     learning curves and the errors, with the per-word bars of `explain`."""
 
     writable(html_path, "--html")
+    check_outputs([file, vectors, *(Path(model_dir) / n for n in ("model.npz", "config.json", "history.json"))],
+                  [(html_path, "--html")])
     history = load_history(model_dir)
     if history is None and (Path(model_dir) / "history.json").exists():
         print(f"nerwin: warning: {Path(model_dir) / 'history.json'}: not a training history nerwin can read; "
@@ -318,6 +328,7 @@ def drift_demo(
 
     writable(json_path, "--json")
     writable(plot_path, "--plot")
+    check_outputs([words, vectors], [(json_path, "--json"), (plot_path, "--plot")])
     if plot_path is not None:
         try:
             import matplotlib  # noqa: F401  (optional: only --plot needs it)
@@ -340,6 +351,15 @@ def drift_demo(
 def _is(e: BaseException, name: str) -> bool:
     """By class name: typer vendors click under a private name that differs across versions."""
     return any(c.__name__ == name for c in type(e).__mro__)
+
+
+def reader_gone():
+    """The reader of standard output went away: exit 0 with nothing more said (click would exit 1)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no second error at exit
+    except (OSError, ValueError, AttributeError):
+        pass
+    sys.exit(0)
 
 
 def fail(message: str, code: int = 2):
@@ -376,7 +396,7 @@ def main() -> None:
             raise
         fail(f"nerwin: error: {e}")
     except BrokenPipeError:
-        sys.exit(0)
+        reader_gone()
     except OSError as e:    # the last net for a failed read or write: still one line, naming the file
         if DEBUG:
             raise

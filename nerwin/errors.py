@@ -33,7 +33,7 @@ class SettingError(NerwinError):
         return f"--{self.name.replace('_', '-')} {self.problem}"
 
 
-class SettingTypeError(SettingError, TypeError):
+class SettingTypeError(SettingError, NerwinTypeError):
     """A setting of the wrong type."""
 
 

@@ -41,3 +41,88 @@ def atomic_write(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def _identity(path) -> tuple[int, int] | None:
+    """(device, inode) of the regular file path names (through symlinks), or None."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
+def check_outputs(inputs, outputs) -> None:
+    """Refuse, before anything is opened for writing, an output that is one of the inputs or
+    that another output would also write. Files are compared by identity (device and inode,
+    through symlinks and hard links) and, for outputs not yet there, by their real path.
+    inputs: paths read; outputs: (path, what it is, as the user named it: "--log", ...).
+    Devices and pipes (/dev/null, /dev/stdout) are written in place and never compared."""
+    from nerwin.errors import NerwinError
+    read = {}
+    for p in inputs:
+        if p is not None and str(p) != "-":
+            for key in (_identity(p), os.path.realpath(p)):
+                if key is not None:
+                    read.setdefault(key, p)
+    written: dict = {}
+    for path, what in outputs:
+        if path is None:
+            continue
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):
+            st = None
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            continue
+        keys = [k for k in (_identity(path), os.path.realpath(path)) if k is not None]
+        for k in keys:
+            if k in read:
+                raise NerwinError(f"{what} would overwrite the input {read[k]}; choose another output", path)
+            if k in written:
+                other, other_what = written[k]
+                raise NerwinError(f"{what} and {other_what} would both write this file ({other}); "
+                                  "give each output its own path", path)
+        for k in keys:
+            written[k] = (path, what)
+
+
+def same_as_input(fd: int, inputs) -> str | None:
+    """The input that the open file fd (standard output, say) is, or None."""
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    for p in inputs:
+        if p is not None and str(p) != "-" and _identity(p) == (st.st_dev, st.st_ino):
+            return str(p)
+    return None
+
+
+class AtomicOutput:
+    """`with AtomicOutput(path) as f:` writes a temp file beside path and renames it over path
+    only when the block ends without an error, so a failure leaves no partial output."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def __enter__(self):
+        fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~UMASK)
+        self.file = os.fdopen(fd, "wb")
+        return self.file
+
+    def __exit__(self, kind, value, tb):
+        try:
+            if kind is None:
+                self.file.flush()
+                os.fsync(self.file.fileno())
+            self.file.close()
+            if kind is None:
+                os.replace(self.tmp, self.path)
+        finally:
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)
+        return False

@@ -66,3 +66,20 @@ def write_vectors(path: Path, words, vecs: np.ndarray, fmt: str) -> Path:
             for w, v in zip(words, vecs):
                 f.write(w + " " + " ".join(f"{x:.6f}" for x in v) + "\n")
     return path
+
+
+KINDS = {"binary": dict(target="LOC"), "softmax": dict(target="all", loss="window"),
+         "sentence": dict(target="all", loss="sentence")}
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory, nerwin_cache):
+    """One small model of each kind, trained once in this process on the sample: {kind: its folder}.
+    For tests that only need some trained model, not a particular run."""
+    import nerwin
+    root = tmp_path_factory.mktemp("models")
+    out = {}
+    for kind, flags in KINDS.items():
+        nerwin.train(out=root / kind, epochs=2, quiet=True, **flags)
+        out[kind] = root / kind
+    return out

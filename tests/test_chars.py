@@ -165,7 +165,9 @@ def test_explain_gives_the_character_vectors_share_by_the_training_backward(char
     toks = ["Anna", "Zqxvburg", "flew", "home"]
     rows = tagger.explain(toks)
     E, X, F = tagger._windows([toks])
-    p, act = tagger.params, tagger.settings.activation
+    # the differences in float64: float32's rounding at this step is a percent of a small share
+    p = {k: v.astype(np.float64) for k, v in tagger.params.items()}
+    E, act = E.astype(np.float64), tagger.settings.activation
     R = model.char_vectors(p, F)
     for t, row in enumerate(rows):
         cls = tagger.head.label_ids([row["label"]])
@@ -183,7 +185,7 @@ def test_explain_gives_the_character_vectors_share_by_the_training_backward(char
                 s_m = tagger.head.class_score(model.scores(p, E, X[t:t + 1], tagger.head, act, F.take(slice(t, t + 1)),
                                                            Rm), cls)
                 num[j] = (s_p - s_m)[0] / 2e-3
-            assert word["parts"]["chars"] == pytest.approx(float(num @ R[u]), rel=1e-2, abs=1e-4)
+            assert word["parts"]["chars"] == pytest.approx(float(num @ R[u]), rel=1e-3, abs=1e-5)
     from nerwin.tools.explain import explain_text
     text = explain_text(rows, 2)
     assert "chars g.x" in text and "character vector" in text

@@ -43,10 +43,11 @@ def test_a_local_cluster_writes_what_predict_writes(model, texts, tmp_path, fmt,
     monkeypatch.setattr(cluster, "BLOCK", 64 << 10)                # several partitions a file
     cluster.predict_files(nerwin.load(model), [str(f) for f in texts], tmp_path / "out", "local:2", fmt)
     for f in texts:
-        assert (tmp_path / "cli" / f.name).read_text(encoding="utf-8") == (tmp_path / "out" / f.name).read_text(
+        name = f"{f.stem}.{fmt}"
+        assert (tmp_path / "cli" / name).read_text(encoding="utf-8") == (tmp_path / "out" / name).read_text(
             encoding="utf-8")
         one = run("predict", f, "--model", model, "--output-format", fmt).stdout
-        assert (tmp_path / "out" / f.name).read_text(encoding="utf-8") == one
+        assert (tmp_path / "out" / name).read_text(encoding="utf-8") == one
 
 
 @pytest.mark.slow
@@ -68,12 +69,12 @@ def test_a_worker_killed_mid_run_is_retried_and_the_output_is_whole(model, texts
         assert pids[0] not in client.run(os.getpid).values()
     assert n > 20000
     one = run("predict", big, "--model", model).stdout
-    assert (tmp_path / "out" / "big.txt").read_text(encoding="utf-8") == one
+    assert (tmp_path / "out" / "big.conll").read_text(encoding="utf-8") == one
 
 
 def test_dask_arguments_are_checked(model, tmp_path):
     r = run("predict", "a.txt", "b.txt", "--model", model)
-    assert r.returncode == 2 and "--dask" in r.stderr
+    assert r.returncode == 2 and "--output-dir" in r.stderr
     r = run("predict", tmp_path / "none.txt", "--model", model, "--dask", "local:2", "--output-dir", tmp_path / "o")
     assert r.returncode == 2 and "none.txt" in r.stderr
     r = run("predict", "-", "--model", model, "--dask", "local:0", "--output-dir", tmp_path / "o")

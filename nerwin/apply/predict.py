@@ -16,11 +16,13 @@ import select
 import stat
 import sys
 import time
+from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from nerwin.apply.doc import Doc
 from nerwin.apply.tagger import Tagger
 from nerwin.errors import NerwinError, SettingError, check_type
+from nerwin.files import AtomicOutput, check_outputs, same_as_input
 from nerwin.text.corpus import BATCH, chunks, iter_conll, replace_and_warn
 
 READ = 1 << 20
@@ -110,6 +112,13 @@ def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format
         if sys.stdout is None:
             raise NerwinError("standard output is closed; redirect it to a file")
         out = sys.stdout.buffer
+    try:
+        out_fd = out.fileno()
+    except (AttributeError, OSError, ValueError):
+        out_fd = None
+    if out_fd is not None and same_as_input(out_fd, [path]):
+        raise NerwinError("the output is the input file itself; writing it would erase what is read. "
+                          "Send the output elsewhere", path)
     if path == "-":
         if sys.stdin is None:
             raise NerwinError("standard input is closed; give an input file")
@@ -136,16 +145,20 @@ def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format
             for chunk in text:
                 try:
                     out.write(chunk.encode("utf-8"))
+                except BrokenPipeError:
+                    raise                          # the reader went away: the command ends quietly
                 except OSError as e:
                     raise NerwinError(f"cannot write the output ({e.strerror})",
                                       getattr(out, "name", "<stdout>")) from None
                 n += 1
             if flush:
-                out.flush()
+                out.flush()           # a BrokenPipeError here ends the command quietly too
             progress.show(n)
         tagger.say_fallbacks()
         try:
             out.flush()
+        except BrokenPipeError:
+            raise
         except OSError as e:
             raise NerwinError(f"cannot write the output ({e.strerror})", getattr(out, "name", "<stdout>")) from None
         progress.done(n)
@@ -155,6 +168,48 @@ def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format
     if n == 0:
         raise NerwinError("empty input: no lines to label; give one sentence a line", name)
     return n
+
+
+def output_paths(files: list[str], out_dir, output_format: str) -> list[Path]:
+    """out_dir/NAME for each input file, NAME its name with the output format's suffix
+    (a.txt -> a.conll or a.jsonl). Checked before anything is written: every input is a file,
+    no output is an input (by identity, whatever the paths say), and no two outputs are one file."""
+    if output_format not in FORMATS["output"]:
+        raise NerwinError(f"unknown --output-format {output_format!r}; choose {' or '.join(FORMATS['output'])}")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NerwinError("is not a directory; --output-dir needs a folder", out_dir)
+    for f in files:
+        if f == "-":
+            raise NerwinError("--output-dir writes one file per input file, and standard input (-) has no name; "
+                              "give files, or leave out --output-dir")
+        p = Path(f)
+        if not p.exists():
+            raise NerwinError("no such file; check the path", f)
+        if p.is_dir():
+            raise NerwinError("is a directory, expected a text file", f)
+    outs = [out_dir / (Path(f).stem + "." + output_format) for f in files]
+    check_outputs(files, [(o, f"the output for {f}") for f, o in zip(files, outs)])
+    return outs
+
+
+def predict_files(tagger: Tagger, files: list[str], out_dir, input_format: str = "text",
+                  output_format: str = "conll", workers: int = 1, min_confidence: float | None = None) -> int:
+    """Tag each input file into its own output in out_dir (output_paths names them); each output
+    appears whole when its input is done, or not at all. Returns the number of records written."""
+    outs = output_paths(files, out_dir, output_format)
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise NerwinError(f"cannot create the folder ({e.strerror})", out_dir) from None
+    total = 0
+    for f, o in zip(files, outs):
+        try:
+            with AtomicOutput(o) as fh:
+                total += predict(tagger, f, fh, input_format, output_format, workers, min_confidence)
+        except PermissionError:
+            raise NerwinError("cannot write here (permission denied); choose another --output-dir", out_dir) from None
+    return total
 
 
 def units(blocks_: Iterator[list[tuple[int, str]]], input_format: str, name: str) -> Iterator[list[tuple]]:

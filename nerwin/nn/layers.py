@@ -37,7 +37,8 @@ def xavier(fan_out: int, fan_in: int, rng: np.random.Generator, dtype) -> np.nda
 
 def embed_forward(E, ids):
     """E (|V|, d), ids (B, n) -> x (B, n*d)."""
-    return E.take(ids, axis=0).reshape(ids.shape[0], -1), (ids, E.shape[1])
+    B, n = ids.shape                               # explicit sizes: B = 0 (an empty sentence) reshapes too
+    return E.take(ids, axis=0).reshape(B, n * E.shape[1]), (ids, E.shape[1])
 
 
 def embed_backward(delta_window, cache):
@@ -57,16 +58,17 @@ def concat_forward(parts, n):
     (its vector, then its casing vector, ...)."""
     B = parts[0].shape[0]
     widths = [a.shape[1] // n for a in parts]
-    return np.concatenate([a.reshape(B, n, -1) for a in parts], axis=2).reshape(B, -1), (n, widths)
+    x = np.concatenate([a.reshape(B, n, w) for a, w in zip(parts, widths)], axis=2)
+    return x.reshape(B, n * sum(widths)), (n, widths)
 
 
 def concat_backward(dx, cache):
     """dx (B, n*sum(w_i)) -> one (B, n*w_i) per part."""
     n, widths = cache
     B = dx.shape[0]
-    dx = dx.reshape(B, n, -1)
+    dx = dx.reshape(B, n, sum(widths))
     cuts = np.cumsum([0, *widths])
-    return [dx[:, :, a:b].reshape(B, -1) for a, b in zip(cuts[:-1], cuts[1:])]
+    return [dx[:, :, a:b].reshape(B, n * (b - a)) for a, b in zip(cuts[:-1], cuts[1:])]
 
 
 def maxpool_forward(z, starts):

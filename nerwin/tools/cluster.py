@@ -13,11 +13,13 @@ from pathlib import Path
 import dask.bag as db
 from distributed import Client, LocalCluster
 
-from nerwin.apply.predict import BLAS_THREADS, tag_unit
+from nerwin.apply.predict import BLAS_THREADS, output_paths, tag_unit
 from nerwin.apply.tagger import Tagger
 from nerwin.errors import NerwinError
+from nerwin.files import AtomicOutput
 
 BLOCK = 4 << 20      # bytes of a file a partition holds
+CONNECT_SECONDS = 10
 
 
 def lines_of(raw: list[str]) -> list[str]:
@@ -52,39 +54,37 @@ def connect(scheduler: str) -> Client:
         return Client(LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=None,
                                    env=dict.fromkeys(BLAS_THREADS, "1")))      # the cores go to workers
     try:
-        return Client(scheduler, timeout=30)
+        return Client(scheduler, timeout=CONNECT_SECONDS)
     except OSError as e:
         raise NerwinError(f"cannot reach the Dask scheduler {scheduler} ({e})") from None
 
 
 def predict_files(tagger: Tagger, files: list[str], out_dir: Path, scheduler: str, output_format: str = "conll",
                   min_confidence: float | None = None, client: Client | None = None) -> int:
-    """Tag every file on the cluster into out_dir/NAME; returns the number of records written."""
-    paths = [Path(f) for f in files]
-    for p in paths:
-        if not p.is_file():
-            raise NerwinError("no such file; check the path", p)
-    names = [p.name for p in paths]
-    if len(set(names)) != len(names):
-        raise NerwinError("two inputs have the same file name; their outputs would collide in --output-dir")
+    """Tag every file on the cluster into out_dir, named as predict.output_paths names them (checked
+    before anything is written); each output appears whole or not at all. Returns the records written."""
+    outs = output_paths(files, out_dir, output_format)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise NerwinError(f"cannot create the folder ({e.strerror})", out_dir) from None
     own = client is None
     client = client or connect(scheduler)
     try:
         shared = client.scatter(tagger, broadcast=True, hash=False)
         total = 0
-        for p in paths:
+        for p, o in zip(files, outs):
             bag = db.read_text(str(p), blocksize=BLOCK, encoding="utf-8", errors="replace")
             parts = client.compute(tag_bag(bag, shared, output_format, min_confidence).to_delayed())
             n = 0
-            with open(out_dir / p.name, "w", encoding="utf-8", newline="") as f:
+            with AtomicOutput(o) as f:
                 for part in parts:                                   # in order, as each is ready
                     for rec in part.result():
                         n += 1
                         if output_format == "jsonl":                  # the line number across partitions
                             rec = f'{{"line": {n}, ' + rec[rec.index(", ") + 2:]
-                        f.write(rec)
+                        f.write(rec.encode("utf-8"))
             total += n
         return total
     finally:

@@ -6,6 +6,7 @@ this function's own arguments.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,10 +16,11 @@ from rich.console import Console
 from nerwin import sample
 from nerwin.apply import checkpoint
 from nerwin.apply.tagger import Tagger
-from nerwin.errors import Interrupted, NerwinError, check_type
+from nerwin.errors import Interrupted, NerwinError, SettingTypeError, check_type
+from nerwin.files import atomic_write, check_outputs
 from nerwin.nn import model
 from nerwin.nn.kernels_cache import compiled_before
-from nerwin.settings import Settings
+from nerwin.settings import FIELDS, Settings
 from nerwin.text.metrics import format_entity, format_prf
 from nerwin.text.windows import SPECIALS
 from nerwin.training.data import prepare
@@ -50,14 +52,15 @@ def available_memory() -> int | None:
 def train(train: str | Path | None = None, dev: str | Path | None = None, test: str | Path | None = None,
           out: str | Path = MODEL, vectors: str | Path | None = None, vectors_format: str | None = None,
           vectors_limit: int | None = None, log: str | Path | None = None, quiet: bool = False,
-          **settings) -> tuple[Tagger, dict]:
+          metrics_json: str | Path | None = None, **settings) -> tuple[Tagger, dict]:
     """Train, save the best epoch to `out`, and return (Tagger of that epoch, metrics).
 
     settings are Settings' fields (target, casing, epochs, ...). With no train file, the
     bundled sample corpus and its dev split are used. metrics holds the history, the dev
     scores of the kept epoch and, with `test`, the same dict `evaluate` gives for it.
     """
-    for name, v in (("train", train), ("dev", dev), ("test", test), ("vectors", vectors), ("log", log)):
+    for name, v in (("train", train), ("dev", dev), ("test", test), ("vectors", vectors), ("log", log),
+                    ("metrics_json", metrics_json)):
         if v is not None:
             check_type(name, v, (str, Path), "a path or None")
     check_type("out", out, (str, Path), "a path")
@@ -66,13 +69,14 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
         check_type("vectors_format", vectors_format, str, "a string or None")
     if vectors_limit is not None:
         check_type("vectors_limit", vectors_limit, int, "an integer or None")
-    s = Settings.of(**settings)
+    s = settings_of(settings)
     if train is None:
         train, dev = sample.path("train.conll"), dev if dev is not None else sample.path("dev.conll")
     out = Path(out)
     console = None if quiet else Console(stderr=True)
     say = sayer(console)
     checkpoint.check_writable(out)
+    check_train_outputs([train, dev, test, vectors], out, log, metrics_json)
     store, source = open_store(None if vectors is None else str(vectors), vectors_format, vectors_limit)
     vocab, E, tr, dev_sents, head, oov = prepare(train, dev, store, s, vectors)
     s = replace(s, target=head.target)
@@ -148,7 +152,40 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
         result["test"] = tagger.evaluate(test)
         say("test: " + (format_entity(result["test"]) if head.entity_level else format_prf(result["test"])))
     say(f"saved epoch {best['epoch']} to {out}/")
+    if metrics_json is not None:
+        write_json(result, metrics_json)
     return tagger, result
+
+
+KEYWORDS = ("train", "dev", "test", "out", "vectors", "vectors_format", "vectors_limit", "log", "quiet",
+            "metrics_json")
+
+
+def settings_of(values: dict) -> Settings:
+    """Settings from train()'s other keywords; an unknown one is named with every keyword train takes."""
+    unknown = sorted(set(values) - set(FIELDS))
+    if unknown:
+        raise SettingTypeError(unknown[0], "is not an argument of train; it takes "
+                               + ", ".join(sorted({*KEYWORDS, *FIELDS})))
+    return Settings.of(**values)
+
+
+def check_train_outputs(inputs: list, out: Path, log, metrics_json) -> None:
+    """No output of a run may be one of its inputs or another output; the log may not sit in the
+    model directory, which each save replaces whole."""
+    model = [(out / name, f"the model's {name}") for name in ("model.npz", "config.json", "history.json")]
+    check_outputs(inputs, [(log, "the log"), (metrics_json, "the metrics JSON"), *model])
+    if log is not None and os.path.realpath(Path(log).absolute().parent) == os.path.realpath(out.absolute()):
+        raise NerwinError("the log may not be inside the model directory, which every save replaces whole; "
+                          "put it beside the model", log)
+
+
+def write_json(obj, path) -> None:
+    data = (json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False, default=float) + "\n").encode("utf-8")
+    try:
+        atomic_write(Path(path), data)
+    except OSError as e:
+        raise NerwinError(f"cannot write ({e.strerror})", path) from None
 def open_log(path):
     if path is None:
         return None

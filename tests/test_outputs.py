@@ -1,0 +1,120 @@
+"""No output is ever opened over an input, and no two outputs over each other: every writer
+(predict to stdout, --output-dir with and without --dask, report, train's --log and
+--metrics-json) is checked by file identity before anything is written, through the real CLI."""
+import hashlib
+import os
+
+import pytest
+
+from conftest import DATA, assert_clean_error, run
+
+
+def digest(*paths):
+    return [hashlib.sha256(open(p, "rb").read()).hexdigest() for p in paths]
+
+
+@pytest.fixture
+def texts(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.txt").write_text("Anna flew to Paris .\n\n", encoding="utf-8")
+    (d / "b.txt").write_text("Lima is far .\n", encoding="utf-8")
+    return d
+
+
+def test_an_output_dir_that_is_the_input_dir_keeps_the_inputs(models, texts):
+    a, b = texts / "a.txt", texts / "b.txt"
+    (texts / "a.conll").write_text("an output of an earlier run\n")
+    before = digest(a, b)
+    r = run("predict", a, b, "--output-dir", texts, "--model", models["binary"])
+    assert r.returncode == 0, r.stderr
+    assert digest(a, b) == before
+    assert (texts / "a.conll").read_text().startswith("Anna\tO\t")        # outputs take the format's suffix
+    assert (texts / "b.conll").read_text().startswith("Lima\t")
+
+
+def test_an_input_whose_output_name_is_itself_is_refused_before_anything_is_written(models, texts):
+    c = texts / "c.conll"
+    c.write_text("Paris\tO\n\nLima\tO\n", encoding="utf-8")
+    before = digest(c, texts / "a.txt")
+    r = run("predict", texts / "a.txt", c, "--input-format", "conll", "--output-dir", texts, "--model",
+            models["binary"])
+    assert_clean_error(r, "c.conll", "overwrite the input")
+    assert digest(c, texts / "a.txt") == before
+    assert not (texts / "a.conll").exists()                                # nothing written, not even the first
+
+
+def test_a_symlink_or_hard_link_to_an_input_is_the_input(models, texts, tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    os.symlink(texts / "a.txt", out / "a.conll")
+    os.link(texts / "b.txt", out / "b.conll")
+    before = digest(texts / "a.txt", texts / "b.txt")
+    r = run("predict", texts / "a.txt", texts / "b.txt", "--output-dir", out, "--model", models["binary"])
+    assert_clean_error(r, "overwrite the input")
+    assert digest(texts / "a.txt", texts / "b.txt") == before
+
+
+def test_two_inputs_with_one_name_in_two_folders_are_refused(models, texts, tmp_path):
+    e = tmp_path / "e"
+    e.mkdir()
+    (e / "a.txt").write_text("Rome .\n")
+    r = run("predict", texts / "a.txt", e / "a.txt", "--output-dir", tmp_path / "o", "--model", models["binary"])
+    assert_clean_error(r, "would both write")
+    assert not (tmp_path / "o").exists()
+
+
+def test_stdout_appended_to_the_input_is_refused(models, texts):
+    a = texts / "a.txt"
+    before = digest(a)
+    with open(a, "ab") as f:
+        r = __import__("subprocess").run([__import__("sys").executable, "-m", "nerwin", "predict", str(a), "--model",
+                                          str(models["binary"])], stdout=f, stderr=-1, text=True)
+    assert r.returncode == 2 and "the output is the input" in r.stderr
+    assert digest(a) == before
+
+
+def test_several_inputs_need_an_output_dir_and_stdin_has_no_name(models, texts, tmp_path):
+    r = run("predict", texts / "a.txt", texts / "b.txt", "--model", models["binary"])
+    assert_clean_error(r, "--output-dir")
+    r = run("predict", "-", "--output-dir", tmp_path / "o", "--model", models["binary"], stdin="Paris\n")
+    assert_clean_error(r, "standard input")
+    r = run("predict", texts, "--output-dir", tmp_path / "o", "--model", models["binary"])
+    assert_clean_error(r, "is a directory")
+
+
+def test_train_outputs_that_are_inputs_or_each_other_are_refused(tmp_path):
+    train = tmp_path / "train.conll"
+    train.write_bytes((DATA / "train.conll").read_bytes())
+    before = digest(train)
+    for flags, words in ((["--log", train], "overwrite the input"),
+                         (["--metrics-json", train], "overwrite the input"),
+                         (["--log", tmp_path / "x.json", "--metrics-json", tmp_path / "x.json"], "both write")):
+        r = run("train", "--train", train, "--dev", DATA / "dev.conll", "--out", tmp_path / "m", "-q", *flags)
+        assert_clean_error(r, words)
+        assert digest(train) == before and not (tmp_path / "m").exists()
+    (tmp_path / "m").mkdir()
+    r = run("train", "--train", train, "--out", tmp_path / "m", "--log", tmp_path / "m" / "log.jsonl", "-q")
+    assert_clean_error(r, "inside the model directory")
+
+
+def test_report_over_its_gold_file_is_refused(models, tmp_path):
+    gold = tmp_path / "gold.conll"
+    gold.write_bytes((DATA / "test.conll").read_bytes())
+    before = digest(gold)
+    r = run("report", gold, "--html", gold, "--model", models["sentence"])
+    assert_clean_error(r, "overwrite the input")
+    assert digest(gold) == before
+
+
+def test_predict_into_a_pipe_that_closes_ends_quietly(models, tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_text("Paris is big .\n" * 50_000)
+    import subprocess
+    import sys
+    p = subprocess.Popen([sys.executable, "-m", "nerwin", "predict", str(big), "--model", str(models["binary"])],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()                                                   # as `| head -1` does
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 0 and err == "", err
