@@ -6,6 +6,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from nerwin.errors import NerwinError
+
 UMASK = os.umask(0o022)
 os.umask(UMASK)
 
@@ -58,7 +60,6 @@ def check_outputs(inputs, outputs) -> None:
     through symlinks and hard links) and, for outputs not yet there, by their real path.
     inputs: paths read; outputs: (path, what it is, as the user named it: "--log", ...).
     Devices and pipes (/dev/null, /dev/stdout) are written in place and never compared."""
-    from nerwin.errors import NerwinError
     read = {}
     for p in inputs:
         if p is not None and str(p) != "-":
