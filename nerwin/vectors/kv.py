@@ -1,77 +1,46 @@
 """gensim KeyedVectors (`.kv`) read without gensim and without running anything the file names.
 
-A `.kv` file is a pickle, and a pickle can call any function it names. The unpickler here
-knows a short list of names: gensim's vector classes become plain records, and numpy's array
-constructors and a few builtins are the real ones. gensim's own loader would then open the
-sidecar files the pickle lists (`__numpys`, `__scipys`, `__recursive_saveloads`) with pickle
-allowed. Here a file that lists scipy or nested objects is refused, and the one sidecar array
-nerwin needs, the vectors, is read with allow_pickle=False.
+A `.kv` file is a pickle, and a pickle can call any function it names. It is not unpickled here:
+unpickle.py reads its opcodes with a small machine of its own that builds only what gensim writes
+(gensim's classes as plain records, numpy arrays of numbers from the file's own bytes) and
+refuses the rest by name. gensim's own loader would then open the sidecar files the pickle lists
+(`__numpys`, `__scipys`, `__recursive_saveloads`) with pickle allowed. Here a file that lists
+scipy or nested objects is refused, and the one sidecar array nerwin needs, the vectors, is read
+with allow_pickle=False, from a regular file only.
 """
 from __future__ import annotations
 
-import pickle
+import os
+import stat
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
 from nerwin.errors import NerwinError
+from nerwin.vectors import unpickle
 
 KEYED = {("gensim.models.keyedvectors", n) for n in ("KeyedVectors", "Word2VecKeyedVectors",
                                                       "EuclideanKeyedVectors")} | \
         {("gensim.models.fasttext", "FastTextKeyedVectors")}
-RECORDS = KEYED | {("gensim.models.keyedvectors", "Vocab"), ("gensim.models.keyedvectors", "CompatVocab")}
-SAFE = {
-    ("_codecs", "encode"), ("collections", "OrderedDict"), ("collections", "defaultdict"),
-    *((m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")),
-    *(("numpy", n) for n in ("ndarray", "dtype")),
-    *(("builtins", n) for n in ("set", "frozenset", "dict", "list", "tuple", "int", "float", "str", "bytes",
-                                "bytearray", "object", "complex", "bool", "slice", "range")),
-}
 VECTORS = ("vectors", "syn0")            # gensim 4 and 3.x names of the matrix
 KEYS = ("index_to_key", "index2word", "index2entity")
 LOADS_MORE = ("__scipys", "__recursive_saveloads")
-
-
-class Record:
-    """What a gensim class in the pickle becomes: its attributes, and nothing that runs."""
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __setstate__(self, state):
-        if isinstance(state, tuple):      # (state, slotstate)
-            state = state[0] or {}
-        if not isinstance(state, dict):
-            raise ValueError("a gensim object's state is not a dict")
-        self.__dict__.update(state)
-
-
-def make_unpickler(f, path):
-    class SafeUnpickler(pickle.Unpickler):
-        def find_class(self, module, name):
-            if (module, name) in RECORDS:
-                return type(name, (Record,), {"gensim_class": (module, name)})
-            if (module, name) in SAFE:
-                return super().find_class(module, name)
-            raise NerwinError(f"refusing to load: the pickle names {module}.{name}, which could run code", path)
-
-        def persistent_load(self, pid):
-            raise NerwinError("refusing to load: the pickle asks for a persistent object", path)
-    return SafeUnpickler(f, encoding="latin1")
 
 
 def read_kv(path: Path) -> tuple[list[str], np.ndarray]:
     """-> the words and their vectors (N, d), the vectors memory-mapped when they are a sidecar."""
     try:
         with open(path, "rb") as f:
-            obj = make_unpickler(f, path).load()
-    except NerwinError:
-        raise
-    except Exception as e:  # a damaged pickle raises many types
+            obj = unpickle.load(f.read())
+    except unpickle.Refused as e:
+        raise NerwinError(f"refusing to load: {e}", path) from None
+    except OSError as e:
+        raise NerwinError(f"cannot read ({e.strerror})", path) from None
+    except Exception as e:  # pickletools raises many types for a damaged pickle
         raise NerwinError(f"cannot read as gensim KeyedVectors ({type(e).__name__}); check --vectors-format",
                           path) from None
-    if not isinstance(obj, Record) or getattr(obj, "gensim_class", None) not in KEYED:
+    if not isinstance(obj, unpickle.Record) or getattr(obj, "gensim_class", None) not in KEYED:
         what = getattr(obj, "gensim_class", (None, type(obj).__name__))[1]
         raise NerwinError(f"holds a {what}, not gensim KeyedVectors", path)
     state = obj.__dict__
@@ -87,7 +56,9 @@ def read_kv(path: Path) -> tuple[list[str], np.ndarray]:
         raise NerwinError("has no vectors array", path)
     vectors = state.get(name)
     if name in sidecars:
-        side = Path(f"{path}.{name}.npy")
+        side = Path(f"{path}.{name}.npy")       # name is one of VECTORS: never a path the file chose
+        if side.exists() and not stat.S_ISREG(os.stat(side).st_mode):
+            raise NerwinError(f"its vectors file {side.name} is not a regular file (a pipe or a device?)", path)
         try:
             vectors = np.load(side, mmap_mode="r", allow_pickle=False)
         except FileNotFoundError:
