@@ -161,3 +161,36 @@ def test_serve_without_the_extra_says_how_to_install(tmp_path, model):
             "from nerwin.cli import main; main()")
     r = subprocess.run([sys.executable, "-c", code, "serve", "--model", str(model)], capture_output=True, text=True)
     assert r.returncode == 2 and "pip install 'nerwin[serve]'" in r.stderr
+
+
+def test_an_oversized_body_from_urllib_gets_its_413(server):
+    """urllib sends the whole body before it reads the answer: the server must read it to be heard."""
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(f"{server}/v1/tag", data=b"x" * (20 << 20), headers={"content-type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=60)
+    assert e.value.code == 413 and "larger than" in json.loads(e.value.read())["error"]
+    ok = urllib.request.urlopen(urllib.request.Request(f"{server}/v1/tag", data=b'{"text": "Paris ."}'), timeout=30)
+    assert json.loads(ok.read())["tokens"] == ["Paris", "."]              # and it still answers
+
+
+def test_unknown_paths_and_methods_get_nerwins_json_error(client):
+    r = client.get("/no/such/page")
+    assert r.status_code == 404 and "error" in r.json() and "detail" not in r.json()
+    r = client.delete("/v1/tag")
+    assert r.status_code == 405 and "error" in r.json()
+    assert 'rel="icon"' in client.get("/").text
+
+
+def test_serve_says_a_missing_model_or_a_taken_port_before_it_says_it_serves(model, tmp_path):
+    from conftest import assert_clean_error, run
+    r = run("serve", "--model", tmp_path / "none")
+    assert_clean_error(r, "no such model directory")
+    assert "serving" not in r.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        r = run("serve", "--model", model, "--port", taken.getsockname()[1])
+    assert_clean_error(r, "cannot listen")
+    assert "serving" not in r.stderr

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import sys
 import threading
 from dataclasses import dataclass
 from importlib.resources import files
@@ -20,12 +22,16 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
-from nerwin.apply.checkpoint import load_history
+from nerwin.model.checkpoint import load_history
 from nerwin.apply.tagger import Tagger
 from nerwin.errors import NerwinError
 from nerwin.tools.report import curves
 from nerwin.version import __version__
+
+
+DRAIN = 64 << 20       # bytes of an oversized body read and dropped, so that the client hears the 413
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,11 @@ def create_app(tagger: Tagger, model_dir: Path | None = None, limits: Limits = L
     async def refused(_, e: Refused):
         return JSONResponse({"error": e.message}, status_code=e.status)
 
+    @app.exception_handler(HTTPException)
+    async def http_error(_, e: HTTPException):      # 404, 405, ...: nerwin's {"error"}, not {"detail"}
+        return JSONResponse({"error": {404: "no such page or endpoint", 405: "method not allowed here"}.get(
+            e.status_code, str(e.detail))}, status_code=e.status_code, headers=getattr(e, "headers", None))
+
     @app.exception_handler(Exception)
     async def unexpected(_, e: Exception):          # never a traceback in a response
         return JSONResponse({"error": "internal error"}, status_code=500)
@@ -66,7 +77,13 @@ def create_app(tagger: Tagger, model_dir: Path | None = None, limits: Limits = L
     async def body_limit(request: Request, call_next):
         size = request.headers.get("content-length")
         if size is not None and (not size.isdigit() or int(size) > limits.max_body):
-            return JSONResponse({"error": f"the body is larger than {limits.max_body:,} bytes"}, status_code=413)
+            # urllib and requests send the whole body before they read the answer: read it (up to
+            # DRAIN bytes) and drop it, so the 413 reaches them instead of a reset connection
+            if size.isdigit() and int(size) <= DRAIN:
+                async for _ in request.stream():
+                    pass
+            return JSONResponse({"error": f"the body is larger than {limits.max_body:,} bytes"}, status_code=413,
+                                headers={"connection": "close"})
         return await call_next(request)
 
     async def body(request: Request) -> dict:
@@ -199,5 +216,12 @@ def serve(model_dir: Path, host: str, port: int, workers: int, limits: Limits) -
     os.environ["NERWIN_SERVE_MODEL"] = str(Path(model_dir).resolve())
     os.environ["NERWIN_SERVE_LIMITS"] = json.dumps(limits.__dict__)
     Tagger.load(model_dir)                         # a bad model fails here, with one line, not in a worker
+    try:                                           # and a taken port, before anything says it serves
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as e:
+        raise NerwinError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port or --host") from None
+    print(f"nerwin: serving {model_dir} on http://{host}:{port}/", file=sys.stderr)
     uvicorn.run("nerwin.tools.serve:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="warning")
