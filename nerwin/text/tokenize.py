@@ -2,8 +2,8 @@
 
 Penn Treebank clitics (`don't` -> `do n't`, `it's` -> `it 's`), abbreviations that keep their
 dot (`U.S.`, `Mr.`), numbers with separators (`3,000`, `1.5`), URLs without the punctuation
-that follows them, whole `@mentions`, `#hashtags`, emoticons and flag emoji; every other
-punctuation mark is a token of its own. `scripts/tokenizer_table.py` measures it on gold.
+that follows them, e-mail addresses, whole `@mentions`, `#hashtags`, emoticons, flag emoji and
+`...`; every other punctuation mark is a token of its own. `scripts/tokenizer_table.py` measures it on gold.
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import re
 
 _MARK = "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed" \
         "\u0900-\u0903\u093a-\u094f\u0951-\u0957\u0e31\u0e34-\u0e3a\u0e47-\u0e4e\u200c\u200d"
-W = rf"[\w{_MARK}]"                                  # a word character, combining marks included
+W = rf"[\w{_MARK}\ufffd]"        # a word character, combining marks included, and U+FFFD: a byte of
+                                 # Latin-1 text read as UTF-8 stays inside its word (caf\ufffd)
 CLITIC = r"(?:s|m|re|ve|ll|d)"
 TITLES = "Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|vs|etc|Inc|Ltd|Co|Corp|Gen|Gov|Sen|Rep|Lt|Col|Capt|Sgt|Jan|Feb|Mar|" \
          "Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
@@ -30,9 +31,14 @@ TOKEN_RE = re.compile("|".join([
     rf"{W}+(?:-{W}+)*-(?=\s|$)",                                   # anti- (a hyphen before a space)
     rf"{W}+(?:[-.]{W}+|['’](?!(?i:{CLITIC}|t)\b){W}+)*",           # words, 1.5, co-op, O'Brien
     r"[\U0001F1E6-\U0001F1FF]{2}",                                 # flag emoji
+    r"\.{2,}",                                                     # ... (an ellipsis, as corpora spell it)
     r"[^\w\s](?:[\ufe0f\U0001F3FB-\U0001F3FF]|\u200d[^\w\s])*",    # any other symbol, with its modifiers
 ]))
 
+
+# an e-mail address at the start of a chunk; tried only on chunks with an @ inside, anchored, so
+# that its cost stays linear in the chunk (in TOKEN_RE it would be retried at every position)
+EMAIL = re.compile(r"[\w+-]+(?:\.[\w+-]+)*@\w[\w-]*(?:\.[\w-]+)*\.[A-Za-z]{2,}(?![\w@])")
 
 _SEEN: dict[str, list[str]] = {}    # chunk -> its tokens: punctuation and @, # chunks repeat a lot
 
@@ -49,6 +55,8 @@ def tokenize(line: str) -> list[str]:
         if toks is None:
             if len(_SEEN) > 100_000:
                 _SEEN.clear()
-            toks = _SEEN[chunk] = TOKEN_RE.findall(chunk)
+            mail = EMAIL.match(chunk) if "@" in chunk[1:] else None
+            toks = _SEEN[chunk] = ([mail.group(), *TOKEN_RE.findall(chunk[mail.end():])] if mail
+                                   else TOKEN_RE.findall(chunk))
         out += toks
     return out
