@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nerwin.apply.checkpoint import load_history
+from nerwin.model.checkpoint import load_history
 from nerwin.apply.predict import output_paths, predict as run_predict, predict_files
 from nerwin.apply.tagger import Tagger
 from nerwin.errors import Interrupted, NerwinError, SettingError
@@ -212,12 +212,16 @@ def evaluate(
               "trained on them); those entities count as misses", file=sys.stderr)
     if as_json:
         emit_json(m, None)
-    elif tagger.head.entity_level:
+        return
+    if tagger.head.entity_level:
         print(f"{file}: {m['support']} gold entities")
         print(format_entity(m))
     else:
         print(f"{file}: {tagger.target} tokens {m['support']} of {m['tokens']}")
         print(f"token-level {tagger.target}: {format_prf(m)}")
+    cal = m["calibration"]
+    print(f"loss {m['loss']:.4f} a word (the training loss of the gold tags); temperature {cal['temperature']:.3f}; "
+          f"ECE entities {cal['entity']['ece']:.3f}, tokens {cal['token']['ece']:.3f}")
 
 
 @app.command(short_help="How each word of a token's window bears on its label.")
@@ -305,8 +309,8 @@ def serve(
     try:
         from nerwin.tools.serve import Limits, serve as run_server   # optional: FastAPI and uvicorn (serve extra)
     except ImportError:
-        raise NerwinError("nerwin serve needs FastAPI and uvicorn: pip install 'nerwin[serve]'") from None
-    print(f"nerwin: serving {model_dir} on http://{host}:{port}/", file=sys.stderr)
+        raise NerwinError("nerwin serve needs FastAPI and uvicorn: pip install 'nerwin[serve]' (from a "
+                          "checkout: pip install -e '.[serve]')") from None
     run_server(model_dir, host, port, workers, Limits(max_body, max_texts, max_tokens))
 
 
@@ -333,7 +337,8 @@ def drift_demo(
         try:
             import matplotlib  # noqa: F401  (optional: only --plot needs it)
         except ImportError:
-            raise NerwinError("--plot needs matplotlib: pip install 'nerwin[plot]'") from None
+            raise NerwinError("--plot needs matplotlib: pip install 'nerwin[plot]' (from a checkout: "
+                              "pip install -e '.[plot]')") from None
     s = Settings.of(**settings, batch_size=4, **LECTURE)
     rows, classes = read_words(words or WORDS)
     store, _ = open_store(vectors, vectors_format)

@@ -1,8 +1,12 @@
-"""Every setting of a model and its training, declared once: type, default, bounds or choices, help.
+"""Every setting of a model and its training, declared once: type, default, bounds or choices, help,
+and which part it belongs to: what a model *is* (saved in the model and checked on load) or how
+it was *trained* (logged beside it).
 
 `nerwin train`'s options are made from these declarations (cli.py), `nerwin.train(...)` takes
 them as keywords, and both go through `Settings.resolved()`, as do gradcheck, drift-demo and
-model loading. Bounds are wide: they refuse what cannot work, not what is unusual.
+model loading. Bounds are wide: they refuse what cannot work, not what is unusual. Settings only
+declares: the choices are literals (a test holds them equal to the registries they name), and
+what follows from them (a model's kind, its shapes) is the model's to decide.
 """
 from __future__ import annotations
 
@@ -10,34 +14,32 @@ import math
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 
 from nerwin.errors import SettingError, SettingTypeError
-from nerwin.nn.heads import HEADS
-from nerwin.nn.layers import ACTIVATIONS
-from nerwin.nn.optim import OPTIMIZERS
-from nerwin.text.windows import SHAPES
 
-LOSSES = ("auto", *sorted({h.loss_name for h in HEADS.values()}, reverse=True))   # auto, window, sentence
+LOSSES = ("auto", "window", "sentence")                            # nn.heads.LOSSES
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "hardtanh", "leaky-relu")   # nn.layers.ACTIVATIONS
+OPTIMIZERS = ("sgd", "adagrad", "adam")                            # nn.optim.OPTIMIZERS
 DTYPES = ("float32", "float64")
 MAX_CHAR_WIDTH = 9
 
 
-def setting(default, help: str, *, lo=None, hi=None, choices=None, above=None, flag=None, auto=None):
+def setting(default, help: str, *, lo=None, hi=None, choices=None, above=None, flag=None, auto=None, part="training"):
     """A field with its declaration. lo/hi: inclusive bounds; above: an exclusive lower bound;
-    auto = (value, with --target all, for one type): a value outside the bounds that resolved()
-    replaces by the measured choice for the target."""
+    auto = (value, with --target all, for one type): a value outside the bounds that resolve_auto()
+    replaces by the measured choice for the target; part: "model" (what a model is) or "training"."""
     return field(default=default, metadata=dict(help=help, lo=lo, hi=hi, above=above, choices=choices, flag=flag,
-                                                auto=auto))
+                                                auto=auto, part=part))
 
 
 @dataclass(frozen=True)
 class Settings:
     target: str = setting("LOC", "Entity type of the positive class, as the corpus spells it (case-insensitive), "
-                                 "or `all` for every type.")
+                                 "or `all` for every type.", part="model")
     loss: str = setting("auto", "window: cross-entropy per word; sentence: Collobert's sentence log-likelihood "
                                 "with learned transitions (needs --target all); auto: sentence for --target all, "
-                                "else window.", choices=LOSSES)
-    window: int = setting(2, "w: a window holds 2w+1 words.", lo=0, hi=50)
-    hidden: int = setting(100, "H, the size of the hidden layer h.", lo=1, hi=100_000)
-    activation: str = setting("tanh", "f in h = f(Wx + b).", choices=tuple(ACTIVATIONS))
+                                "else window.", choices=LOSSES, part="model")
+    window: int = setting(2, "w: a window holds 2w+1 words.", lo=0, hi=50, part="model")
+    hidden: int = setting(100, "H, the size of the hidden layer h.", lo=1, hi=100_000, part="model")
+    activation: str = setting("tanh", "f in h = f(Wx + b).", choices=ACTIVATIONS, part="model")
     optimizer: str = setting("adam", "How each step moves the parameters.", choices=OPTIMIZERS)
     lr: float = setting(0.001, "Learning rate.", above=0.0)
     batch_size: int = setting(64, "Windows a step (window loss), or about that many words of whole sentences "
@@ -53,16 +55,16 @@ class Settings:
     fine_tune: bool = setting(True, "Move the pretrained word vectors, or keep them as loaded "
                                     "(<UNK>, <s>, </s> train either way).", flag=("--fine-tune", "--freeze"))
     casing: int = setting(5, "Size of the trainable word-shape vector joined to each word's vector (0: off).",
-                          lo=0, hi=10_000)
+                          lo=0, hi=10_000, part="model")
     affixes: int = setting(0, "Size of the trainable prefix and suffix vectors (a word's first and last 3 letters, "
-                              "lowercased) joined to each word's vector (0: off).", lo=0, hi=10_000)
+                              "lowercased) joined to each word's vector (0: off).", lo=0, hi=10_000, part="model")
     chars: int = setting(-1, "Filters of the character CNN: each word's vector is joined by the max over positions "
                              "of a convolution over its characters, so unseen words get more than <UNK> (0: off; "
                              "-1: 32 with --target all, 0 for one type, as measured).",
-                         lo=0, hi=10_000, auto=(-1, 32, 0))
-    char_dim: int = setting(16, "Size of each character's trainable vector (with --chars).", lo=1, hi=10_000)
+                         lo=0, hi=10_000, auto=(-1, 32, 0), part="model")
+    char_dim: int = setting(16, "Size of each character's trainable vector (with --chars).", lo=1, hi=10_000, part="model")
     char_width: int = setting(3, "k: characters each filter of the character CNN reads (with --chars).",
-                              lo=1, hi=MAX_CHAR_WIDTH)
+                              lo=1, hi=MAX_CHAR_WIDTH, part="model")
     word_dropout: float = setting(0.0, "During training, the chance that a word seen once in train has its "
                                        "vector replaced by <UNK>, so the network learns to tag from its spelling and "
                                        "context when the vector is missing.", lo=0.0, hi=0.95)
@@ -71,11 +73,11 @@ class Settings:
                                   lo=0, hi=100_000_000)
     seed: int = setting(0, "Random seed: the same seed on the same machine gives the same model, bit for bit.",
                         lo=0, hi=2 ** 32 - 2)
-    dtype: str = setting("float32", "Floating-point type of every parameter.", choices=DTYPES)
+    dtype: str = setting("float32", "Floating-point type of every parameter.", choices=DTYPES, part="model")
 
     def resolved(self) -> "Settings":
-        """A checked copy with `loss` resolved (auto -> window or sentence), and each `auto` value
-        (chars, dropout) by the target; self is unchanged.
+        """A checked copy with each `auto` value (chars, dropout) resolved by the target; self is
+        unchanged. `loss` stays as given: the head it names is chosen with the corpus (heads.choose).
         Raises SettingTypeError (a TypeError) or SettingError (a ValueError) naming the setting."""
         for f in fields(self):
             check(f, getattr(self, f.name))
@@ -83,12 +85,9 @@ class Settings:
         if not target:
             raise SettingError("target", "must name an entity type or `all`, got an empty string")
         every = target.lower() == "all"
-        loss = self.loss if self.loss != "auto" else ("sentence" if every else "window")
-        if loss == "sentence" and not every:
+        if self.loss == "sentence" and not every:
             raise SettingError("loss", "sentence scores whole tag sequences: it needs --target all")
-        auto = {f.name: f.metadata["auto"][1 if every else 2] for f in fields(self)
-                if f.metadata["auto"] is not None and getattr(self, f.name) == f.metadata["auto"][0]}
-        return replace(self, target="all" if every else target, loss=loss, **auto)
+        return resolve_auto(replace(self, target="all" if every else target))
 
     @classmethod
     def of(cls, **values) -> "Settings":
@@ -99,29 +98,25 @@ class Settings:
             raise SettingTypeError(unknown[0], f"is not a setting; settings are {', '.join(sorted(names))}")
         return cls(**values).resolved()
 
-    def spelling_width(self) -> int:
-        """What a word's spelling adds to its slot of x: casing, prefix, suffix and characters."""
-        return self.casing + 2 * self.affixes + self.chars
-
-    def table_shapes(self, sizes: tuple[int, int, int]) -> dict:
-        """The shapes of the spelling's parameters: casing C, prefix and suffix tables, the character
-        table and the filters. sizes: the rows of the character, prefix and suffix tables."""
-        n_chars, n_pre, n_suf = sizes
-        out = {"C": (len(SHAPES), self.casing)} if self.casing else {}
-        if self.affixes:
-            out.update(Pre=(n_pre, self.affixes), Suf=(n_suf, self.affixes))
-        if self.chars:
-            out.update(Ech=(n_chars, self.char_dim), Wch=(self.chars, self.char_width * self.char_dim),
-                       bch=(self.chars,))
-        return out
-
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def part(self, name: str) -> dict:
+        """The settings of one part: "model" (what a model is) or "training" (how it was trained)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["part"] == name}
+
+
+def resolve_auto(s: Settings) -> Settings:
+    """Each `auto` value replaced by the measured choice for the target: the binary lecture
+    model keeps its shape (no characters, no dropout), every type gets both (docs/results.md)."""
+    every = s.target.lower() == "all"
+    auto = {f.name: f.metadata["auto"][1 if every else 2] for f in fields(s)
+            if f.metadata["auto"] is not None and getattr(s, f.name) == f.metadata["auto"][0]}
+    return replace(s, **auto)
+
 
 FIELDS = {f.name: f for f in fields(Settings)}
-# what a model's config means when it was written before a setting existed: the feature was off
-BEFORE = {"affixes": 0, "chars": 0, "word_dropout": 0.0}
+MODEL_FIELDS = tuple(n for n, f in FIELDS.items() if f.metadata["part"] == "model")
 
 
 def kind(f) -> type:

@@ -1,2 +1,2 @@
 """The version, in one place (pyproject reads it)."""
-__version__ = "0.3.0"
+__version__ = "0.4.0"

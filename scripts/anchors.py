@@ -69,12 +69,10 @@ def crf(name):
 def pytorch(name, seed=0):
     import torch
 
-    from nerwin.nn import model
     from nerwin.text.metrics import entity_prf
     from nerwin.text.schemes import decode_iob2, transitions
     from nerwin.apply.lexicon import Lexicon
     from nerwin.settings import Settings
-    from nerwin.text.windows import SHAPES
     from nerwin.training.data import encode, prepare
     from nerwin.vectors import open_store
 
@@ -82,16 +80,15 @@ def pytorch(name, seed=0):
     c = CORPORA / name
     s = Settings.of(target="all", casing=5, seed=seed, loss="window", chars=0, dropout=0.0)   # the twin: no characters
     store, _ = open_store(None)
-    vocab, E, tr, dev_sents, head, _ = prepare(c / "train.conll", c / "dev.conll", store, s)
+    m, tr, dev_sents, _ = prepare(c / "train.conll", c / "dev.conll", store, s)
+    vocab, E, head, p0 = m.vocab, m.E, m.head, m.params       # the twin starts where nerwin's model does
     classes = head.classes
     from nerwin.text.corpus import read_conll
     test_sents = read_conll(c / "test.conll")
-    p0 = model.init_params(5 * (E.shape[1] + 5), s.hidden, head, np.random.default_rng(seed), E.dtype,
-                           {"C": (len(SHAPES), 5)})
     emb = torch.nn.Embedding.from_pretrained(torch.from_numpy(E.copy()), freeze=False)
     P = {k: torch.nn.Parameter(torch.from_numpy(v.copy())) for k, v in p0.items()}
     opt = torch.optim.Adam([emb.weight, *P.values()], lr=s.lr)
-    X, S, y = torch.from_numpy(tr.X.astype(np.int64)), torch.from_numpy(tr.F.shapes.astype(np.int64)), torch.from_numpy(tr.y)
+    X, S, y = torch.from_numpy(tr.X.astype(np.int64)), torch.from_numpy(tr.feats["casing"][0].astype(np.int64)), torch.from_numpy(tr.y)
     rules = transitions(classes)
 
     def logits(Xb, Sb, Eb):
@@ -101,9 +98,9 @@ def pytorch(name, seed=0):
     def score(sents):
         rows = Lexicon(emb.weight.detach().numpy(), vocab, {}, E.shape[1], store=store)   # unseen words' rows
         v, Ex = rows.rows([x.tokens for x in sents])
-        d = encode(sents, v, head, s, tr.spelling)
+        d = encode(sents, m.with_weights(m.params, Ex, vocab=v))
         with torch.no_grad():
-            prob = torch.softmax(logits(torch.from_numpy(d.X.astype(np.int64)), torch.from_numpy(d.F.shapes.astype(np.int64)),
+            prob = torch.softmax(logits(torch.from_numpy(d.X.astype(np.int64)), torch.from_numpy(d.feats["casing"][0].astype(np.int64)),
                                         torch.from_numpy(Ex)), dim=1).numpy()
         pred, i = [], 0
         for x in sents:

@@ -29,7 +29,6 @@ SENTENCE = b"The museums in Paris are amazing .\n"
 def epochs(repeats: int) -> dict:
     """{(batch, chars): [seconds of each whole epoch]}."""
     import numpy as np
-    from nerwin.nn import model
     from nerwin.settings import Settings
     from nerwin.training.data import prepare
     from nerwin.training.loop import Run, fit
@@ -41,17 +40,20 @@ def epochs(repeats: int) -> dict:
         for chars in (True, False):
             s = Settings.of(target="all", batch_size=B, epochs=1)
             s = s if chars else replace(s, chars=0)
-            _, E, tr, _, head, _ = prepare(BTC / "train.conll", None, store, s)
-            p = model.init_params((2 * s.window + 1) * (E.shape[1] + s.spelling_width()), s.hidden, head,
-                                  np.random.default_rng(s.seed), E.dtype, s.table_shapes(tr.spelling.sizes))
-            setups[chars] = (p, E, tr, s, head)
-            fit(Run(), {k: v.copy() for k, v in p.items()}, E.copy(), tr, s, head)      # warm-up
+            m, tr, _, _ = prepare(BTC / "train.conll", None, store, s)
+            setups[chars] = (m, tr, m.settings)
+            fit(Run(), fresh(m), tr, m.settings)      # warm-up
         for _ in range(repeats):
-            for chars, (p, E, tr, s, head) in setups.items():
+            for chars, (m, tr, s) in setups.items():
                 t0 = time.perf_counter()
-                fit(Run(), {k: v.copy() for k, v in p.items()}, E.copy(), tr, s, head)
+                fit(Run(), fresh(m), tr, s)
                 out.setdefault((B, chars), []).append(time.perf_counter() - t0)
     return out
+
+
+def fresh(m):
+    """The model as initialized, in arrays of its own: every timed epoch starts from the same point."""
+    return m.with_weights({k: v.copy() for k, v in m.params.items()}, m.E.copy())
 
 
 def main():

@@ -47,12 +47,11 @@ def epoch_time(steps: list, wall: float) -> tuple[float, float]:
     return len(steps) * statistics.median(steps), wall
 
 
-def nerwin_epoch(p0, E0, tr, s, head):
+def nerwin_epoch(m0, tr, s):
     from nerwin.training.loop import Run, fit
-    p = {k: v.copy() for k, v in p0.items()}
-    E = E0.copy()
+    m = m0.with_weights({k: v.copy() for k, v in m0.params.items()}, m0.E.copy())
     t0 = time.perf_counter()
-    run = fit(Run(), p, E, tr, s, head)          # a whole epoch: batching, steps, bookkeeping
+    run = fit(Run(), m, tr, s)          # a whole epoch: batching, steps, bookkeeping
     return epoch_time(run.step_seconds, time.perf_counter() - t0)
 
 
@@ -112,8 +111,8 @@ def gemm_epoch(N, B, D, H, lib=np):
 def child(repeats: int) -> dict:
     import torch
 
-    from nerwin.nn import model
-    from nerwin.nn.heads import Head
+    from nerwin.model import WindowModel
+    from nerwin.nn.heads import choose
     from nerwin.settings import Settings
     from nerwin.training.data import prepare
     from nerwin.vectors import open_store
@@ -136,20 +135,20 @@ def child(repeats: int) -> dict:
     for target in ("LOC", "all"):
         for B in BATCHES:
             s = Settings.of(target=target, batch_size=B, epochs=1, casing=0, loss="window", chars=0, dropout=0.0)
-            vocab, E, tr, _, head, _ = prepare(BTC, None, store, s)
+            m0, tr, _, _ = prepare(BTC, None, store, s)
+            s, head, E, p0 = m0.settings, m0.head, m0.E, m0.params
             K = head.K
             classes = head.classes if head.multiclass else None
-            p0 = model.init_params(5 * E.shape[1], s.hidden, head, np.random.default_rng(0), E.dtype)
-            N, D = len(tr.y), 5 * E.shape[1]
-            setups = dict(nerwin=lambda: nerwin_epoch(p0, E, tr, s, head),
+            N, D = len(tr.y), m0.input_width
+            setups = dict(nerwin=lambda: nerwin_epoch(m0, tr, s),
                           dense=lambda: torch_epoch(p0, E, tr, s, classes, sparse=False),
                           sparse=lambda: torch_epoch(p0, E, tr, s, classes, sparse=True),
                           gemm=lambda: gemm_epoch(N, B, D, s.hidden),
                           torch_gemm=lambda: gemm_epoch(N, B, D, s.hidden, torch))
             if classes is not None and B in (64, 256, 2048):
-                sh = Head.new("all", [c[2:] for c in classes[1::2]], "sentence")
-                ps = model.init_params(D, s.hidden, sh, np.random.default_rng(0), E.dtype)
-                setups["sentence"] = lambda: nerwin_epoch(ps, E, tr, s, sh)
+                sh = choose("all", [c[2:] for c in classes[1::2]], "sentence")
+                ms = WindowModel.new(s, sh, [], m0.vocab, E, m0.vectors)
+                setups["sentence"] = lambda: nerwin_epoch(ms, tr, s)
             for k in ("nerwin", "sentence"):          # numba loads (or compiles) its loops once: not timed
                 if k in setups and k not in warmed:
                     setups[k]()

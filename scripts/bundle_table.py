@@ -14,7 +14,6 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from doc_section import replace_section  # noqa: E402
 
 import nerwin  # noqa: E402
-from nerwin.apply import checkpoint  # noqa: E402
 from nerwin.text.corpus import read_conll  # noqa: E402
 from nerwin.apply.tagger import Tagger  # noqa: E402
 from nerwin.vectors import Bundle, open_store  # noqa: E402
@@ -37,10 +36,11 @@ def main() -> None:
             labels = [doc.labels for doc in tagger.tag_sentences([s.tokens for s in test])]
             for n in SIZES:
                 bundle = Bundle.build(store, n, set(tagger.vocab.words))
-                checkpoint.save(Path(d) / "b", tagger.params, tagger.E, tagger.vocab, tagger.config, bundle)
+                m = tagger.model                                # its vectors source gone: only the bundle serves
+                gone_source = dict(m.vectors, source="/gone/vectors.txt")
+                m.with_weights(m.params, m.E, bundle=bundle, vectors=gone_source).save(Path(d) / "b")
                 size = (Path(d) / "b" / "model.npz").stat().st_size / 1e6
                 gone = Tagger.load(Path(d) / "b")
-                gone.config["vectors"] = dict(gone.config["vectors"], source="/gone/vectors.txt")
                 f1 = gone.evaluate(test)["f1"]
                 gone_labels = [doc.labels for doc in gone.tag_sentences([s.tokens for s in test])]
                 same = sum(a == b for x, y in zip(labels, gone_labels) for a, b in zip(x, y)) / sum(map(len, labels))

@@ -1,12 +1,15 @@
 """Same data, flags and seed: the same weights, bit for bit, as an earlier commit's code; and the
 same labels and probabilities from the same model.
 
-Trains every kind of model (binary, softmax, sentence loss) at batch 64 and 2048 with the code
-of REV (a git worktree in a temp folder) and with this checkout, each through its own
-`python -m nerwin train`, and compares every array the earlier model saved with the array of
-the same name in the new one. Only the configs may differ. Then both codes run
-`nerwin predict` with the earlier code's model on BTC test and WNUT-17 test, and the outputs
-are compared byte for byte.
+Trains every kind of model (binary, softmax, sentence loss) at batch 64 and 2048, each with three
+sets of word features (none; casing only; casing, affixes, characters, word dropout and hidden
+dropout), every setting spelled out on the command line, with the code of REV (a git worktree in
+a temp folder) and with this checkout, each through its own `python -m nerwin train`, and
+compares every array the earlier model saved with the array of the same name in the new one.
+Only the configs may differ. Then both codes run `nerwin predict` with the earlier code's model
+(so a model saved by REV is read by this code) on BTC test and WNUT-17 test, and the outputs are
+compared byte for byte. Both run BLAS on one thread, as `nerwin predict` now does: OpenBLAS
+rounds a GEMM differently with another thread count.
 
     python scripts/compare_before.py --rev HEAD~5 [--train F --dev F] [--epochs 2]
 """
@@ -30,6 +33,16 @@ CORPORA = ROOT.parent / "shared" / "corpora"
 BTC = CORPORA / "btc"
 KINDS = {"binary": ["--target", "LOC", "--loss", "window"], "softmax": ["--target", "all", "--loss", "window"],
          "sentence": ["--target", "all", "--loss", "sentence"]}
+# every other setting spelled out, so that no default of either code decides anything
+COMMON = ["--window", "2", "--hidden", "100", "--activation", "tanh", "--optimizer", "adam", "--lr", "0.001",
+          "--l2", "1e-5", "--patience", "0", "--lr-decay", "0", "--fine-tune", "--char-dim", "16",
+          "--char-width", "3", "--bundle-vectors", "50000", "--seed", "0", "--dtype", "float32"]
+FEATURES = {"no word features": ["--casing", "0", "--affixes", "0", "--chars", "0", "--word-dropout", "0",
+                                 "--dropout", "0"],
+            "casing": ["--casing", "5", "--affixes", "0", "--chars", "0", "--word-dropout", "0", "--dropout", "0"],
+            "casing, affixes, characters, word and hidden dropout":
+                ["--casing", "5", "--affixes", "4", "--chars", "16", "--word-dropout", "0.25", "--dropout", "0.3"]}
+ONE_THREAD = dict.fromkeys(("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"), "1")
 
 
 def arrays(npz: Path) -> dict[str, np.ndarray]:
@@ -39,9 +52,10 @@ def arrays(npz: Path) -> dict[str, np.ndarray]:
         return {n: f[n] for n in names if n != "config_json"}
 
 
-def train(tree: Path, out: Path, args, kind: str, batch: int) -> None:
+def train(tree: Path, out: Path, args, kind: str, batch: int, features: str) -> None:
     cmd = [sys.executable, "-m", "nerwin", "train", "--train", str(args.train), "--dev", str(args.dev),
-           "--epochs", str(args.epochs), "--batch-size", str(batch), "--out", str(out), "--quiet", *KINDS[kind]]
+           "--epochs", str(args.epochs), "--batch-size", str(batch), "--out", str(out), "--quiet", *KINDS[kind],
+           *COMMON, *FEATURES[features]]
     env = dict(os.environ, PYTHONPATH=str(tree))
     r = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     if r.returncode:
@@ -50,7 +64,7 @@ def train(tree: Path, out: Path, args, kind: str, batch: int) -> None:
 
 def predict(tree: Path, model: Path, test: Path) -> str:
     """predict's output (token, label, probability) for a CoNLL file, by the code in tree."""
-    env = dict(os.environ, PYTHONPATH=str(tree))
+    env = dict(os.environ, PYTHONPATH=str(tree), **ONE_THREAD)
     return subprocess.run([sys.executable, "-m", "nerwin", "predict", str(test), "--model", str(model),
                            "--input-format", "conll"], cwd=tree, env=env, capture_output=True, text=True,
                           check=True).stdout
@@ -70,30 +84,34 @@ def main() -> None:
         try:
             failed, lines = 0, []
             for kind in KINDS:
-                for batch in (64, 2048):
-                    old, new = Path(tmp) / f"old-{kind}-{batch}", Path(tmp) / f"new-{kind}-{batch}"
-                    train(base, old, args, kind, batch)
-                    train(ROOT, new, args, kind, batch)
-                    a, b = arrays(old / "model.npz"), arrays(new / "model.npz")
-                    bad = [k for k in a if k not in b or a[k].shape != b[k].shape or a[k].dtype != b[k].dtype
-                           or a[k].tobytes() != b[k].tobytes()]
-                    failed += bool(bad)
-                    lines.append(f"| {kind} | weights after {args.epochs} epochs at batch {batch} | {len(a)} arrays, "
-                                 + ("**identical, bit for bit**" if not bad else f"DIFFER: {', '.join(bad)}") + " |")
-                    print(lines[-1], flush=True)
-                    if batch != 64:
-                        continue
-                    for corpus in ("btc", "wnut17"):
-                        test = CORPORA / corpus / "test.conll"
-                        outs = [predict(tree, old, test) for tree in (base, ROOT)]
-                        failed += outs[0] != outs[1]
-                        lines.append(f"| {kind} | `predict` on {corpus} test with the earlier model | "
-                                     f"{outs[0].count(chr(10)):,} lines, "
-                                     + ("**identical, byte for byte**" if outs[0] == outs[1] else "DIFFER") + " |")
+                for feats in FEATURES:
+                    for batch in (64, 2048):
+                        tag = f"{kind}-{batch}-{list(FEATURES).index(feats)}"
+                        old, new = Path(tmp) / f"old-{tag}", Path(tmp) / f"new-{tag}"
+                        train(base, old, args, kind, batch, feats)
+                        train(ROOT, new, args, kind, batch, feats)
+                        a, b = arrays(old / "model.npz"), arrays(new / "model.npz")
+                        bad = [k for k in a if k not in b or a[k].shape != b[k].shape or a[k].dtype != b[k].dtype
+                               or a[k].tobytes() != b[k].tobytes()] + [k for k in b if k not in a]
+                        failed += bool(bad)
+                        lines.append(f"| {kind} | {feats} | weights after {args.epochs} epochs at batch {batch} | "
+                                     f"{len(a)} arrays, " + ("**identical, bit for bit**" if not bad
+                                                            else f"DIFFER: {', '.join(bad)}") + " |")
                         print(lines[-1], flush=True)
+                        if batch != 64 or feats == "no word features":
+                            continue
+                        for corpus in ("btc", "wnut17"):
+                            test = CORPORA / corpus / "test.conll"
+                            outs = [predict(tree, old, test) for tree in (base, ROOT)]
+                            failed += outs[0] != outs[1]
+                            lines.append(f"| {kind} | {feats} | `predict` on {corpus} test with the earlier "
+                                         f"model | {outs[0].count(chr(10)):,} lines, "
+                                         + ("**identical, byte for byte**" if outs[0] == outs[1] else "DIFFER")
+                                         + " |")
+                            print(lines[-1], flush=True)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
-    replace_section("same-bits", "| model | what | result |\n|---|---|---|\n" + "\n".join(lines) +
+    replace_section("same-bits", "| model | word features | what | result |\n|---|---|---|---|\n" + "\n".join(lines) +
                     f"\n\nBTC train and dev, against commit `{args.rev}`; "
                     f"`python scripts/compare_before.py --rev {args.rev} --epochs {args.epochs}`.")
     sys.exit(1 if failed else 0)

@@ -46,7 +46,6 @@ def main():
     if not BTC.exists():
         print(f"skipped: {BTC} is missing")
         return
-    from nerwin.nn import model
     from nerwin.settings import Settings
     from nerwin.training.data import prepare
     from nerwin.training.loop import Run, fit
@@ -56,18 +55,18 @@ def main():
     cols = {}
     for B in a.batch:
         s = Settings.of(target="LOC", batch_size=B, epochs=1, casing=0)
-        _, E, tr, _, head, _ = prepare(BTC, None, store, s)
-        p = model.init_params(5 * E.shape[1], s.hidden, head, np.random.default_rng(0), E.dtype)
-        fit(Run(), p, E, tr, s, head)                     # untimed: numba loads its loops
+        m, tr, _, _ = prepare(BTC, None, store, s)
+        s = m.settings
+        fit(Run(), m, tr, s)                     # untimed: numba loads its loops
         best = {}
         for _ in range(a.epochs):
             prof = cProfile.Profile()
-            prof.runcall(fit, Run(), p, E, tr, s, head)
+            prof.runcall(fit, Run(), m, tr, s)
             stats = pstats.Stats(prof).stats
             total = next(v[3] for (f, _, name), v in stats.items() if name == "fit" and f.endswith("loop.py"))
             shares = {}
             for (f, _, name), v in stats.items():
-                if name in GROUPS and f.endswith(("model.py", "layers.py", "heads.py", "optim.py")):
+                if name in GROUPS and f.endswith(("network.py", "layers.py", "heads.py", "optim.py")):
                     shares[GROUPS[name]] = shares.get(GROUPS[name], 0) + v[3]
             shares[GLUE] = total - sum(shares.values())
             best = {k: min(v, best.get(k, v)) for k, v in shares.items()}

@@ -31,8 +31,8 @@ def jobs(stats) -> dict[str, float]:
     vit, fb = c("schemes.py", "viterbi_batch"), c("crf.py", "forward_backward")
     return {"tokenizer": c("tokenize.py", "tokenize"),
             "vocabulary: rows of unseen words": c("lexicon.py", "ids"),
-            "window and shape matrices": c("tagger.py", "_windows") - c("lexicon.py", "ids"),
-            "the network: gather, GEMMs, activation, logits": c("tagger.py", "logits") - c("tagger.py", "_windows"),
+            "window and shape matrices": c("tagger.py", "windows") - c("lexicon.py", "ids"),
+            "the network: gather, GEMMs, activation, logits": c("tagger.py", "logits") - c("tagger.py", "windows"),
             "decoding: Viterbi": vit,
             "decoding: forward-backward (marginals)": fb,
             "decoding: the rest (labels, Docs)": c("tagger.py", "decode") - vit - fb,

@@ -83,3 +83,10 @@ def models(tmp_path_factory, nerwin_cache):
         nerwin.train(out=root / kind, epochs=2, quiet=True, **flags)
         out[kind] = root / kind
     return out
+
+
+def load_arrays(model_dir):
+    """A saved model's params, E, vocabulary, config and bundle (WindowModel.load's checks all run)."""
+    from nerwin.model import WindowModel
+    m = WindowModel.load(model_dir)
+    return m.params, m.E, m.vocab, m.config(), m.bundle

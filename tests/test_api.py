@@ -117,3 +117,45 @@ def test_a_model_travels_without_its_vectors_file(tmp_path):
     # a fuller source can still be given
     r = run("predict", "--model", out, "--vectors", tmp_path / "nope.vec", stdin="Paris\n")
     assert r.returncode == 2 and "nope.vec" in r.stderr
+
+
+def test_train_takes_every_option_of_the_command_as_a_keyword(tmp_path):
+    tagger, m = nerwin.train(out=tmp_path / "m", epochs=1, quiet=True, metrics_json=tmp_path / "m.json",
+                             log=tmp_path / "log.jsonl")
+    assert json.loads((tmp_path / "m.json").read_text())["best_epoch"] == m["best_epoch"] == 1
+    with pytest.raises(TypeError) as e:
+        nerwin.train(out=tmp_path / "x", metrics_jsn="m.json")
+    for name in ("dev", "test", "vectors", "log", "metrics_json", "epochs", "target"):
+        assert name in str(e.value)
+    assert isinstance(e.value, nerwin.NerwinTypeError)
+    with pytest.raises(nerwin.NerwinTypeError, match="epochs"):
+        nerwin.train(out=tmp_path / "x", epochs="3")
+
+
+def test_explain_takes_a_token_and_tag_refuses_an_empty_token(models):
+    tagger = nerwin.load(models["sentence"])
+    text = "Anna flew to Paris ."
+    one = tagger.explain(text, token=3)
+    assert len(one) == 1 and one[0]["token"] == "Paris" and one[0] == tagger.explain(text)[3]
+    with pytest.raises(nerwin.NerwinError, match="token 5 is out of range"):
+        tagger.explain(text, token=5)
+    with pytest.raises(nerwin.NerwinTypeError):
+        tagger.explain(text, token="3")
+    for bad in (["Paris", ""], ["Paris", "  "]):
+        with pytest.raises(nerwin.NerwinError, match=r"text\[1\] is an empty token"):
+            tagger.tag(bad)
+    with pytest.raises(nerwin.NerwinError, match=r"items\[0\]\[0\]"):
+        list(tagger.tag_many([[""]]))
+
+
+def test_load_names_the_directory_when_given_a_file_inside_it(models):
+    with pytest.raises(nerwin.NerwinError, match="pass the model directory"):
+        nerwin.load(models["binary"] / "model.npz")
+
+
+def test_a_tagger_saves_itself_and_loads_the_same(models, tmp_path):
+    tagger = nerwin.load(models["softmax"])
+    tagger.save(tmp_path / "copy")
+    again = nerwin.load(tmp_path / "copy")
+    text = "Anna flew to Paris ."
+    assert again.tag(text).probs == tagger.tag(text).probs and again.temperature == tagger.temperature

@@ -5,10 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from nerwin.apply import checkpoint
 from nerwin.text.corpus import binary_labels, read_conll
 
-from conftest import DATA, assert_clean_error, corpus, run, write_vectors
+from conftest import DATA, assert_clean_error, corpus, load_arrays, run, write_vectors
 from test_corpus import CONLL2003
 
 
@@ -26,11 +25,11 @@ def test_train_reports_oov_per_epoch_dev_scores_and_saves(sample_model):
     assert (out / "model.npz").exists() and (out / "config.json").exists()
     assert not list(out.glob(".*tmp"))                       # no temp files left behind
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["target"] == "LOC" and cfg["settings"]["window"] == 2 and cfg["vectors"]["source"] == "glove-6B-50d"
+    assert cfg["target"] == "LOC" and cfg["model"]["window"] == 2 and cfg["vectors"]["source"] == "glove-6B-50d"
     assert cfg["nerwin_version"] and "paris" in cfg["vocabulary"]
     assert metrics["best_epoch"] == max(range(len(metrics["history"])),
                                         key=lambda i: metrics["history"][i]["dev"]["f1"]) + 1
-    params, E, vocab, _, _ = checkpoint.load(out)
+    params, E, vocab, _, _ = load_arrays(out)
     assert E.shape[0] == len(vocab) < 1000                   # only the corpus's rows, never 400k
     assert E.dtype == np.float32
 
@@ -93,8 +92,8 @@ def test_same_seed_same_model_bit_for_bit(tmp_path):
 def test_freeze_keeps_every_vector_as_loaded(tmp_path, sample_model):
     r = run("train", "--epochs", "2", "--freeze", "--out", tmp_path / "f", "-q")
     assert r.returncode == 0, r.stderr
-    _, E_frozen, vocab, _, _ = checkpoint.load(tmp_path / "f")
-    _, E_tuned, vocab2, _, _ = checkpoint.load(sample_model[0])
+    _, E_frozen, vocab, _, _ = load_arrays(tmp_path / "f")
+    _, E_tuned, vocab2, _, _ = load_arrays(sample_model[0])
     from nerwin.vectors import open_store
     glove = open_store(None)[0].lookup(vocab.words[3:])
     np.testing.assert_array_equal(E_frozen[3:], np.stack([glove[w] for w in vocab.words[3:]]))
@@ -166,3 +165,22 @@ def test_vectors_limit_is_recorded_and_kept_at_predict(tmp_path):
     assert cfg["vectors"]["limit"] == 7 and "berlin" not in cfg["vocabulary"]
     from nerwin.apply.tagger import Tagger
     assert Tagger.load(tmp_path / "m")._lexicon.store().lookup(["berlin", "paris"]).keys() == {"paris"}   # row 8: past the limit
+
+
+def test_evaluate_text_shows_the_loss_and_the_calibration(models):
+    r = run("evaluate", DATA / "test.conll", "--model", models["sentence"])
+    assert r.returncode == 0, r.stderr
+    m = json.loads(run("evaluate", DATA / "test.conll", "--model", models["sentence"], "--json").stdout)
+    last = r.stdout.strip().splitlines()[-1]
+    assert f"loss {m['loss']:.4f}" in last and f"ECE entities {m['calibration']['entity']['ece']:.3f}" in last
+
+
+def test_train_prints_its_scores_on_stdout_and_warns_of_vectors_that_miss_most_words(tmp_path):
+    words = ["paris", "is", "big"]
+    vec = write_vectors(tmp_path / "v.txt", words, np.eye(3, 4), "glove")
+    r = run("train", "--vectors", vec, "--epochs", "1", "--out", tmp_path / "m")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("dev (epoch 1): P ") and "dev (epoch 1)" not in r.stderr
+    assert "nerwin: warning:" in r.stderr and "no row for 9" in r.stderr          # 9x% of the tokens
+    r = run("train", "--vectors", vec, "--epochs", "1", "--out", tmp_path / "m")
+    assert "holds a model; it is replaced" in r.stderr

@@ -49,7 +49,7 @@ def test_span_confidence_equals_brute_force_enumeration(seed):
             tags = [CLASSES[i] for i in path[first[k]:first[k] + n]]
             for typ, a, b in spans(tags):
                 want = brute_force_span(sT[first[k]:first[k] + n], pT["A"], head.rules, (typ, a, b))
-                assert confidence(k, a, b) == pytest.approx(want, rel=1e-9, abs=1e-12)
+                assert confidence[k][(a, b)] == pytest.approx(want, rel=1e-9, abs=1e-12)
                 checked += 1
         # every possible PER span of the first sentence, decoded or not
         F, mask = pad(sT[:4], [4])
@@ -72,7 +72,7 @@ def test_window_and_binary_confidences_are_their_stated_products():
     labels = ["LOC" if x >= 0.5 else "O" for x in q]
     for _, a, b in spans(labels):
         want = np.prod(q[a:b]) * (1 - q[a - 1] if a else 1) * (1 - q[b] if b < 6 else 1)
-        assert conf(0, a, b) == pytest.approx(want)
+        assert conf[0][(a, b)] == pytest.approx(want)
     head = SoftmaxHead("all", CLASSES)
     s = rng.normal(size=(7, len(CLASSES))) * 3
     path, _, conf = head.decode(s, np.array([7]), {})
@@ -82,7 +82,7 @@ def test_window_and_binary_confidences_are_their_stated_products():
     for typ, a, b in spans(tags):
         B, I = CLASSES.index("B-" + typ), CLASSES.index("I-" + typ)
         want = qs[a, B] * np.prod(qs[a + 1:b, I]) * (1 - qs[b, I] if b < 7 else 1)
-        assert conf(0, a, b) == pytest.approx(want)
+        assert conf[0][(a, b)] == pytest.approx(want)
 
 
 @pytest.fixture(scope="module")

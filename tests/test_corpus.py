@@ -70,3 +70,20 @@ def test_tokenizer_matches_corpus_and_vector_conventions():
     assert tokenize("3,000 or 1.5 co-op #tag2 :) (see www.x.org).") == \
         ["3,000", "or", "1.5", "co-op", "#tag2", ":)", "(", "see", "www.x.org", ")", "."]
     assert tokenize("can't won't O'Brien") == ["ca", "n't", "wo", "n't", "O'Brien"]
+
+
+def test_the_tokenizer_keeps_ellipses_e_mail_addresses_and_latin_1_words_whole():
+    assert tokenize("Wait... what?") == ["Wait", "...", "what", "?"]
+    assert tokenize("mail anna.b@example.com, or @bob.") == ["mail", "anna.b@example.com", ",", "or", "@bob", "."]
+    assert tokenize("caf\ufffd au lait") == ["caf\ufffd", "au", "lait"]          # Latin-1 é read as UTF-8
+
+
+def test_plain_text_is_not_taken_for_conll(tmp_path):
+    from nerwin.errors import NerwinError
+    f = tmp_path / "text.conll"
+    f.write_text("The cat sat on the mat .\nA dog ran !\n")
+    with pytest.raises(NerwinError, match=r"text.conll:1: tag '\.' names no entity type"):
+        read_conll(f)
+    f.write_text("\n".join(f"a w{i} w{i + 1}" for i in range(300)))           # every last word a "type"
+    with pytest.raises(NerwinError, match="looks like text, not CoNLL"):
+        read_conll(f)

@@ -13,7 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nerwin.apply import checkpoint
+from nerwin.model import checkpoint
+
+from conftest import load_arrays
 from nerwin.text.corpus import iter_conll
 from nerwin.errors import NerwinError
 from nerwin.text.tokenize import tokenize
@@ -99,7 +101,7 @@ def test_model_loader(data, kind):
     with open(os.path.join(d, "config.json"), "w") as f:
         f.write("{}")
     try:
-        checkpoint.load(d)
+        load_arrays(d)
     except NerwinError as e:
         assert d in str(e)
 
@@ -118,7 +120,8 @@ def tiny_model(tmp: str, binary: bool) -> None:
     cfg = {"settings": {"window": 1, "hidden": 2, "activation": "tanh", "casing": 2, "loss": "window"},
            "target": "LOC" if binary else "all", "classes": classes, "dim": 4,
            "vectors": {"source": "/nonexistent/vectors.txt", "format": "glove", "limit": None}}
-    checkpoint.save(tmp, params, rng.normal(size=(6, 4)).astype(np.float32), Vocab(words), cfg)
+    # the config layout of 0.2 (every setting under "settings"), which loading still reads
+    checkpoint.save(tmp, {**params, "E": rng.normal(size=(6, 4)).astype(np.float32)}, dict(cfg, vocabulary=words))
 
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers(-5, 5) | st.floats(allow_nan=True) | st.text(max_size=8),
@@ -195,7 +198,7 @@ def test_npz_members_whose_size_lies(members):
             size = max(0, int(np.prod(shape)) * np.dtype(descr).itemsize + extra)
             z.writestr(f"{name}.npy", head.getvalue() + bytes(size))
     try:
-        checkpoint.load(d)
+        load_arrays(d)
     except NerwinError as e:
         assert d in str(e)
 

@@ -5,7 +5,7 @@ definition of the bits a seed must keep producing."""
 import numpy as np
 import pytest
 
-from nerwin.nn import model
+from nerwin.nn import layers as model
 from nerwin.nn.optim import Optimizer
 
 

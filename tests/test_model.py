@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
-from nerwin.nn import model
+from nerwin.nn import layers, network
 from nerwin.nn.heads import BinaryHead
 from nerwin.nn.layers import ACTIVATIONS
 from nerwin.settings import Settings
 from nerwin.nn.gradcheck import check, numeric_grad, rel_error, sample_problem
-from nerwin.nn.heads import Head
+from nerwin.nn.heads import choose
 from nerwin.tools.gradcheck import real_windows
 from nerwin.training.data import prepare
 from nerwin.vectors import open_store
@@ -19,17 +19,17 @@ from conftest import DATA, run
 def real():
     store, _ = open_store(None)
     s = Settings.of(target="LOC", dtype="float64")
-    _, E, tr, *_ = prepare(DATA / "train.conll", None, store, s)
-    return E, tr.X, tr.y
+    m, tr, *_ = prepare(DATA / "train.conll", None, store, s)
+    return m.E, tr.X, tr.y
 
 
 @pytest.fixture(scope="module")
 def spelled():
     """The sample's windows with every part of a word's spelling, and the hard words for characters."""
     store, _ = open_store(None)
-    sents, types, E, X, F, tables, must, words = real_windows(DATA / "train.conll", store, Settings.of(seed=0))
-    y = Head.new(types[0], types, "window").gold(x.tags for x in sents)
-    return E, X, y, F, tables, must, words
+    sents, types, E, X, features, feats, must, words = real_windows(DATA / "train.conll", store, Settings.of(seed=0))
+    y = choose(types[0], types, "window").gold(x.tags for x in sents)
+    return E, X, y, features, feats, must, words
 
 
 @pytest.mark.parametrize("act", list(ACTIVATIONS))
@@ -46,13 +46,14 @@ def test_binary_gradients_match_central_differences(real, act):
 def test_softmax_spelling_and_dropout_gradients(spelled, act, spelling):
     """Casing, prefix, suffix and the character CNN, on real words: one character, longer than a
     filter, clipped at MAX_CHARS and not ASCII."""
-    E, X, y, F, tables, must, words = spelled
+    E, X, y, features, feats, must, words = spelled
     assert len(words) == 4 and any("not ASCII" in w for w in words)
-    p, Es, ids, yk, feats, head = sample_problem(E, X, y, hidden=5, K=4, seed=4, F=F if spelling else None,
-                                                 tables=tables if spelling else None, must=must if spelling else ())
+    features = features if spelling else []
+    p, Es, ids, yk, fs, head = sample_problem(E, X, y, hidden=5, K=4, seed=4, features=features,
+                                              feats=feats if spelling else None, must=must if spelling else ())
     assert {"C", "Pre", "Suf", "Ech", "Wch", "bch"} <= set(p) if spelling else set(p) == {"W", "b", "V", "c"}
     mask = (np.random.default_rng(0).random((len(ids), 5)) >= 0.3) / 0.7
-    errs = check(p, Es, ids, yk, head, act, lam=1e-2, mask=mask, feats=feats)
+    errs = check(p, Es, ids, yk, head, act, lam=1e-2, mask=mask, features=features, feats=fs)
     assert max(errs.values()) < 1e-7, errs
 
 
@@ -60,7 +61,7 @@ def test_repeated_word_gets_the_sum_of_its_updates():
     rng = np.random.default_rng(1)
     ids = np.array([[3, 1, 3], [1, 3, 0]])
     dwin = rng.normal(size=(2, 3 * 4))
-    rows, dE = model.embed_backward(dwin, (ids, 4))
+    rows, dE = layers.embed_backward(dwin, (ids, 4))
     pieces = dwin.reshape(2, 3, 4)
     by_hand = {r: sum(pieces[i, j] for i in range(2) for j in range(3) if ids[i, j] == r) for r in (0, 1, 3)}
     assert list(rows) == [0, 1, 3]
@@ -75,8 +76,8 @@ def test_repeated_word_gets_the_sum_of_its_updates():
 def test_gradcheck_would_catch_a_wrong_gradient(real):
     E, X, y = real
     p, Es, ids, yy, _, head = sample_problem(E, X, y, hidden=5, K=1, seed=5)
-    _, grads, rows, dE = model.loss(p, Es, ids, yy, head, "tanh", 0.0)
-    J = lambda: model.loss(p, Es, ids, yy, head, "tanh", 0.0)[0]
+    _, grads, rows, dE = network.loss(p, Es, ids, yy, head, "tanh", 0.0)
+    J = lambda: network.loss(p, Es, ids, yy, head, "tanh", 0.0)[0]
     num = numeric_grad(J, p["W"])
     assert rel_error(grads["W"], num) < 1e-7
     assert rel_error(grads["W"] * 1.01, num) > 1e-3   # a 1% error is visible
@@ -86,7 +87,7 @@ def test_loss_is_float32_by_default_and_stable_for_large_scores():
     p = {"W": np.eye(2, 4, dtype=np.float32), "b": np.zeros(2, np.float32),
          "u": np.array([500.0, 500.0], np.float32), "c": np.zeros((), np.float32)}
     E = np.ones((3, 2), np.float32)
-    J, grads, rows, dE = model.loss(p, E, np.array([[0, 1]]), np.array([0.0], np.float32), BinaryHead("T", ["T"]))
+    J, grads, rows, dE = network.loss(p, E, np.array([[0, 1]]), np.array([0.0], np.float32), BinaryHead("T", ["T"]))
     assert np.isfinite(J) and J > 100            # confidently wrong: large but finite
     assert grads["W"].dtype == np.float32 and dE.dtype == np.float32
 

@@ -6,11 +6,11 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from nerwin.nn import model
-from nerwin.apply import checkpoint
+from nerwin.model import WindowModel
+from nerwin.nn import network
 from nerwin.apply.tagger import Tagger
 
-from conftest import DATA, assert_clean_error, corpus, run
+from conftest import DATA, assert_clean_error, corpus, load_arrays, run
 
 HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "&amp;", "</td></tr></table>"]
 
@@ -94,23 +94,19 @@ def test_training_log_has_one_line_per_epoch(trained):
 
 
 def test_explain_gradients_are_central_differences_of_the_score(trained, monkeypatch):
-    params, E, vocab, config, bundle = checkpoint.load(trained / "m")
-    tagger = Tagger({k: v.astype(np.float64) for k, v in params.items()}, E.astype(np.float64), vocab, config, bundle)
+    m = WindowModel.load(trained / "m")
+    tagger = Tagger(m.with_weights({k: v.astype(np.float64) for k, v in m.params.items()}, m.E.astype(np.float64)))
     calls = []
-    real = model.window_backward
-    monkeypatch.setattr(model, "window_backward", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = network.window_backward
+    monkeypatch.setattr(network, "window_backward", lambda *a, **k: calls.append(1) or real(*a, **k))
     text = "Anna Lindqvist flew to Berlin on Monday ."
     rows = tagger.explain(text)
     assert calls, "explain must use training's backward pass"
     rows_tokens = [r["token"] for r in rows]
-    E, X, F = tagger._windows([rows_tokens])
+    E, X, feats = tagger.windows([rows_tokens])
     p = tagger.params
-    R = model.char_vectors(p, F)
     # the rest of each slot (casing, affixes, characters) stays put while a word vector moves
-    rest = [m for m in (p["C"][F.shapes] if F.shapes is not None else None,
-                        p["Pre"][F.prefix] if F.prefix is not None else None,
-                        p["Suf"][F.suffix] if F.suffix is not None else None,
-                        R[F.slots] if F.slots is not None else None) if m is not None]
+    rest = [x.reshape(len(X), X.shape[1], -1) for f in m.features for x, _ in f.forward(p, feats[f.name])]
 
     def score(x_words, t, cls):                        # s(x) of window t, written out independently
         xc = np.concatenate([x_words, *(m[t] for m in rest)], axis=1).ravel()

@@ -7,13 +7,13 @@ import pickle
 import numpy as np
 import pytest
 
-from nerwin.apply import checkpoint
+from nerwin.model import checkpoint
 from nerwin.nn import heads, layers as model
 from nerwin.errors import NerwinError
 from nerwin.nn.optim import Optimizer
 from nerwin.training.loop import TABLE_HEAD
 
-from conftest import DATA, assert_clean_error, run
+from conftest import DATA, assert_clean_error, load_arrays, run
 
 
 # ---- the math ---------------------------------------------------------------------------
@@ -123,11 +123,11 @@ def test_freeze_keeps_every_pretrained_row_and_trains_the_special_rows(tmp_path)
     train.write_text((DATA / "train.conll").read_text() + "Xqzzyplk\tB-LOC\nis\tO\nbig\tO\n\n")
     r = run("train", "--train", train, "--epochs", "2", "--freeze", "--out", tmp_path / "f", "-q", "--seed", "3")
     assert r.returncode == 0, r.stderr
-    _, E, vocab, *_ = checkpoint.load(tmp_path / "f")
+    _, E, vocab, *_ = load_arrays(tmp_path / "f")
     from nerwin.settings import Settings
     from nerwin.training.data import prepare
     from nerwin.vectors import open_store
-    _, E0, *_ = prepare(train, None, open_store(None)[0], Settings.of(seed=3))
+    E0 = prepare(train, None, open_store(None)[0], Settings.of(seed=3))[0].E
     assert E.shape == E0.shape
     np.testing.assert_array_equal(E[3:], E0[3:])        # every pretrained row, bit for bit
     assert np.all(np.abs(E[:3] - E0[:3]).sum(axis=1) > 0)  # <UNK>, <s>, </s> moved
@@ -171,7 +171,7 @@ def mutate(src, dst, **changes):
 def test_config_that_makes_no_sense_is_refused_on_load(tiny, tmp_path, kind, changes, words):
     d = mutate(tiny / kind, tmp_path / "m", **changes)
     with pytest.raises(NerwinError, match=words):
-        checkpoint.load(d)
+        load_arrays(d)
     assert_clean_error(run("predict", "--model", d, stdin="Paris is big .\n"), "model.npz", words)
 
 
@@ -200,13 +200,14 @@ def test_a_full_disk_while_saving_is_one_error_and_leaves_the_old_model(tmp_path
     from test_fuzz import tiny_model
     tiny_model(str(tmp_path), True)
     before = (tmp_path / "model.npz").read_bytes()
-    params, E, vocab, config, _ = checkpoint.load(tmp_path)
+    from nerwin.model import WindowModel
+    m = WindowModel.load(tmp_path)
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(NerwinError, match="No space left on device.*unchanged"):
-        checkpoint.save(tmp_path, params, E * 2, vocab, config)
+        m.with_weights(m.params, m.E * 2).save(tmp_path)
     assert (tmp_path / "model.npz").read_bytes() == before
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
 

@@ -78,13 +78,15 @@ def test_marginals_and_transition_gradients_against_central_differences():
 
 def test_whole_model_gradients_on_real_sentences_of_1_and_40_words():
     store, _ = open_store(None)
-    _, E, tr, _, head, _ = prepare(DATA / "train.conll", None, store, Settings.of(target="all", dtype="float64"))
-    F = tr.spelling.features([x.tokens for x in tr.sents], 2, True, True, 3)
-    tables = Settings.of(casing=2, affixes=2, chars=3, char_dim=2).table_shapes(tr.spelling.sizes)
-    p, Es, ids, y, feats, lengths, head = sentence_problem(E, tr.X, tr.y, hidden=4, classes=head.classes, seed=2,
-                                                           F=F, tables=tables)
-    assert list(lengths) == [1, 40] and set(head.shapes(4)) <= set(p) and set(tables) <= set(p)
-    errs = check(p, Es, ids, y, head, "tanh", 1e-2, None, feats, lengths)
+    s = Settings.of(target="all", dtype="float64", casing=2, affixes=2, chars=3, char_dim=2)
+    m, tr, _, _ = prepare(DATA / "train.conll", None, store, s)
+    features = m.features
+    assert [f.name for f in features] == ["casing", "affixes", "chars"]
+    p, Es, ids, y, feats, lengths, head = sentence_problem(m.E, tr.X, tr.y, hidden=4, classes=m.head.classes, seed=2,
+                                                           features=features, feats=tr.feats)
+    tables = {t for f in features for t in f.shapes()}
+    assert list(lengths) == [1, 40] and set(head.shapes(4)) <= set(p) and tables <= set(p)
+    errs = check(p, Es, ids, y, head, "tanh", 1e-2, None, features, feats, lengths)
     assert max(errs.values()) < 1e-7, errs
 
 

@@ -13,14 +13,15 @@ import pytest
 
 import nerwin
 from nerwin.errors import NerwinError, SettingError
-from nerwin.nn import model
+from nerwin.nn import network
+from nerwin.nn.heads import choose_kind
 from nerwin.settings import FIELDS, Settings, kind
 
 from conftest import DATA, ROOT, run
 
 PKG = ROOT / "nerwin"
 # a lower layer never imports a higher one; layers of one rank do not import each other
-RANK = {"version": 0, "errors": 0, "files": 0.5, "sample": 0, "text": 1, "vectors": 1, "nn": 2, "settings": 3,
+RANK = {"version": 0, "errors": 0, "files": 0.5, "sample": 0, "text": 1, "vectors": 1, "settings": 1, "nn": 2, "model": 3,
         "apply": 4, "training": 5, "tools": 6, "cli": 7, "__init__": 8, "command": 8, "__main__": 9}
 # imports inside functions, each for a reason the module states beside it
 LAZY = {("cli", "nerwin.training.run"), ("cli", "nerwin.tools.drift"), ("__init__", "nerwin.training.run"),
@@ -116,10 +117,11 @@ def test_evaluate_dev_loss_is_the_training_loss(kinds, name):
     from nerwin.text.corpus import read_conll
     sents = read_conll(DATA / "dev.conll")
     toks = [s.tokens for s in sents]
-    E, X, S = tagger._windows(toks)
+    E, X, feats = tagger.windows(toks)
     y = tagger.head.gold(s.tags for s in sents)
     lengths = np.array([len(t) for t in toks])
-    J = model.loss(tagger.params, E, X, y, tagger.head, tagger.settings.activation, 0.0, None, S, lengths)[0]
+    J = network.loss(tagger.params, E, X, y, tagger.head, tagger.settings.activation, 0.0, None,
+                     tagger.model.features, feats, lengths)[0]
     assert tagger.evaluate(DATA / "dev.conll")["loss"] == pytest.approx(J, rel=1e-5)
 
 
@@ -188,7 +190,8 @@ def test_every_setting_is_checked_by_the_cli(tmp_path, capsys, name, value):
 def test_settings_are_checked_without_being_changed():
     s = Settings(target="ALL")
     r = s.resolved()
-    assert (s.loss, s.target) == ("auto", "ALL") and (r.loss, r.target) == ("sentence", "all")
+    assert (s.loss, s.target) == ("auto", "ALL") and (r.loss, r.target) == ("auto", "all")
+    assert choose_kind(True, r.loss).kind == "sentence" and choose_kind(False, "auto").kind == "binary"
     assert (s.chars, s.dropout) == (-1, -1.0) and (r.chars, r.dropout) == (32, 0.3)
     assert (Settings().resolved().chars, Settings().resolved().dropout) == (0, 0.0)    # the lecture's binary model
     assert Settings(target="all", chars=8, dropout=0.0).resolved().chars == 8

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import nerwin
-from nerwin.apply import checkpoint
+from nerwin.model import checkpoint
 from nerwin.errors import NerwinError
 from nerwin.text.corpus import read_conll
 from nerwin.text.tokenize import tokenize
@@ -123,10 +123,10 @@ def test_an_npz_member_that_lies_about_its_size_is_refused_before_decompressing(
     assert (d / "model.npz").stat().st_size < 2_000_000
     code = """
 import sys
-from nerwin.apply import checkpoint
+from nerwin.model import WindowModel
 from nerwin.errors import NerwinError
 try:
-    checkpoint.load(sys.argv[1])
+    WindowModel.load(sys.argv[1])
 except NerwinError as e:
     print(e)
 print(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM")))   # kB, this process only
@@ -399,6 +399,8 @@ def test_ctrl_c_while_loading_exits_130_quietly(model):
         time.sleep(delay)
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=30)
+        if p.returncode == 1 and b"init_import_site" in err:
+            continue          # it landed while Python itself was starting, before any code of nerwin's could run
         # killed by SIGINT itself (-2): it landed while the interpreter was starting or finishing,
         # which on this VM can take 0.2 s; a shell shows that as 130 too
         assert p.returncode in (130, -signal.SIGINT), (delay, p.returncode, err)

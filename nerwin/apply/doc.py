@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
 from nerwin.text.schemes import spans
 
@@ -28,13 +27,14 @@ class Entity:
 
 @dataclass
 class Doc:
-    """One tagged sentence: per token, its label and the probability of that label. With text,
-    offsets[i] = (start_char, end_char) of token i in it, found when first asked for."""
+    """One tagged sentence: per token, its label and the probability of that label; confidences
+    {(start, end): the model's probability of exactly that entity}, as the head decoded them.
+    With text, offsets[i] = (start_char, end_char) of token i in it, found when first asked for."""
     tokens: list[str]
     labels: list[str]
     probs: list[float]
     text: str | None = None
-    confidence: Callable[[int, int], float] | None = field(default=None, repr=False, compare=False)
+    confidences: dict[tuple[int, int], float] | None = field(default=None, repr=False, compare=False)
 
     @property
     def offsets(self) -> list[tuple[int, int]] | None:
@@ -48,7 +48,7 @@ class Doc:
     def entities(self) -> list[Entity]:
         out, offsets = [], self.offsets
         for t, a, b in spans(self.labels):
-            conf = self.confidence(a, b) if self.confidence is not None else sum(self.probs[a:b]) / (b - a)
+            conf = self.confidences[(a, b)] if self.confidences is not None else sum(self.probs[a:b]) / (b - a)
             if offsets is not None:
                 s, e = offsets[a][0], offsets[b - 1][1]
                 out.append(Entity(a, b, t, conf, self.text[s:e], s, e))
@@ -85,7 +85,7 @@ class Doc:
                 labels[e.start:e.end] = ["O"] * (e.end - e.start)
                 probs[e.start:e.end] = [1.0 - e.confidence] * (e.end - e.start)
         kept = {(e.start, e.end): e.confidence for e in self.entities if e.confidence >= min_confidence}
-        return Doc(self.tokens, labels, probs, self.text, lambda a, b: kept[(a, b)])
+        return Doc(self.tokens, labels, probs, self.text, kept)
 
 
 def align(text: str, tokens: list[str]) -> list[tuple[int, int]]:

@@ -232,7 +232,7 @@ def units(blocks_: Iterator[list[tuple[int, str]]], input_format: str, name: str
 
 
 def tag_unit(tagger: Tagger, unit: list[tuple], output_format: str, min_confidence: float | None) -> list[str]:
-    docs = tagger.tag_many([x for _, x in unit], batch_size=BATCH, min_confidence=min_confidence)
+    docs = tagger.tag_read([x for _, x in unit], min_confidence)
     return [render(d, output_format, n) for (n, _), d in zip(unit, docs)]
 
 

@@ -20,14 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nerwin.version import __version__
 from nerwin.errors import NerwinError
 from nerwin.files import UMASK, atomic_write
-from nerwin.nn.heads import Head
-from nerwin.settings import BEFORE, Settings
-from nerwin.text.spelling import Spelling
-from nerwin.text.windows import SPECIALS, Vocab
 from nerwin.vectors import Bundle
+from nerwin.version import __version__
 
 MAX_BYTES = 1 << 34    # 16 GiB of arrays: more is a damaged or hostile file, not a model
 
@@ -85,25 +81,25 @@ def write_files(out: Path, files: dict[str, bytes]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def model_files(params: dict, E: np.ndarray, vocab: Vocab, config: dict, bundle=None) -> dict[str, bytes]:
-    config = dict(config, nerwin_version=__version__, vocabulary=vocab.words)
+def model_files(arrays: dict, config: dict, bundle=None) -> dict[str, bytes]:
+    config = dict(config, nerwin_version=__version__)
     text = json.dumps(config, indent=1, ensure_ascii=False, allow_nan=False).encode("utf-8")
     buf = io.BytesIO()
-    np.savez(buf, E=E, config_json=np.frombuffer(text, dtype=np.uint8), **params,
+    np.savez(buf, config_json=np.frombuffer(text, dtype=np.uint8), **arrays,
              **(bundle.to_arrays() if bundle is not None else {}))
     return {"config.json": text, "model.npz": buf.getvalue()}
 
 
-def save(out: Path, params: dict, E: np.ndarray, vocab: Vocab, config: dict, bundle=None,
-         history: dict | None = None) -> None:
-    """bundle: a vectors.Bundle of pretrained rows for words outside the vocabulary, or None.
-    Refuses weights that are not finite: such a model would print NaN for every token."""
+def save(out: Path, arrays: dict, config: dict, bundle=None, history: dict | None = None) -> None:
+    """arrays: E and every parameter; bundle: a vectors.Bundle of pretrained rows for words outside
+    the vocabulary, or None. Refuses weights that are not finite: such a model would print NaN
+    for every token."""
     out = Path(out)
     check_writable(out)
-    bad = [k for k, v in {**params, "E": E}.items() if not np.all(np.isfinite(v))]
+    bad = [k for k, v in arrays.items() if not np.all(np.isfinite(v))]
     if bad:
         raise NerwinError(f"not saved: {', '.join(bad)} hold NaN or inf; try a lower --lr", out)
-    files = model_files(params, E, vocab, config, bundle)
+    files = model_files(arrays, config, bundle)
     if history is not None:
         files["history.json"] = history_json(history)
     try:
@@ -150,41 +146,16 @@ def _newer(v) -> bool:
     return _version(v) > _version(__version__)
 
 
-def check_config(config: dict) -> tuple[Settings, Head]:
-    """The config's meaning, not only its shapes: raises ValueError naming the first bad field."""
-    s = config["settings"]
-    if not isinstance(s, dict):
-        raise ValueError("settings must be an object")
-    settings = Settings.of(**{**BEFORE, **s})
-    head = Head.from_config(config)
-    if (settings.affixes or settings.chars) and "spelling" not in config:
-        raise ValueError("the settings use affixes or characters, but no spelling lists them")
-    T = config.get("temperature", 1.0)
-    if isinstance(T, bool) or not isinstance(T, (int, float)) or not 0 < T < 1e6:
-        raise ValueError(f"temperature must be a positive number, not {T!r}")
-    if type(config["dim"]) is not int or config["dim"] < 1:
-        raise ValueError(f"dim must be a positive integer, not {config['dim']!r}")
-    rec = config.get("vectors")
-    if not (isinstance(rec, dict) and isinstance(rec.get("source"), str)
-            and (rec.get("format") is None or isinstance(rec.get("format"), str))
-            and (rec.get("limit") is None or (type(rec.get("limit")) is int and rec["limit"] >= 1))):
-        raise ValueError("vectors must record a source path, a format and a limit (null or >= 1)")
-    words = config["vocabulary"]
-    if not (isinstance(words, list) and all(isinstance(w, str) for w in words) and words[:3] == list(SPECIALS)):
-        raise ValueError("vocabulary must be a list of strings starting with <UNK>, <s>, </s>")
-    return settings, head
+BUNDLE = ("bundle", "bundle_blob", "bundle_offsets")
 
 
-def spelling_of(config: dict) -> Spelling:
-    """The characters and affixes the model knows (none for a model that reads neither)."""
-    return Spelling.from_config(config["spelling"]) if "spelling" in config else Spelling([], [], [])
-
-
-def read_npz(npz: Path) -> dict[str, np.ndarray]:
-    """Every member, each checked against its header before it is decompressed."""
+def _members(npz: Path, want=None, expect: dict | None = None, kind: str = "") -> dict[str, np.ndarray]:
+    """The members named in want (all when None). Every member's header is checked first, read or
+    not: numeric (never pickled objects), the size its shape needs, and (expect) the shape the
+    config says; a body is decompressed only after its header passes."""
     out, total = {}, 0
     with zipfile.ZipFile(npz) as z:
-        for info in z.infolist():
+        for info in z.infolist():            # every member's header, whichever are read
             name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
             with z.open(info) as f:
                 version = np.lib.format.read_magic(f)
@@ -195,42 +166,47 @@ def read_npz(npz: Path) -> dict[str, np.ndarray]:
                     raise NerwinError("refusing to load: the file holds pickled objects, which could run code", npz)
                 if dtype.kind not in "fiu":
                     raise NerwinError(f"member {name!r} is not a numeric array; the model is damaged", npz)
+                if expect is not None and name in expect and tuple(shape) != tuple(expect[name]):
+                    raise NerwinError(f"array {name} has shape {tuple(shape)}, the config says "
+                                      f"{tuple(expect[name])} ({kind} head); the model is damaged", npz)
                 need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
                 total += need
                 if info.file_size != f.tell() + need or total > MAX_BYTES:
                     raise NerwinError(f"member {name!r} declares {info.file_size:,} bytes, but its shape "
                                       f"{shape} needs {f.tell() + need:,}; the model is damaged", npz)
-                out[name] = _read_body(f, shape, fortran, dtype)
+                if want is None or name in want:
+                    out[name] = _read_body(f, shape, fortran, dtype)
     return out
 
 
-def _read_body(f, shape, fortran, dtype) -> np.ndarray:
-    count = int(np.prod(shape, dtype=np.int64))
-    data = f.read(count * dtype.itemsize)
-    if len(data) != count * dtype.itemsize:
-        raise ValueError("member ends early")
-    a = np.frombuffer(data, dtype=dtype, count=count).copy()
-    return a.reshape(shape[::-1]).transpose() if fortran else a.reshape(shape)
+def read_npz(npz: Path) -> dict[str, np.ndarray]:
+    """Every member, each checked against its header before it is decompressed."""
+    return _members(npz)
 
 
-def load(model_dir: Path):
-    """-> params, E, vocab, config, bundle (or None). Refuses pickles, newer versions,
-    configs that make no sense, mismatched shapes and weights that are not finite."""
-    d = Path(model_dir)
-    npz, cfg = d / "model.npz", d / "config.json"
-    if not d.is_dir():
-        raise NerwinError("no such model directory; train one with `nerwin train --out DIR`", d)
-    for f in (npz, cfg):
-        if not f.exists():
-            raise NerwinError(f"missing {f.name}; this is not a complete nerwin model directory", f)
+def _damaged(npz: Path, read):
     try:
-        arrays = read_npz(npz)
+        return read()
     except NerwinError:
         raise
     except Exception as e:  # zipfile, zlib and numpy raise many types for a damaged archive
         raise NerwinError(f"not a readable npz archive ({type(e).__name__}); retrain or copy it again", npz) from None
+
+
+def read_config(model_dir: Path) -> tuple[dict, Path]:
+    """The config embedded in model.npz (config.json is for people), checked for its version."""
+    d = Path(model_dir)
+    npz, cfg = d / "model.npz", d / "config.json"
+    if not d.is_dir():
+        if d.name in ("model.npz", "config.json") and d.is_file():
+            raise NerwinError("is a file of a model; pass the model directory, " f"{d.parent}", d)
+        raise NerwinError("no such model directory; train one with `nerwin train --out DIR`", d)
+    for f in (npz, cfg):
+        if not f.exists():
+            raise NerwinError(f"missing {f.name}; this is not a complete nerwin model directory", f)
+    raw = _damaged(npz, lambda: _members(npz, {"config_json"}))
     try:
-        config = json.loads(arrays.pop("config_json").tobytes().decode("utf-8"))
+        config = json.loads(raw["config_json"].tobytes().decode("utf-8"))
     except (KeyError, UnicodeDecodeError, json.JSONDecodeError):
         raise NerwinError("has no readable embedded config; it was not written by nerwin", npz) from None
     if not isinstance(config, dict):
@@ -242,30 +218,40 @@ def load(model_dir: Path):
         raise NerwinError(f"unreadable nerwin_version {version!r}; the model is damaged", npz) from None
     if newer:
         raise NerwinError(f"written by nerwin {version}, newer than this nerwin {__version__}; upgrade nerwin", npz)
+    return config, npz
+
+
+def read_arrays(npz: Path, expect: dict, kind: str) -> dict[str, np.ndarray]:
+    """The arrays expect names, each of the shape it gives (checked before it is read), finite."""
+    arrays = _damaged(npz, lambda: _members(npz, set(expect), expect, kind))
+    for k in expect:
+        if k not in arrays:
+            raise NerwinError(f"array {k} has shape missing, the config says {tuple(expect[k])} ({kind} head); "
+                              "the model is damaged", npz)
+        if arrays[k].dtype.kind != "f" or not np.all(np.isfinite(arrays[k])):
+            raise NerwinError(f"array {k} holds values that are not finite numbers; the model is damaged", npz)
+    return arrays
+
+
+def read_bundle(npz: Path, dim: int):
+    """The bundled pretrained rows, or None."""
+    arrays = _damaged(npz, lambda: _members(npz, set(BUNDLE)))
+    if "bundle" not in arrays:
+        return None
     try:
-        s, head = check_config(config)
-        vocab = Vocab(config["vocabulary"])
-        spelling = spelling_of(config)
-        n, H = 2 * s.window + 1, s.hidden
-        expect = {"E": (len(vocab), config["dim"]), "W": (H, n * (config["dim"] + s.spelling_width())), "b": (H,),
-                  **head.shapes(H), **s.table_shapes(spelling.sizes)}
-        for k, shape in expect.items():
-            if k not in arrays or arrays[k].shape != shape:
-                raise NerwinError(f"array {k} has shape {arrays[k].shape if k in arrays else 'missing'}, "
-                                  f"the config says {shape} ({head.kind} head); the model is damaged", npz)
-            if arrays[k].dtype.kind != "f" or not np.all(np.isfinite(arrays[k])):
-                raise NerwinError(f"array {k} holds values that are not finite numbers; the model is damaged", npz)
-        E = arrays["E"]
-        params = {k: arrays[k] for k in expect if k != "E"}
-        bundle = None
-        if "bundle" in arrays:
-            bundle = Bundle.from_arrays(arrays["bundle"], arrays["bundle_blob"], arrays["bundle_offsets"])
-            if bundle.dim != config["dim"]:
-                raise ValueError(f"bundle has dimension {bundle.dim}, the model {config['dim']}")
-    except NerwinError as e:
-        if e.path is None:      # a setting out of range: still the file's fault
-            raise NerwinError(f"config is damaged ({e}); retrain the model", npz) from None
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, UnicodeDecodeError, IndexError) as e:
+        bundle = Bundle.from_arrays(arrays["bundle"], arrays["bundle_blob"], arrays["bundle_offsets"])
+    except (KeyError, TypeError, ValueError, IndexError, UnicodeDecodeError) as e:
         raise NerwinError(f"config is damaged ({type(e).__name__}: {e}); retrain the model", npz) from None
-    return params, E, vocab, config, bundle
+    if bundle.dim != dim:
+        raise NerwinError(f"config is damaged (ValueError: bundle has dimension {bundle.dim}, the model {dim}); "
+                          "retrain the model", npz)
+    return bundle
+
+
+def _read_body(f, shape, fortran, dtype) -> np.ndarray:
+    count = int(np.prod(shape, dtype=np.int64))
+    data = f.read(count * dtype.itemsize)
+    if len(data) != count * dtype.itemsize:
+        raise ValueError("member ends early")
+    a = np.frombuffer(data, dtype=dtype, count=count).copy()
+    return a.reshape(shape[::-1]).transpose() if fortran else a.reshape(shape)

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from nerwin.nn import model
+from nerwin.nn import network
+from nerwin.nn.features import FeatureIds, WordFeature
 from nerwin.nn.heads import BinaryHead, Head, SentenceHead, SoftmaxHead
-from nerwin.nn.optim import ROW_TABLES
-from nerwin.text.spelling import Features
 
 
 def rel_error(a: np.ndarray, n: np.ndarray) -> float:
@@ -36,18 +35,18 @@ def numeric_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 
 
 def check(p: dict, E: np.ndarray, ids: np.ndarray, y: np.ndarray, head: Head, act: str, lam: float,
-          mask: np.ndarray | None = None, feats: Features | None = None, lengths=None) -> dict[str, float]:
-    """Relative error of each parameter's gradient (the spelling's tables and A too) and of the
+          mask: np.ndarray | None = None, features: list[WordFeature] = (), feats: FeatureIds | None = None,
+          lengths=None) -> dict[str, float]:
+    """Relative error of each parameter's gradient (the features' tables and A too) and of the
     touched word-vector rows; "E untouched" is the largest numerical gradient of rows no window uses."""
-    _, grads, rows, dE = model.loss(p, E, ids, y, head, act, lam, mask, feats, lengths)
-    for k in ROW_TABLES:
-        if k in grads:                          # (rows, sums) -> the whole table's gradient
-            dense = np.zeros_like(p[k])
-            dense[grads[k][0]] = grads[k][1]
-            grads[k] = dense
+    _, grads, rows, dE = network.loss(p, E, ids, y, head, act, lam, mask, features, feats, lengths)
+    for k in (t for f in features for t in f.row_tables):     # (rows, sums) -> the whole table's gradient
+        dense = np.zeros_like(p[k])
+        dense[grads[k][0]] = grads[k][1]
+        grads[k] = dense
 
     def J():
-        return model.loss(p, E, ids, y, head, act, lam, mask, feats, lengths)[0]
+        return network.loss(p, E, ids, y, head, act, lam, mask, features, feats, lengths)[0]
 
     errors = {k: rel_error(grads[k], numeric_grad(J, p[k])) for k in p}
     num_E = numeric_grad(J, E)
@@ -57,8 +56,8 @@ def check(p: dict, E: np.ndarray, ids: np.ndarray, y: np.ndarray, head: Head, ac
     return errors
 
 
-def _params(D: int, hidden: int, head: Head, rng, tables: dict | None) -> dict:
-    p = model.init_params(D, hidden, head, rng, np.float64, tables)
+def _params(D: int, hidden: int, head: Head, rng, features) -> dict:
+    p = network.init_params(D, hidden, head, rng, np.float64, features)
     for k in p:  # non-zero biases, so their gradients are exercised at a generic point
         p[k] += rng.normal(0, 0.1, size=p[k].shape)
     return p
@@ -70,46 +69,47 @@ def _cut(E: np.ndarray, ids: np.ndarray):
     return np.vstack([E[rows], E[:1]]).astype(np.float64), inv.reshape(ids.shape)
 
 
+def width(E: np.ndarray, ids: np.ndarray, features) -> int:
+    """D for windows of ids over E with these features."""
+    return ids.shape[1] * (E.shape[1] + sum(f.width for f in features))
+
+
 def sentence_problem(E: np.ndarray, X: np.ndarray, y: np.ndarray, hidden: int, classes: list[str], seed: int,
-                     lengths=(1, 40), F: Features | None = None, tables: dict | None = None):
+                     lengths=(1, 40), features: list[WordFeature] = (), feats: FeatureIds | None = None):
     """Real windows and IOB2 tags of consecutive words, cut into sentences of these lengths, with
-    random transition scores A: the sentence loss's problem in float64. F: the corpus's Features,
-    tables: the spelling's parameter shapes. -> p, E, ids, y, feats, lengths and the head."""
+    random transition scores A: the sentence loss's problem in float64. feats: what the features
+    read of the corpus's windows. -> p, E, ids, y, feats, lengths and the head."""
     rng = np.random.default_rng(seed)
     pick = np.arange(sum(lengths))
     E_small, ids = _cut(E, X[pick])
     head = SentenceHead("all", classes)
-    p = _params(ids.shape[1] * (E.shape[1] + slot_extra(tables)), hidden, head, rng, tables)
-    return p, E_small, ids, y[pick].copy(), None if F is None else F.batch(pick), np.array(lengths), head
+    p = _params(width(E, ids, features), hidden, head, rng, features)
+    return p, E_small, ids, y[pick].copy(), (feats or FeatureIds()).batch(pick), np.array(lengths), head
 
 
-def slot_extra(tables: dict | None) -> int:
-    """The width the spelling's tables add to a word's slot."""
-    t = tables or {}
-    return sum(t[k][1] for k in ("C", "Pre", "Suf") if k in t) + (t["Wch"][0] if "Wch" in t else 0)
+def repeat_last_slot(feats: FeatureIds) -> None:
+    """The last window's last slot reads what its first slot reads, in every id matrix."""
+    for v in feats.values():
+        for m in (v if isinstance(v, tuple) else [getattr(v, "slots", v)]):
+            m[-1, -1] = m[-1, 0]
 
 
 def sample_problem(E: np.ndarray, X: np.ndarray, y: np.ndarray, hidden: int, K: int, seed: int, n: int = 8,
-                   F: Features | None = None, tables: dict | None = None, must=()):
+                   features: list[WordFeature] = (), feats: FeatureIds | None = None, must=()):
     """A small float64 problem on real windows: n random windows, the windows `must` (indices),
     plus one that repeats a word, and the embedding cut to just the rows they use (plus one
-    unused row). K > 1 draws class labels for a softmax head. F, tables: as sentence_problem.
-    -> p, E, ids, y, feats and the head."""
+    unused row). K > 1 draws class labels for a softmax head. features, feats: as
+    sentence_problem. -> p, E, ids, y, feats and the head."""
     rng = np.random.default_rng(seed)
     pick = np.concatenate([rng.choice(len(X), size=min(n, len(X)), replace=False), np.asarray(must, np.int64)])
     pick = np.concatenate([pick, pick[:1]])           # the first window again, with a repeated word
     ids = X[pick].copy()
     ids[-1, -1] = ids[-1, 0]
-    if F is not None:
-        F = F.take(pick)
-        if F.slots is not None:
-            F.slots[-1, -1] = F.slots[-1, 0]
-        for m in (F.shapes, F.prefix, F.suffix):
-            if m is not None:
-                m[-1, -1] = m[-1, 0]
-        F = F.batch(np.arange(len(pick)))
+    feats = (feats or FeatureIds()).take(pick)
+    repeat_last_slot(feats)
+    feats = feats.batch(np.arange(len(pick)))
     E_small, ids = _cut(E, ids)
     head = BinaryHead("T", ["T"]) if K == 1 else SoftmaxHead("all", ["O"] + [f"B-T{k}" for k in range(1, K)])
-    p = _params(ids.shape[1] * (E.shape[1] + slot_extra(tables)), hidden, head, rng, tables)
+    p = _params(width(E, ids, features), hidden, head, rng, features)
     yy = rng.integers(0, K, size=len(ids)) if K > 1 else y[pick].copy()
-    return p, E_small, ids, yy, F, head
+    return p, E_small, ids, yy, feats, head

@@ -4,11 +4,12 @@ A head owns what differs between the lecture's binary classifier, its softmax ex
 Collobert's sentence-level loss: its parameters and their init, the logits s from h, the
 training loss with its hand-derived backward pass, decoding, the probabilities it reports,
 and the gold labels it trains on. Nothing outside this module asks what kind a model is:
-the kind is written in the model's config (`head`) and `Head.from_config` reads it back.
+`choose` picks the head for a training run, the kind is written in the model's config (`head`),
+and `Head.from_config` reads it back.
 
-Each head also says how sure it is of each entity it decodes (`decode` returns a function of a
-sentence and a span), and takes a temperature T that scales its probabilities and confidences,
-never its decisions.
+Each head also says how sure it is of each entity it decodes (`decode` returns a Decoded, with
+every entity's confidence), and takes a temperature T that scales its probabilities and
+confidences, never its decisions.
 
 Shapes: B windows (one per word), H hidden units, K classes.
     binary    s = u.h + c      (B,)    y_hat = sigma(s)          J = mean binary cross-entropy
@@ -17,12 +18,14 @@ Shapes: B windows (one per word), H hidden units, K classes.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from nerwin.nn.crf import crf_scores, forward_backward, pad, sll_backward, sll_forward
 from nerwin.nn.layers import affine_backward, affine_forward, sigmoid, softmax, xavier
-from nerwin.text.corpus import binary_labels
-from nerwin.text.schemes import class_ids, iob2_classes, parse, transitions, viterbi_batch
+from nerwin.errors import SettingError
+from nerwin.text.schemes import binary_labels, class_ids, iob2_classes, parse, spans, transitions, viterbi_batch
 
 GROUP = 256   # sentences decoded together: similar lengths, little padding
 
@@ -64,13 +67,24 @@ def softmax_ce_backward(cache):
 
 # ---- the heads ------------------------------------------------------------------------------
 
+class Decoded(NamedTuple):
+    """What decoding gives for N tokens of S sentences: each token's class on its sentence's best
+    path (N,), the probability of that class (N,), and per sentence {(a, b): confidence} for each
+    entity on tokens a..b-1 of that path."""
+    path: np.ndarray
+    probs: np.ndarray
+    confidences: list[dict[tuple[int, int], float]]
+
+
 class Head:
-    """The interface. `labels` names the classes that decoding returns indices into."""
+    """The interface every head implements. `labels` names the classes that decoding returns
+    indices into; `classes` are what the model was trained on."""
     kind: str                  # written in config["head"]
     loss_name: str             # the Settings.loss that trains it
     multiclass: bool = True    # every entity type (target "all"), or one
     whole_sentences = False    # the loss reads whole sentences: batches must not cut them
     weight: str                # the output weight the L2 penalty covers
+    entity_level = True        # scored by entity spans (all types), or by tokens of the target (binary)
 
     def __init__(self, target: str, classes: list[str]):
         self.target, self.classes = target, list(classes)
@@ -78,21 +92,12 @@ class Head:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(self.classes)})"
 
-    # the model's config says which head, and with what classes
-    @staticmethod
-    def new(target: str, types: list[str], loss: str) -> "Head":
-        """The head for a training run: target "all" takes every type."""
-        every = target == "all"
-        cls = next(h for h in HEADS.values() if h.multiclass == every and h.loss_name == loss)
-        return cls(target, iob2_classes(types) if every else [target])
-
     @staticmethod
     def from_config(config: dict) -> "Head":
         """Raises ValueError for a config that names no valid head."""
         kind = config.get("head")
         if kind is None:       # models saved before heads had names: their kind follows from these
-            kind = ("binary" if config.get("classes") is None else
-                    "sentence" if config.get("settings", {}).get("loss") == "sentence" else "softmax")
+            kind = choose_kind(config.get("classes") is not None, config.get("settings", {}).get("loss")).kind
         if kind not in HEADS:
             raise ValueError(f"unknown head {kind!r}; expected one of {', '.join(HEADS)}")
         target = config.get("target")
@@ -102,12 +107,7 @@ class Head:
 
     @classmethod
     def checked(cls, target: str, classes) -> "Head":
-        if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) for c in classes)
-                and classes[0] == "O" and all(c[:2] in ("B-", "I-") for c in classes[1:])):
-            raise ValueError("classes must be a list of IOB2 tags starting with O")
-        for c in classes:
-            parse(c)
-        return cls(target, classes)
+        raise NotImplementedError
 
     def config(self) -> dict:
         return {"head": self.kind, "target": self.target, "classes": self.classes}
@@ -120,45 +120,51 @@ class Head:
     def labels(self) -> list[str]:
         return self.classes
 
-    @property
-    def entity_level(self) -> bool:
-        """Scored by entity spans (all types), or by tokens of the target (binary)."""
-        return True
-
-    # parameters
-    def init(self, H: int, rng: np.random.Generator, dtype) -> dict:
-        return {"V": xavier(self.K, H, rng, dtype), "c": np.zeros(self.K, dtype)}
-
-    def shapes(self, H: int) -> dict:
-        return {"V": (self.K, H), "c": (self.K,)}
-
-    # training data
-    def gold(self, tag_lists) -> np.ndarray:
-        """(N,) the class of every token of these tag lists, as the loss reads it."""
-        return np.fromiter((v for tags in tag_lists for v in class_ids(tags, self.classes)), dtype=np.int64)
-
     def label_ids(self, labels: list[str]) -> np.ndarray:
         """Predicted label names -> class indices."""
         index = {c: i for i, c in enumerate(self.labels)}
         return np.array([index[l] for l in labels], dtype=np.int64)
 
-    # forward and backward
+    # what each head defines
+    def init(self, H: int, rng: np.random.Generator, dtype) -> dict:
+        raise NotImplementedError
+
+    def shapes(self, H: int) -> dict:
+        raise NotImplementedError
+
+    def gold(self, tag_lists) -> np.ndarray:
+        """(N,) the class of every token of these tag lists, as the loss reads it."""
+        raise NotImplementedError
+
     def logits_forward(self, h, p):
-        """h (B, H) -> s (B, K)."""
-        return affine_forward(h, p["V"], p["c"])
+        raise NotImplementedError
 
     def logits_backward(self, ds, cache, p) -> tuple[dict, np.ndarray]:
-        """ds (B, K) -> {dV, dc}, dh (B, H)."""
-        dV, dc, dh = affine_backward(ds, cache)
-        return {"V": dV, "c": dc}, dh
+        raise NotImplementedError
 
     def loss_forward(self, s, y, lengths, p, compiled: bool = True):
-        return softmax_ce_forward(s, y)
+        raise NotImplementedError
 
     def loss_backward(self, cache) -> tuple[np.ndarray, dict]:
         """-> dJ/ds and the gradients of any parameters the loss itself holds."""
-        return softmax_ce_backward(cache), {}
+        raise NotImplementedError
 
+    def score_dh(self, p, cls) -> np.ndarray:
+        """d s_cls / dh (B, H) for classes cls (B,): what `explain` sends down the network."""
+        raise NotImplementedError
+
+    def class_score(self, s, cls) -> np.ndarray:
+        """The score of class cls (B,) in the logits s: what `explain` explains."""
+        raise NotImplementedError
+
+    def distribution(self, s, lengths, p, T: float = 1.0) -> np.ndarray:
+        """(N, len(labels)): each token's probability of every label, at temperature T."""
+        raise NotImplementedError
+
+    def decode(self, s, lengths, p, T: float = 1.0) -> Decoded:
+        raise NotImplementedError
+
+    # shared by every head
     def loss(self, h, y, lengths, p, lam: float):
         """J (with the penalty on this head's weight), its grads, and dh (B, H)."""
         s, c_out = self.logits_forward(h, p)
@@ -173,14 +179,6 @@ class Head:
         """The training loss without the penalty, by the same formulas: per word."""
         return self.loss_forward(s, y, lengths, p, compiled=False)[0] if len(y) else 0.0
 
-    def score_dh(self, p, cls) -> np.ndarray:
-        """d s_cls / dh (B, H) for classes cls (B,): what `explain` sends down the network."""
-        return p["V"][cls]
-
-    def class_score(self, s, cls) -> np.ndarray:
-        """The score of class cls (B,) in the logits s: what `explain` explains."""
-        return s[np.arange(len(cls)), cls]
-
     def temper(self, s, p, T: float):
         """Logits and parameters whose probabilities are the model's at temperature T."""
         return (s, p) if T == 1.0 else (s / T, p)
@@ -189,8 +187,62 @@ class Head:
         """What a person may want to see of this head's own parameters (the server shows it)."""
         return {}
 
-    def distribution(self, s, lengths, p, T: float = 1.0) -> np.ndarray:
-        """(N, len(labels)): each token's probability of every label, at temperature T."""
+    def decoded(self, path, probs, lengths, confidence) -> Decoded:
+        """Every entity's confidence(k, a, b) on the decoded paths, found now."""
+        labels = np.array(self.labels, dtype=object)[path].tolist()
+        out, i = [], 0
+        for k, n in enumerate(lengths.tolist()):
+            out.append({(a, b): confidence(k, a, b) for _, a, b in spans(labels[i:i + n])})
+            i += n
+        return Decoded(path, probs, out)
+
+
+class SoftmaxHead(Head):
+    """A softmax over IOB2 tags, the window loss; decoding is Viterbi under IOB2's rules.
+
+    s = V h + c (B, K), p = softmax(s), J = mean cross-entropy."""
+    kind, loss_name, weight = "softmax", "window", "V"
+
+    @classmethod
+    def checked(cls, target: str, classes) -> "Head":
+        if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) for c in classes)
+                and classes[0] == "O" and all(c[:2] in ("B-", "I-") for c in classes[1:])):
+            raise ValueError("classes must be a list of IOB2 tags starting with O")
+        for c in classes:
+            parse(c)
+        return cls(target, classes)
+
+    def init(self, H, rng, dtype):
+        return {"V": xavier(self.K, H, rng, dtype), "c": np.zeros(self.K, dtype)}
+
+    def shapes(self, H):
+        return {"V": (self.K, H), "c": (self.K,)}
+
+    def gold(self, tag_lists):
+        return np.fromiter((v for tags in tag_lists for v in class_ids(tags, self.classes)), dtype=np.int64)
+
+    def logits_forward(self, h, p):
+        """h (B, H) -> s (B, K)."""
+        return affine_forward(h, p["V"], p["c"])
+
+    def logits_backward(self, ds, cache, p):
+        """ds (B, K) -> {dV, dc}, dh (B, H)."""
+        dV, dc, dh = affine_backward(ds, cache)
+        return {"V": dV, "c": dc}, dh
+
+    def loss_forward(self, s, y, lengths, p, compiled=True):
+        return softmax_ce_forward(s, y)
+
+    def loss_backward(self, cache):
+        return softmax_ce_backward(cache), {}
+
+    def score_dh(self, p, cls):
+        return p["V"][cls]
+
+    def class_score(self, s, cls):
+        return s[np.arange(len(cls)), cls]
+
+    def distribution(self, s, lengths, p, T=1.0):
         return softmax(s / T)
 
     @property
@@ -198,14 +250,12 @@ class Head:
         """B-T's class index -> I-T's."""
         return {k: self.classes.index("I-" + c[2:]) for k, c in enumerate(self.classes) if c.startswith("B-")}
 
-    # decoding
-    def decode(self, s, lengths, p, T: float = 1.0):
+    def decode(self, s, lengths, p, T=1.0):
         """s (N, K) of whole sentences of these lengths -> each token's class on its sentence's
-        best valid IOB2 path (N,), the probability of that class, and confidence(k, a, b): how sure
-        the model is of the entity on tokens a..b-1 of sentence k. The path is decided at T = 1;
-        T scales only the numbers. A window-loss entity's confidence is the probability of exactly
-        that span if each token's tag were drawn on its own from its softmax: B-T, I-T to its end,
-        and no I-T after it."""
+        best valid IOB2 path, the probability of that class, and each entity's confidence. The
+        path is decided at T = 1; T scales only the numbers. A window-loss entity's confidence is
+        the probability of exactly that span if each token's tag were drawn on its own from its
+        softmax: B-T, I-T to its end, and no I-T after it."""
         q = softmax(s)
         emit = np.log(np.maximum(q, 1e-30))
         (trans, start), end = transitions(self.classes), None
@@ -220,15 +270,10 @@ class Head:
             B = int(path[f + a])
             c = float(qT[f + a, B] * np.prod(qT[f + a + 1:f + b, inside[B]]))
             return c * float(1.0 - qT[f + b, inside[B]]) if b < n else c
-        return path, qT[np.arange(len(q)), path], confidence
+        return self.decoded(path, qT[np.arange(len(q)), path], lengths, confidence)
 
 
-class SoftmaxHead(Head):
-    """A softmax over IOB2 tags, the window loss; decoding is Viterbi under IOB2's rules."""
-    kind, loss_name, weight = "softmax", "window", "V"
-
-
-class SentenceHead(Head):
+class SentenceHead(SoftmaxHead):
     """Collobert's sentence-level log-likelihood: the emissions f = Vh + c and transitions A."""
     kind, loss_name, weight, whole_sentences = "sentence", "sentence", "V", True
 
@@ -294,7 +339,7 @@ class SentenceHead(Head):
             alpha, beta, F, logZ = kept[g]
             B = int(path[first[k] + a])
             return span_marginal(alpha[r], beta[r], F[r], transT, logZ[r], a, b, int(lengths[k]), B, inside[B])
-        return path, prob, confidence
+        return self.decoded(path, prob, lengths, confidence)
 
 
 class BinaryHead(Head):
@@ -314,9 +359,7 @@ class BinaryHead(Head):
     def labels(self):
         return ["O", self.target]
 
-    @property
-    def entity_level(self):
-        return False
+    entity_level = False
 
     def init(self, H, rng, dtype):
         return {"u": xavier(1, H, rng, dtype)[0], "c": np.zeros((), dtype)}
@@ -364,10 +407,28 @@ class BinaryHead(Head):
             c = float(np.prod(qT[f + a:f + b]))
             c *= float(1.0 - qT[f + a - 1]) if a > 0 else 1.0
             return c * float(1.0 - qT[f + b]) if b < n else c
-        return pos.astype(np.int64), np.where(pos, qT, 1 - qT), confidence
+        return self.decoded(pos.astype(np.int64), np.where(pos, qT, 1 - qT), lengths, confidence)
 
 
 HEADS = {h.kind: h for h in (BinaryHead, SoftmaxHead, SentenceHead)}
+LOSSES = ("auto", "window", "sentence")     # Settings.loss's choices: auto, then each head's loss_name
+
+
+def choose_kind(every: bool, loss: str) -> type[Head]:
+    """The one place a model's kind is decided: from whether it tags every type and its loss
+    (auto: the sentence loss for every type, the window loss for one)."""
+    if loss in (None, "auto"):
+        loss = "sentence" if every else "window"
+    for h in HEADS.values():
+        if h.multiclass == every and h.loss_name == loss:
+            return h
+    raise SettingError("loss", "sentence scores whole tag sequences: it needs --target all")
+
+
+def choose(target: str, types: list[str], loss: str) -> Head:
+    """The head for a training run: target "all" takes every type of the corpus."""
+    every = target == "all"
+    return choose_kind(every, loss)(target, iob2_classes(types) if every else [target])
 
 
 def span_marginal(alpha, beta, F, trans, logZ, a: int, b: int, n: int, B: int, I: int) -> float:

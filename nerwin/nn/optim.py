@@ -9,15 +9,15 @@ import math
 import numpy as np
 
 OPTIMIZERS = ("sgd", "adagrad", "adam")
-ROW_TABLES = ("Pre", "Suf", "Ech")    # the affix and character tables: updated like E, in the rows touched
 ONE_ROW = np.zeros(1, dtype=np.int64)
 
 
 class Optimizer:
     def __init__(self, name: str, params: dict, E: np.ndarray, lr: float, trainable: np.ndarray | None = None,
-                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+                 row_tables: tuple[str, ...] = (), beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         """trainable (|V|,) bool: the rows of E that may move (--freeze keeps the pretrained rows
-        as loaded and trains only <UNK>, <s>, </s>); None: every row."""
+        as loaded and trains only <UNK>, <s>, </s>); None: every row. row_tables: the tables whose
+        gradient comes as (rows, their sums), as E's does (the features say which)."""
         if name not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {name!r}")
         from nerwin.nn.kernels import step_rows     # numba: only once training starts
@@ -26,8 +26,8 @@ class Optimizer:
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         # state per array: moments m, v shaped as the array's rows, and each row's step count
         state = lambda X: (np.zeros_like(X), np.zeros_like(X), np.zeros(X.shape[0], np.int64))  # noqa: E731
-        self.dense = {k: state(params[k].reshape(1, -1)) for k in params if k not in ROW_TABLES}
-        self.tables = {k: state(params[k]) for k in params if k in ROW_TABLES}
+        self.dense = {k: state(params[k].reshape(1, -1)) for k in params if k not in row_tables}
+        self.tables = {k: state(params[k]) for k in params if k in row_tables}
         self.E_state = state(E)
         self.steps = 0
         self.bias = np.zeros((1, 2))        # Adam's corrections by step count; row 0 unused

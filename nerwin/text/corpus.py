@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
 from nerwin.errors import NerwinError
-from nerwin.text.schemes import parse, types
+from nerwin.text.schemes import binary_labels, parse, types  # noqa: F401  (binary_labels: once here)
 
 BATCH = 2000      # sentences per chunk: memory is bounded by this, not by the input
 MAX_LINE = 1 << 24   # characters: a longer line is not CoNLL (say, /dev/zero)
@@ -108,9 +108,12 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
                 if len(cols) < 2:
                     raise NerwinError(f"one column ({cols[0][:40]!r}); expected `token<TAB>tag`", path, n)
                 try:
-                    parse(cols[-1].strip())
+                    _, typ = parse(cols[-1].strip())
                 except ValueError as e:
                     raise NerwinError(str(e), path, n) from None
+                if typ is not None and not any(c.isalpha() for c in typ):
+                    raise NerwinError(f"tag {cols[-1].strip()[:40]!r} names no entity type; the last column must be "
+                                      "a tag such as O, B-PER or I-LOC (is this text rather than CoNLL?)", path, n)
                 tags.append(cols[-1].strip())
             if not tokens:
                 start = n
@@ -121,10 +124,17 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
         yield Sentence(tokens, tags if need_tags else None, start)
 
 
+MAX_TYPES = 100      # OntoNotes has 18; hundreds of "types" are the words of a text file
+
+
 def read_conll(path: str | Path) -> list[Sentence]:
     sents = list(iter_conll(path))
     if not sents:
         raise NerwinError("no sentences found; expected `token<TAB>tag` lines", path)
+    found = entity_types(sents)
+    if len(found) > MAX_TYPES:
+        raise NerwinError(f"the last column holds {len(found):,} entity types ({', '.join(found[:4])}, ...); this "
+                          "looks like text, not CoNLL (a token and its tag a line)", path)
     return sents
 
 
@@ -139,16 +149,6 @@ def resolve_target(target: str, types: list[str], path) -> str:
         if t.lower() == target.lower():
             return t
     raise NerwinError(f"target type {target!r} not in the file; types found: {', '.join(types) or 'none'}", path)
-
-
-def binary_labels(tags: list[str], target: str) -> list[int]:
-    """1 where the token's entity type is `target` (any prefix), else 0."""
-    t = target.lower()
-    out = []
-    for tag in tags:
-        typ = parse(tag)[1]
-        out.append(1 if typ is not None and typ.lower() == t else 0)
-    return out
 
 
 def chunks(it: Iterable, n: int = BATCH) -> Iterator[list]:

@@ -146,3 +146,13 @@ def decode_iob2(classes: list[str], prob: np.ndarray, rules=None) -> tuple[list[
     trans, start = rules if rules is not None else transitions(classes)
     path = viterbi(np.log(np.maximum(prob, 1e-30)), trans, start)
     return [classes[k] for k in path], prob[np.arange(len(path)), path]
+
+
+def binary_labels(tags: list[str], target: str) -> list[int]:
+    """1 where the token's entity type is `target` (any prefix), else 0."""
+    t = target.lower()
+    out = []
+    for tag in tags:
+        typ = parse(tag)[1]
+        out.append(1 if typ is not None and typ.lower() == t else 0)
+    return out

@@ -87,6 +87,13 @@ def window_matrix(id_seqs: list[list[int]], w: int, bos: int, eos: int) -> np.nd
     return flat[left[:, None] + np.arange(2 * w + 1)]
 
 
+def windowed(token_lists: list[list[str]], w: int, code, pad: int) -> np.ndarray:
+    """(N, 2w+1) matrix of code(token) for every window, pad outside the sentence; code is asked
+    once per distinct token."""
+    codes = {t: code(t) for t in dict.fromkeys(chain.from_iterable(token_lists))}
+    return window_matrix([list(map(codes.__getitem__, toks)) for toks in token_lists], w, pad, pad)
+
+
 SHAPES = ("lower", "UPPER", "Title", "mixed", "digit", "other", "pad")
 PAD_SHAPE = SHAPES.index("pad")
 

@@ -12,10 +12,12 @@ import numpy as np
 
 from nerwin import sample
 from nerwin.errors import NerwinError
-from nerwin.nn import model
+from nerwin.model import WindowModel
+from nerwin.nn import network
 from nerwin.nn.heads import BinaryHead
 from nerwin.nn.layers import sigmoid
 from nerwin.settings import Settings
+from nerwin.text.windows import Vocab
 from nerwin.training.data import Data
 from nerwin.training.loop import Run, fit
 
@@ -72,16 +74,16 @@ def experiment(rows, classes, store, s: Settings, anchor: str = "television") ->
     E0 = np.stack([found[w] for w in words]).astype(s.dtype)
     y_all = np.array([1.0 if c == classes[0] else 0.0 for _, c, _ in rows], dtype=s.dtype)
     train_idx = np.array([i for i, (sp, _, _) in enumerate(rows) if sp == "train"])
-    train = Data(train_idx[:, None].astype(np.int32), y_all[train_idx], [])
+    train = Data(train_idx[:, None].astype(np.int32), y_all[train_idx], [])    # one-word windows of the train rows
     all_ids = np.arange(len(words), dtype=np.int32)[:, None]
     out = {"classes": classes, "anchor": anchor, "settings": s.to_dict(), "runs": {}}
     head = BinaryHead(classes[0], [classes[0]])
     for mode, fine in (("frozen", False), ("fine-tuned", True)):
         ss = replace(s, fine_tune=fine, window=0)
-        p = model.init_params(E0.shape[1], ss.hidden, head, np.random.default_rng(ss.seed), E0.dtype)
-        E = E0.copy()
-        fit(Run(), p, E, train, ss, head, trainable=None if fine else np.zeros(len(E), dtype=bool))
-        prob = sigmoid(model.scores(p, E, all_ids, head, ss.activation))    # P(first class)
+        m = WindowModel.new(ss, head, [], Vocab(words), E0.copy(), {"source": "drift", "format": None, "limit": None})
+        fit(Run(), m, train, ss, trainable=None if fine else np.zeros(len(m.E), dtype=bool))
+        p, E = m.params, m.E
+        prob = sigmoid(network.scores(p, E, all_ids, head, ss.activation))    # P(first class)
         out["runs"][mode] = {"E": E, "params": p, "prob": prob}
     E1 = out["runs"]["fine-tuned"]["E"]
     a = words.index(anchor)
@@ -145,7 +147,7 @@ def plane(res: dict) -> tuple[np.ndarray, np.ndarray]:
     origin = res["E_before"][words.index(res["anchor"])].astype(np.float64)
     p = {k: v.astype(np.float64) for k, v in res["runs"]["frozen"]["params"].items()}
     head = BinaryHead(res["classes"][0], [res["classes"][0]])
-    g, _ = model.score_gradient(p, origin[None], np.zeros((1, 1), dtype=np.int64), head, res["settings"]["activation"],
+    g, _ = network.score_gradient(p, origin[None], np.zeros((1, 1), dtype=np.int64), head, res["settings"]["activation"],
                                 np.array([1]))["E"]
     u1 = g[0, 0] / np.linalg.norm(g[0, 0])
     pts = np.vstack([res["E_before"], res["runs"]["fine-tuned"]["E"]]).astype(np.float64) - origin
@@ -160,7 +162,7 @@ def plane_prob(res: dict, mode: str, coords: np.ndarray) -> np.ndarray:
     x = coords @ axes + origin
     p = {k: v.astype(np.float64) for k, v in res["runs"][mode]["params"].items()}
     head = BinaryHead(res["classes"][0], [res["classes"][0]])
-    return sigmoid(model.scores(p, x, np.arange(len(x))[:, None], head, res["settings"]["activation"]))
+    return sigmoid(network.scores(p, x, np.arange(len(x))[:, None], head, res["settings"]["activation"]))
 
 
 def place_labels(ax, points, names, bold, renderer) -> list:

@@ -6,32 +6,34 @@ from dataclasses import replace
 import numpy as np
 
 from nerwin import sample
+from nerwin.model.window_model import features_for
+from nerwin.nn.features import FeatureIds
 from nerwin.nn.gradcheck import check, sample_problem, sentence_problem
-from nerwin.nn.heads import Head
+from nerwin.nn.heads import choose
 from nerwin.nn.layers import ACTIVATIONS
 from nerwin.settings import Settings
 from nerwin.text.corpus import Sentence, entity_types, read_conll
-from nerwin.text.spelling import MAX_CHARS, Spelling
+from nerwin.text.spelling import MAX_CHARS
 from nerwin.text.windows import BOS, EOS, build_vocab, candidates, window_matrix
 from nerwin.vectors import open_store
 
 
-# the spelling's tables, small: numerical gradients cost two losses per element
+# every word feature, small: numerical gradients cost two losses per element
 SPELLING = dict(casing=3, affixes=2, chars=4, char_dim=3, char_width=3)
 
 
 def real_windows(train_file, store, s: Settings):
-    """-> sentences, their entity types, E (float64), the windows (N, 2w+1) of the corpus, the
-    Features of SPELLING, the shapes of its tables, and hard_words' windows and words."""
+    """-> sentences, their entity types, E (float64), the windows (N, 2w+1) of the corpus, every
+    word feature (small, as SPELLING), what they read of the windows, and hard_words' windows
+    and words."""
     sents, must, words = hard_words(read_conll(train_file), SPELLING["char_width"])
     found = store.lookup(candidates(t for x in sents for t in x.tokens))
     vocab, E, _ = build_vocab((x.tokens for x in sents), found, store.dim, np.random.default_rng(s.seed))
     toks = [x.tokens for x in sents]
     X = window_matrix(vocab.ids(toks), s.window, vocab.index[BOS], vocab.index[EOS])
-    spelling = Spelling.build(toks)
-    small = replace(s, **SPELLING)
-    F = spelling.features(toks, s.window, True, True, small.char_width)
-    return sents, entity_types(sents), E.astype(np.float64), X, F, small.table_shapes(spelling.sizes), must, words
+    features = features_for(replace(s, **SPELLING), toks)
+    feats = FeatureIds({f.name: f.ids(toks, s.window) for f in features})
+    return sents, entity_types(sents), E.astype(np.float64), X, features, feats, must, words
 
 
 # real words for the cases a corpus may lack (the bundled sample is short and ASCII)
@@ -69,32 +71,32 @@ def run_all(s: Settings, train_file=None, vectors=None, vectors_format=None, act
     acts = [activation] if activation else list(ACTIVATIONS)
     train_file = train_file or sample.path("train.conll")
     store, _ = open_store(vectors, vectors_format)
-    sents, types, E, X, F, tables, must, words = real_windows(train_file, store, s)
+    sents, types, E, X, features, feats, must, words = real_windows(train_file, store, s)
     rng = np.random.default_rng(s.seed)
     if not types:
         say(f"{train_file}: no entity tags; checking with random labels on its real windows")
     tags = [x.tags for x in sents]
-    y = Head.new(types[0], types, "window").gold(tags) if types else rng.integers(0, 2, len(X)).astype(np.float64)
+    y = choose(types[0], types, "window").gold(tags) if types else rng.integers(0, 2, len(X)).astype(np.float64)
     worst = 0.0
     cases = [(a, a, 1, False, 0.0) for a in acts] + [
         (f"{a} + softmax, dropout, casing, affixes, characters; words {', '.join(words)}", a, 4, True, 0.3)
         for a in acts[:1]]
     for name, a, K, spell, drop in cases:
-        p, Es, ids, yy, feats, head = sample_problem(E, X, y, s.hidden, K, s.seed, F=F if spell else None,
-                                                     tables=tables if spell else None, must=must if spell else ())
+        p, Es, ids, yy, fs, head = sample_problem(E, X, y, s.hidden, K, s.seed, features=features if spell else (),
+                                                  feats=feats if spell else None, must=must if spell else ())
         mask = None
         if drop:  # a fixed mask: dropout is then a deterministic function to differentiate
             mask = (np.random.default_rng(s.seed).random((len(ids), s.hidden)) >= drop) / (1 - drop)
-        errs = check(p, Es, ids, yy, head, a, s.l2, mask, feats)
+        errs = check(p, Es, ids, yy, head, a, s.l2, mask, features if spell else (), fs)
         worst = max(worst, *errs.values())
         say(f"{name}\n    " + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
     # the sentence loss: A, the emissions and everything below, on real sentences of 1 and 40 words
-    head = Head.new("all", types or ["X"], "sentence")
+    head = choose("all", types or ["X"], "sentence")
     y = head.gold(tags) if types else rng.integers(0, 2, len(X))          # O and B-X: always a valid path
     lengths = (1, min(40, len(X) - 1)) if len(X) > 1 else (1,)        # real sentences of 1 and 40 words
-    p, Es, ids, yy, feats, lengths, head = sentence_problem(E, X, y, s.hidden, head.classes, s.seed, lengths,
-                                                            F=F, tables=tables)
-    errs = check(p, Es, ids, yy, head, acts[0], s.l2, None, feats, lengths)
+    p, Es, ids, yy, fs, lengths, head = sentence_problem(E, X, y, s.hidden, head.classes, s.seed, lengths,
+                                                         features, feats)
+    errs = check(p, Es, ids, yy, head, acts[0], s.l2, None, features, fs, lengths)
     worst = max(worst, *errs.values())
     say(f"{acts[0]} + sentence loss (A), casing, affixes, characters; sentences of {' and '.join(map(str, lengths))} words\n    "
         + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))

@@ -2,30 +2,31 @@
 and the order of each epoch's batches."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from nerwin.errors import NerwinError
-from nerwin.nn.heads import Head
+from nerwin.model import WindowModel
+from nerwin.model.window_model import features_for
+from nerwin.nn.features import FeatureIds
+from nerwin.nn.heads import choose
 from nerwin.settings import Settings
 from nerwin.text.corpus import Sentence, entity_types, read_conll, resolve_target
-from nerwin.text.spelling import Features, Spelling
-from nerwin.text.windows import BOS, EOS, UNK, Vocab, build_vocab, candidates, window_matrix
+from nerwin.text.windows import BOS, EOS, UNK, build_vocab, candidates, window_matrix
+from nerwin.vectors import Bundle
 
 MAX_VALUE = 1e4    # |value| of a pretrained vector; GloVe's and word2vec's are below 10
 
 
 @dataclass
 class Data:
-    """Windows (N, 2w+1) of row ids, labels (N,), the Spelling (the characters and affixes train
-    holds) and its Features when the model reads any, and which rows of E are rare (seen once:
-    word dropout's candidates)."""
+    """Windows (N, 2w+1) of row ids, labels (N,), what the model's features read of them, and
+    which rows of E are rare (seen once: word dropout's candidates)."""
     X: np.ndarray
     y: np.ndarray
     sents: list[Sentence]
-    spelling: Spelling | None = None
-    F: Features | None = None
+    feats: FeatureIds = field(default_factory=FeatureIds)
     rare: np.ndarray | None = None
     unk: int = 0
 
@@ -38,28 +39,30 @@ class Data:
         return X
 
 
-def encode(sents: list[Sentence], vocab: Vocab, head: Head, s: Settings, spelling: Spelling) -> Data:
+def encode(sents: list[Sentence], model: WindowModel) -> Data:
+    """The training windows of these sentences, as the model reads them."""
     toks = [x.tokens for x in sents]
-    X = window_matrix(vocab.ids(toks), s.window, vocab.index[BOS], vocab.index[EOS])
-    F = spelling.features(toks, s.window, s.casing > 0, s.affixes > 0, s.char_width if s.chars else None)
-    counts = np.bincount(X[:, s.window], minlength=len(vocab))
-    return Data(X, head.gold(x.tags or [] for x in sents), sents, spelling, F if s.spelling_width() else None,
-                counts == 1, vocab.index[UNK])
+    vocab, w = model.vocab, model.settings.window
+    X = window_matrix(vocab.ids(toks), w, vocab.index[BOS], vocab.index[EOS])
+    counts = np.bincount(X[:, w], minlength=len(vocab))
+    return Data(X, model.head.gold(x.tags or [] for x in sents), sents, model.feature_ids(toks), counts == 1,
+                vocab.index[UNK])
 
 
-def prepare(train_path, dev_path, store, s: Settings, source=None):
-    """Read the corpora, build the training vocabulary from the pretrained vectors, encode windows.
+def prepare(train_path, dev_path, store, s: Settings, source=None, record: dict | None = None):
+    """Read the corpora, build the training vocabulary from the pretrained vectors, then the model
+    (its head, its target resolved to the corpus's spelling, its word features counted from train,
+    freshly drawn parameters) and its training windows.
 
-    Returns vocab, E (training rows only), train Data, dev sentences or None, the head (its
-    target resolved to the corpus's spelling) and the OOV rate. source names the vectors file
-    in messages.
+    Returns the WindowModel, the train Data, the dev sentences or None, and the OOV rate.
+    source names the vectors file in messages; record is open_store's record of it.
     """
     train_sents = read_conll(train_path)
     types = entity_types(train_sents)
     if not types:
         raise NerwinError("no entity tags at all (every tag is O); there is nothing to learn", train_path)
     target = "all" if s.target == "all" else resolve_target(s.target, types, train_path)
-    head = Head.new(target, types, s.loss)
+    head = choose(target, types, s.loss)
     rng = np.random.default_rng(s.seed)
     found = store.lookup(candidates(t for x in train_sents for t in x.tokens))
     big = max((float(np.abs(v).max()) for v in found.values()), default=0.0)
@@ -67,9 +70,7 @@ def prepare(train_path, dev_path, store, s: Settings, source=None):
         raise NerwinError(f"holds values as large as {big:.3g}; word vectors this large overflow the network "
                           "(is it really a vectors file?)", source or "the vectors")
     vocab, E, oov = build_vocab((x.tokens for x in train_sents), found, store.dim, rng)
-    spelling = Spelling.build(x.tokens for x in train_sents)
-    train = encode(train_sents, vocab, head, s, spelling)
-    if np.unique(train.y).size < 2:
+    if np.unique(head.gold(x.tags or [] for x in train_sents)).size < 2:
         raise NerwinError(f"every token has the same label ({target}); training needs both entities and O",
                           train_path)
     dev = None
@@ -82,7 +83,39 @@ def prepare(train_path, dev_path, store, s: Settings, source=None):
                               f"never predict them. Train has: {', '.join(types)}", dev_path)
         if target != "all" and target not in dev_types:
             raise NerwinError(f"dev has no {target} entities, so its F1 could not choose an epoch", dev_path)
-    return vocab, E.astype(s.dtype), train, dev, head, oov
+    s = replace(s, target=head.target, loss=head.loss_name)
+    vectors = record or {"source": str(source), "format": None, "limit": None}
+    model = WindowModel.new(s, head, features_for(s, (x.tokens for x in train_sents)), vocab, E.astype(s.dtype),
+                            vectors, Bundle.build(store, s.bundle_vectors, set(vocab.words)),
+                            info={"train_file": str(train_path), "oov_rate": oov}, check=check_memory)
+    return model, encode(train_sents, model), dev, oov
+
+
+def memory_need(s: Settings, D: int, K: int) -> int:
+    """Bytes that training's arrays need at the least: W with its gradient, Adam's two moments
+    and the best epoch's copy, and one batch's x, z, h and their gradients."""
+    item = np.dtype(s.dtype).itemsize
+    return item * (5 * s.hidden * (D + K) + 3 * s.batch_size * (D + 3 * s.hidden + K))
+
+
+def available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_memory(model: WindowModel) -> None:
+    """Refuse, before any large array is made, settings this machine has no memory for."""
+    s = model.settings
+    need, have = memory_need(s, model.input_width, model.head.K), available_memory()
+    if have is not None and need > have:
+        raise NerwinError(f"--hidden {s.hidden} with --batch-size {s.batch_size} needs at least {need / 2**30:,.1f} "
+                          f"GiB of memory, and {have / 2**30:,.1f} GiB is available; choose smaller values")
 
 
 def window_batches(rng, N: int, B: int):

@@ -11,8 +11,8 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from nerwin.errors import NerwinError
-from nerwin.nn import model
-from nerwin.nn.heads import Head
+from nerwin.model import WindowModel
+from nerwin.nn import network
 from nerwin.nn.optim import Optimizer
 from nerwin.settings import Settings
 from nerwin.training.data import Data, sentence_batches, window_batches
@@ -64,9 +64,9 @@ def table_row(rec: dict, best: bool) -> str:
             f"{rec['windows_per_s']:>9,.0f}" + ("  best" if best else ""))
 
 
-def fit(run: Run, p: dict, E: np.ndarray, train: Data, s: Settings, head: Head, evaluate=None, on_best=None,
+def fit(run: Run, model: WindowModel, train: Data, s: Settings, evaluate=None, on_best=None,
         on_epoch=None, console=None, trainable: np.ndarray | None = None) -> Run:
-    """Train p and E in place; run.best holds copies of the best epoch's arrays.
+    """Train model.params and model.E in place; run.best holds copies of the best epoch's arrays.
 
     evaluate() -> dev metrics (or None: the best epoch is then the lowest training loss);
     on_best(best) runs when the kept epoch changes, on_epoch(record) after every epoch;
@@ -74,8 +74,9 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, s: Settings, head: Head, 
     reads whole sentences gets batches of whole sentences.
     """
     keep_freed_memory()
+    p, E, head, features = model.params, model.E, model.head, model.features
     rng = np.random.default_rng(s.seed + 1)  # its own stream: init draws don't shift the batches
-    opt = Optimizer(s.optimizer, p, E, s.lr, trainable=trainable)
+    opt = Optimizer(s.optimizer, p, E, s.lr, trainable=trainable, row_tables=model.row_tables())
     N, H, B = len(train.y), p["W"].shape[0], s.batch_size
     lengths = np.array([len(x.tokens) for x in train.sents])
     stale = 0
@@ -99,8 +100,8 @@ def fit(run: Run, p: dict, E: np.ndarray, train: Data, s: Settings, head: Head, 
                 if s.dropout > 0:
                     mask = (rng.random((len(idx), H)) >= s.dropout).astype(E.dtype) / (1 - s.dropout)
                 X = train.words(idx, rng, s.word_dropout)
-                J, grads, rows, dE = model.loss(p, E, X, train.y[idx], head, s.activation, s.l2, mask,
-                                                None if train.F is None else train.F.batch(idx), lens)
+                J, grads, rows, dE = network.loss(p, E, X, train.y[idx], head, s.activation, s.l2, mask,
+                                                  features, train.feats.batch(idx), lens)
                 if not np.isfinite(J):
                     raise Diverged(f"the loss became {J} at epoch {epoch}, step {k + 1}; "
                                    f"try a lower --lr (now {opt.lr:g})")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,39 +15,20 @@ import numpy as np
 from rich.console import Console
 
 from nerwin import sample
-from nerwin.apply import checkpoint
 from nerwin.apply.tagger import Tagger
 from nerwin.errors import Interrupted, NerwinError, SettingTypeError, check_type
 from nerwin.files import atomic_write, check_outputs
-from nerwin.nn import model
+from nerwin.model import WindowModel, checkpoint
 from nerwin.nn.kernels_cache import compiled_before
 from nerwin.settings import FIELDS, Settings
 from nerwin.text.metrics import format_entity, format_prf
 from nerwin.text.windows import SPECIALS
+from nerwin.training.calibrate import fit_temperature
 from nerwin.training.data import prepare
 from nerwin.training.loop import Run, fit, sayer
-from nerwin.vectors import Bundle, open_store
+from nerwin.vectors import open_store
 
 MODEL = Path("model")                                     # where a model goes, and is looked for
-
-
-def memory_need(s: Settings, dim: int, K: int) -> int:
-    """Bytes that training's arrays need at the least: W with its gradient, Adam's two moments
-    and the best epoch's copy, and one batch's x, z, h and their gradients."""
-    D = (2 * s.window + 1) * (dim + s.spelling_width())
-    item = np.dtype(s.dtype).itemsize
-    return item * (5 * s.hidden * (D + K) + 3 * s.batch_size * (D + 3 * s.hidden + K))
-
-
-def available_memory() -> int | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def train(train: str | Path | None = None, dev: str | Path | None = None, test: str | Path | None = None,
@@ -77,84 +59,83 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
     say = sayer(console)
     checkpoint.check_writable(out)
     check_train_outputs([train, dev, test, vectors], out, log, metrics_json)
+    if (out / "model.npz").exists():
+        say(f"{out}/ holds a model; it is replaced when this run ends")
+
+    # prepare: the corpora, the vocabulary and its vectors, the model and its windows
     store, source = open_store(None if vectors is None else str(vectors), vectors_format, vectors_limit)
-    vocab, E, tr, dev_sents, head, oov = prepare(train, dev, store, s, vectors)
-    s = replace(s, target=head.target)
-    need, have = memory_need(s, E.shape[1], head.K), available_memory()
-    if have is not None and need > have:
-        raise NerwinError(f"--hidden {s.hidden} with --batch-size {s.batch_size} needs at least {need / 2**30:,.1f} "
-                          f"GiB of memory, and {have / 2**30:,.1f} GiB is available; choose smaller values")
-    say(f"train: {len(tr.sents)} sentences, {len(tr.y)} windows, labels {', '.join(head.labels)}; "
-        f"vocabulary {len(vocab)} rows x {E.shape[1]}; OOV rate {oov:.2%}")
+    model, data, dev_sents, oov = prepare(train, dev, store, s, vectors, source)
+    s, head, vocab = model.settings, model.head, model.vocab
+    say(f"train: {len(data.sents)} sentences, {len(data.y)} windows, labels {', '.join(head.labels)}; "
+        f"vocabulary {len(vocab)} rows x {model.dim}; OOV rate {oov:.2%}")
+    if oov > OOV_WARN:
+        warn(f"the vectors hold no row for {oov:.0%} of the training tokens, which then all share <UNK>; "
+             "check that they are the right vectors for this corpus's language and text", vectors or "the vectors")
     if dev_sents is None:
         say("no --dev: the kept epoch is the one with the lowest training loss")
-    bundle = Bundle.build(store, s.bundle_vectors, set(vocab.words))
-    p = model.init_params((2 * s.window + 1) * (E.shape[1] + s.spelling_width()), s.hidden, head,
-                          np.random.default_rng(s.seed), E.dtype, s.table_shapes(tr.spelling.sizes))
-    config = {"settings": s.to_dict(), **head.config(), "dim": int(E.shape[1]),
-              "vectors": source, "train_file": str(train), "oov_rate": oov}
-    if s.affixes or s.chars:
-        config["spelling"] = tr.spelling.config()
-    trainable = None if s.fine_tune else np.arange(len(vocab)) < len(SPECIALS)
-    live = Tagger(p, E, vocab, config, store=store, live=True)   # sees p and E as they train
-    evaluate = (lambda: live.evaluate(dev_sents, calibrate=False)) if dev_sents is not None else None
-    log_file = open_log(log)
     if not compiled_before():
-        say("compiling nerwin's training loops (numba; once after installing, about 20 s)")
-    run, saved = Run(), []
+        say("compiling nerwin's training loops (numba; once after installing, a few seconds)")
 
-    def on_epoch(rec):
-        if log_file is not None:
-            try:
-                log_file.write(json.dumps(rec, allow_nan=False) + "\n")
-                log_file.flush()
-            except OSError as e:
-                raise NerwinError(f"cannot write the log ({e.strerror})", log) from None
+    # fit: the best epoch is kept; Ctrl-C or a diverged loss saves the best so far
+    live = Tagger(model, store=store, live=True)            # sees the parameters as they train
+    evaluate = (lambda: live.evaluate(dev_sents, calibrate=False)) if dev_sents is not None else None
+    trainable = None if s.fine_tune else np.arange(len(vocab)) < len(SPECIALS)
+    run = Run()
+    log_file = open_log(log)
 
-    def save(best):
-        checkpoint.save(out, best["params"], best["E"], vocab, dict(config, best_epoch=best["epoch"]), bundle,
-                        history={"best_epoch": best["epoch"], "epochs": run.history})
-        saved[:] = [best["epoch"]]
+    def best_model() -> WindowModel:
+        b = run.best
+        return model.with_weights(b["params"], b["E"], info=dict(model.info, best_epoch=b["epoch"]))
+
+    def history() -> dict:
+        return {"best_epoch": run.best["epoch"], "epochs": run.history}
 
     try:
-        fit(run, p, E, tr, s, head, evaluate, on_best=save, on_epoch=on_epoch, console=console, trainable=trainable)
+        fit(run, model, data, s, evaluate, on_epoch=lambda rec: write_log(log_file, log, rec), console=console,
+            trainable=trainable)
     except KeyboardInterrupt:
-        if not saved:
+        if run.best is None:
             raise Interrupted("interrupted before the first epoch ended; nothing saved") from None
-        raise Interrupted(f"interrupted; the best model so far (epoch {saved[0]}) is in {out}") from None
+        best_model().save(out, history())
+        raise Interrupted(f"interrupted; the best model so far (epoch {run.best['epoch']}) is in {out}") from None
     except NerwinError as e:
-        if saved:
-            raise NerwinError(f"{e}; the last good model (epoch {saved[0]}) is in {out}") from None
+        if run.best is not None:
+            best_model().save(out, history())
+            raise NerwinError(f"{e}; the last good model (epoch {run.best['epoch']}) is in {out}") from None
         raise
     finally:
-        if log_file is not None:
-            try:
-                log_file.close()
-            except OSError:
-                pass                    # said already, when its write failed
-        if saved:               # the epochs after the kept one; timings stay out of model.npz
-            checkpoint.save_history(out, run.history, saved[0])
-    best = run.best
-    tagger = Tagger(best["params"], best["E"], vocab, dict(config, vocabulary=vocab.words), bundle, store=store)
-    if dev_sents is not None:             # calibrate: one temperature, fitted on dev, changes no decision
-        T = tagger.fit_temperature(dev_sents)
-        config = dict(config, best_epoch=best["epoch"], temperature=T)
-        checkpoint.save(out, best["params"], best["E"], vocab, config, bundle,
-                        history={"best_epoch": best["epoch"], "epochs": run.history})
-        tagger = Tagger(best["params"], best["E"], vocab, dict(config, vocabulary=vocab.words), bundle, store=store)
-        say(f"temperature {T:.3f}, fitted on dev: probabilities and confidences are the model's at T")
-    result = {"target": s.target, "best_epoch": best["epoch"], "oov_rate": oov,
-              "train_windows": int(len(tr.y)), "history": run.history,
-              "seconds": sum(h["seconds"] for h in run.history), "temperature": tagger.temperature}
+        close_log(log_file)
+
+    # calibrate: one temperature, fitted on dev, changes no decision
+    best = best_model()
+    tagger = Tagger(best, store=store)
+    if dev_sents is not None:
+        best.temperature = fit_temperature(tagger, dev_sents)
+        say(f"temperature {best.temperature:.3f}, fitted on dev: probabilities and confidences are the model's at T")
+
+    # save, once
+    best.save(out, history())
+    result = {"target": s.target, "best_epoch": run.best["epoch"], "oov_rate": oov,
+              "train_windows": int(len(data.y)), "history": run.history,
+              "seconds": sum(h["seconds"] for h in run.history), "temperature": best.temperature}
     if dev_sents is not None:
         result["dev"] = tagger.evaluate(dev_sents)
     if test is not None:
         result["test"] = tagger.evaluate(test)
-        say("test: " + (format_entity(result["test"]) if head.entity_level else format_prf(result["test"])))
-    say(f"saved epoch {best['epoch']} to {out}/")
     if metrics_json is not None:
         write_json(result, metrics_json)
+    for line in summary(result, head.entity_level):
+        report(console, line)
+    say(f"saved epoch {run.best['epoch']} to {out}/")
     return tagger, result
+
+
+OOV_WARN = 0.5    # GloVe misses 11% of BTC's test tokens and 6% of WNUT-17's; half is the wrong file
+
+
+def warn(message: str, where) -> None:
+    """Said even with quiet: a warning is not progress."""
+    print(f"nerwin: warning: {where}: {message}", file=sys.stderr)
 
 
 KEYWORDS = ("train", "dev", "test", "out", "vectors", "vectors_format", "vectors_limit", "log", "quiet",
@@ -186,6 +167,41 @@ def write_json(obj, path) -> None:
         atomic_write(Path(path), data)
     except OSError as e:
         raise NerwinError(f"cannot write ({e.strerror})", path) from None
+def summary(result: dict, entity_level: bool) -> list[str]:
+    """The figures a run ends with, for standard output."""
+    fmt = format_entity if entity_level else format_prf
+    out = []
+    if "dev" in result:
+        out.append(f"dev (epoch {result['best_epoch']}): " + fmt(result["dev"]))
+    if "test" in result:
+        out.append("test: " + fmt(result["test"]))
+    return out
+
+
+def report(console, line: str) -> None:
+    """Results go to standard output (progress and the epoch table to stderr), unless quiet."""
+    if console is not None:
+        print(line, flush=True)
+
+
+def write_log(f, path, rec: dict) -> None:
+    if f is None:
+        return
+    try:
+        f.write(json.dumps(rec, allow_nan=False) + "\n")
+        f.flush()
+    except OSError as e:
+        raise NerwinError(f"cannot write the log ({e.strerror})", path) from None
+
+
+def close_log(f) -> None:
+    if f is not None:
+        try:
+            f.close()
+        except OSError:
+            pass                    # said already, when its write failed
+
+
 def open_log(path):
     if path is None:
         return None
