@@ -194,3 +194,24 @@ def test_serve_says_a_missing_model_or_a_taken_port_before_it_says_it_serves(mod
         r = run("serve", "--model", model, "--port", taken.getsockname()[1])
     assert_clean_error(r, "cannot listen")
     assert "serving" not in r.stderr
+
+
+@pytest.mark.parametrize("body,headers,status", [
+    (b"[" * 9_000 + b"]" * 9_000, {"content-type": "application/json"}, 400),           # nests past the stack
+    (b'{"text": "caf\xe9"}', {"content-type": "application/json"}, 400),                # not UTF-8
+    (b'{"text": "Paris"}', {"content-type": "text/plain"}, 200),                       # read as JSON all the same
+    (json.dumps({"tokens": ["x" * 15_000]}).encode(), {"content-type": "application/json"}, 200),   # one huge token
+], ids=["deep", "latin-1", "text/plain", "huge-token"])
+def test_odd_bodies_get_a_json_answer_never_a_5xx(client, body, headers, status):
+    r = client.post("/v1/tag", content=body, headers=headers)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_no_cors_unless_asked_and_odd_paths_stay_404(client):
+    r = client.post("/v1/tag", json={"text": "Paris"}, headers={"Origin": "http://evil.example"})
+    assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+    for path in ("/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/page.html", "/?x=" + "a" * 5000):
+        r = client.get(path)
+        assert r.status_code in (200, 404) and "root:" not in r.text

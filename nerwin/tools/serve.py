@@ -96,6 +96,8 @@ def create_app(tagger: Tagger, model_dir: Path | None = None, limits: Limits = L
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise Refused(400, "the body is not JSON") from None
+        except RecursionError:
+            raise Refused(400, "the body nests too deeply") from None
         if not isinstance(data, dict):
             raise Refused(400, "the body must be a JSON object")
         return data
