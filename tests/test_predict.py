@@ -125,3 +125,9 @@ def test_a_long_file_shows_progress_on_a_terminal(model, tmp_path):
     p.wait(timeout=300)
     assert p.returncode == 0
     assert b"records tagged" in err and b"a second" in err, err[-300:]
+
+
+@pytest.mark.parametrize("value", ["nan", "2", "-0.1", "inf"])
+def test_min_confidence_out_of_range_is_refused_before_any_output(model, value):
+    r = run("predict", "--model", model, "--min-confidence", value, stdin="Paris is big .\n")
+    assert r.returncode == 2 and "--min-confidence" in r.stderr and r.stdout == "", r.stderr

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from nerwin.apply.doc import Doc
-from nerwin.apply.tagger import Tagger
+from nerwin.apply.tagger import Tagger, check_confidence
 from nerwin.errors import NerwinError, SettingError, check_type
 from nerwin.files import AtomicOutput, check_outputs, same_as_input
 from nerwin.text.corpus import BATCH, chunks, iter_conll, replace_and_warn
@@ -107,6 +107,7 @@ def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format
             raise NerwinError(f"unknown --{which}-format {value!r}; choose {' or '.join(FORMATS[which])}")
     if check_type("workers", workers, int, "an integer") < 1 or workers > MAX_WORKERS:
         raise SettingError("workers", f"must be between 1 and {MAX_WORKERS}, got {workers}")
+    check_confidence(min_confidence)                 # before any output, not in a worker
     name = "<stdin>" if path == "-" else path
     if out is None:
         if sys.stdout is None:

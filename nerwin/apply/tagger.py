@@ -138,13 +138,13 @@ class Tagger:
         """A sentence: a string (split by the built-in tokenizer; the Doc then has character
         offsets into it) or a list of tokens. min_confidence keeps only the entities at least that
         sure; the others' tokens become O."""
-        _check_confidence(min_confidence)
+        check_confidence(min_confidence)
         return self._tag_block([_sentence(text, "text")], min_confidence)[0]
 
     def tag_many(self, items: Iterable[str | list[str]], batch_size: int = BATCH,
                  min_confidence: float | None = None) -> Iterator[Doc]:
         """Docs for strings or token lists, in order, batch_size sentences at a time."""
-        _check_confidence(min_confidence)
+        check_confidence(min_confidence)
         if isinstance(items, (str, bytes)):
             raise NerwinTypeError("items must be an iterable of sentences (strings or token lists), not one "
                                   "string; use tag() for one sentence")
@@ -161,6 +161,7 @@ class Tagger:
     def tag_read(self, items: list, min_confidence: float | None = None) -> list[Doc]:
         """Docs for sentences read from a file (predict): a CoNLL file's tokens are taken as they
         are, an empty one included (BTC test has one), so that every input line has its record."""
+        check_confidence(min_confidence)
         return list(self._tag_many(items, BATCH, min_confidence, read=True))
 
     def _tag_block(self, block: list[tuple[str | None, list[str]]], min_confidence=None) -> list[Doc]:
@@ -239,7 +240,7 @@ def explain_rows(toks, doc, score, parts, w: int, labels: dict, which) -> list[d
     return out
 
 
-def _check_confidence(p) -> None:
+def check_confidence(p) -> None:
     if p is None:
         return
     if isinstance(p, bool) or not isinstance(p, (int, float)):

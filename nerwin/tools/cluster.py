@@ -14,7 +14,7 @@ import dask.bag as db
 from distributed import Client, LocalCluster
 
 from nerwin.apply.predict import BLAS_THREADS, output_paths, tag_unit
-from nerwin.apply.tagger import Tagger
+from nerwin.apply.tagger import Tagger, check_confidence
 from nerwin.errors import NerwinError
 from nerwin.files import AtomicOutput
 
@@ -63,6 +63,7 @@ def predict_files(tagger: Tagger, files: list[str], out_dir: Path, scheduler: st
                   min_confidence: float | None = None, client: Client | None = None) -> int:
     """Tag every file on the cluster into out_dir, named as predict.output_paths names them (checked
     before anything is written); each output appears whole or not at all. Returns the records written."""
+    check_confidence(min_confidence)
     outs = output_paths(files, out_dir, output_format)
     out_dir = Path(out_dir)
     try:
