@@ -8,8 +8,8 @@ a temp folder) and with this checkout, each through its own `python -m nerwin tr
 compares every array the earlier model saved with the array of the same name in the new one.
 Only the configs may differ. Then both codes run `nerwin predict` with the earlier code's model
 (so a model saved by REV is read by this code) on BTC test and WNUT-17 test, and the outputs are
-compared byte for byte. Both run BLAS on one thread, as `nerwin predict` now does: OpenBLAS
-rounds a GEMM differently with another thread count.
+compared byte for byte. Both run BLAS on one thread, the same for both: OpenBLAS rounds a GEMM
+differently with another thread count.
 
     python scripts/compare_before.py --rev HEAD~5 [--train F --dev F] [--epochs 2]
 """

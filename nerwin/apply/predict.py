@@ -256,13 +256,9 @@ def records(units_: Iterator[list[tuple]], tagger: Tagger, output_format: str, w
         for unit in units_:
             yield tag_unit(tagger, unit, output_format, min_confidence)
         return
-    saved = {k: os.environ.get(k) for k in BLAS_THREADS}
-    os.environ.update(dict.fromkeys(BLAS_THREADS, "1"))     # the cores go to processes, not to BLAS threads
-    try:
-        pool = multiprocessing.get_context("spawn").Pool(workers, _start_worker, (tagger, output_format, min_confidence))
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    # each worker keeps the BLAS thread count the parent has: OpenBLAS rounds a GEMM differently with
+    # another count, and --workers must not change a digit of the output
+    pool = multiprocessing.get_context("spawn").Pool(workers, _start_worker, (tagger, output_format, min_confidence))
     with pool:
         yield from pool.imap(_work, units_)
 

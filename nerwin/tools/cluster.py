@@ -13,7 +13,7 @@ from pathlib import Path
 import dask.bag as db
 from distributed import Client, LocalCluster
 
-from nerwin.apply.predict import BLAS_THREADS, output_paths, tag_unit
+from nerwin.apply.predict import output_paths, tag_unit
 from nerwin.apply.tagger import Tagger, check_confidence
 from nerwin.errors import NerwinError
 from nerwin.files import AtomicOutput
@@ -51,8 +51,9 @@ def connect(scheduler: str) -> Client:
         n = scheduler.removeprefix("local:")
         if not n.isdigit() or not 1 <= int(n) <= 256:
             raise NerwinError(f"--dask local:N needs N from 1 to 256, got {scheduler!r}")
-        return Client(LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=None,
-                                   env=dict.fromkeys(BLAS_THREADS, "1")))      # the cores go to workers
+        # workers keep the BLAS thread count predict has: OpenBLAS rounds a GEMM differently with another
+        # count, and the outputs must be predict's to the digit
+        return Client(LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=None))
     try:
         return Client(scheduler, timeout=CONNECT_SECONDS)
     except OSError as e:
