@@ -90,3 +90,19 @@ def load_arrays(model_dir):
     from nerwin.model import WindowModel
     m = WindowModel.load(model_dir)
     return m.params, m.E, m.vocab, m.config(), m.bundle
+
+
+def rewrite_config(src, dst, change):
+    """A copy of a model directory whose embedded config change(config) has edited."""
+    import io
+    import json
+    import zipfile
+    dst.mkdir()
+    with zipfile.ZipFile(src / "model.npz") as z:
+        arrays = {n[:-4]: np.load(io.BytesIO(z.read(n))) for n in z.namelist()}
+    cfg = json.loads(arrays["config_json"].tobytes())
+    change(cfg)
+    arrays["config_json"] = np.frombuffer(json.dumps(cfg).encode(), dtype=np.uint8)
+    np.savez(dst / "model.npz", **arrays)
+    (dst / "config.json").write_text(json.dumps(cfg))
+    return dst

@@ -21,7 +21,7 @@ from nerwin.text.spelling import BEGIN, EDGE, END, FILL, MAX_CHARS, UNSEEN, marg
 from nerwin.training.data import encode
 from nerwin.text.windows import Vocab, SPECIALS
 
-from conftest import DATA, run, trained
+from conftest import DATA, rewrite_config, run, trained
 
 UNSEEN_NAMES = ["Zqxvburg", "Mcfloogle"]       # in no vocabulary and no vectors file
 
@@ -137,19 +137,6 @@ def test_a_model_with_characters_saves_loads_and_tags_the_same(char_model):
     assert first.labels == again.labels and first.probs == again.probs
     many = list(tagger.tag_many([text, "x", text], batch_size=2))       # the CNN runs once per block
     assert many[0].probs == many[2].probs == first.probs
-
-
-def rewrite_config(src, dst, change):
-    """A copy of a model directory whose embedded config has been changed by change(config)."""
-    dst.mkdir()
-    with zipfile.ZipFile(src / "model.npz") as z:
-        arrays = {n[:-4]: np.load(io.BytesIO(z.read(n))) for n in z.namelist()}
-    cfg = json.loads(arrays["config_json"].tobytes())
-    change(cfg)
-    arrays["config_json"] = np.frombuffer(json.dumps(cfg).encode(), dtype=np.uint8)
-    np.savez(dst / "model.npz", **arrays)
-    (dst / "config.json").write_text(json.dumps(cfg))
-    return dst
 
 
 def test_a_model_from_before_these_settings_loads_with_them_off(tmp_path, tmp_path_factory):

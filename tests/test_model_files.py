@@ -1,29 +1,11 @@
 """Model directories whose config lies (model/window_model.py, model/checkpoint.py): each lie is
 refused at load with a message naming the field, before the arrays it describes are read."""
-import io
-import json
-import zipfile
-
-import numpy as np
 import pytest
 
 import nerwin
 from nerwin.errors import NerwinError
 
-from conftest import assert_clean_error, run
-
-
-def rewrite(src, dst, change):
-    """A copy of a model directory whose embedded config change(config) has edited."""
-    dst.mkdir()
-    with zipfile.ZipFile(src / "model.npz") as z:
-        arrays = {n[:-4]: np.load(io.BytesIO(z.read(n))) for n in z.namelist()}
-    cfg = json.loads(arrays["config_json"].tobytes())
-    change(cfg)
-    arrays["config_json"] = np.frombuffer(json.dumps(cfg).encode(), dtype=np.uint8)
-    np.savez(dst / "model.npz", **arrays)
-    (dst / "config.json").write_text("{}")
-    return dst
+from conftest import assert_clean_error, rewrite_config, run
 
 
 def setter(path, value):
@@ -57,7 +39,7 @@ def setter(path, value):
 ])
 def test_a_config_that_lies_is_refused_naming_the_field(models, tmp_path, path, value, words):
     src = models["sentence"]
-    d = rewrite(src, tmp_path / "m", setter(path, value))
+    d = rewrite_config(src, tmp_path / "m", setter(path, value))
     with pytest.raises(NerwinError, match=words) as e:
         nerwin.load(d)
     assert "model.npz" in str(e.value)
@@ -65,16 +47,16 @@ def test_a_config_that_lies_is_refused_naming_the_field(models, tmp_path, path, 
 
 
 def test_unknown_features_and_missing_ones_are_refused(models, tmp_path):
-    d = rewrite(models["sentence"], tmp_path / "a", lambda c: c["features"].update(gazetteer={}))
+    d = rewrite_config(models["sentence"], tmp_path / "a", lambda c: c["features"].update(gazetteer={}))
     with pytest.raises(NerwinError, match="unknown features gazetteer"):
         nerwin.load(d)
-    d = rewrite(models["sentence"], tmp_path / "b", lambda c: c["features"].pop("casing"))
+    d = rewrite_config(models["sentence"], tmp_path / "b", lambda c: c["features"].pop("casing"))
     with pytest.raises(NerwinError, match="lists no casing feature"):
         nerwin.load(d)
 
 
 def test_a_model_of_this_version_loads_and_one_of_a_newer_is_refused(models, tmp_path):
     assert nerwin.load(models["binary"]).tag("Paris").tokens == ["Paris"]
-    d = rewrite(models["binary"], tmp_path / "new", setter(("nerwin_version",), "99.0.0"))
+    d = rewrite_config(models["binary"], tmp_path / "new", setter(("nerwin_version",), "99.0.0"))
     with pytest.raises(NerwinError, match="newer than this nerwin"):
         nerwin.load(d)
