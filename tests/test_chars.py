@@ -1,8 +1,5 @@
 """A word's spelling: the character CNN, affixes and word dropout, each piece against an
 independent computation, and a model that reads them saved, loaded and explained."""
-import io
-import json
-import zipfile
 
 import numpy as np
 import pytest
