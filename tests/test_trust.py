@@ -20,6 +20,7 @@ import pytest
 
 import nerwin
 from nerwin.errors import NerwinError
+from nerwin.model import checkpoint
 from nerwin.text.corpus import read_conll
 from nerwin.text.tokenize import tokenize
 from nerwin.vectors import open_store
@@ -124,6 +125,7 @@ def test_an_npz_member_that_lies_about_its_size_is_refused_before_decompressing(
 import sys
 from nerwin.model import WindowModel
 from nerwin.errors import NerwinError
+from nerwin.model import checkpoint
 try:
     WindowModel.load(sys.argv[1])
 except NerwinError as e:
