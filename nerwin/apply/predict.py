@@ -29,7 +29,6 @@ READ = 1 << 20
 MAX_LINE = 1 << 26           # 64 MiB without a newline is not a sentence
 FORMATS = {"input": ("text", "conll"), "output": ("conll", "jsonl")}
 MAX_WORKERS = 256
-BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def render(doc: Doc, fmt: str, line: int) -> str:

@@ -128,8 +128,6 @@ class WindowModel:
         arrays = checkpoint.read_arrays(npz, expect, model.head.kind)
         model.E = arrays.pop("E")
         model.params = arrays
-        if "bundle" in arrays:
-            raise NerwinError("member 'bundle' is misplaced; the model is damaged", npz)
         model.bundle = checkpoint.read_bundle(npz, model.dim)
         return model
 
