@@ -24,6 +24,7 @@ from nerwin.settings import FIELDS, Settings, bounds, kind
 from nerwin.text.metrics import format_entity, format_prf
 from nerwin.tools.explain import explain_text
 from nerwin.tools.gradcheck import run_all
+from nerwin.tools.graph import graph_dict, graph_html, graph_text
 from nerwin.tools.report import html_report
 from nerwin.vectors import open_store
 from nerwin.version import __version__
@@ -247,6 +248,40 @@ def explain(
         emit_json(rows, None)
     else:
         print(explain_text(rows, tagger.settings.window))
+
+
+@app.command(short_help="The computation graph of one token's window, gate by gate.")
+def graph(
+    sentence: Annotated[str, typer.Argument(help="A sentence (split by the built-in tokenizer).")],
+    token: Annotated[int, typer.Option(min=0, help="The token whose window is drawn (0-based).")],
+    model_dir: ModelDir = MODEL,
+    label: Annotated[Optional[str], typer.Option(help="Measure J against this label (one of the model's); "
+                                                 "default: the predicted one.")] = None,
+    step: Annotated[Optional[float], typer.Option(metavar="LR", help="Also show what one SGD step of this size on "
+                                                  "this window would do to J and to the word rows.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every node's arrays as JSON instead of text.")] = False,
+    html_path: Annotated[Optional[Path], typer.Option("--html", help="Also write the graph as one self-contained "
+                                                      "HTML page here.")] = None,
+    vectors: Vectors = None,
+    vectors_format: VectorsFormat = None,
+):
+    """The graph the model computes for one token's window: every node's value v and
+    v-bar = dJ/dv from the model's own backward pass, forward then backward, with the rule each
+    gate applied and a numerical check of the gradients."""
+    writable(html_path, "--html")
+    check_outputs([vectors, *(Path(model_dir) / n for n in ("model.npz", "config.json"))], [(html_path, "--html")])
+    tagger = Tagger.load(model_dir, vectors, vectors_format)
+    try:
+        g = tagger.graph(sentence, token, label, step)
+    except SettingError as e:
+        raise NerwinError(e.flag) from None
+    kind = f"{tagger.head.kind} {tagger.target}"
+    if html_path is not None:
+        write_output(graph_html(g, kind).encode("utf-8"), html_path)
+    if as_json:
+        emit_json(graph_dict(g, kind), None)
+    else:
+        print(graph_text(g, kind))
 
 
 @app.command(short_help="An offline HTML page of what the model learned on a gold file.")

@@ -82,6 +82,24 @@ def test_explain_errors(client):
     assert client.post("/v1/explain", json={"text": "a", "token": "x"}).status_code == 422
 
 
+def test_graph_endpoint_gives_the_model_graph_and_its_drawing(client, model):
+    r = client.post("/v1/graph", json={"text": "Angela Merkel visited Berlin", "token": 3, "label": "B-LOC", "step": 0.1})
+    assert r.status_code == 200, r.text
+    d = r.json()
+    direct = nerwin.load(model).graph("Angela Merkel visited Berlin", 3, label="B-LOC", step=0.1)
+    assert [n["name"] for n in d["graph"]["nodes"]] == [n.name for n in direct.nodes]
+    assert d["graph"]["J"] == pytest.approx(direct.J, rel=1e-12) and d["graph"]["against"] == "gold"
+    assert d["svg"].startswith("<svg") and 'data-node="J"' in d["svg"]
+    assert d["graph"]["step"]["J_after"] < d["graph"]["step"]["J_before"]
+    for body, what in (({"text": "Paris", "token": 5}, "out of range"), ({"text": "   ", "token": 0}, "no tokens"),
+                       ({"text": "Paris", "token": 0, "label": "B-XYZ"}, "not a label"),
+                       ({"text": "Paris"}, "integer"), ({"texts": ["a"], "token": 0}, "texts"),
+                       ({"text": "Paris", "token": 0, "step": "big"}, "number"),
+                       ({"text": "Paris", "token": 0, "step": -1}, "step")):
+        r = client.post("/v1/graph", json=body)
+        assert r.status_code == 422 and what in r.json()["error"], (body, r.text)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -146,6 +164,15 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         assert len(window) == 5 and window[2] == "Berlin"
         assert driver.find_elements(By.CSS_SELECTOR, "#dist tr")
         assert not driver.find_element(By.ID, "transitions-box").get_attribute("hidden")
+        # the click opened the word's computation graph: focus a node and read its numbers
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#graph svg.graph .node[data-node='z']"))
+        driver.execute_script("document.querySelector(\"#graph .node[data-node='z']\").focus()")
+        wait.until(lambda d: "z (add" in d.find_element(By.ID, "graph-detail").text)
+        value = driver.find_element(By.CSS_SELECTOR, "#graph-detail .graph-value").text
+        grad = driver.find_element(By.CSS_SELECTOR, "#graph-detail .graph-grad").text
+        assert value.startswith("v: ‖·‖") and grad.startswith("v̄: ‖·‖"), (value, grad)
+        assert "z̄ = δ = h̄ ∘ f′(z)" in driver.find_element(By.ID, "graph-detail").text
+        assert driver.find_elements(By.CSS_SELECTOR, "#graph .node[data-node='e[+0]']")
         driver.save_screenshot(str(os.environ.get("NERWIN_PAGE_SHOT", tmp_path / "page.png")))
         wide = driver.execute_script("return [...document.querySelectorAll('body *')].filter(e => "
                                      "e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && "

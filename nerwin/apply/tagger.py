@@ -16,11 +16,12 @@ from nerwin.apply.lexicon import Lexicon
 from nerwin.errors import NerwinError, NerwinTypeError, SettingError, SettingTypeError, check_type
 from nerwin.model import WindowModel
 from nerwin.nn import network
+from nerwin.nn.graph import Graph, window_graph
 from nerwin.nn.heads import Head
 from nerwin.settings import Settings
 from nerwin.text.corpus import BATCH, Sentence, chunks
 from nerwin.text.tokenize import tokenize
-from nerwin.text.windows import BOS, EOS, window_matrix
+from nerwin.text.windows import BOS, EOS, SPECIALS, window_matrix
 
 WINDOWS = 1024    # windows a forward pass: x (WINDOWS, n*(d+c)) stays in cache for the GEMM
 
@@ -200,6 +201,46 @@ class Tagger:
         parts = network.score_gradient(m.params, E, X, m.head, m.settings.activation, cls, m.features, feats)
         return explain_rows(toks, doc, score, parts, m.settings.window, m.part_labels(),
                             range(len(toks)) if token is None else [token])
+
+    def graph(self, text: str | list[str], token: int, label: str | None = None, step: float | None = None) -> Graph:
+        """The computation graph of token `token`'s window (0-based), gate by gate: every node's
+        value and v̄ = ∂J/∂v by the model's own backward code, J against `label` (one of
+        `labels`) or the predicted label, a numerical check of v̄, and with step=LR what one SGD
+        step on this window would do."""
+        _, toks = _sentence(text, "text")
+        if not toks:
+            raise NerwinError("text has no tokens to draw a graph of")
+        if isinstance(token, bool) or not isinstance(token, int):
+            raise NerwinTypeError(f"token must be an integer, got {type(token).__name__}")
+        if not 0 <= token < len(toks):
+            raise SettingError("token", f"{token} is out of range; the sentence has {len(toks)} "
+                                        f"token{'s' if len(toks) != 1 else ''} (0-based)")
+        if label is not None and label not in self.labels:
+            raise SettingError("label", f"{label!r} is not a label of this model; it has {', '.join(self.labels)}")
+        if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step < 1e6):
+            raise SettingError("step", f"must be a positive learning rate, got {step!r}")
+        s = self.logits([toks])
+        doc = self.decode([toks], s)[0]
+        y = self.head.label_ids(doc.labels)
+        if label is not None:
+            y[token] = self.head.label_ids([label])[0]
+        E, X, feats = self.windows([toks])
+        vocab, m = self._lexicon.rows([toks])[0], self.model
+        w = m.settings.window
+        padded = [BOS] * w + toks + [EOS] * w
+        ids = X[token:token + 1]
+        names = [vocab.words[r] if r < len(vocab.words) else padded[token + i] for i, r in enumerate(ids[0].tolist())]
+        specials, size = len(SPECIALS), len(m.vocab)
+        g = window_graph(m.params, E, ids, m.head, m.settings.activation, m.features, feats.batch([token]), y, token,
+                         s, np.array([len(toks)]), padded[token:token + 2 * w + 1], names,
+                         label or doc.labels[token], "gold" if label is not None else "predicted", step,
+                         lambda row: None if row < specials or (m.settings.fine_tune and row < size) else
+                         "frozen: --freeze keeps the pretrained rows" if row < size else
+                         "not a row of the model: tagging reads it from the vectors")
+        if not np.isfinite(g.J):
+            raise SettingError("label", f"{label} at token {token} makes no valid tag path with its neighbours' "
+                                        f"predicted tags ({' '.join(doc.labels)})")
+        return g
 
     # ---- scoring against gold ----------------------------------------------------------
     def evaluate(self, gold: str | Path | Iterable[Sentence], calibrate: bool = True,

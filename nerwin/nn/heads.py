@@ -85,6 +85,9 @@ class Head:
     whole_sentences = False    # the loss reads whole sentences: batches must not cut them
     weight: str                # the output weight the L2 penalty covers
     entity_level = True        # scored by entity spans (all types), or by tokens of the target (binary)
+    # the head's gates in a graph (nn/graph.py): its product's name, its score's, J's, and the rules
+    graph = {"product": "V·h", "score": "s", "loss": "J = −log softmax(s)[y]", "score_rule": "s̄ = softmax(s) − onehot(y)",
+             "h_rule": "h̄ = Vᵀ s̄", "weight_rule": "V̄ = s̄ hᵀ"}
 
     def __init__(self, target: str, classes: list[str]):
         self.target, self.classes = target, list(classes)
@@ -276,6 +279,9 @@ class SoftmaxHead(Head):
 class SentenceHead(SoftmaxHead):
     """Collobert's sentence-level log-likelihood: the emissions f = Vh + c and transitions A."""
     kind, loss_name, weight, whole_sentences = "sentence", "sentence", "V", True
+    graph = dict(SoftmaxHead.graph, score="f", loss="J = the sentence loss of the whole sentence, a word",
+                 score_rule="f̄ = (P(y_t = k | sentence) − [y_t = k]) / N, row t of ∂J/∂f", h_rule="h̄ = Vᵀ f̄",
+                 weight_rule="V̄ = f̄ hᵀ")
 
     def __init__(self, target: str, classes: list[str]):
         super().__init__(target, classes)
@@ -345,6 +351,8 @@ class SentenceHead(SoftmaxHead):
 class BinaryHead(Head):
     """The lecture's model: y_hat = sigma(u.h + c), "is the centre word of type T"."""
     kind, loss_name, weight, multiclass = "binary", "window", "u", False
+    graph = {"product": "u·h", "score": "s", "loss": "J = −y log σ(s) − (1 − y) log(1 − σ(s))",
+             "score_rule": "s̄ = σ(s) − y", "h_rule": "h̄ = s̄ u", "weight_rule": "ū = s̄ h"}
 
     @classmethod
     def checked(cls, target, classes):

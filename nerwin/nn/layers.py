@@ -18,6 +18,9 @@ ACTIVATIONS = {
     "leaky-relu": (lambda z: np.where(z > 0, z, 0.01 * z), lambda z, h: np.where(z > 0, 1.0, 0.01).astype(z.dtype)),
 }
 
+FPRIME = {"tanh": "1 − h²", "relu": "[z > 0]", "sigmoid": "h (1 − h)", "hardtanh": "[|z| < 1]",
+          "leaky-relu": "1 where z > 0, else 0.01"}
+
 
 def sigmoid(s):
     return 0.5 * (1.0 + np.tanh(0.5 * s))  # never overflows

@@ -75,14 +75,17 @@ def forward(p, E, ids, act, mask=None, features: list[WordFeature] = (), feats=N
     return h, WindowCache(names, c_E, c_feats, c_cat, c_aff, c_act, c_drop)
 
 
-def window_backward(dh, cache: WindowCache, p, lam=0.0, features: list[WordFeature] = (), params=True):
+def window_backward(dh, cache: WindowCache, p, lam=0.0, features: list[WordFeature] = (), params=True,
+                    trace: dict | None = None):
     """From dh = dJ/dh (B, H) down to the words: -> {part: its slice of delta_window (B, n*width)}
     and the gradients of W, b and the features' tables (row tables as (rows, their sums)). The
-    word rows' split is the caller's. Training and `explain` both run this; explain
-    (params=False) needs only delta_window."""
+    word rows' split is the caller's. Training, `explain` and `graph` all run this; explain
+    (params=False) needs only delta_window, and graph (trace) keeps delta and delta_window too."""
     dh = dropout_backward(dh, cache.dropout)
     delta = act_backward(dh, cache.act)                 # (B, H)  delta = dJ/dz
     dW, db, delta_window = affine_backward(delta, cache.affine)
+    if trace is not None:
+        trace.update(dh=dh, delta=delta, delta_window=delta_window)
     d_parts = dict(zip(cache.parts, concat_backward(delta_window, cache.concat)))
     if not params:
         return d_parts, {}

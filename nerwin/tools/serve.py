@@ -1,7 +1,7 @@
 """`nerwin serve`: a trained model over HTTP (FastAPI on uvicorn), with a page that shows the
 window classifier decide.
 
-JSON API, versioned under /v1: POST /v1/tag, POST /v1/explain, GET /v1/model; GET /healthz; the
+JSON API, versioned under /v1: POST /v1/tag, POST /v1/explain, POST /v1/graph, GET /v1/model; GET /healthz; the
 OpenAPI schema at /openapi.json. The page at / is one self-contained file (inline CSS and JS):
 nothing is fetched from elsewhere, so FastAPI's CDN-backed /docs pages are turned off. Bad input
 gets a 4xx JSON error that says what is wrong; a body, batch or text over its limit gets 413.
@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from nerwin.model.checkpoint import load_history
 from nerwin.apply.tagger import Tagger
 from nerwin.errors import NerwinError
+from nerwin.tools.graph import STYLE, graph_dict, graph_svg, script
 from nerwin.tools.report import curves
 from nerwin.version import __version__
 
@@ -59,6 +60,8 @@ def create_app(tagger: Tagger, model_dir: Path | None = None, limits: Limits = L
     lock = threading.Lock()
     history = load_history(model_dir) if model_dir is not None else None
     page = files("nerwin.tools").joinpath("page.html").read_text(encoding="utf-8")
+    page = page.replace("/*GRAPH_CSS*/", STYLE).replace("/*GRAPH_JS*/", script())
+    kind = f"{tagger.head.kind} {tagger.target}"
 
     @app.exception_handler(Refused)
     async def refused(_, e: Refused):
@@ -171,6 +174,31 @@ def create_app(tagger: Tagger, model_dir: Path | None = None, limits: Limits = L
             raise Refused(422, '"token" must be an integer')
         try:
             return as_json(await run_in_threadpool(explain, items, token))
+        except NerwinError as e:
+            raise Refused(422, str(e)) from None
+
+    def graph(items, token, label, step):
+        with lock:
+            g = tagger.graph(items[0], token, label, step)
+        return {"graph": graph_dict(g, kind), "svg": graph_svg(g)}
+
+    @app.post("/v1/graph")
+    async def graph_endpoint(request: Request):
+        """The computation graph of one token's window: {"text" or "tokens", "token": i}, optional
+        "label" (J against it) and "step" (one SGD step's size)."""
+        data = await body(request)
+        if "texts" in data:
+            raise Refused(422, 'graph takes one "text" or "tokens", not "texts"')
+        items = text_or_tokens(data)
+        token, label, step = data.get("token"), data.get("label"), data.get("step")
+        if isinstance(token, bool) or not isinstance(token, int):
+            raise Refused(422, '"token" must be an integer')
+        if label is not None and not isinstance(label, str):
+            raise Refused(422, '"label" must be a string')
+        if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float))):
+            raise Refused(422, '"step" must be a number')
+        try:
+            return as_json(await run_in_threadpool(graph, items, token, label, step))
         except NerwinError as e:
             raise Refused(422, str(e)) from None
 

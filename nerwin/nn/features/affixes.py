@@ -36,6 +36,10 @@ class Affixes(EmbeddingFeature):
         a = self.settings.affixes
         return {"Pre": (AFFIX_UNSEEN + 1 + len(self.prefixes), a), "Suf": (AFFIX_UNSEEN + 1 + len(self.suffixes), a)}
 
+    def row_name(self, table, row):
+        known = self.prefixes if table == "Pre" else self.suffixes
+        return "pad" if row == AFFIX_PAD else "unseen" if row == AFFIX_UNSEEN else known[row - AFFIX_UNSEEN - 1]
+
     def ids(self, token_lists, w):
         pi, si = self.prefix_index, self.suffix_index
         return Ids([windowed(token_lists, w, lambda t: pi.get(prefix(t), AFFIX_UNSEEN), AFFIX_PAD),

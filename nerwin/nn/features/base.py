@@ -12,6 +12,7 @@ feature says everything the rest of nerwin needs of it, so that a new one is one
     prepare(p, ids) work done once for all windows of a block (the character CNN), or None
     forward / backward   its parts of x, and its parameters' gradients from its parts of delta_window
     config()        what the model saves of it (word lists, ...); from_config() reads it back
+    trace()         its nodes of one window's computation graph (nn/graph.py), from its own backward
 
 The embedding features (casing, affixes) share EmbeddingFeature: a part is a lookup of its id in a
 table, and its backward sums each row's slices, as E's does.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from nerwin.nn.layers import embed_backward, embed_forward
+from nerwin.nn.nodes import Node
 
 
 class WordFeature:
@@ -77,6 +79,16 @@ class WordFeature:
         a row table's gradient is (rows, their sums)."""
         raise NotImplementedError
 
+    def trace(self, p, ids, caches, d_parts, words: list[str]) -> tuple[list[Node], dict[str, list[str]]]:
+        """One window's graph (ids and caches of that window alone, words its n words): the nodes
+        that feed its parts, in forward order, and {part: the node feeding each slot}; by default
+        none (the parts are the graph's leaves)."""
+        return [], {}
+
+    def row_name(self, table: str, row: int) -> str:
+        """How the graph names a row of one of its tables."""
+        return str(row)
+
 
 class EmbeddingFeature(WordFeature):
     """Parts that are lookups: part k reads ids[k] (N, n) in table k of shapes()."""
@@ -94,6 +106,23 @@ class EmbeddingFeature(WordFeature):
                 grads[table] = np.zeros_like(p[table])
                 grads[table][rows] += sums
         return grads
+
+
+    def trace(self, p, ids, caches, d_parts, words):
+        """One node per distinct row of each table the window reads; a row read by several slots
+        gets the sum of their slices (embed_backward's row sums)."""
+        nodes, sources = [], {}
+        for (part, _, _), table, m, d, cache in zip(self.parts(), self.shapes(), ids, d_parts, caches):
+            rows, sums = embed_backward(d, cache)
+            slots = m[0].tolist()
+            names = {r: f"{table}[{self.row_name(table, r)}]" for r in rows.tolist()}
+            w = len(slots) // 2
+            for r, g in zip(rows.tolist(), sums):
+                used = [f"{part.lower()}̄[{i - w:+d}]" for i, v in enumerate(slots) if v == r]
+                nodes.append(Node(names[r], "param", p[table][r], g, note=f"row {r} of {table}",
+                                  rule=f"{table}̄ = " + " + ".join(used) + (": a branch, its gradients sum" if len(used) > 1 else "")))
+            sources[part] = [names[r] for r in slots]
+        return nodes, sources
 
 
 class Ids(tuple):

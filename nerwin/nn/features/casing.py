@@ -15,5 +15,8 @@ class Casing(EmbeddingFeature):
     def shapes(self):
         return {"C": (len(SHAPES), self.settings.casing)}
 
+    def row_name(self, table, row):
+        return SHAPES[row]
+
     def ids(self, token_lists, w):
         return Ids([windowed(token_lists, w, shape, PAD_SHAPE)])

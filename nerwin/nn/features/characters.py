@@ -20,6 +20,7 @@ import numpy as np
 from nerwin.nn.features.base import WordFeature
 from nerwin.nn.layers import (affine_backward, affine_forward, embed_backward, embed_forward, maxpool_backward,
                               maxpool_forward, xavier)
+from nerwin.nn.nodes import Node
 from nerwin.text.spelling import BEGIN, EDGE, END, FILL, RESERVED, UNSEEN, clip, frequent, margin, word_list
 from nerwin.text.windows import window_matrix
 
@@ -74,13 +75,16 @@ def char_forward(p, chars, char_len):
     return r, CharCache(c_emb, c_aff, c_max)
 
 
-def char_backward(rows, dr_rows, cache: CharCache) -> dict:
-    """dJ/dr of the words rows (R,), (R, F) -> the gradients of Ech (rows, sums), Wch and bch."""
+def char_backward(rows, dr_rows, cache: CharCache, trace: dict | None = None) -> dict:
+    """dJ/dr of the words rows (R,), (R, F) -> the gradients of Ech (rows, sums), Wch and bch;
+    trace keeps dr, dz and dq (the graph shows them)."""
     _, starts = cache.max
     dr = np.zeros((len(starts), dr_rows.shape[1]), dr_rows.dtype)   # (U, F); a word no slot uses gets 0
     dr[rows] = dr_rows
     dz = maxpool_backward(dr, cache.max)
     dWch, dbch, dq = affine_backward(dz, cache.affine)
+    if trace is not None:
+        trace.update(dr=dr, dz=dz, dq=dq)
     return {"Ech": embed_backward(dq, cache.embed), "Wch": dWch, "bch": dbch}
 
 
@@ -168,3 +172,39 @@ class Characters(WordFeature):
     def vectors(self, p, ids: CharIds) -> np.ndarray:
         """r (U, F): each distinct token's character vector (explain shows its share)."""
         return self.prepare(p, ids)
+
+    def trace(self, p, ids: CharIds, caches, d_parts, words):
+        """The CNN of each distinct word of the window: q (its character windows), z' = Wch q + bch,
+        and r = the max over its windows, which routes each filter's gradient to one window."""
+        c_emb, c_char = caches[0]
+        rows, dr_rows = embed_backward(d_parts[0], c_emb)
+        back = {}
+        grads = char_backward(rows, dr_rows, c_char, back)
+        (q, _), (z, starts) = c_char.affine, c_char.max
+        R = maxpool_forward(z, starts)[0]
+        slots = ids.slots[0].tolist()
+        names = {u: f"r[{'pad' if u == 0 else words[slots.index(u)]}]" for u in rows.tolist()}   # row 0: <s> and </s>
+        ends = [*starts[1:].tolist(), len(z)]
+        dEch = np.zeros_like(p["Ech"])
+        dEch[grads["Ech"][0]] = grads["Ech"][1]
+        nodes = [Node("Ech", "param", p["Ech"], dEch, rule="Ēch[c] = the sum of q̄'s slices that read character c",
+                      note="character vectors"),
+                 Node("Wch", "param", p["Wch"], grads["Wch"], rule="W̄ch = Σ z̄′ᵀ q", note="the filters"),
+                 Node("bch", "param", p["bch"], grads["bch"], rule="b̄ch = Σ z̄′", note="the filters' biases")]
+        for u in rows.tolist():
+            a, b, word = int(starts[u]), ends[u], names[u][2:-1]
+            dz, dq = back["dz"][a:b], back["dq"][a:b]
+            nodes += [
+                Node(f"q[{word}]", "lookup", q[a:b], dq, {"Ech": float(np.linalg.norm(dq))}, "q̄ = z̄′ Wch",
+                     local_note="1 at the characters it reads", note=f"{b - a} window{'s' if b - a > 1 else ''} of {self.settings.char_width} characters"),
+                Node(f"z'[{word}]", "affine", z[a:b], dz,
+                     {f"q[{word}]": float(np.linalg.norm(dz @ p["Wch"])), "Wch": float(np.linalg.norm(dz.T @ q[a:b])),
+                      "bch": float(np.linalg.norm(dz.sum(axis=0)))},
+                     "z̄′[j, f] = r̄[f] at f's argmax window j, 0 at the others", local_note="Wch (to q), q (to Wch), 1 (to bch)",
+                     note="z′ = Wch q + bch, one row a window"),
+                Node(names[u], "max", R[u], back["dr"][u], {f"z'[{word}]": float(np.linalg.norm(dz))},
+                     "r̄ = the sum of its slots' slices" if slots.count(u) > 1 else "r̄ = its slot's slice",
+                     local=np.argmax(z[a:b], axis=0), local_note="1 at each filter's argmax window (local), 0 elsewhere",
+                     note="the max over the windows, per filter"),
+            ]
+        return nodes, {"R": [names[u] for u in slots]}
