@@ -38,9 +38,11 @@ MODEL = Path("model")
 MAX_ERRORS = 25
 
 # options shared by several commands, declared once
-Vectors = Annotated[Optional[str], typer.Option(help="Vectors file (.bin, .txt, .vec, .kv, or .gz/.bz2 of the text "
-                                                     "ones); default: GloVe 6B 50d, or for a model, the source it "
-                                                     "was trained with.")]
+Vectors = Annotated[Optional[str], typer.Option(metavar="FILE", help="Vectors file (.bin, .txt, .vec, .kv, or .gz/.bz2 "
+                                                     "of the text ones); default: GloVe 6B 50d, or for a model, the "
+                                                     "source it was trained with.")]
+NewVectors = Annotated[Optional[str], typer.Option("--vectors", metavar="FILE", help="Vectors file (.bin, .txt, .vec, "
+                                                   ".kv, or .gz/.bz2 of the text ones); default: GloVe 6B 50d.")]
 VectorsFormat = Annotated[Optional[str], typer.Option(metavar="[kv|word2vec-bin|word2vec-text|glove]",
                                                       help="Read the vectors as this format instead of telling it "
                                                            "from the file's first bytes.")]
@@ -119,7 +121,7 @@ def root(debug: Annotated[bool, typer.Option("--debug", help="Show a traceback o
 
 
 @app.command(short_help="Train a model on CoNLL files and keep its best dev epoch.")
-@settings_options("target", "loss", "window", "hidden", "activation", "optimizer", "lr", "batch_size", "epochs",
+@settings_options("target", "loss", "window", "hidden", "activation", "layers", "window2", "optimizer", "lr", "batch_size", "epochs",
                   "l2", "dropout", "patience", "lr_decay", "fine_tune", "casing", "affixes", "chars", "char_dim",
                   "char_width", "word_dropout", "bundle_vectors", "seed", "dtype")
 def train(
@@ -136,6 +138,9 @@ def train(
     metrics_json: Annotated[Optional[Path], typer.Option(help="Write the final figures here as JSON.")] = None,
     log: Annotated[Optional[Path], typer.Option(help="Append one JSON line per epoch here as training goes.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or per-epoch lines.")] = False,
+    gazetteer: Annotated[Optional[list[str]], typer.Option(metavar="TYPE=FILE", help="A word list of TYPE entity "
+                                                           "names, one entry a line (repeat it for more lists); the "
+                                                           "model keeps the lists.")] = None,
 ):
     """Train the window classifier and save the best dev epoch to --out."""
     from nerwin.training.run import train as run_training   # training code and numba: `train` only
@@ -143,23 +148,24 @@ def train(
     writable(metrics_json, "--metrics-json")
     writable(log, "--log")
     run_training(train_file, dev_file, test_file, out, vectors, vectors_format, vectors_limit, log, quiet,
-                 metrics_json, **settings)
+                 metrics_json, gazetteer, **settings)
 
 
 @app.command(short_help="Tag text or CoNLL: one record per input line, in order.")
 def predict(
-    input_files: Annotated[Optional[list[str]], typer.Argument(help="Input file, or - for stdin (the default); "
-                                                               "with --dask, any number of files.")] = None,
+    input_files: Annotated[Optional[list[str]], typer.Argument(metavar="FILE", help="Input files, or - for stdin (the default); "
+                                                               "several take --output-dir.")] = None,
     model_dir: ModelDir = MODEL,
     input_format: Annotated[str, typer.Option(metavar="[text|conll]", help="text: one sentence a line; "
                                               "conll: a token a line, a blank line between sentences.")] = "text",
     output_format: Annotated[str, typer.Option(metavar="[conll|jsonl]", help="conll: token, label, probability; "
                                                "jsonl: one record per input line, with entities and offsets.")] = "conll",
     min_confidence: Annotated[Optional[float], typer.Option(help="Keep only the entities the model is at least "
-                                                            "this sure of (0 to 1); the others' tokens print as O.")] = None,
+                                                            "this sure of (0 to 1); the others' tokens print as O, with their "
+                                                            "probability of O.")] = None,
     workers: Annotated[int, typer.Option(help="Tag in this many processes (the output keeps the input's order); "
                                          f"0: one per core ({os.cpu_count()} here).")] = 1,
-    dask: Annotated[Optional[str], typer.Option(help="Tag on a Dask cluster: a scheduler's address, or local:N for N "
+    dask: Annotated[Optional[str], typer.Option(metavar="ADDRESS", help="Tag on a Dask cluster: a scheduler's address, or local:N for N "
                                                "local worker processes (needs pip install 'nerwin[dask]').")] = None,
     output_dir: Annotated[Optional[Path], typer.Option(help="One output per input goes here, named as the input with "
                                                       "the output format's suffix (a.txt -> a.conll).")] = None,
@@ -247,7 +253,7 @@ def explain(
     if as_json:
         emit_json(rows, None)
     else:
-        print(explain_text(rows, tagger.settings.window))
+        print(explain_text(rows, tagger.model.reach))
 
 
 @app.command(short_help="The computation graph of one token's window, gate by gate.")
@@ -315,7 +321,7 @@ def gradcheck(
     settings: dict,
     train_file: Annotated[Optional[Path], typer.Option("--train", help="Real windows come from here "
                                                        "(default: the bundled sample).")] = None,
-    vectors: Vectors = None,
+    vectors: NewVectors = None,
     vectors_format: VectorsFormat = None,
     activation: Annotated[Optional[str], typer.Option(metavar="[" + "|".join(FIELDS["activation"].metadata["choices"])
                                                       + "]", help="One activation; default: all of them.")] = None,
@@ -351,12 +357,13 @@ def serve(
 
 @app.command("drift-demo", short_help="The lecture's TV / telly / television experiment.")
 @settings_options("seed", "epochs", "lr", "hidden", "l2", "optimizer", epochs=200, lr=0.01, hidden=10, l2=1e-3,
-                  helps={"seed": "Random seed: both runs start from the same parameters."})
+                  helps={"seed": "Random seed: both runs start from the same parameters.",
+                         "epochs": "Passes over the training words (both runs train every epoch; there is no dev set)."})
 def drift_demo(
     settings: dict,
     words: Annotated[Optional[Path], typer.Option(help="Word lists: lines `train|test CLASS WORD` "
                                                   "(default: the bundled drift_words.txt).")] = None,
-    vectors: Vectors = None,
+    vectors: NewVectors = None,
     vectors_format: VectorsFormat = None,
     json_path: JsonOut = None,
     plot_path: Annotated[Optional[Path], typer.Option("--plot", help="Draw the picture as PNG (needs matplotlib: "

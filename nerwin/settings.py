@@ -40,6 +40,10 @@ class Settings:
     window: int = setting(2, "w: a window holds 2w+1 words.", lo=0, hi=50, part="model")
     hidden: int = setting(100, "H, the size of the hidden layer h.", lo=1, hi=100_000, part="model")
     activation: str = setting("tanh", "f in h = f(Wx + b).", choices=ACTIVATIONS, part="model")
+    layers: int = setting(1, "Window layers: 2 adds a window of 2w2+1 of layer 1's hidden vectors h1, "
+                             "z2 = W2 [h1_{t-w2}; ...; h1_{t+w2}] + b2, below the head.", lo=1, hi=2, part="model")
+    window2: int = setting(1, "w2: layer 2's window holds 2w2+1 of layer 1's vectors (with --layers 2).",
+                           lo=1, hi=20, part="model")
     optimizer: str = setting("adam", "How each step moves the parameters.", choices=OPTIMIZERS)
     lr: float = setting(0.001, "Learning rate.", above=0.0)
     batch_size: int = setting(64, "Windows a step (window loss), or about that many words of whole sentences "
@@ -65,6 +69,8 @@ class Settings:
     char_dim: int = setting(16, "Size of each character's trainable vector (with --chars).", lo=1, hi=10_000, part="model")
     char_width: int = setting(3, "k: characters each filter of the character CNN reads (with --chars).",
                               lo=1, hi=MAX_CHAR_WIDTH, part="model")
+    gazetteer_dim: int = setting(5, "Size of the trainable vector that marks a word inside a gazetteer entry "
+                                    "(with --gazetteer).", lo=1, hi=10_000, part="model")
     word_dropout: float = setting(0.0, "During training, the chance that a word seen once in train has its "
                                        "vector replaced by <UNK>, so the network learns to tag from its spelling and "
                                        "context when the vector is missing.", lo=0.0, hi=0.95)

@@ -2,10 +2,11 @@
 
 Usage: python scripts/benchmark_quality.py [--set main|ablation] [--seeds 3] [--jobs 2]
                                            [--rows 5 8 --section NAME] [--try="FLAGS" ...] [--no-docs]
---set ablation: the word-spelling ablation (docs section `ablation`); --rows re-runs some rows of
-the set (1-based) into their own section; --try runs these flags with --target all on BTC and
-WNUT-17 and writes nothing. --jobs runs that many trainings at once, each on one BLAS thread.
-Needs ../shared/corpora (BTC, WNUT-17); skips with a message when it is missing.
+--set ablation: the word-spelling ablation (docs section `ablation`); --set context: layer 2 and
+the epochs on all three corpora (section `context`); --rows re-runs some rows of the set
+(1-based) into their own section; --try runs these flags with --target all on BTC, WNUT-17 and
+wikigold and writes nothing. --jobs runs that many trainings at once, each on one BLAS thread.
+Needs ../shared/corpora (BTC, WNUT-17, wikigold); skips with a message when it is missing.
 Each row is the mean (and spread) over seeds of the test score of the best dev epoch.
 """
 import argparse
@@ -19,6 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import gazetteers
 from doc_section import replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +57,32 @@ ABLATION = [
     ("2,000 vectors: the defaults", SCARCE),
 ]
 SETS["ablation"] = [(c, "all", flags) for _, flags in ABLATION for c in ("btc", "wnut17")]
-NAMES = {tuple(flags): name for name, flags in ABLATION}
+# beyond one window, on tweets and prose: a second layer, gazetteers (scripts/gazetteers.py; @places
+# and @train-lists become each corpus's --gazetteer flags), the epochs and the window
+CONTEXT = [
+    ("0.3.0's defaults", []),
+    ("+ layer 2 (w2 = 1)", ["--layers", "2"]),
+    ("+ gazetteer: GeoNames places", ["@places"]),
+    ("+ gazetteers: the train split's entities", ["@train-lists"]),
+    ("+ 20 epochs, patience 4", ["--epochs", "20", "--patience", "4"]),
+    ("+ window w = 3", ["--window", "3"]),
+]
+SETS["context"] = [(c, "all", flags) for _, flags in CONTEXT for c in ("btc", "wnut17", "wikigold")]
+NAMES = {tuple(flags): name for name, flags in ABLATION + CONTEXT}
+
+
+def expand(flags: list[str], corpus: str, lists: Path | None) -> list[str]:
+    """@places and @train-lists -> --gazetteer TYPE=FILE flags for this corpus."""
+    out = []
+    for f in flags:
+        if f == "@places":
+            out += ["--gazetteer", f"{gazetteers.PLACE_TYPE[corpus]}={lists / 'geonames-places.txt'}"]
+        elif f == "@train-lists":
+            for p in sorted(lists.glob(f"{corpus}-train-*.txt")):
+                out += ["--gazetteer", f"{p.stem.split('-train-')[1]}={p}"]
+        else:
+            out.append(f)
+    return out
 ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
@@ -64,7 +91,7 @@ def train(corpus: str, target: str, flags: list[str], seed: int, tmp: Path, env:
     out = tmp / f"{corpus}-{target}-{seed}-{abs(hash(tuple(flags)))}"
     cmd = [sys.executable, "-m", "nerwin", "train", "--train", c / "train.conll", "--dev", c / "dev.conll",
            "--test", c / "test.conll", "--target", target, "--seed", str(seed), "--out", out,
-           "--metrics-json", out.with_suffix(".json"), "-q", *flags]
+           "--metrics-json", out.with_suffix(".json"), "-q", *expand(flags, corpus, tmp / "lists")]
     t0 = time.perf_counter()
     subprocess.run(list(map(str, cmd)), check=True, env=env, cwd=ROOT)
     m = json.loads(out.with_suffix(".json").read_text())
@@ -89,7 +116,7 @@ def main() -> None:
     ap.add_argument("--no-docs", action="store_true")
     a = ap.parse_args()
     if a.tries:
-        runs = [(c, "all", f.split()) for f in a.tries for c in ("btc", "wnut17")]
+        runs = [(c, "all", f.split()) for f in a.tries for c in ("btc", "wnut17", "wikigold")]
     else:
         runs = [SETS[a.set][i - 1] for i in a.rows] if a.rows else SETS[a.set]
     if not CORPORA.exists():
@@ -99,13 +126,18 @@ def main() -> None:
     rows = ["| corpus | target | flags | metric | test P | test R | test F1 | train s/run (wall) | best epoch "
             "| model MB |", "|---|---|---|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(a.jobs) as pool:
+        if any(f.startswith("@") for _, _, flags in runs for f in flags):
+            (Path(tmp) / "lists").mkdir()
+            gazetteers.places(Path(tmp) / "lists")
+            for corpus in {c for c, _, _ in runs}:
+                gazetteers.train_lists(Path(tmp) / "lists", corpus)
         jobs = {(i, seed): pool.submit(train, corpus, target, flags, seed, Path(tmp), env)
                 for i, (corpus, target, flags) in enumerate(runs) for seed in range(a.seeds)}
         for i, (corpus, target, flags) in enumerate(runs):
             ms = [jobs[i, seed].result() for seed in range(a.seeds)]
             t = [m["test"] for m in ms]
             metric = "entity F1 (micro)" if target == "all" else "token F1"
-            shown = NAMES.get(tuple(flags)) if a.set == "ablation" and not a.tries else None
+            shown = NAMES.get(tuple(flags)) if a.set in ("ablation", "context") and not a.tries else None
             rows.append(f"| {corpus} | {target} | {shown or '`' + (' '.join(flags) or 'defaults') + '`'} | "
                         f"{metric} | {fmt([x['precision'] for x in t])} | {fmt([x['recall'] for x in t])} | "
                         f"**{fmt([x['f1'] for x in t])}** | {statistics.mean(m['seconds'] for m in ms):.1f} "
@@ -113,7 +145,18 @@ def main() -> None:
                         f"{', '.join(str(m['best_epoch']) for m in ms)} | "
                         f"{statistics.mean(m['size'] for m in ms) / 1e6:.1f} |")
             print(rows[-1], flush=True)
-    table = "\n".join(rows)
+        per_type = []
+        if a.set == "context" and not a.tries:          # each type's F1, MISC included
+            for corpus in dict.fromkeys(c for c, _, _ in runs):
+                mine = [i for i, (c, _, _) in enumerate(runs) if c == corpus]
+                types = sorted(jobs[mine[0], 0].result()["test"]["per_type"])
+                per_type += ["", f"{corpus}, test F1 per type (mean of {a.seeds} seeds):", "",
+                             "| | " + " | ".join(types) + " |", "|---" * (len(types) + 1) + "|"]
+                for i in mine:
+                    ms = [jobs[i, seed].result()["test"]["per_type"] for seed in range(a.seeds)]
+                    per_type.append(f"| {NAMES.get(tuple(runs[i][2]), ' '.join(runs[i][2]))} | " + " | ".join(
+                        f"{statistics.mean(m[t]['f1'] for m in ms):.3f}" for t in types) + " |")
+    table = "\n".join(rows + per_type)
     print(table)
     if not a.no_docs and not a.tries:
         section = a.section or ("quality" if a.set == "main" else a.set)

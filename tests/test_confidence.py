@@ -150,3 +150,19 @@ def test_api_min_confidence(btc_model):
     assert doc.entities and not strict.entities and set(strict.labels) == {"O"}
     with pytest.raises(ValueError, match="min_confidence"):
         tagger.tag("x", min_confidence=2)
+
+
+@pytest.mark.parametrize("kind", ["binary", "softmax", "sentence"])
+def test_a_dropped_entity_prints_its_tokens_probability_of_O(models, kind):
+    """--min-confidence 1 drops every entity; each of their tokens then shows P(O), as the help says."""
+    from conftest import run
+    text = "Angela Merkel visited Paris and Berlin ."
+    r = run("predict", "--model", models[kind], "--min-confidence", "1", stdin=text + "\n")
+    assert r.returncode == 0, r.stderr
+    rows = [line.split("\t") for line in r.stdout.splitlines() if line]
+    dist = nerwin.load(models[kind]).distribution(text)
+    doc = nerwin.load(models[kind]).tag(text)
+    assert doc.entities                                         # something was dropped
+    assert all(label == "O" for _, label, _ in rows)
+    for (_, _, p), d in zip(rows, dist):
+        assert float(p) == pytest.approx(d["O"], abs=5e-5)

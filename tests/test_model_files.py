@@ -47,8 +47,11 @@ def test_a_config_that_lies_is_refused_naming_the_field(models, tmp_path, path, 
 
 
 def test_unknown_features_and_missing_ones_are_refused(models, tmp_path):
-    d = rewrite_config(models["sentence"], tmp_path / "a", lambda c: c["features"].update(gazetteer={}))
-    with pytest.raises(NerwinError, match="unknown features gazetteer"):
+    d = rewrite_config(models["sentence"], tmp_path / "a", lambda c: c["features"].update(spellcheck={}))
+    with pytest.raises(NerwinError, match="unknown features spellcheck"):
+        nerwin.load(d)
+    d = rewrite_config(models["sentence"], tmp_path / "g", lambda c: c["features"].update(gazetteer={"lists": {}}))
+    with pytest.raises(NerwinError, match="gazetteer must hold lists"):
         nerwin.load(d)
     d = rewrite_config(models["sentence"], tmp_path / "b", lambda c: c["features"].pop("casing"))
     with pytest.raises(NerwinError, match="lists no casing feature"):

@@ -131,3 +131,20 @@ def test_a_long_file_shows_progress_on_a_terminal(model, tmp_path):
 def test_min_confidence_out_of_range_is_refused_before_any_output(model, value):
     r = run("predict", "--model", model, "--min-confidence", value, stdin="Paris is big .\n")
     assert r.returncode == 2 and "--min-confidence" in r.stderr and r.stdout == "", r.stderr
+
+
+def test_progress_says_how_far_through_a_file_of_known_size(tmp_path):
+    """The percentage is the share of the file's bytes read, and the time left follows from it."""
+    import os
+    from nerwin.apply.predict import Progress
+    f = tmp_path / "big.txt"
+    f.write_bytes(b"x" * 1000)
+    fd = os.open(f, os.O_RDONLY)
+    try:
+        os.read(fd, 250)
+        p = Progress(1000, fd)
+        line = p.line(50, p.t0 + 10.0)
+    finally:
+        os.close(fd)
+    assert "50 records tagged, 5 a second, 25% of the file, about 30 s left" in line
+    assert "%" not in Progress(0, None).line(50, Progress(0, None).t0 + 1.0)     # a stream: no size

@@ -156,3 +156,24 @@ def test_report_on_real_wnut17(tmp_path):
     shown = re.findall(r'<span class="who">gold</span>(.*?)</div>', page)
     assert len(shown) == len(set(shown)) > 0
     assert str(tmp_path) not in page and str(test.parent) not in page
+
+
+def test_the_curves_legend_keeps_its_colours_under_the_pages_css():
+    """Pages style `svg text {fill}`, which beats a fill attribute: each legend entry carries its
+    series' colour as a style."""
+    from nerwin.tools.report import curves
+    history = {"best_epoch": 2, "epochs": [{"epoch": e, "loss": 1.0 / e, "dev": {"loss": 1.2 / e, "f1": 0.5 + e / 10}}
+                                           for e in (1, 2, 3)]}
+    svg = curves(history)
+    for colour, name in (("#4a7bd0", "train loss"), ("#f08c00", "dev loss"), ("#2f9e44", "dev F1")):
+        assert f'style="fill:{colour}">— {name}' in svg
+    assert 'fill="#d33"' not in svg and 'style="fill:#d33"' in svg
+
+
+def test_a_binary_report_has_no_wrong_types_and_names_its_model_once(models, tmp_path):
+    from conftest import DATA
+    r = run("report", DATA / "test.conll", "--model", models["binary"], "--html", tmp_path / "r.html")
+    assert r.returncode == 0, r.stderr
+    raw = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "wrong type" not in raw and "missed:" in raw
+    assert "model “binary”:" in raw and "model model" not in raw

@@ -33,6 +33,10 @@ def test_every_endpoint(client, model):
     assert client.get("/healthz").json() == {"status": "ok"}
     m = client.get("/v1/model").json()
     assert m["kind"] == "sentence" and m["labels"][0] == "O" and m["transitions"]["scores"]
+    t = m["transitions"]                                    # IOB2's forbidden transitions are null, not 0.0
+    scores = dict(((f, to), v) for f, row in zip(t["from"], t["scores"]) for to, v in zip(t["to"], row))
+    assert scores["O", "I-LOC"] is None and scores["start", "I-PER"] is None and scores["B-LOC", "I-PER"] is None
+    assert scores["B-LOC", "I-LOC"] is not None and scores["O", "end"] is not None
     assert m["training"]["dev"]["f1"] > 0 and "<svg" in m["training"]["curves_svg"]
     text = "Anna Lindqvist flew to Lisbon on Monday ."
     doc = client.post("/v1/tag", json={"text": text}).json()
@@ -164,6 +168,8 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         assert len(window) == 5 and window[2] == "Berlin"
         assert driver.find_elements(By.CSS_SELECTOR, "#dist tr")
         assert not driver.find_element(By.ID, "transitions-box").get_attribute("hidden")
+        assert driver.find_elements(By.CSS_SELECTOR, "#transitions td.forbidden")        # shown as −∞, not 0.0
+        assert "-0.0" not in driver.find_element(By.ID, "transitions").text
         # the click opened the word's computation graph: focus a node and read its numbers
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#graph svg.graph .node[data-node='z']"))
         driver.execute_script("document.querySelector(\"#graph .node[data-node='z']\").focus()")

@@ -76,14 +76,14 @@ class Doc:
         return {"tokens": self.tokens, "labels": self.labels, "probs": [round(q, 4) for q in self.probs],
                 "offsets": self.offsets, "entities": [e.to_dict() for e in self.entities]}
 
-    def keep(self, min_confidence: float) -> "Doc":
+    def keep(self, min_confidence: float, p_outside: list[float]) -> "Doc":
         """Only the entities at least min_confidence sure: the others' tokens become O, each with
-        the probability that it is not in that entity (1 - its confidence)."""
+        its probability of O (p_outside, one per token)."""
         labels, probs = list(self.labels), list(self.probs)
         for e in self.entities:
             if e.confidence < min_confidence:
                 labels[e.start:e.end] = ["O"] * (e.end - e.start)
-                probs[e.start:e.end] = [1.0 - e.confidence] * (e.end - e.start)
+                probs[e.start:e.end] = p_outside[e.start:e.end]
         kept = {(e.start, e.end): e.confidence for e in self.entities if e.confidence >= min_confidence}
         return Doc(self.tokens, labels, probs, self.text, kept)
 

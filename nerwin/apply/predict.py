@@ -138,7 +138,7 @@ def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format
             raise NerwinError("is a directory, expected a text file", path)
         stream = not stat.S_ISREG(st.st_mode)
         flush = stream or (hasattr(out, "isatty") and out.isatty())
-        progress = Progress(st.st_size if not stream else 0)
+        progress = Progress(st.st_size if not stream else 0, fd)
         n = 0
         for text in records(units(blocks(fd, name), input_format, name), tagger, output_format, workers,
                             min_confidence):
@@ -263,18 +263,29 @@ def records(units_: Iterator[list[tuple]], tagger: Tagger, output_format: str, w
 
 
 class Progress:
-    """A line on stderr every 2 s while a long file is tagged, when stderr is a terminal."""
+    """A line on stderr every 2 s while a file takes longer than that, when stderr is a terminal:
+    records, their rate, and for a file of known size how far through it is and the time left."""
 
-    def __init__(self, size: int):
-        self.on = size > (8 << 20) and sys.stderr is not None and sys.stderr.isatty()
+    def __init__(self, size: int, fd: int | None = None):
+        self.size, self.fd = size, fd
+        self.on = sys.stderr is not None and sys.stderr.isatty()
         self.t0 = self.last = time.perf_counter()
+
+    def line(self, n: int, now: float) -> str:
+        rate = n / (now - self.t0)
+        text = f"nerwin: {n:,} records tagged, {rate:,.0f} a second"
+        if self.size and self.fd is not None:
+            done = min(os.lseek(self.fd, 0, os.SEEK_CUR) / self.size, 1.0)    # bytes read so far
+            left = (now - self.t0) * (1 - done) / done if done > 0 else 0.0
+            text += f", {100 * done:.0f}% of the file, about {left:,.0f} s left"
+        return text
 
     def show(self, n: int) -> None:
         now = time.perf_counter()
         if self.on and now - self.last > 2:
             self.last = now
-            print(f"\rnerwin: {n:,} records tagged, {n / (now - self.t0):,.0f} a second", end="", file=sys.stderr)
+            print("\r" + self.line(n, now) + "   ", end="", file=sys.stderr)
 
     def done(self, n: int) -> None:
         if self.on and self.last > self.t0:
-            print(f"\rnerwin: {n:,} records tagged in {time.perf_counter() - self.t0:,.1f} s", file=sys.stderr)
+            print(f"\rnerwin: {n:,} records tagged in {time.perf_counter() - self.t0:,.1f} s" + " " * 30, file=sys.stderr)

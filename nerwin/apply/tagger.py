@@ -107,13 +107,13 @@ class Tagger:
         work (the character CNN, once per distinct token) is done before the windows are cut
         into passes."""
         E, X, feats = self.windows(token_lists)
-        m, out = self.model, []
+        m, h = self.model, []
         states = network.prepare(m.params, m.features, feats)
         for i in range(0, max(len(X), 1), WINDOWS):           # one pass even when empty: the right shape
             part = slice(i, i + WINDOWS)
-            out.append(network.scores(m.params, E, X[part], m.head, m.settings.activation, m.features,
-                                      feats.take(part), states))
-        return np.concatenate(out)
+            h.append(network.hidden(m.params, E, X[part], m.settings.activation, m.features, feats.take(part), states))
+        lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
+        return network.head_scores(m.params, np.concatenate(h), m.head, m.settings.activation, lengths)
 
     @property
     def temperature(self) -> float:
@@ -166,10 +166,17 @@ class Tagger:
         return list(self._tag_many(items, BATCH, min_confidence, read=True))
 
     def _tag_block(self, block: list[tuple[str | None, list[str]]], min_confidence=None) -> list[Doc]:
-        docs = self.tag_sentences([toks for _, toks in block])
+        token_lists = [toks for _, toks in block]
+        s = self.logits(token_lists)
+        docs = self.decode(token_lists, s)
         for (text, _), doc in zip(block, docs):
             doc.text = text
-        return docs if min_confidence is None else [d.keep(min_confidence) for d in docs]
+        if min_confidence is None:
+            return docs
+        lengths = np.array([len(t) for t in token_lists], dtype=np.int64)      # a dropped entity's tokens: P(O)
+        p_o = self.head.distribution(s, lengths, self.params, self.temperature)[:, self.head.labels.index("O")]
+        first = np.cumsum(lengths) - lengths
+        return [d.keep(min_confidence, p_o[f:f + n].tolist()) for d, f, n in zip(docs, first, lengths)]
 
     def distribution(self, text: str | list[str]) -> list[dict[str, float]]:
         """Per token of one sentence, its probability of every label (at the model's temperature)."""
@@ -198,8 +205,9 @@ class Tagger:
         m = self.model
         cls = self.head.label_ids(doc.labels)
         score = self.head.class_score(s, cls)
-        parts = network.score_gradient(m.params, E, X, m.head, m.settings.activation, cls, m.features, feats)
-        return explain_rows(toks, doc, score, parts, m.settings.window, m.part_labels(),
+        parts = network.score_gradient(m.params, E, X, m.head, m.settings.activation, cls, m.features, feats,
+                                       np.array([len(toks)]))
+        return explain_rows(toks, doc, score, parts, m.reach, m.part_labels(),
                             range(len(toks)) if token is None else [token])
 
     def graph(self, text: str | list[str], token: int, label: str | None = None, step: float | None = None) -> Graph:
@@ -215,6 +223,8 @@ class Tagger:
         if not 0 <= token < len(toks):
             raise SettingError("token", f"{token} is out of range; the sentence has {len(toks)} "
                                         f"token{'s' if len(toks) != 1 else ''} (0-based)")
+        if self.settings.layers > 1:
+            raise NerwinError("graph draws one window layer; this model has two (--layers 2)")
         if label is not None and label not in self.labels:
             raise SettingError("label", f"{label!r} is not a label of this model; it has {', '.join(self.labels)}")
         if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step < 1e6):

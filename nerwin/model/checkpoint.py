@@ -81,25 +81,29 @@ def write_files(out: Path, files: dict[str, bytes]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def model_files(arrays: dict, config: dict, bundle=None) -> dict[str, bytes]:
-    config = dict(config, nerwin_version=__version__)
-    text = json.dumps(config, indent=1, ensure_ascii=False, allow_nan=False).encode("utf-8")
+def model_files(arrays: dict, config: dict, bundle=None, shown: dict | None = None) -> dict[str, bytes]:
+    """shown: the config.json people read, when it should abbreviate what the model holds."""
+    def dump(c):
+        return json.dumps(dict(c, nerwin_version=__version__), indent=1, ensure_ascii=False,
+                          allow_nan=False).encode("utf-8")
+    text = dump(config)
     buf = io.BytesIO()
     np.savez(buf, config_json=np.frombuffer(text, dtype=np.uint8), **arrays,
              **(bundle.to_arrays() if bundle is not None else {}))
-    return {"config.json": text, "model.npz": buf.getvalue()}
+    return {"config.json": text if shown is None else dump(shown), "model.npz": buf.getvalue()}
 
 
-def save(out: Path, arrays: dict, config: dict, bundle=None, history: dict | None = None) -> None:
+def save(out: Path, arrays: dict, config: dict, bundle=None, history: dict | None = None,
+         shown: dict | None = None) -> None:
     """arrays: E and every parameter; bundle: a vectors.Bundle of pretrained rows for words outside
-    the vocabulary, or None. Refuses weights that are not finite: such a model would print NaN
-    for every token."""
+    the vocabulary, or None; shown: config.json's abbreviation of config. Refuses weights that
+    are not finite: such a model would print NaN for every token."""
     out = Path(out)
     check_writable(out)
     bad = [k for k, v in arrays.items() if not np.all(np.isfinite(v))]
     if bad:
         raise NerwinError(f"not saved: {', '.join(bad)} hold NaN or inf; try a lower --lr", out)
-    files = model_files(arrays, config, bundle)
+    files = model_files(arrays, config, bundle, shown)
     if history is not None:
         files["history.json"] = history_json(history)
     try:

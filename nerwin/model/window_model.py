@@ -21,13 +21,14 @@ from nerwin.text.windows import SPECIALS, Vocab
 from nerwin.vectors import Bundle
 
 # what an old model's settings mean when it was written before a setting existed: the feature was off
-BEFORE = {"affixes": 0, "chars": 0, "word_dropout": 0.0}
+BEFORE = {"affixes": 0, "chars": 0, "word_dropout": 0.0, "layers": 1}
 
 
-def features_for(settings: Settings, token_lists) -> list[WordFeature]:
-    """The features these settings switch on, built from the training tokens, in slot order."""
+def features_for(settings: Settings, token_lists, inputs: dict | None = None) -> list[WordFeature]:
+    """The features these settings (and training inputs: word lists) switch on, built from the
+    training tokens, in slot order."""
     token_lists = list(token_lists)
-    return [f.build(settings, token_lists) for f in FEATURES.values() if f.enabled(settings)]
+    return [f.build(settings, token_lists, inputs) for f in FEATURES.values() if f.enabled(settings, inputs)]
 
 
 @dataclass
@@ -69,7 +70,20 @@ class WindowModel:
         out = {"E": (len(self.vocab), self.dim), "W": (H, self.input_width), "b": (H,), **self.head.shapes(H)}
         for f in self.features:
             out.update(f.shapes())
+        if self.settings.layers == 2:
+            out.update(network.context_shapes(H, self.settings.window2))
         return out
+
+    @property
+    def reach(self) -> int:
+        """How many words either side of a token its label depends on: w, plus w2 with layer 2."""
+        s = self.settings
+        return s.window + (s.window2 if s.layers == 2 else 0)
+
+    @property
+    def whole_sentences(self) -> bool:
+        """Whether training batches must hold whole sentences: the loss reads them, or layer 2 does."""
+        return self.head.whole_sentences or self.settings.layers == 2
 
     def row_tables(self) -> tuple[str, ...]:
         """The tables updated only in the rows a batch touched, besides E."""
@@ -93,22 +107,26 @@ class WindowModel:
         if check is not None:
             check(m)
         m.params = network.init_params(m.input_width, settings.hidden, head, np.random.default_rng(settings.seed),
-                                       E.dtype, features)
+                                       E.dtype, features, settings.window2 if settings.layers == 2 else None)
         return m
 
     def with_weights(self, params: dict, E: np.ndarray, **changes) -> "WindowModel":
         return replace(self, params=params, E=E, **changes)
 
     # ---- its files -----------------------------------------------------------------------
-    def config(self) -> dict:
+    def config(self, shown: bool = False) -> dict:
+        """What the model saves of itself; shown: as config.json shows it to people (features'
+        long lists as their sizes)."""
         return {"model": self.settings.part("model"), "training": self.settings.part("training"),
-                **self.head.config(), "features": {f.name: f.config() for f in self.features},
+                **self.head.config(),
+                "features": {f.name: f.summary() if shown else f.config() for f in self.features},
                 "dim": self.dim, "vectors": self.vectors, "temperature": self.temperature, **self.info,
                 "vocabulary": self.vocab.words}
 
     def save(self, out, history: dict | None = None) -> None:
         """Replace the model directory out as one unit; refuses weights that are not finite."""
-        checkpoint.save(Path(out), {**self.params, "E": self.E}, self.config(), self.bundle, history)
+        checkpoint.save(Path(out), {**self.params, "E": self.E}, self.config(), self.bundle, history,
+                        self.config(shown=True))
 
     @classmethod
     def load(cls, model_dir) -> "WindowModel":
@@ -146,7 +164,8 @@ class WindowModel:
             unknown = set(given) - set(MODEL_FIELDS)
             if unknown:
                 raise ValueError(f"model has fields that are not model settings: {', '.join(sorted(unknown))}")
-            values = {**{k: v for k, v in training.items() if k in FIELDS and k not in MODEL_FIELDS}, **given}
+            values = {"layers": 1, **{k: v for k, v in training.items() if k in FIELDS and k not in MODEL_FIELDS},
+                      **given}
         else:                                                    # written by 0.3 or before
             given = config["settings"]
             if not isinstance(given, dict):
@@ -161,7 +180,9 @@ class WindowModel:
         settings = replace(settings, loss=head.loss_name)
         feats = []
         for name, f in FEATURES.items():
-            if f.enabled(settings):
+            if f.from_inputs and name in features:
+                feats.append(f.from_config(settings, features[name]))
+            elif f.enabled(settings):
                 if name not in features:
                     raise ValueError(f"the settings use {name}, but the model lists no {name} feature")
                 feats.append(f.from_config(settings, features[name]))

@@ -56,8 +56,8 @@ def check(p: dict, E: np.ndarray, ids: np.ndarray, y: np.ndarray, head: Head, ac
     return errors
 
 
-def _params(D: int, hidden: int, head: Head, rng, features) -> dict:
-    p = network.init_params(D, hidden, head, rng, np.float64, features)
+def _params(D: int, hidden: int, head: Head, rng, features, window2=None) -> dict:
+    p = network.init_params(D, hidden, head, rng, np.float64, features, window2)
     for k in p:  # non-zero biases, so their gradients are exercised at a generic point
         p[k] += rng.normal(0, 0.1, size=p[k].shape)
     return p
@@ -75,15 +75,17 @@ def width(E: np.ndarray, ids: np.ndarray, features) -> int:
 
 
 def sentence_problem(E: np.ndarray, X: np.ndarray, y: np.ndarray, hidden: int, classes: list[str], seed: int,
-                     lengths=(1, 40), features: list[WordFeature] = (), feats: FeatureIds | None = None):
+                     lengths=(1, 40), features: list[WordFeature] = (), feats: FeatureIds | None = None,
+                     window2: int | None = None, head: Head | None = None):
     """Real windows and IOB2 tags of consecutive words, cut into sentences of these lengths, with
-    random transition scores A: the sentence loss's problem in float64. feats: what the features
-    read of the corpus's windows. -> p, E, ids, y, feats, lengths and the head."""
+    random transition scores A: the sentence loss's problem in float64 (or head's, on whole
+    sentences). feats: what the features read of the corpus's windows; window2: a second layer.
+    -> p, E, ids, y, feats, lengths and the head."""
     rng = np.random.default_rng(seed)
     pick = np.arange(sum(lengths))
     E_small, ids = _cut(E, X[pick])
-    head = SentenceHead("all", classes)
-    p = _params(width(E, ids, features), hidden, head, rng, features)
+    head = head or SentenceHead("all", classes)
+    p = _params(width(E, ids, features), hidden, head, rng, features, window2)
     return p, E_small, ids, y[pick].copy(), (feats or FeatureIds()).batch(pick), np.array(lengths), head
 
 

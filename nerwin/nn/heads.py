@@ -305,9 +305,14 @@ class SentenceHead(SoftmaxHead):
         return (s, p) if T == 1.0 else (s / T, dict(p, A=p["A"] / T))
 
     def describe(self, p):
-        """The learned transition scores A: row `start` is from the sentence start, column `end` to its end."""
+        """The learned transition scores A: row `start` is from the sentence start, column `end` to
+        its end; null where IOB2 forbids the transition (its score is -inf, whatever A holds)."""
+        A = np.asarray(p["A"], dtype=np.float64)
+        trans, start, _ = crf_scores(A, self.rules)
+        K = self.K
+        shown = np.vstack([np.column_stack([trans, A[:K, K]]), np.append(start, A[K, K])])
         return {"transitions": {"from": [*self.classes, "start"], "to": [*self.classes, "end"],
-                                "scores": np.asarray(p["A"], dtype=np.float64).tolist()}}
+                                "scores": [[float(v) if np.isfinite(v) else None for v in row] for row in shown]}}
 
     def distribution(self, s, lengths, p, T=1.0):
         """The path marginals P(y_t = k | sentence)."""

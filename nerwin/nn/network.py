@@ -17,6 +17,15 @@ Backward, in the lecture's names:
 and delta_window is cut into n slots, each split into its parts: the word's row of E, and each
 feature's parts, which the feature takes back to its own tables; the updates of a row that
 occurs twice are summed.
+
+A second window layer (--layers 2, when p holds W2) is the lecture's window applied again, to
+layer 1's vectors h1 of whole sentences (N positions of S sentences, n2 = 2w2+1):
+
+    x2_t = [h1_{t-w2}; ...; h1_{t+w2}]      (N, n2*H)   P pads positions past a sentence's edges
+    z2 = W2 x2 + b2,  h2 = f(z2)            (N, H)      then the head reads h2
+    delta2 = dJ/dz2,  dJ/dW2 = delta2^T x2,  delta2_window = delta2 W2
+and delta2_window's slices are summed into each position's dJ/dh1 (and P's) as word slices are
+into rows of E: the same lookup, with positions for rows.
 """
 from __future__ import annotations
 
@@ -43,14 +52,61 @@ class WindowCache(NamedTuple):
 
 
 def init_params(D: int, H: int, head: Head, rng: np.random.Generator, dtype=np.float32,
-                features: list[WordFeature] = ()) -> dict:
+                features: list[WordFeature] = (), window2: int | None = None) -> dict:
     """Xavier/Glorot uniform for W and the head's weights, zero biases, then each feature's
-    tables, drawn in that order. D must include every part of a slot."""
+    tables, then (window2: a second layer) W2, b2 and the padding vector P, drawn in that order.
+    D must include every part of a slot."""
     p = {"W": xavier(H, D, rng, dtype), "b": np.zeros(H, dtype)}
     p.update(head.init(H, rng, dtype))
     for f in features:
         p.update(f.init(rng, dtype))
+    if window2 is not None:
+        p.update(W2=xavier(H, (2 * window2 + 1) * H, rng, dtype), b2=np.zeros(H, dtype),
+                 P=rng.normal(0.0, 0.1, size=H).astype(dtype))
     return p
+
+
+def context_shapes(H: int, window2: int) -> dict:
+    """The second layer's parameters."""
+    return {"W2": (H, (2 * window2 + 1) * H), "b2": (H,), "P": (H,)}
+
+
+def positions(lengths: np.ndarray, w2: int) -> np.ndarray:
+    """(N, 2w2+1): for each position of sentences of these lengths, the positions of its layer-2
+    window; N (one past the last) where the window passes its sentence's edge (P's row)."""
+    lengths = np.asarray(lengths, np.int64)
+    N = int(lengths.sum())
+    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    t = np.arange(N)
+    j = t[:, None] + np.arange(-w2, w2 + 1)[None, :]
+    inside = (j >= first[:, None]) & (j < (first + np.repeat(lengths, lengths))[:, None])
+    return np.where(inside, j, N)
+
+
+def context_forward(h1, lengths, p, act, mask=None):
+    """h1 (N, H) of whole sentences -> h2 (N, H) and a cache. The window's lookup is embed_forward
+    over [h1; P]: a position is a row."""
+    n2 = p["W2"].shape[1] // p["W2"].shape[0]
+    rows = np.vstack([h1, p["P"][None, :].astype(h1.dtype)])
+    x2, c_look = embed_forward(rows, positions(lengths, n2 // 2))     # (N, n2*H)
+    z2, c_aff = affine_forward(x2, p["W2"], p["b2"])
+    h2, c_act = act_forward(z2, act)
+    h2, c_drop = dropout_forward(h2, mask)
+    return h2, (c_look, c_aff, c_act, c_drop, len(h1))
+
+
+def context_backward(dh2, cache, p, lam=0.0):
+    """dh2 (N, H) -> dJ/dh1 (N, H) and the gradients of W2, b2 and P: each position's dJ/dh1 is the
+    sum of delta2_window's slices for the windows it sits in (embed_backward's row sums)."""
+    c_look, c_aff, c_act, c_drop, N = cache
+    delta2 = act_backward(dropout_backward(dh2, c_drop), c_act)      # (N, H)
+    dW2, db2, delta2_window = affine_backward(delta2, c_aff)
+    rows, sums = embed_backward(delta2_window, c_look)                # rows ascending: N (P) last
+    dh1 = np.zeros((N, dh2.shape[1]), dh2.dtype)
+    inside = rows < N
+    dh1[rows[inside]] = sums[inside]
+    dP = sums[~inside].sum(axis=0) if (~inside).any() else np.zeros(dh2.shape[1], dh2.dtype)
+    return dh1, {"W2": dW2 + lam * p["W2"], "b2": db2, "P": dP.astype(dh2.dtype)}
 
 
 def prepare(p, features, feats) -> dict:
@@ -97,29 +153,72 @@ def window_backward(dh, cache: WindowCache, p, lam=0.0, features: list[WordFeatu
 
 def loss(p, E, ids, y, head: Head, act="tanh", lam=0.0, mask=None, features=(), feats=None, lengths=None):
     """J and every gradient: a dense grads dict, plus (rows, dE) for the word vectors.
-    For the sentence loss, ids are the windows of whole sentences of these lengths."""
-    h, cache = forward(p, E, ids, act, mask, features, feats)
+    For the sentence loss and a second layer, ids are the windows of whole sentences of these
+    lengths; dropout's mask is on the layer below the head."""
+    two = "W2" in p
+    h, cache = forward(p, E, ids, act, None if two else mask, features, feats)
+    if two:
+        h, c_two = context_forward(h, lengths, p, act, mask)
     J, grads, dh = head.loss(h, y, lengths, p, lam)
     J += 0.5 * lam * float(np.sum(p["W"] ** 2))
+    if two:
+        J += 0.5 * lam * float(np.sum(p["W2"] ** 2))
+        dh, more = context_backward(dh, c_two, p, lam)
+        grads.update(more)
     d_parts, more = window_backward(dh, cache, p, lam, features)
     grads.update(more)
     rows, dE = embed_backward(d_parts["E"], cache.embed)   # split delta_window's word part into rows
     return J, grads, rows, dE
 
 
-def scores(p, E, ids, head: Head, act="tanh", features=(), feats=None, states=None):
-    """The head's logits s for each window: (B,) or (B, K)."""
-    h, _ = forward(p, E, ids, act, None, features, feats, states)
+def hidden(p, E, ids, act="tanh", features=(), feats=None, states=None):
+    """Layer 1's h for each window (B, H), as the head or layer 2 reads it."""
+    return forward(p, E, ids, act, None, features, feats, states)[0]
+
+
+def head_scores(p, h, head: Head, act="tanh", lengths=None):
+    """The head's logits s (B,) or (B, K) from layer 1's h of whole sentences of these lengths
+    (through layer 2, when p has one)."""
+    if "W2" in p:
+        h = context_forward(h, lengths, p, act)[0]
     return head.logits_forward(h, p)[0]
 
 
-def score_gradient(p, E, ids, head: Head, act, cls, features=(), feats=None):
+def scores(p, E, ids, head: Head, act="tanh", features=(), feats=None, states=None, lengths=None):
+    """The head's logits s for each window: (B,) or (B, K); lengths: of the whole sentences the
+    windows are, for a second layer."""
+    return head_scores(p, hidden(p, E, ids, act, features, feats, states), head, act, lengths)
+
+
+def score_gradient(p, E, ids, head: Head, act, cls, features=(), feats=None, lengths=None):
     """ds/dx for s = the score of class cls (B,) in each window, by the same backward pass as
-    training: {part: (g, x)}, each (B, n, width), g the part's slice of delta_window and x its
-    input (the word vectors for "E", the character vectors for "R", ...)."""
+    training: {part: (g, x)}, each (B, 2R+1, width) for the words R = w (+ w2, with a second
+    layer) either side of the token; g the part's slice of delta_window (with two layers, summed
+    over the windows of layer 1 that hold the word) and x its input (the word vectors for "E",
+    the character vectors for "R", ...). ids: whole sentences of these lengths."""
     h, cache = forward(p, E, ids, act, None, features, feats)
-    d_parts, _ = window_backward(head.score_dh(p, cls).astype(h.dtype), cache, p, params=False)
     B, n = ids.shape
     x = cache.affine[0]
     x_parts = concat_backward(x, cache.concat)              # x cut the same way as delta_window
-    return {name: (d_parts[name].reshape(B, n, -1), xp.reshape(B, n, -1)) for name, xp in zip(cache.parts, x_parts)}
+    dh = head.score_dh(p, cls).astype(h.dtype)
+    if "W2" not in p:
+        d_parts, _ = window_backward(dh, cache, p, params=False)
+        return {name: (d_parts[name].reshape(B, n, -1), xp.reshape(B, n, -1)) for name, xp in zip(cache.parts, x_parts)}
+    _, c_two = context_forward(h, lengths, p, act)
+    w, w2 = n // 2, p["W2"].shape[1] // p["W2"].shape[0] // 2
+    R = w + w2
+    out = {name: (np.zeros((B, 2 * R + 1, xp.shape[1] // n), h.dtype), np.zeros((B, 2 * R + 1, xp.shape[1] // n), h.dtype))
+           for name, xp in zip(cache.parts, x_parts)}
+    near = positions(lengths, w2)                           # the windows of layer 1 each token's h2 reads
+    for t in range(B):                                      # one backward pass per token: its score alone
+        dh2 = np.zeros_like(dh)
+        dh2[t] = dh[t]
+        dh1, _ = context_backward(dh2, c_two, p)
+        d_parts, _ = window_backward(dh1, cache, p, params=False)
+        for k in near[t][near[t] < B]:                      # window k's slot i is the word at k + i - w
+            offsets = k - t + np.arange(n) + R - w
+            for name, xp in zip(cache.parts, x_parts):
+                g, xx = out[name]
+                g[t, offsets] += d_parts[name][k].reshape(n, -1)
+                xx[t, offsets] = xp[k].reshape(n, -1)
+    return out

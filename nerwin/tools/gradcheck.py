@@ -100,6 +100,17 @@ def run_all(s: Settings, train_file=None, vectors=None, vectors_format=None, act
     worst = max(worst, *errs.values())
     say(f"{acts[0]} + sentence loss (A), casing, affixes, characters; sentences of {' and '.join(map(str, lengths))} words\n    "
         + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
+    # a second window layer (W2, b2, the padding vector P) under each loss, on sentences of 1, 2 and 40 words
+    lengths = tuple(n for n in (1, 2, 40) if n < len(X)) or (1,)
+    for head in (choose("all", types or ["X"], "window"), choose("all", types or ["X"], "sentence")):
+        y = head.gold(tags) if types else rng.integers(0, 2, len(X))
+        p, Es, ids, yy, fs, L, head = sentence_problem(E, X, y, s.hidden, head.classes, s.seed, lengths, features,
+                                                       feats, window2=1, head=head)
+        mask = (np.random.default_rng(s.seed).random((len(ids), s.hidden)) >= 0.3) / 0.7
+        errs = check(p, Es, ids, yy, head, acts[0], s.l2, mask, features, fs, L)
+        worst = max(worst, *errs.values())
+        say(f"{acts[0]} + a second window layer (w2 = 1, dropout), {head.loss_name} loss, casing, affixes, characters; "
+            f"sentences of {', '.join(map(str, L))} words\n    " + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
     ok = worst <= tolerance
     say(f"largest relative error {worst:.2e}: {'PASS' if ok else 'FAIL'} (tolerance {tolerance:g})")
     return ok

@@ -150,12 +150,12 @@ def chart(xs, series, title, best, ymin=None, ymax=None, w=500, h=210) -> str:
         right = X(best) > w - 90                         # near the right edge: label on the left
         parts.append(f'<line x1="{X(best):.1f}" y1="{pad_t}" x2="{X(best):.1f}" y2="{h - pad_b}" stroke="#d33" '
                      f'stroke-dasharray="4 3"/><text x="{X(best) + (-4 if right else 4):.1f}" y="{h - pad_b - 6}" '
-                     f'fill="#d33" text-anchor="{"end" if right else "start"}">kept: epoch {best}</text>')
+                     f'style="fill:#d33" text-anchor="{"end" if right else "start"}">kept: epoch {best}</text>')
     for i, (name, ys, col) in enumerate(series):
         pts = " ".join(f"{X(x):.1f},{Y(y):.1f}" for x, y in zip(xs, ys) if y is not None)
         parts.append(f'<polyline fill="none" stroke="{col}" stroke-width="2" points="{pts}"/>')
         parts += [f'<circle cx="{X(x):.1f}" cy="{Y(y):.1f}" r="2.5" fill="{col}"/>' for x, y in zip(xs, ys) if y is not None]
-        parts.append(f'<text x="{pad_l + 110 + 90 * i}" y="15" fill="{col}">— {E(name)}</text>')
+        parts.append(f'<text x="{pad_l + 110 + 90 * i}" y="15" style="fill:{col}">— {E(name)}</text>')   # a style: pages' CSS sets svg text's fill
     return "".join(parts) + "</svg>"
 
 
@@ -282,12 +282,13 @@ def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_error
                   f"{st.chars} character filters; vectors "
                   f"{E(str(tagger.config.get('vectors', {}).get('source')))}")
     name, model_name = Path(str(path)).name, Path(str(model_dir)).name      # no paths of this machine
+    kinds = [k for k in KINDS if not (binary and k == "wrong type")]       # one type: never a wrong one
     summary = " · ".join(f'<a href="#{k.replace(" ", "-")}">{E(k)}: {counts[k]:,}</a>'
-                         for k in sorted(KINDS, key=lambda k: -counts[k]))
+                         for k in sorted(kinds, key=lambda k: -counts[k]))
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>nerwin report: {E(name)}</title>"
              f'<meta name="viewport" content="width=device-width"><style>{CSS}</style></head><body>',
              f"<h1>nerwin report: {E(name)}</h1>",
-             f'<p class="meta">model {E(model_name)}: {model_line}. {len(sents):,} sentences, '
+             f'<p class="meta">model “{E(model_name)}”: {model_line}. {len(sents):,} sentences, '
              f"{sum(len(s.tokens) for s in sents):,} tokens.</p>",
              f'<p class="summary"><b>{metrics["f1"]:.3f}</b> {"token" if binary else "entity"} F1 · '
              f"{sum(counts.values()):,} errors: {summary}</p>",
@@ -305,7 +306,7 @@ def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_error
              '<p class="legend">' + "".join(f'<span class="tok ent" style="background:{c}">{E(t)}</span>'
                                             for t, c in col.items()) +
              ' <span class="tok err">the error</span></p>']
-    for kind in sorted(KINDS, key=lambda k: -counts[k]):
+    for kind in sorted(kinds, key=lambda k: -counts[k]):
         n = counts[kind]
         parts.append(f'<h3 id="{kind.replace(" ", "-")}">{E(kind)}: {n:,}</h3>')
         for s, gold, doc, errs in found[kind]:

@@ -49,13 +49,14 @@ def encode(sents: list[Sentence], model: WindowModel) -> Data:
                 vocab.index[UNK])
 
 
-def prepare(train_path, dev_path, store, s: Settings, source=None, record: dict | None = None):
+def prepare(train_path, dev_path, store, s: Settings, source=None, record: dict | None = None, gazetteers=()):
     """Read the corpora, build the training vocabulary from the pretrained vectors, then the model
     (its head, its target resolved to the corpus's spelling, its word features counted from train,
     freshly drawn parameters) and its training windows.
 
     Returns the WindowModel, the train Data, the dev sentences or None, and the OOV rate.
-    source names the vectors file in messages; record is open_store's record of it.
+    source names the vectors file in messages; record is open_store's record of it; gazetteers:
+    "TYPE=FILE" word lists for the gazetteer feature.
     """
     train_sents = read_conll(train_path)
     types = entity_types(train_sents)
@@ -85,7 +86,8 @@ def prepare(train_path, dev_path, store, s: Settings, source=None, record: dict 
             raise NerwinError(f"dev has no {target} entities, so its F1 could not choose an epoch", dev_path)
     s = replace(s, target=head.target, loss=head.loss_name)
     vectors = record or {"source": str(source), "format": None, "limit": None}
-    model = WindowModel.new(s, head, features_for(s, (x.tokens for x in train_sents)), vocab, E.astype(s.dtype),
+    inputs = {"gazetteers": list(gazetteers), "types": types}
+    model = WindowModel.new(s, head, features_for(s, (x.tokens for x in train_sents), inputs), vocab, E.astype(s.dtype),
                             vectors, Bundle.build(store, s.bundle_vectors, set(vocab.words)),
                             info={"train_file": str(train_path), "oov_rate": oov}, check=check_memory)
     return model, encode(train_sents, model), dev, oov

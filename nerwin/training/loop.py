@@ -71,7 +71,7 @@ def fit(run: Run, model: WindowModel, train: Data, s: Settings, evaluate=None, o
     evaluate() -> dev metrics (or None: the best epoch is then the lowest training loss);
     on_best(best) runs when the kept epoch changes, on_epoch(record) after every epoch;
     trainable (|V|,) bool masks the rows of E that may move (--freeze). A head whose loss
-    reads whole sentences gets batches of whole sentences.
+    reads whole sentences, or a second layer, gets batches of whole sentences.
     """
     keep_freed_memory()
     p, E, head, features = model.params, model.E, model.head, model.features
@@ -85,7 +85,7 @@ def fit(run: Run, model: WindowModel, train: Data, s: Settings, evaluate=None, o
     for epoch in range(1, s.epochs + 1):
         if s.lr_decay and epoch > 1 and (epoch - 1) % s.lr_decay == 0:
             opt.lr /= 2
-        batches = sentence_batches(rng, lengths, B) if head.whole_sentences else window_batches(rng, N, B)
+        batches = sentence_batches(rng, lengths, B) if model.whole_sentences else window_batches(rng, N, B)
         steps = len(batches)
         total, t0 = 0.0, time.perf_counter()
         run.step_seconds = []

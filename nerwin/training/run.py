@@ -16,7 +16,7 @@ from rich.console import Console
 
 from nerwin import sample
 from nerwin.apply.tagger import Tagger
-from nerwin.errors import Interrupted, NerwinError, SettingTypeError, check_type
+from nerwin.errors import Interrupted, NerwinError, NerwinTypeError, SettingTypeError, check_type
 from nerwin.files import atomic_write, check_outputs
 from nerwin.model import WindowModel, checkpoint
 from nerwin.nn.kernels_cache import compiled_before
@@ -31,13 +31,33 @@ from nerwin.vectors import open_store
 MODEL = Path("model")                                     # where a model goes, and is looked for
 
 
+def gazetteer_specs(gazetteers) -> list[str]:
+    """["TYPE=FILE", ...] from None, such a list, or {TYPE: FILE}."""
+    if gazetteers is None:
+        return []
+    if isinstance(gazetteers, dict):
+        items = []
+        for t, f in gazetteers.items():
+            check_type("gazetteers' keys", t, str, "entity types (strings)")
+            check_type(f"gazetteers[{t!r}]", f, (str, Path), "a path")
+            items.append(f"{t}={f}")
+        return items
+    if isinstance(gazetteers, (str, Path)) or not isinstance(gazetteers, (list, tuple)):
+        raise NerwinTypeError("gazetteers must be a list of \"TYPE=FILE\" strings or a dict {TYPE: FILE}, "
+                              f"got {type(gazetteers).__name__}")
+    for i, g in enumerate(gazetteers):
+        check_type(f"gazetteers[{i}]", g, str, 'a "TYPE=FILE" string')
+    return list(gazetteers)
+
+
 def train(train: str | Path | None = None, dev: str | Path | None = None, test: str | Path | None = None,
           out: str | Path = MODEL, vectors: str | Path | None = None, vectors_format: str | None = None,
           vectors_limit: int | None = None, log: str | Path | None = None, quiet: bool = False,
-          metrics_json: str | Path | None = None, **settings) -> tuple[Tagger, dict]:
+          metrics_json: str | Path | None = None, gazetteers=None, **settings) -> tuple[Tagger, dict]:
     """Train, save the best epoch to `out`, and return (Tagger of that epoch, metrics).
 
-    settings are Settings' fields (target, casing, epochs, ...). With no train file, the
+    settings are Settings' fields (target, casing, epochs, ...). gazetteers: word lists of
+    entity names, ["TYPE=FILE", ...] or {TYPE: FILE}; the model keeps them. With no train file, the
     bundled sample corpus and its dev split are used. metrics holds the history, the dev
     scores of the kept epoch and, with `test`, the same dict `evaluate` gives for it.
     """
@@ -51,6 +71,7 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
         check_type("vectors_format", vectors_format, str, "a string or None")
     if vectors_limit is not None:
         check_type("vectors_limit", vectors_limit, int, "an integer or None")
+    gazetteers = gazetteer_specs(gazetteers)
     s = settings_of(settings)
     if train is None:
         train, dev = sample.path("train.conll"), dev if dev is not None else sample.path("dev.conll")
@@ -58,13 +79,14 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
     console = None if quiet else Console(stderr=True)
     say = sayer(console)
     checkpoint.check_writable(out)
-    check_train_outputs([train, dev, test, vectors], out, log, metrics_json)
+    check_train_outputs([train, dev, test, vectors, *(spec.partition("=")[2] for spec in gazetteers)], out, log,
+                        metrics_json)
     if (out / "model.npz").exists():
         say(f"{out}/ holds a model; it is replaced when this run ends")
 
     # prepare: the corpora, the vocabulary and its vectors, the model and its windows
     store, source = open_store(None if vectors is None else str(vectors), vectors_format, vectors_limit)
-    model, data, dev_sents, oov = prepare(train, dev, store, s, vectors, source)
+    model, data, dev_sents, oov = prepare(train, dev, store, s, vectors, source, gazetteers)
     s, head, vocab = model.settings, model.head, model.vocab
     say(f"train: {len(data.sents)} sentences, {len(data.y)} windows, labels {', '.join(head.labels)}; "
         f"vocabulary {len(vocab)} rows x {model.dim}; OOV rate {oov:.2%}")
@@ -139,7 +161,7 @@ def warn(message: str, where) -> None:
 
 
 KEYWORDS = ("train", "dev", "test", "out", "vectors", "vectors_format", "vectors_limit", "log", "quiet",
-            "metrics_json")
+            "metrics_json", "gazetteers")
 
 
 def settings_of(values: dict) -> Settings:

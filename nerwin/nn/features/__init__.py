@@ -7,8 +7,9 @@ from nerwin.nn.features.affixes import Affixes
 from nerwin.nn.features.base import FeatureIds, WordFeature
 from nerwin.nn.features.casing import Casing
 from nerwin.nn.features.characters import Characters
+from nerwin.nn.features.gazetteer import Gazetteer
 
-FEATURES: dict[str, type[WordFeature]] = {f.name: f for f in (Casing, Affixes, Characters)}
+FEATURES: dict[str, type[WordFeature]] = {f.name: f for f in (Casing, Affixes, Characters, Gazetteer)}
 
 
 def register(feature: type[WordFeature]) -> type[WordFeature]:

@@ -18,7 +18,7 @@ class Affixes(EmbeddingFeature):
         self.suffix_index = {a: i for i, a in enumerate(self.suffixes, AFFIX_UNSEEN + 1)}
 
     @classmethod
-    def build(cls, settings, token_lists):
+    def build(cls, settings, token_lists, inputs=None):
         return cls(settings, frequent(token_lists, lambda t: [prefix(t)]), frequent(token_lists, lambda t: [suffix(t)]))
 
     @classmethod

@@ -28,15 +28,17 @@ from nerwin.nn.nodes import Node
 class WordFeature:
     name: str
     row_tables: tuple[str, ...] = ()
+    from_inputs = False        # switched on by what the user gives training (word lists), not by a setting
 
     @classmethod
-    def enabled(cls, settings) -> bool:
-        """Whether a model with these settings reads this feature."""
+    def enabled(cls, settings, inputs=None) -> bool:
+        """Whether a model with these settings (and training inputs) reads this feature."""
         return bool(getattr(settings, cls.name, 0))
 
     @classmethod
-    def build(cls, settings, token_lists) -> "WordFeature":
-        """From the training tokens (a feature with word lists counts them here)."""
+    def build(cls, settings, token_lists, inputs=None) -> "WordFeature":
+        """From the training tokens (a feature with word lists counts them here) and the training
+        inputs {"gazetteers": ["TYPE=FILE", ...], "types": the corpus's entity types}."""
         return cls(settings)
 
     @classmethod
@@ -49,6 +51,10 @@ class WordFeature:
 
     def config(self) -> dict:
         return {}
+
+    def summary(self) -> dict:
+        """config() as config.json shows it to people (the model file keeps the whole)."""
+        return self.config()
 
     def parts(self) -> list[tuple[str, int, str]]:
         raise NotImplementedError

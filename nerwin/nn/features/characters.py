@@ -98,7 +98,7 @@ class Characters(WordFeature):
         self.index = {c: i for i, c in enumerate(self.chars, RESERVED)}
 
     @classmethod
-    def build(cls, settings, token_lists):
+    def build(cls, settings, token_lists, inputs=None):
         return cls(settings, frequent(token_lists, clip))
 
     @classmethod

@@ -1,0 +1,123 @@
+"""Gazetteers: word lists of entity names that users bring (`--gazetteer LOC=places.txt`), read
+safely and matched over a sentence in linear time.
+
+A list has one entry a line, an entry one or more space-separated tokens ("New York City"). A
+token is marked B or I of a type's entry by the longest match starting at it, left to right,
+case-insensitive; the mark says too whether the entry matched with its exact case. Matching looks
+up each n-gram of at most MAX_TOKENS tokens in a hash: O(n * MAX_TOKENS), never a regex per entry.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from nerwin.errors import NerwinError
+
+MAX_ENTRIES = 1_000_000      # entries over all lists: a bounded refusal, not a bounded hang
+MAX_TOKENS = 8               # tokens in one entry
+MAX_LINE = 1_000             # characters in one entry
+NONE, PAD = 1, 0             # ids: no match, and the <s>/</s> slots; then 2 + 4k + mark for type k
+B, I, B_EXACT, I_EXACT = range(4)
+MARKS = ("B", "I", "B, exact case", "I, exact case")
+
+
+def parse_spec(spec: str) -> tuple[str, Path]:
+    """"TYPE=FILE" -> (TYPE, FILE)."""
+    if not isinstance(spec, str) or "=" not in spec:
+        raise NerwinError(f"--gazetteer takes TYPE=FILE (for example LOC=places.txt), got {spec!r}")
+    t, _, f = spec.partition("=")
+    if not t.strip() or not f.strip():
+        raise NerwinError(f"--gazetteer takes TYPE=FILE (for example LOC=places.txt), got {spec!r}")
+    return t.strip(), Path(f.strip())
+
+
+def read_list(path: Path, budget: int = MAX_ENTRIES) -> list[str]:
+    """The entries of one list, each its tokens joined by one space; errors name the file and line."""
+    p = Path(path)
+    if not p.is_file():
+        raise NerwinError("no such gazetteer file" if not p.exists() else "is not a regular file", p)
+    out, seen = [], set()
+    with open(p, "rb") as f:
+        for i, raw in enumerate(f, 1):
+            if b"\0" in raw:
+                raise NerwinError("holds a NUL byte; a gazetteer is a text file, one entry a line", p, i)
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise NerwinError("is not UTF-8", p, i) from None
+            toks = line.split()
+            if not toks:
+                continue
+            if len(line) > MAX_LINE:
+                raise NerwinError(f"an entry of {len(line):,} characters; the limit is {MAX_LINE:,}", p, i)
+            if len(toks) > MAX_TOKENS:
+                raise NerwinError(f"an entry of {len(toks)} tokens; the limit is {MAX_TOKENS}", p, i)
+            entry = " ".join(toks)
+            if entry not in seen:
+                if len(out) >= budget:
+                    raise NerwinError(f"more than {MAX_ENTRIES:,} entries in all; use shorter lists", p, i)
+                seen.add(entry)
+                out.append(entry)
+    if not out:
+        raise NerwinError("is empty; a gazetteer holds one entry a line", p)
+    return out
+
+
+def read_gazetteers(specs, types: list[str]) -> dict[str, list[str]]:
+    """{TYPE: entries} from "TYPE=FILE" specs; TYPE must be an entity type of the training corpus
+    (matched case-insensitively, kept as the corpus spells it)."""
+    lists: dict[str, list[str]] = {}
+    budget = MAX_ENTRIES
+    for spec in specs:
+        name, path = parse_spec(spec)
+        match = [t for t in types if t.lower() == name.lower()]
+        if not match:
+            raise NerwinError(f"--gazetteer {name}=...: {name} is not an entity type of the training file; "
+                              f"it has {', '.join(types)}")
+        entries = read_list(path, budget)
+        budget -= len(entries)
+        have = lists.setdefault(match[0], [])
+        known = set(have)
+        have += [e for e in entries if e not in known]
+    return lists
+
+
+class Matcher:
+    """Longest-match marks of token lists against lists {type: entries}."""
+
+    def __init__(self, lists: dict[str, list[str]]):
+        self.types = list(lists)
+        self.lower: dict[tuple, int] = {}       # lowercased entry -> its type (the first list that has it)
+        self.exact: set[tuple] = set()          # (type, entry as spelled)
+        self.longest = 1
+        for k, t in enumerate(self.types):
+            for e in lists[t]:
+                toks = tuple(e.split(" "))
+                self.lower.setdefault(tuple(x.lower() for x in toks), k)
+                self.exact.add((k, toks))
+                self.longest = max(self.longest, len(toks))
+
+    def marks(self, tokens: list[str]) -> list[int]:
+        """Each token's id: NONE, or 2 + 4k + its mark for type k."""
+        n, out, i = len(tokens), [NONE] * len(tokens), 0
+        low = [t.lower() for t in tokens]
+        while i < n:
+            for L in range(min(self.longest, n - i), 0, -1):
+                k = self.lower.get(tuple(low[i:i + L]))
+                if k is not None:
+                    exact = (k, tuple(tokens[i:i + L])) in self.exact
+                    base = 2 + 4 * k
+                    out[i] = base + (B_EXACT if exact else B)
+                    for j in range(i + 1, i + L):
+                        out[j] = base + (I_EXACT if exact else I)
+                    i += L
+                    break
+            else:
+                i += 1
+        return out
+
+    def name(self, mark: int) -> str:
+        """How explain and the graph name an id."""
+        if mark in (PAD, NONE):
+            return "pad" if mark == PAD else "none"
+        k, m = divmod(mark - 2, 4)
+        return f"{self.types[k]} {MARKS[m]}"
