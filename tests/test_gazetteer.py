@@ -110,7 +110,7 @@ def test_a_100k_entry_list_keeps_the_model_under_10_mb(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     (b"", "is empty"), (b"\n  \n", "is empty"), (b"Paris\nBer\0lin\n", ":2: holds a NUL byte"),
-    (b"Paris\n\xff\xfe\n", ":2: is not UTF-8"), (b"a b c d e f g h i j\n", ":1: an entry of 10 tokens"),
+    (b"Paris\n\xff\xfe\n", ":2: is not UTF-8"), (b" ".join([b"a"] * 21) + b"\n", ":1: an entry of 21 tokens"),
 ])
 def test_bad_lists_name_the_file_and_line(tmp_path, content, message):
     f = tmp_path / "list.txt"

@@ -12,12 +12,14 @@ from nerwin.text.metrics import calibration, entity_prf, precision_recall, token
 from nerwin.text.schemes import spans
 
 
-def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = True, T: float | None = None) -> dict:
+def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = True, T: float | None = None,
+             collect: list | None = None) -> dict:
     """Token-level P/R/F1 of the target (binary model) or span-exact entity P/R/F1 per type and
     micro-averaged; `loss` is the training loss of the gold tags, per word; `unknown_types`
     lists gold types the model cannot predict (they count as misses). With calibrate, also the
     calibration of entity confidences and token probabilities (ECE, 10 bins) and precision and
-    recall as the confidence threshold moves; T overrides the model's temperature."""
+    recall as the confidence threshold moves; T overrides the model's temperature. collect: a
+    list that gets every sentence's Doc, in order (the report reads them instead of tagging again)."""
     if isinstance(gold, (str, Path)):
         path, sents = gold, iter_conll(gold)
     elif isinstance(gold, Iterable) and not isinstance(gold, (bytes, dict)):
@@ -36,6 +38,8 @@ def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = Tr
         toks = [s.tokens for s in block]
         s = tagger.logits(toks)
         docs = tagger.decode(toks, s, T)
+        if collect is not None:
+            collect += docs
         loss += tagger.dev_loss(block, s) * len(s)
         words += len(s)
         for x, d in zip(block, docs if calibrate else ()):     # calibration: entities and tokens, against gold

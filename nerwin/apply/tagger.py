@@ -96,6 +96,10 @@ class Tagger:
         return self._lexicon.bundle
 
     # ---- applying the model ------------------------------------------------------------
+    def _sentence(self, x, name: str, read: bool = False):
+        """A sentence as this model reads it: a string is tokenized as its training corpus was."""
+        return _sentence(x, name, read, self.model.mentions == "split")
+
     def windows(self, token_lists: list[list[str]]):
         """-> E, the windows' word rows X (N, n) and what each feature reads of them."""
         vocab, E, ids = self._lexicon.ids(token_lists)
@@ -140,7 +144,7 @@ class Tagger:
         offsets into it) or a list of tokens. min_confidence keeps only the entities at least that
         sure; the others' tokens become O."""
         check_confidence(min_confidence)
-        return self._tag_block([_sentence(text, "text")], min_confidence)[0]
+        return self._tag_block([self._sentence(text, "text")], min_confidence)[0]
 
     def tag_many(self, items: Iterable[str | list[str]], batch_size: int = BATCH,
                  min_confidence: float | None = None) -> Iterator[Doc]:
@@ -155,7 +159,7 @@ class Tagger:
         return self._tag_many(items, batch_size, min_confidence)
 
     def _tag_many(self, items, batch_size, min_confidence, read: bool = False):
-        for block in chunks((_sentence(x, f"items[{i}]", read) for i, x in enumerate(items)), batch_size):
+        for block in chunks((self._sentence(x, f"items[{i}]", read) for i, x in enumerate(items)), batch_size):
             yield from self._tag_block(block, min_confidence)
         self._lexicon.say_fallbacks()
 
@@ -180,7 +184,7 @@ class Tagger:
 
     def distribution(self, text: str | list[str]) -> list[dict[str, float]]:
         """Per token of one sentence, its probability of every label (at the model's temperature)."""
-        _, toks = _sentence(text, "text")
+        _, toks = self._sentence(text, "text")
         s = self.logits([toks])
         q = self.head.distribution(s, np.array([len(toks)]), self.params, self.temperature)
         return [dict(zip(self.head.labels, map(float, row))) for row in q]
@@ -191,7 +195,7 @@ class Tagger:
         of the predicted class), its norm (how far fine-tuning would push that word's vector) and
         g_i . x_i (how much the word's vector pushed the decision); "parts" holds g . x for each
         part of the word's slot (word, casing, prefix, suffix, chars: its character vector's share)."""
-        _, toks = _sentence(text, "text")
+        _, toks = self._sentence(text, "text")
         if not toks:
             raise NerwinError("text has no tokens to explain")
         if token is not None:
@@ -215,7 +219,7 @@ class Tagger:
         value and v̄ = ∂J/∂v by the model's own backward code, J against `label` (one of
         `labels`) or the predicted label, a numerical check of v̄, and with step=LR what one SGD
         step on this window would do."""
-        _, toks = _sentence(text, "text")
+        _, toks = self._sentence(text, "text")
         if not toks:
             raise NerwinError("text has no tokens to draw a graph of")
         if isinstance(token, bool) or not isinstance(token, int):
@@ -254,14 +258,17 @@ class Tagger:
 
     # ---- scoring against gold ----------------------------------------------------------
     def evaluate(self, gold: str | Path | Iterable[Sentence], calibrate: bool = True,
-                 temperature: float | None = None) -> dict:
+                 temperature: float | None = None, collect: list | None = None) -> dict:
         """Token-level P/R/F1 of the target (binary model) or span-exact entity P/R/F1 per type and
         micro-averaged, with the loss of the gold tags by the training loss's formula, and (with
         calibrate) how well the confidences are calibrated: the dict `nerwin evaluate --json`
-        prints. temperature overrides the model's, for comparing."""
+        prints. temperature overrides the model's, for comparing; collect, a list, gets each
+        sentence's Doc."""
         if temperature is not None and not (isinstance(temperature, (int, float)) and temperature > 0):
             raise NerwinError(f"temperature must be a positive number, got {temperature!r}")
-        return evaluate(self, gold, calibrate, temperature)
+        if collect is not None and not isinstance(collect, list):
+            raise NerwinTypeError(f"collect must be a list or None, got {type(collect).__name__}")
+        return evaluate(self, gold, calibrate, temperature, collect)
 
     def dev_loss(self, sents: list[Sentence], s: np.ndarray) -> float:
         """The training loss (without L2) of the gold tags under logits s, per word."""
@@ -300,10 +307,11 @@ def check_confidence(p) -> None:
         raise SettingError("min_confidence", f"must be between 0 and 1, got {p}")
 
 
-def _sentence(x, name: str, read: bool = False) -> tuple[str | None, list[str]]:
-    """-> (the text, or None for tokens) and the tokens, or an error naming the argument."""
+def _sentence(x, name: str, read: bool = False, split_mentions: bool = False) -> tuple[str | None, list[str]]:
+    """-> (the text, or None for tokens) and the tokens, or an error naming the argument;
+    split_mentions: the model's corpus spelled @name as @ and name."""
     if isinstance(x, str):
-        return x, tokenize(x)
+        return x, tokenize(x, split_mentions)
     if isinstance(x, (list, tuple)):
         for i, t in enumerate(x):
             if not isinstance(t, str):

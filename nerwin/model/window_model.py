@@ -43,6 +43,7 @@ class WindowModel:
     bundle: Bundle | None = None         # pretrained rows of words outside the vocabulary
     temperature: float = 1.0
     info: dict = field(default_factory=dict)    # train_file, oov_rate, best_epoch: for people
+    mentions: str = "whole"              # how the training corpus spells @mentions: "whole" or "split" (@ name)
 
     # ---- what follows from what the model is -------------------------------------------
     @property
@@ -100,10 +101,10 @@ class WindowModel:
     # ---- making one ----------------------------------------------------------------------
     @classmethod
     def new(cls, settings: Settings, head: Head, features: list[WordFeature], vocab: Vocab, E: np.ndarray,
-            vectors: dict, bundle=None, info: dict | None = None, check=None) -> "WindowModel":
+            vectors: dict, bundle=None, info: dict | None = None, check=None, mentions: str = "whole") -> "WindowModel":
         """A model with freshly drawn parameters (network.init_params, seeded by settings.seed);
         check(model) runs before they are drawn (training's memory check)."""
-        m = cls(settings, head, features, vocab, E, {}, vectors, bundle, 1.0, dict(info or {}))
+        m = cls(settings, head, features, vocab, E, {}, vectors, bundle, 1.0, dict(info or {}), mentions)
         if check is not None:
             check(m)
         m.params = network.init_params(m.input_width, settings.hidden, head, np.random.default_rng(settings.seed),
@@ -121,7 +122,7 @@ class WindowModel:
                 **self.head.config(),
                 "features": {f.name: f.summary() if shown else f.config() for f in self.features},
                 "dim": self.dim, "vectors": self.vectors, "temperature": self.temperature, **self.info,
-                "vocabulary": self.vocab.words}
+                "tokenizer": {"mentions": self.mentions}, "vocabulary": self.vocab.words}
 
     def save(self, out, history: dict | None = None) -> None:
         """Replace the model directory out as one unit; refuses weights that are not finite."""
@@ -204,5 +205,9 @@ class WindowModel:
         if not (isinstance(words, list) and all(isinstance(w, str) for w in words) and words[:3] == list(SPECIALS)):
             raise ValueError("vocabulary must be a list of strings starting with <UNK>, <s>, </s>")
         info = {k: config[k] for k in ("train_file", "oov_rate", "best_epoch") if k in config}
+        tok = config.get("tokenizer", {})
+        mentions = tok.get("mentions", "whole") if isinstance(tok, dict) else None
+        if mentions not in ("whole", "split"):
+            raise ValueError(f"tokenizer.mentions must be whole or split, not {mentions!r}")
         return cls(settings, head, feats, Vocab(words), np.zeros((0, dim), np.dtype(settings.dtype)), {}, rec,
-                   None, float(T), info)
+                   None, float(T), info, mentions)

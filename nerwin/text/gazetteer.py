@@ -13,7 +13,7 @@ from pathlib import Path
 from nerwin.errors import NerwinError
 
 MAX_ENTRIES = 1_000_000      # entries over all lists: a bounded refusal, not a bounded hang
-MAX_TOKENS = 8               # tokens in one entry
+MAX_TOKENS = 20              # tokens in one entry (titles of works run long)
 MAX_LINE = 1_000             # characters in one entry
 NONE, PAD = 1, 0             # ids: no match, and the <s>/</s> slots; then 2 + 4k + mark for type k
 B, I, B_EXACT, I_EXACT = range(4)

@@ -43,9 +43,33 @@ EMAIL = re.compile(r"[\w+-]+(?:\.[\w+-]+)*@\w[\w-]*(?:\.[\w-]+)*\.[A-Za-z]{2,}(?
 _SEEN: dict[str, list[str]] = {}    # chunk -> its tokens: punctuation and @, # chunks repeat a lot
 
 
-def tokenize(line: str) -> list[str]:
+MENTION = re.compile(rf"@{W}+")
+
+
+def tokenize(line: str, split_mentions: bool = False) -> list[str]:
     """No token spans whitespace, so each whitespace-separated chunk is tokenized alone: a chunk
-    of letters and digits only (most of them) is one token, and the others are remembered."""
+    of letters and digits only (most of them) is one token, and the others are remembered.
+    split_mentions: `@name` -> `@`, `name`, as corpora that label the lone @ (BTC) spell it."""
+    out = _tokenize(line)
+    if split_mentions and "@" in line:
+        out = [x for t in out for x in ((t[0], t[1:]) if MENTION.fullmatch(t) else (t,))]
+    return out
+
+
+def mention_style(token_lists) -> str:
+    """How a corpus spells @mentions: "split" when a lone @ followed by a name is more common than
+    a whole @name token, else "whole"."""
+    lone = whole = 0
+    for toks in token_lists:
+        for a, b in zip(toks, toks[1:] + [""]):
+            if a == "@" and b[:1].isalnum():
+                lone += 1
+            elif MENTION.fullmatch(a):
+                whole += 1
+    return "split" if lone > whole else "whole"
+
+
+def _tokenize(line: str) -> list[str]:
     out: list[str] = []
     for chunk in line.split():
         if chunk.isalnum():

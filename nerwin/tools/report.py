@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nerwin.apply.tagger import Tagger
-from nerwin.text.corpus import Sentence, chunks, read_conll
+from nerwin.text.corpus import Sentence, read_conll
 from nerwin.text.schemes import spans
 
 MAX_ERRORS = 25   # sentences shown per kind of error
@@ -259,21 +259,21 @@ def bars_html(row: dict) -> str:
 def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_errors: int = MAX_ERRORS) -> tuple[str, dict]:
     """-> (the page, the metrics it shows)."""
     sents: list[Sentence] = read_conll(path)
-    metrics = tagger.evaluate(sents)
+    tagged: list = []
+    metrics = tagger.evaluate(sents, collect=tagged)                  # the corpus is tagged once
     binary = not tagger.head.entity_level
     labels = tagger.labels
     index = {l: i for i, l in enumerate(labels)}
     cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
     found: dict[str, list] = {k: [] for k in KINDS}       # each sentence once, under its first error's kind
     counts: Counter = Counter()
-    for block in chunks(sents):
-        for s, doc in zip(block, tagger.tag_sentences([x.tokens for x in block])):
-            gold = gold_view(tagger, s.tags)
-            np.add.at(cm, ([index[g] for g in gold], [index[p] for p in doc.labels]), 1)
-            errs = errors(gold, doc.labels)
-            counts.update(kind for kind, _, _ in errs)
-            if errs and len(found[errs[0][0]]) < max_errors:
-                found[errs[0][0]].append((s, gold, doc, errs))
+    for s, doc in zip(sents, tagged):
+        gold = gold_view(tagger, s.tags)
+        np.add.at(cm, ([index[g] for g in gold], [index[p] for p in doc.labels]), 1)
+        errs = errors(gold, doc.labels)
+        counts.update(kind for kind, _, _ in errs)
+        if errs and len(found[errs[0][0]]) < max_errors:
+            found[errs[0][0]].append((s, gold, doc, errs))
     types = sorted({l[2:] if l[1:2] == "-" else l for l in labels if l != "O"})
     col = colors(types)
     st = tagger.settings

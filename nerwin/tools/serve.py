@@ -15,7 +15,7 @@ import os
 import socket
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
@@ -54,175 +54,214 @@ class Refused(Exception):
         self.status, self.message = status, message
 
 
+@dataclass
+class Served:
+    """What every handler reads: the model, its lock (one request at a time), the limits, the
+    training history and the page."""
+    tagger: Tagger
+    limits: Limits
+    history: dict | None
+    page: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def kind(self) -> str:
+        return f"{self.tagger.head.kind} {self.tagger.target}"
+
+
+def served(request: Request) -> Served:
+    return request.app.state.nerwin
+
+
+# ---- errors -------------------------------------------------------------------------------
+async def refused(_, e: Refused):
+    return JSONResponse({"error": e.message}, status_code=e.status)
+
+
+async def http_error(_, e: HTTPException):      # 404, 405, ...: nerwin's {"error"}, not {"detail"}
+    return JSONResponse({"error": {404: "no such page or endpoint", 405: "method not allowed here"}.get(
+        e.status_code, str(e.detail))}, status_code=e.status_code, headers=getattr(e, "headers", None))
+
+
+async def unexpected(_, e: Exception):          # never a traceback in a response
+    return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+async def body_limit(request: Request, call_next):
+    limits = served(request).limits
+    size = request.headers.get("content-length")
+    if size is not None and (not size.isdigit() or int(size) > limits.max_body):
+        # urllib and requests send the whole body before they read the answer: read it (up to
+        # DRAIN bytes) and drop it, so the 413 reaches them instead of a reset connection
+        if size.isdigit() and int(size) <= DRAIN:
+            async for _ in request.stream():
+                pass
+        return JSONResponse({"error": f"the body is larger than {limits.max_body:,} bytes"}, status_code=413,
+                            headers={"connection": "close"})
+    return await call_next(request)
+
+
+# ---- reading a request --------------------------------------------------------------------
+async def body(request: Request) -> dict:
+    limits, raw = served(request).limits, b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limits.max_body:
+            raise Refused(413, f"the body is larger than {limits.max_body:,} bytes")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Refused(400, "the body is not JSON") from None
+    except RecursionError:
+        raise Refused(400, "the body nests too deeply") from None
+    if not isinstance(data, dict):
+        raise Refused(400, "the body must be a JSON object")
+    return data
+
+
+def text_or_tokens(data: dict, limits: Limits) -> list:
+    """The sentences of a request: {"text": str}, {"tokens": [str]} or {"texts": [str]}."""
+    keys = [k for k in ("text", "tokens", "texts") if k in data]
+    if len(keys) != 1:
+        raise Refused(422, 'give exactly one of "text", "tokens" or "texts"')
+    key = keys[0]
+    value = data[key]
+    if key == "texts":
+        if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+            raise Refused(422, '"texts" must be a list of strings')
+        if len(value) > limits.max_texts:
+            raise Refused(413, f'"texts" holds {len(value):,} texts; the limit is {limits.max_texts:,}')
+        items = value
+    elif key == "text":
+        if not isinstance(value, str):
+            raise Refused(422, '"text" must be a string')
+        items = [value]
+    else:
+        if not isinstance(value, list) or not all(isinstance(t, str) and t and not t.isspace() for t in value):
+            raise Refused(422, '"tokens" must be a list of non-empty strings')
+        items = [value]
+    for i, x in enumerate(items):
+        n = len(x) if isinstance(x, list) else len(x.split())
+        if n > limits.max_tokens:
+            raise Refused(413, f"text {i} has about {n:,} tokens; the limit is {limits.max_tokens:,}")
+    return items
+
+
+def one_sentence(data: dict, limits: Limits, what: str) -> list:
+    if "texts" in data:
+        raise Refused(422, f'{what} takes one "text" or "tokens", not "texts"')
+    return text_or_tokens(data, limits)
+
+
+def confidence(data: dict):
+    p = data.get("min_confidence")
+    if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1):
+        raise Refused(422, '"min_confidence" must be a number between 0 and 1')
+    return p
+
+
+def integer(data: dict, key: str, required: bool = False):
+    v = data.get(key)
+    if (v is not None or required) and (isinstance(v, bool) or not isinstance(v, int)):
+        raise Refused(422, f'"{key}" must be an integer')
+    return v
+
+
+async def in_worker(st: Served, fn, *args):
+    """fn(*args) in a worker thread, holding the model's lock; a NerwinError is a 422."""
+    def locked():
+        with st.lock:
+            return fn(*args)
+    try:
+        return await run_in_threadpool(locked)
+    except NerwinError as e:
+        raise Refused(422, str(e)) from None
+
+
+# ---- the endpoints ------------------------------------------------------------------------
+async def tag_endpoint(request: Request):
+    """Tag {"text": str}, {"tokens": [str]} or a batch {"texts": [str]}; optional min_confidence."""
+    st = served(request)
+    data = await body(request)
+    items, p = text_or_tokens(data, st.limits), confidence(data)
+    docs = await in_worker(st, lambda: [d.to_dict() | {"text": d.text}
+                                        for d in st.tagger.tag_many(items, min_confidence=p)])
+    return as_json({"docs": docs} if "texts" in data else docs[0])
+
+
+def explain_rows(tagger: Tagger, item, token):
+    rows, dist = tagger.explain(item), tagger.distribution(item)
+    if token is not None:
+        if not 0 <= token < len(rows):
+            raise Refused(422, f'"token" {token} is out of range; the sentence has {len(rows)} tokens')
+        rows, dist = rows[token:token + 1], dist[token:token + 1]
+    for r, d in zip(rows, dist):
+        r["distribution"] = d
+    return rows
+
+
+async def explain_endpoint(request: Request):
+    """explain's figures for every token of {"text": str} or {"tokens": [str]}, or one ("token": i)."""
+    st = served(request)
+    data = await body(request)
+    items = one_sentence(data, st.limits, "explain")
+    token = integer(data, "token")
+    return as_json(await in_worker(st, explain_rows, st.tagger, items[0], token))
+
+
+async def graph_endpoint(request: Request):
+    """The computation graph of one token's window: {"text" or "tokens", "token": i}, optional
+    "label" (J against it) and "step" (one SGD step's size)."""
+    st = served(request)
+    data = await body(request)
+    items = one_sentence(data, st.limits, "graph")
+    token, label, step = integer(data, "token", required=True), data.get("label"), data.get("step")
+    if label is not None and not isinstance(label, str):
+        raise Refused(422, '"label" must be a string')
+    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float))):
+        raise Refused(422, '"step" must be a number')
+    g = await in_worker(st, st.tagger.graph, items[0], token, label, step)
+    return as_json({"graph": graph_dict(g, st.kind), "svg": graph_svg(g)})
+
+
+async def model_endpoint(request: Request):
+    """The model: kind, target, labels, settings, vectors, temperature, and its training run."""
+    st = served(request)
+    tagger, history, best = st.tagger, st.history, None
+    if history:
+        best = next((r for r in history["epochs"] if r["epoch"] == history.get("best_epoch")), None)
+    return {"nerwin": __version__, "kind": tagger.head.kind, "target": tagger.target, "labels": tagger.labels,
+            "settings": tagger.settings.to_dict(), "vectors": tagger.config.get("vectors"),
+            "temperature": tagger.temperature, **tagger.head.describe(tagger.params),
+            "training": {"best_epoch": history.get("best_epoch") if history else None,
+                         "dev": best.get("dev") if best else None, "epochs": len(history["epochs"]) if history else 0,
+                         "curves_svg": safe_curves(history)}}
+
+
+async def healthz():
+    return {"status": "ok"}
+
+
+async def index(request: Request):
+    return HTMLResponse(served(request).page)
+
+
 def create_app(tagger: Tagger, model_dir: Path | None = None, limits: Limits = Limits()) -> FastAPI:
     app = FastAPI(title="nerwin", version=__version__, docs_url=None, redoc_url=None,
                   description="The CS224n window-based NER classifier, with backprop derived by hand.")
-    lock = threading.Lock()
-    history = load_history(model_dir) if model_dir is not None else None
     page = files("nerwin.tools").joinpath("page.html").read_text(encoding="utf-8")
-    page = page.replace("/*GRAPH_CSS*/", STYLE).replace("/*GRAPH_JS*/", script())
-    kind = f"{tagger.head.kind} {tagger.target}"
-
-    @app.exception_handler(Refused)
-    async def refused(_, e: Refused):
-        return JSONResponse({"error": e.message}, status_code=e.status)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(_, e: HTTPException):      # 404, 405, ...: nerwin's {"error"}, not {"detail"}
-        return JSONResponse({"error": {404: "no such page or endpoint", 405: "method not allowed here"}.get(
-            e.status_code, str(e.detail))}, status_code=e.status_code, headers=getattr(e, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def unexpected(_, e: Exception):          # never a traceback in a response
-        return JSONResponse({"error": "internal error"}, status_code=500)
-
-    @app.middleware("http")
-    async def body_limit(request: Request, call_next):
-        size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > limits.max_body):
-            # urllib and requests send the whole body before they read the answer: read it (up to
-            # DRAIN bytes) and drop it, so the 413 reaches them instead of a reset connection
-            if size.isdigit() and int(size) <= DRAIN:
-                async for _ in request.stream():
-                    pass
-            return JSONResponse({"error": f"the body is larger than {limits.max_body:,} bytes"}, status_code=413,
-                                headers={"connection": "close"})
-        return await call_next(request)
-
-    async def body(request: Request) -> dict:
-        raw = b""
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > limits.max_body:
-                raise Refused(413, f"the body is larger than {limits.max_body:,} bytes")
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise Refused(400, "the body is not JSON") from None
-        except RecursionError:
-            raise Refused(400, "the body nests too deeply") from None
-        if not isinstance(data, dict):
-            raise Refused(400, "the body must be a JSON object")
-        return data
-
-    def text_or_tokens(data: dict) -> list:
-        """The sentences of a request: {"text": str}, {"tokens": [str]} or {"texts": [str]}."""
-        keys = [k for k in ("text", "tokens", "texts") if k in data]
-        if len(keys) != 1:
-            raise Refused(422, 'give exactly one of "text", "tokens" or "texts"')
-        key = keys[0]
-        value = data[key]
-        if key == "texts":
-            if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-                raise Refused(422, '"texts" must be a list of strings')
-            if len(value) > limits.max_texts:
-                raise Refused(413, f'"texts" holds {len(value):,} texts; the limit is {limits.max_texts:,}')
-            items = value
-        elif key == "text":
-            if not isinstance(value, str):
-                raise Refused(422, '"text" must be a string')
-            items = [value]
-        else:
-            if not isinstance(value, list) or not all(isinstance(t, str) and t and not t.isspace() for t in value):
-                raise Refused(422, '"tokens" must be a list of non-empty strings')
-            items = [value]
-        for i, x in enumerate(items):
-            n = len(x) if isinstance(x, list) else len(x.split())
-            if n > limits.max_tokens:
-                raise Refused(413, f"text {i} has about {n:,} tokens; the limit is {limits.max_tokens:,}")
-        return items
-
-    def confidence(data: dict):
-        p = data.get("min_confidence")
-        if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1):
-            raise Refused(422, '"min_confidence" must be a number between 0 and 1')
-        return p
-
-    def tag(items, p):
-        with lock:
-            return [d.to_dict() | {"text": d.text} for d in tagger.tag_many(items, min_confidence=p)]
-
-    @app.post("/v1/tag")
-    async def tag_endpoint(request: Request):
-        """Tag {"text": str}, {"tokens": [str]} or a batch {"texts": [str]}; optional min_confidence."""
-        data = await body(request)
-        items, p = text_or_tokens(data), confidence(data)
-        docs = await run_in_threadpool(tag, items, p)
-        return as_json({"docs": docs} if "texts" in data else docs[0])
-
-    def explain(items, token):
-        with lock:
-            rows = tagger.explain(items[0])
-            dist = tagger.distribution(items[0])
-        if token is not None:
-            if not 0 <= token < len(rows):
-                raise Refused(422, f'"token" {token} is out of range; the sentence has {len(rows)} tokens')
-            rows, dist = rows[token:token + 1], dist[token:token + 1]
-        for r, d in zip(rows, dist):
-            r["distribution"] = d
-        return rows
-
-    @app.post("/v1/explain")
-    async def explain_endpoint(request: Request):
-        """explain's figures for every token of {"text": str} or {"tokens": [str]}, or one ("token": i)."""
-        data = await body(request)
-        if "texts" in data:
-            raise Refused(422, 'explain takes one "text" or "tokens", not "texts"')
-        items = text_or_tokens(data)
-        token = data.get("token")
-        if token is not None and (isinstance(token, bool) or not isinstance(token, int)):
-            raise Refused(422, '"token" must be an integer')
-        try:
-            return as_json(await run_in_threadpool(explain, items, token))
-        except NerwinError as e:
-            raise Refused(422, str(e)) from None
-
-    def graph(items, token, label, step):
-        with lock:
-            g = tagger.graph(items[0], token, label, step)
-        return {"graph": graph_dict(g, kind), "svg": graph_svg(g)}
-
-    @app.post("/v1/graph")
-    async def graph_endpoint(request: Request):
-        """The computation graph of one token's window: {"text" or "tokens", "token": i}, optional
-        "label" (J against it) and "step" (one SGD step's size)."""
-        data = await body(request)
-        if "texts" in data:
-            raise Refused(422, 'graph takes one "text" or "tokens", not "texts"')
-        items = text_or_tokens(data)
-        token, label, step = data.get("token"), data.get("label"), data.get("step")
-        if isinstance(token, bool) or not isinstance(token, int):
-            raise Refused(422, '"token" must be an integer')
-        if label is not None and not isinstance(label, str):
-            raise Refused(422, '"label" must be a string')
-        if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float))):
-            raise Refused(422, '"step" must be a number')
-        try:
-            return as_json(await run_in_threadpool(graph, items, token, label, step))
-        except NerwinError as e:
-            raise Refused(422, str(e)) from None
-
-    @app.get("/v1/model")
-    async def model_endpoint():
-        """The model: kind, target, labels, settings, vectors, temperature, and its training run."""
-        best = None
-        if history:
-            best = next((r for r in history["epochs"] if r["epoch"] == history.get("best_epoch")), None)
-        return {"nerwin": __version__, "kind": tagger.head.kind, "target": tagger.target, "labels": tagger.labels,
-                "settings": tagger.settings.to_dict(), "vectors": tagger.config.get("vectors"),
-                "temperature": tagger.temperature, **tagger.head.describe(tagger.params),
-                "training": {"best_epoch": history.get("best_epoch") if history else None,
-                             "dev": best.get("dev") if best else None, "epochs": len(history["epochs"]) if history else 0,
-                             "curves_svg": safe_curves(history)}}
-
-    @app.get("/healthz")
-    async def healthz():
-        return {"status": "ok"}
-
-    @app.get("/", response_class=HTMLResponse)
-    async def index():
-        return page
-
+    app.state.nerwin = Served(tagger, limits, load_history(model_dir) if model_dir is not None else None,
+                              page.replace("/*GRAPH_CSS*/", STYLE).replace("/*GRAPH_JS*/", script()))
+    app.add_exception_handler(Refused, refused)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+    app.middleware("http")(body_limit)
+    app.post("/v1/tag")(tag_endpoint)
+    app.post("/v1/explain")(explain_endpoint)
+    app.post("/v1/graph")(graph_endpoint)
+    app.get("/v1/model")(model_endpoint)
+    app.get("/healthz")(healthz)
+    app.get("/", response_class=HTMLResponse)(index)
     return app
 
 

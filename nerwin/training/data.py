@@ -13,6 +13,7 @@ from nerwin.nn.features import FeatureIds
 from nerwin.nn.heads import choose
 from nerwin.settings import Settings
 from nerwin.text.corpus import Sentence, entity_types, read_conll, resolve_target
+from nerwin.text.tokenize import mention_style
 from nerwin.text.windows import BOS, EOS, UNK, build_vocab, candidates, window_matrix
 from nerwin.vectors import Bundle
 
@@ -89,7 +90,8 @@ def prepare(train_path, dev_path, store, s: Settings, source=None, record: dict 
     inputs = {"gazetteers": list(gazetteers), "types": types}
     model = WindowModel.new(s, head, features_for(s, (x.tokens for x in train_sents), inputs), vocab, E.astype(s.dtype),
                             vectors, Bundle.build(store, s.bundle_vectors, set(vocab.words)),
-                            info={"train_file": str(train_path), "oov_rate": oov}, check=check_memory)
+                            info={"train_file": str(train_path), "oov_rate": oov}, check=check_memory,
+                            mentions=mention_style(x.tokens for x in train_sents))
     return model, encode(train_sents, model), dev, oov
 
 
