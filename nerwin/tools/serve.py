@@ -33,6 +33,7 @@ from nerwin.version import __version__
 
 
 DRAIN = 64 << 20       # bytes of an oversized body read and dropped, so that the client hears the 413
+SHUTDOWN = 3           # seconds a stop waits for open requests: a stalled client never holds the server up
 
 
 @dataclass(frozen=True)
@@ -293,4 +294,4 @@ def serve(model_dir: Path, host: str, port: int, workers: int, limits: Limits) -
         raise NerwinError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port or --host") from None
     print(f"nerwin: serving {model_dir} on http://{host}:{port}/", file=sys.stderr)
     uvicorn.run("nerwin.tools.serve:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="warning")
+                log_level="warning", timeout_graceful_shutdown=SHUTDOWN)

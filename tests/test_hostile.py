@@ -1,0 +1,166 @@
+"""Odd and hostile input on the newer surfaces: worker counts, FIFOs and folders, huge and odd
+words at training and predict time, degenerate corpora for calibration and the report, and many
+or slow clients of the server."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+
+import nerwin
+
+from conftest import DATA, assert_clean_error, run
+
+
+@pytest.mark.parametrize("workers", ["-1", "1000000", "2.5", "x"])
+def test_bad_worker_counts_are_refused(models, tmp_path, workers):
+    (tmp_path / "in.txt").write_text("Paris is big .\n")
+    r = run("predict", "--model", models["binary"], "--workers", workers, tmp_path / "in.txt")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "--workers" in r.stderr, r.stderr
+
+
+def test_workers_0_is_one_per_core(models, tmp_path):
+    (tmp_path / "in.txt").write_text("Paris is big .\nAnna flew to Lima .\n")
+    r = run("predict", "--model", models["binary"], "--workers", "0", tmp_path / "in.txt")
+    one = run("predict", "--model", models["binary"], tmp_path / "in.txt")
+    assert r.returncode == 0 and r.stdout == one.stdout
+
+
+def test_a_fifo_is_read_and_a_folder_or_a_file_for_a_folder_is_refused(models, tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text("Paris is big .\n\nRome\n"))
+    writer.start()
+    r = run("predict", "--model", models["binary"], fifo)
+    writer.join(10)
+    assert r.returncode == 0 and [l.split("\t")[0] for l in r.stdout.splitlines() if l] == ["Paris", "is", "big", ".", "Rome"]
+    assert_clean_error(run("predict", "--model", models["binary"], tmp_path), str(tmp_path), "directory")
+    (tmp_path / "in.txt").write_text("Paris\n")
+    (tmp_path / "afile").write_text("")
+    r = run("predict", "--model", models["binary"], tmp_path / "in.txt", "--output-dir", tmp_path / "afile")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "afile" in r.stderr
+
+
+WEIRD = ["x" * 1_000_000, "é" * 300, "\u202eevil", "a\u0301\u0301\u0301", "👩\u200d👩\u200d👧", "\ufeffBOM", "٣٤٥",
+         "\U0010ffff", "Ǆ"]
+
+
+def test_huge_and_odd_words_at_predict_and_train_time(models, tmp_path):
+    text = " ".join(WEIRD) + " Paris ."
+    for kind in ("binary", "sentence"):
+        doc = nerwin.load(models[kind]).tag(text)
+        assert doc.tokens[0] == "x" * 1_000_000 and len(doc.labels) == len(doc.tokens)
+        assert all(0 <= p <= 1 for p in doc.probs)
+    (tmp_path / "in.txt").write_text(text + "\n", encoding="utf-8")
+    r = run("predict", "--model", models["sentence"], "--output-format", "jsonl", tmp_path / "in.txt")
+    assert r.returncode == 0 and json.loads(r.stdout)["tokens"][0] == "x" * 1_000_000
+    train = tmp_path / "odd.conll"
+    lines = DATA.joinpath("train.conll").read_text(encoding="utf-8").strip().split("\n\n")[:200]
+    odd = "\n".join(f"{w}\t{'B-LOC' if i == 2 else 'O'}" for i, w in enumerate(WEIRD))
+    train.write_text("\n\n".join([odd, *lines]) + "\n", encoding="utf-8")
+    tagger, _ = nerwin.train(train=train, out=tmp_path / "m", target="all", epochs=1, quiet=True, chars=8)
+    assert nerwin.load(tmp_path / "m").tag(WEIRD[:3]).tokens == WEIRD[:3]
+
+
+def test_calibration_and_the_report_on_degenerate_gold(models, tmp_path):
+    """Gold without entities, and a file of one one-word sentence: figures, never a crash."""
+    none = tmp_path / "none.conll"
+    none.write_text("The\tO\nsky\tO\nis\tO\nblue\tO\n.\tO\n\nno\tO\n", encoding="utf-8")
+    one = tmp_path / "one.conll"
+    one.write_text("Paris\tB-LOC\n", encoding="utf-8")
+    for kind in ("softmax", "sentence"):
+        t = nerwin.load(models[kind])
+        for f in (none, one):
+            m = t.evaluate(f)
+            assert 0 <= m["calibration"]["entity"]["ece"] <= 1 and 0 <= m["calibration"]["token"]["ece"] <= 1
+            r = run("report", f, "--model", models[kind], "--html", tmp_path / f"{kind}-{f.stem}.html")
+            assert r.returncode == 0, r.stderr
+    m = nerwin.load(models["binary"]).evaluate(one)
+    assert m["support"] == 1
+    assert_clean_error(run("evaluate", none, "--model", models["binary"]), str(none), "'LOC' not in the file")
+
+
+@pytest.fixture(scope="module")
+def server(models):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = subprocess.Popen([sys.executable, "-m", "nerwin", "serve", "--model", str(models["binary"]), "--port",
+                          str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        p.kill()
+        pytest.fail(p.stderr.read().decode())
+    PIDS[port], PIDS["proc"] = p.pid, p
+    yield port
+    if p.poll() is None:
+        p.terminate()
+        p.wait(timeout=20)
+
+
+def test_200_concurrent_clients_all_get_their_own_answer(server):
+    out, errors = {}, []
+
+    def client(i):
+        try:
+            body = json.dumps({"text": f"Client {i} visited Paris ."}).encode()
+            r = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{server}/v1/tag", data=body),
+                                       timeout=60)
+            out[i] = json.loads(r.read())["tokens"]
+        except Exception as e:                       # noqa: BLE001 - collected and reported below
+            errors.append(repr(e))
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:3]
+    assert len(out) == 200 and all(out[i][1] == str(i) for i in out)
+
+
+def test_slow_clients_do_not_stall_the_others(server):
+    """Clients that send their body a byte at a time leave /healthz and /v1/tag answering."""
+    slow = []
+    for _ in range(20):
+        s = socket.create_connection(("127.0.0.1", server), timeout=10)
+        s.sendall(b"POST /v1/tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 30\r\n\r\n{")
+        slow.append(s)
+    try:
+        t0 = time.perf_counter()
+        urllib.request.urlopen(f"http://127.0.0.1:{server}/healthz", timeout=10)
+        r = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{server}/v1/tag",
+                                                          data=b'{"text": "Paris ."}'), timeout=10)
+        assert json.loads(r.read())["tokens"] == ["Paris", "."]
+        assert time.perf_counter() - t0 < 5
+        for s in slow[:10]:                          # the others stay open: stopping must not wait for them
+            s.close()
+    finally:
+        t0 = time.perf_counter()
+        os.kill(server_pid(server), 15)
+        deadline = time.perf_counter() + 15
+        while time.perf_counter() < deadline and server_alive(server):
+            time.sleep(0.1)
+        for s in slow:
+            s.close()
+    assert not server_alive(server) and time.perf_counter() - t0 < 10     # SIGTERM stops it promptly
+
+
+PIDS = {}
+
+
+def server_pid(port):
+    return PIDS[port]
+
+
+def server_alive(port):
+    return PIDS["proc"].poll() is None
