@@ -177,3 +177,15 @@ def test_a_binary_report_has_no_wrong_types_and_names_its_model_once(models, tmp
     raw = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "wrong type" not in raw and "missed:" in raw
     assert "model “binary”:" in raw and "model model" not in raw
+
+
+def test_the_reports_bars_show_the_characters_share_and_whole_words(models, tmp_path):
+    from conftest import DATA
+    r = run("report", DATA / "test.conll", "--model", models["sentence"], "--html", tmp_path / "r.html")
+    assert r.returncode == 0, r.stderr
+    raw = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "g·r: its characters" in raw and 'class="bars chars"' in raw
+    assert re.search(r'<span class="w" title="([^"]+)">\1</span>', raw)     # a long word keeps its title
+    pr = raw[raw.index("entities kept at confidence"):]
+    first = re.search(r'points="([\d.]+),', pr).group(1)
+    assert float(first) > 40.0                                              # the curve starts past recall 0

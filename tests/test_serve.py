@@ -33,6 +33,8 @@ def test_every_endpoint(client, model):
     assert client.get("/healthz").json() == {"status": "ok"}
     m = client.get("/v1/model").json()
     assert m["kind"] == "sentence" and m["labels"][0] == "O" and m["transitions"]["scores"]
+    from nerwin.tools.report import colors
+    assert m["colors"] == colors(sorted({l[2:] for l in m["labels"] if l != "O"}))     # as the report colours them
     t = m["transitions"]                                    # IOB2's forbidden transitions are null, not 0.0
     scores = dict(((f, to), v) for f, row in zip(t["from"], t["scores"]) for to, v in zip(t["to"], row))
     assert scores["O", "I-LOC"] is None and scores["start", "I-PER"] is None and scores["B-LOC", "I-PER"] is None

@@ -63,7 +63,8 @@ tr.micro td{font-weight:600;background:#fafafa}
 .tok{padding:1px 3px;border-radius:3px;margin-right:1px;white-space:pre-wrap}
 .ent{border:1px solid rgba(0,0,0,.25)}.err{outline:2px solid #d33;outline-offset:1px}
 .kind{font-size:13px;color:#555}.more{color:#a33;font-size:13px}
-.bars{display:grid;grid-template-columns:90px 150px 60px 150px 60px;gap:1px 8px;font-size:12px;margin:6px 0 0 78px;align-items:center}
+.bars{display:grid;grid-template-columns:110px 150px 60px 150px 60px;gap:1px 8px;font-size:12px;margin:6px 0 0 78px;align-items:center}
+.bars.chars{grid-template-columns:110px 130px 50px 130px 55px 130px 55px}.bars .w{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .b{height:9px;background:#4a7bd0;border-radius:2px}.pos{background:#2f9e44}.neg{background:#d9480f}
 .summary{font-size:15px;margin:10px 0}.errs{margin:4px 0 0 78px}
 .legend span{margin-right:12px}.why{margin:6px 0 0 78px;font-size:13px;color:#444}svg text{font:11px system-ui,sans-serif;fill:#333}
@@ -73,6 +74,16 @@ PALETTE = ["#ffd8a8", "#a5d8ff", "#b2f2bb", "#eebefa", "#ffec99", "#99e9f2", "#f
 
 def colors(types: list[str]) -> dict[str, str]:
     return {t: PALETTE[i % len(PALETTE)] for i, t in enumerate(types)}
+
+
+def label_types(labels: list[str]) -> list[str]:
+    """The entity types of a model's labels, sorted."""
+    return sorted({l[2:] if l[1:2] == "-" else l for l in labels if l != "O"})
+
+
+def type_colors(labels: list[str]) -> dict[str, str]:
+    """Each type's colour, the same in the report and on the served page."""
+    return colors(label_types(labels))
 
 
 def fig(value, key: str, fmt: str = ".3f") -> str:
@@ -135,7 +146,8 @@ def chart(xs, series, title, best, ymin=None, ymax=None, w=500, h=210) -> str:
     lo, hi = ticks[0], ticks[-1]
     X = lambda x: pad_l + (w - pad_l - pad_r) * ((x - xs[0]) / max(xs[-1] - xs[0], 1))  # noqa: E731
     Y = lambda y: pad_t + (h - pad_t - pad_b) * (1 - (y - lo) / (hi - lo))  # noqa: E731
-    parts = [f'<svg width="{w}" height="{h}" role="img" aria-label="{E(title)}">',
+    parts = [f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" style="max-width:100%;height:auto" '
+             f'role="img" aria-label="{E(title)}">',
              f'<text x="{pad_l}" y="15" style="font-weight:600">{E(title)}</text>',
              f'<line x1="{pad_l}" y1="{h - pad_b}" x2="{w - pad_r}" y2="{h - pad_b}" stroke="#999"/>',
              f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{h - pad_b}" stroke="#999"/>']
@@ -173,12 +185,14 @@ def curves(history: dict | None) -> str:
     return loss + f1
 
 
-def unit_square(title: str, xlabel: str, ylabel: str, w: int, h: int):
-    """An SVG frame with both axes from 0 to 1: -> X, Y (value to pixel) and its opening parts."""
+def unit_square(title: str, xlabel: str, ylabel: str, w: int, h: int, below: int = 0):
+    """An SVG frame with both axes from 0 to 1, and `below` pixels under it for a legend: -> X, Y
+    (value to pixel) and its opening parts."""
     pad_l, pad_b, pad_t, pad_r = 40, 34, 26, 18
     X = lambda v: pad_l + (w - pad_l - pad_r) * v  # noqa: E731
     Y = lambda v: h - pad_b - (h - pad_b - pad_t) * v  # noqa: E731
-    parts = [f'<svg width="{w}" height="{h}" role="img" aria-label="{E(title)}">',
+    parts = [f'<svg width="{w}" height="{h + below}" viewBox="0 0 {w} {h + below}" style="max-width:100%;height:auto" '
+             f'role="img" aria-label="{E(title)}">',
              f'<text x="{pad_l}" y="15" style="font-weight:600">{E(title)}</text>',
              f'<text x="{(X(0) + X(1)) / 2:.1f}" y="{h - 4}" text-anchor="middle">{E(xlabel)}</text>',
              f'<text x="12" y="{(Y(0) + Y(1)) / 2:.1f}" transform="rotate(-90 12 {(Y(0) + Y(1)) / 2:.1f})" '
@@ -209,16 +223,18 @@ def reliability_svg(cal: dict, title: str, w: int = 300, h: int = 260) -> str:
 def pr_svg(conf: dict, w: int = 360, h: int = 260) -> str:
     """Precision against recall of the predicted entities as the confidence threshold falls, with
     the thresholds 0.5, 0.8 and 0.9 marked."""
-    X, Y, parts = unit_square("entities kept at confidence ≥ p", "recall", "precision", w, h)
-    pts = " ".join(f"{X(c['recall']):.1f},{Y(c['precision']):.1f}" for c in conf["curve"])
-    parts.append(f'<polyline fill="none" stroke="#2f9e44" stroke-width="2" points="{pts}"/>')
     marks = ("#d33", "#e67700", "#7048e8")
+    X, Y, parts = unit_square("entities kept at confidence ≥ p", "recall", "precision", w, h, 16 * len(conf["at"]) + 4)
+    # a threshold that keeps no entity has no precision: the curve starts at the first kept one
+    pts = " ".join(f"{X(c['recall']):.1f},{Y(c['precision']):.1f}" for c in conf["curve"] if c["recall"] > 0)
+    parts.append(f'<polyline fill="none" stroke="#2f9e44" stroke-width="2" points="{pts}"/>')
     for i, (t, x) in enumerate(sorted(conf["at"].items(), key=lambda kv: -float(kv[0]))):
         col = marks[i % len(marks)]
         if x["kept"]:
             parts.append(f'<circle cx="{X(x["recall"]):.1f}" cy="{Y(x["precision"]):.1f}" r="4" fill="{col}"/>')
-        parts.append(f'<circle cx="{X(0.06):.1f}" cy="{Y(0.42 - 0.1 * i) - 4:.1f}" r="4" fill="{col}"/>'
-                     f'<text x="{X(0.06) + 8:.1f}" y="{Y(0.42 - 0.1 * i):.1f}" data-threshold="{E(t)}" '
+        y = h + 12 + 16 * i                              # the legend under the axes, never on the curve
+        parts.append(f'<circle cx="{X(0) + 4:.1f}" cy="{y - 4}" r="4" fill="{col}"/>'
+                     f'<text x="{X(0) + 12:.1f}" y="{y}" data-threshold="{E(t)}" '
                      f'data-precision="{x["precision"]!r}">p ≥ {E(t)}: precision {x["precision"]:.2f}, recall '
                      f'{x["recall"]:.2f} ({x["kept"]:,} kept)</text>')
     return "".join(parts) + "</svg>"
@@ -243,17 +259,24 @@ def sentence_html(tokens, tags, wrong: set, col) -> str:
 
 
 def bars_html(row: dict) -> str:
+    """explain's bars for one token: |g| and g·x of each window word, and g·r, its characters'
+    share, when the model reads characters."""
+    chars = any("chars" in w.get("parts", {}) for w in row["window"])
     sn = max(w["norm"] for w in row["window"]) or 1.0
-    sp = max(abs(w["push"]) for w in row["window"]) or 1.0
+    sp = max(max(abs(w["push"]), abs(w.get("parts", {}).get("chars", 0.0))) for w in row["window"]) or 1.0
+
+    def signed(v):
+        return (f'<span><div class="b {"pos" if v >= 0 else "neg"}" style="width:{100 * abs(v) / sp:.0f}%"></div>'
+                f'</span><span>{v:+.3f}</span>')
     cells = ['<span></span><span class="kind">|g|: push on the vector</span><span></span>'
-             '<span class="kind">g·x: push on the decision</span><span></span>']
+             '<span class="kind">g·x: push on the decision</span><span></span>'
+             + ('<span class="kind">g·r: its characters\' push</span><span></span>' if chars else '')]
     for w in row["window"]:
-        cls = "pos" if w["push"] >= 0 else "neg"
-        cells.append(f'<span>{E(w["word"])}</span><span><div class="b" style="width:{100 * w["norm"] / sn:.0f}%"></div>'
-                     f'</span><span>{w["norm"]:.3f}</span><span><div class="b {cls}" style="width:'
-                     f'{100 * abs(w["push"]) / sp:.0f}%"></div></span><span>{w["push"]:+.3f}</span>')
+        cells.append(f'<span class="w" title="{E(w["word"])}">{E(w["word"])}</span><span><div class="b" '
+                     f'style="width:{100 * w["norm"] / sn:.0f}%"></div></span><span>{w["norm"]:.3f}</span>'
+                     + signed(w["push"]) + (signed(w["parts"]["chars"]) if chars else ""))
     return (f'<div class="why">why "{E(row["token"])}" → {E(row["label"])} ({row["prob"]:.2f}): each word of its window'
-            f'</div><div class="bars">{"".join(cells)}</div>')
+            f'</div><div class="bars{" chars" if chars else ""}">{"".join(cells)}</div>')
 
 
 def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_errors: int = MAX_ERRORS) -> tuple[str, dict]:
@@ -274,7 +297,7 @@ def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_error
         counts.update(kind for kind, _, _ in errs)
         if errs and len(found[errs[0][0]]) < max_errors:
             found[errs[0][0]].append((s, gold, doc, errs))
-    types = sorted({l[2:] if l[1:2] == "-" else l for l in labels if l != "O"})
+    types = label_types(labels)
     col = colors(types)
     st = tagger.settings
     model_line = (f"target {E(tagger.target)}; {E(tagger.head.kind)} head, {len(labels)} labels; "

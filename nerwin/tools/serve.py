@@ -28,7 +28,7 @@ from nerwin.model.checkpoint import load_history
 from nerwin.apply.tagger import Tagger
 from nerwin.errors import NerwinError
 from nerwin.tools.graph import STYLE, graph_dict, graph_svg, script
-from nerwin.tools.report import curves
+from nerwin.tools.report import curves, type_colors
 from nerwin.version import __version__
 
 
@@ -234,6 +234,7 @@ async def model_endpoint(request: Request):
     return {"nerwin": __version__, "kind": tagger.head.kind, "target": tagger.target, "labels": tagger.labels,
             "settings": tagger.settings.to_dict(), "vectors": tagger.config.get("vectors"),
             "temperature": tagger.temperature, **tagger.head.describe(tagger.params),
+            "colors": type_colors(tagger.labels),                  # the report's, so a type looks the same in both
             "training": {"best_epoch": history.get("best_epoch") if history else None,
                          "dev": best.get("dev") if best else None, "epochs": len(history["epochs"]) if history else 0,
                          "curves_svg": safe_curves(history)}}
