@@ -105,8 +105,10 @@ def main():
     print(f"mentions learned from BTC train: {learned}")
     if not a.no_docs:
         replace_section("mentions", "\n".join(table) + f"\n\n{a.seeds} seeds (mean ± sd), the default `--target all` "
-                        f"model; the tokenizer style learned from BTC train: `{learned}`. "
-                        "`python scripts/mentions.py`.")
+                        f"model; the tokenizer style learned from BTC train: `{learned}`. These models train on all "
+                        "of BLAS's threads; `benchmark_quality.py --jobs 2` trains two at a time on one thread each, "
+                        "which rounds differently, so the same seeds give models within each other's spread, not "
+                        "the same ones. `python scripts/mentions.py`.")
 
 
 if __name__ == "__main__":
