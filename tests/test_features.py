@@ -19,7 +19,7 @@ class Length(WordFeature):
     name = "length"
 
     @classmethod
-    def enabled(cls, s):
+    def enabled(cls, s, inputs=None):
         return True
 
     def parts(self):

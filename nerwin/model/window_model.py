@@ -173,7 +173,7 @@ class WindowModel:
                 raise ValueError("settings must be an object")
             values = {**BEFORE, **given}
             lists = config.get("spelling", {})
-            features = {name: lists for name in FEATURES}
+            features = {name: lists for name, f in FEATURES.items() if not f.from_inputs}
             if (values.get("affixes") or values.get("chars")) and "spelling" not in config:
                 raise ValueError("the settings use affixes or characters, but no spelling lists them")
         settings = Settings.of(**values)
