@@ -98,3 +98,18 @@ def test_cli_gradcheck_passes_for_all_activations():
     for act in ACTIVATIONS:
         assert act in r.stdout
     assert "PASS" in r.stdout
+
+
+@pytest.mark.parametrize("flags", [dict(), dict(target="all", affixes=4)])
+def test_the_warm_up_changes_no_bit_of_the_model(tmp_path, monkeypatch, flags):
+    """loop.warm_up runs a forward and backward pass before epoch 1: without it, the same model."""
+    import nerwin
+    from nerwin.training import loop
+    nerwin.train(out=tmp_path / "warm", epochs=2, quiet=True, **flags)
+    monkeypatch.setattr(loop, "warm_up", lambda *a, **k: None)
+    nerwin.train(out=tmp_path / "cold", epochs=2, quiet=True, **flags)
+    a, b = np.load(tmp_path / "warm" / "model.npz"), np.load(tmp_path / "cold" / "model.npz")
+    assert set(a.files) == set(b.files)
+    for k in a.files:
+        if k != "config_json":
+            assert np.array_equal(a[k], b[k]), k

@@ -32,6 +32,19 @@ class Optimizer:
         self.steps = 0
         self.bias = np.zeros((1, 2))        # Adam's corrections by step count; row 0 unused
 
+    def touch(self) -> None:
+        """Write every state array once, so that its pages fault in now rather than in the first
+        steps (np.zeros maps them lazily), and run the update loop once on a scratch row of each
+        dtype, so that numba loads it now."""
+        for m, v, t in [*self.dense.values(), *self.tables.values(), self.E_state]:
+            m.fill(0.0)
+            v.fill(0.0)
+            t.fill(0)
+        for dtype in {m.dtype for m, _, _ in [*self.dense.values(), *self.tables.values(), self.E_state]}:
+            X, G, m, v = (np.zeros((1, 1), dtype) for _ in range(4))
+            self.kernel(self.kind, X, ONE_ROW, G, m, v, np.zeros(1, np.int64), self.lr, self.beta1, self.beta2,
+                        self.eps, np.ones((2, 2)))
+
     def _step(self, X, rows, G, state) -> None:
         m, v, t = state
         self.kernel(self.kind, X, rows, G, m, v, t, self.lr, self.beta1, self.beta2, self.eps, self.bias)
