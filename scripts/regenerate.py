@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = [
     ("first_run", ["--tests"], "performance.md#first-run", "5 min"),
     ("bench_compile", [], "performance.md#compile", "2 min"),
+    ("bench_first_epoch", [], "performance.md#first-epoch", "3 min"),
     ("bench_speed", [], "performance.md#speed", "10 min"),
     ("profile_epoch", [], "performance.md#profile", "3 min"),
     ("bench_apply", ["--rev", "2bc37cb"], "performance.md#apply", "5 min"),

@@ -164,3 +164,59 @@ def server_pid(port):
 
 def server_alive(port):
     return PIDS["proc"].poll() is None
+
+
+@pytest.mark.parametrize("text, tokens", [
+    ("Paris\u3000is\u00a0big .", ["Paris", "is", "big", "."]),            # ideographic and no-break spaces
+    ("Paris is\u200b big", ["Paris", "is", "big"]),                       # a zero-width space is no word
+    ("x \x01 Paris \x7f \ufeff .", ["x", "Paris", "."]),                   # control and format characters alone
+    ("\u3000 \u200b \u00a0", []),
+    ("caf\udce9 Paris", ["caf\ufffd", "Paris"]),                          # surrogateescape'd bytes: U+FFFD
+])
+def test_invisible_tokens_and_surrogates_keep_the_offsets_right(models, text, tokens):
+    for kind in ("binary", "sentence"):
+        doc = nerwin.load(models[kind]).tag(text)
+        assert doc.tokens == tokens
+        d = doc.to_dict()
+        clean = doc.text
+        assert all(clean[a:b] == t for t, (a, b) in zip(doc.tokens, d["offsets"]))
+        json.dumps(d | {"text": clean}, ensure_ascii=False).encode("utf-8")      # printable as UTF-8
+
+
+def test_a_file_of_undecodable_bytes_and_control_characters(models, tmp_path):
+    f = tmp_path / "latin1.txt"
+    f.write_bytes(b"caf\xe9 Paris\n\x01\x02 Rome\n\n")
+    r = run("predict", "--model", models["sentence"], "--output-format", "jsonl", f)
+    assert r.returncode == 0 and "not UTF-8" in r.stderr
+    recs = [json.loads(l) for l in r.stdout.splitlines()]
+    assert recs[0]["tokens"] == ["caf\ufffd", "Paris"] and recs[1]["tokens"] == ["Rome"] and recs[2]["tokens"] == []
+
+
+@pytest.mark.parametrize("tags, n", [(["B-LOC", "I-LOC", "B-PER", "B-ORG"], 3), (["I-LOC", "I-LOC", "O", "I-PER"], 2)])
+def test_every_token_an_entity_or_only_I_tags(models, tmp_path, tags, n):
+    f = tmp_path / "gold.conll"
+    f.write_text("".join(f"{w}\t{t}\n" for w, t in zip(["Paris", "Rome", "Anna", "Acme"], tags)), encoding="utf-8")
+    for kind in ("softmax", "sentence"):
+        m = nerwin.load(models[kind]).evaluate(f)
+        assert m["support"] == n                            # I- after O starts an entity, as conlleval reads it
+        assert 0 <= m["calibration"]["entity"]["ece"] <= 1
+        r = run("report", f, "--model", models[kind], "--html", tmp_path / f"{kind}.html")
+        assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "-0.1", "1.5", "inf"])
+def test_min_confidence_out_of_range_or_nan(models, tmp_path, value):
+    (tmp_path / "in.txt").write_text("Paris .\n")
+    assert_clean_error(run("predict", "--model", models["binary"], "--min-confidence", value, tmp_path / "in.txt"),
+                       "--min-confidence")
+    with pytest.raises(ValueError, match="min_confidence"):
+        nerwin.load(models["binary"]).tag("Paris", min_confidence=float(value))
+
+
+def test_a_missing_file_among_several_leaves_no_output(models, tmp_path):
+    (tmp_path / "a.txt").write_text("Paris .\n")
+    (tmp_path / "out").mkdir()
+    r = run("predict", "--model", models["binary"], tmp_path / "a.txt", tmp_path / "nope.txt", "--output-dir",
+            tmp_path / "out")
+    assert_clean_error(r, "nope.txt")
+    assert not list((tmp_path / "out").iterdir())

@@ -5,6 +5,7 @@ head's business (nn/heads.py); a Tagger pickles (its vectors source reopens lazi
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -311,6 +312,7 @@ def _sentence(x, name: str, read: bool = False, split_mentions: bool = False) ->
     """-> (the text, or None for tokens) and the tokens, or an error naming the argument;
     split_mentions: the model's corpus spelled @name as @ and name."""
     if isinstance(x, str):
+        x = SURROGATE.sub("\ufffd", x)         # undecodable bytes (surrogateescape): U+FFFD, as predict reads them
         return x, tokenize(x, split_mentions)
     if isinstance(x, (list, tuple)):
         for i, t in enumerate(x):
@@ -318,5 +320,8 @@ def _sentence(x, name: str, read: bool = False, split_mentions: bool = False) ->
                 raise NerwinTypeError(f"{name}[{i}] must be a string token, got {type(t).__name__}")
             if not read and (not t or t.isspace()):
                 raise NerwinError(f"{name}[{i}] is an empty token; a token holds at least one visible character")
-        return None, list(x)
+        return None, [SURROGATE.sub("\ufffd", t) for t in x]
     raise NerwinTypeError(f"{name} must be a string or a list of token strings, got {type(x).__name__}")
+
+
+SURROGATE = re.compile("[\ud800-\udfff]")

@@ -8,6 +8,7 @@ that follows them, e-mail addresses, whole `@mentions`, `#hashtags`, emoticons, 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _MARK = "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed" \
         "\u0900-\u0903\u093a-\u094f\u0951-\u0957\u0e31\u0e34-\u0e3a\u0e47-\u0e4e\u200c\u200d"
@@ -69,6 +70,11 @@ def mention_style(token_lists) -> str:
     return "split" if lone > whole else "whole"
 
 
+def invisible(token: str) -> bool:
+    """Only control and format characters (U+200B, a lone ZWJ, a BOM, U+0001, ...): no word."""
+    return all(unicodedata.category(c) in ("Cc", "Cf") for c in token)
+
+
 def _tokenize(line: str) -> list[str]:
     out: list[str] = []
     for chunk in line.split():
@@ -80,7 +86,7 @@ def _tokenize(line: str) -> list[str]:
             if len(_SEEN) > 100_000:
                 _SEEN.clear()
             mail = EMAIL.match(chunk) if "@" in chunk[1:] else None
-            toks = _SEEN[chunk] = ([mail.group(), *TOKEN_RE.findall(chunk[mail.end():])] if mail
-                                   else TOKEN_RE.findall(chunk))
+            toks = ([mail.group(), *TOKEN_RE.findall(chunk[mail.end():])] if mail else TOKEN_RE.findall(chunk))
+            toks = _SEEN[chunk] = [t for t in toks if not invisible(t)]
         out += toks
     return out
