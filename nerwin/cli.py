@@ -21,6 +21,8 @@ from nerwin.apply.tagger import Tagger
 from nerwin.errors import Interrupted, NerwinError, SettingError
 from nerwin.files import atomic_write, check_outputs
 from nerwin.settings import FIELDS, Settings, bounds, kind
+from nerwin.text.corpus import read_conll
+from nerwin.text.docbin import conll_text, write_docbin
 from nerwin.text.metrics import format_entity, format_prf
 from nerwin.tools.explain import explain_text
 from nerwin.tools.gradcheck import run_all
@@ -288,6 +290,26 @@ def graph(
         emit_json(graph_dict(g, kind), None)
     else:
         print(graph_text(g, kind))
+
+
+@app.command(short_help="CoNLL to spaCy's DocBin, or a DocBin or spaCy's JSONL to CoNLL.")
+def convert(
+    input_file: Annotated[Path, typer.Argument(metavar="INPUT", help="A CoNLL file, a .spacy DocBin or spaCy's .jsonl.")],
+    output_file: Annotated[Path, typer.Argument(metavar="OUTPUT", help="A .spacy DocBin (from CoNLL) or a CoNLL file "
+                                                "(from spaCy's formats).")],
+):
+    """Convert training data between CoNLL and spaCy's formats (needs spaCy: pip install
+    'nerwin[spacy]'); entities are IOB2 spans either way, so a round trip keeps every token and tag."""
+    writable(output_file, "OUTPUT")
+    check_outputs([input_file], [(output_file, "OUTPUT")])
+    sents = read_conll(input_file)
+    if str(output_file).endswith(".spacy"):
+        if str(input_file).endswith(".spacy"):
+            raise NerwinError("is a DocBin already; give a CoNLL file to convert to .spacy", input_file)
+        write_docbin(sents, output_file, input_file)
+    else:
+        write_output(conll_text(sents).encode("utf-8"), output_file)
+    print(f"convert: {len(sents):,} sentences into {output_file}", file=sys.stderr)
 
 
 @app.command(short_help="An offline HTML page of what the model learned on a gold file.")

@@ -32,6 +32,7 @@ SCRIPTS = [
     ("bundle_table", [], "usage.md#bundle", "3 min"),
     ("graph_pictures", [], "model.md#graph, img/graph*.png", "1 min"),
     ("doc_pictures", [], "usage.md#explain, #report, img/report.png, img/serve.png, img/drift.png", "4 min"),
+    ("spacy_picture", [], "img/displacy.png", "1 min"),
     ("calibration", [], "results.md#calibration", "5 min"),
     ("anchors", [], "results.md#anchors, #twin", "15 min"),
     ("mentions", [], "results.md#mentions", "4 min"),

@@ -128,7 +128,12 @@ MAX_TYPES = 100      # OntoNotes has 18; hundreds of "types" are the words of a 
 
 
 def read_conll(path: str | Path) -> list[Sentence]:
-    sents = list(iter_conll(path))
+    """A CoNLL file's sentences; a `.spacy` DocBin or spaCy's `.jsonl` is read as spaCy writes it."""
+    if str(path).endswith((".spacy", ".jsonl")):
+        from nerwin.text.docbin import read_docbin, read_spacy_jsonl     # docbin reads corpus's Sentence
+        sents = read_docbin(path) if str(path).endswith(".spacy") else read_spacy_jsonl(path)
+    else:
+        sents = list(iter_conll(path))
     if not sents:
         raise NerwinError("no sentences found; expected `token<TAB>tag` lines", path)
     found = entity_types(sents)

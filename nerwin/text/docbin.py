@@ -1,0 +1,87 @@
+"""spaCy's training data, both ways: a `.spacy` DocBin or spaCy's JSONL read as sentences with IOB2
+tags, and sentences written as a DocBin or as CoNLL (`nerwin convert`). spaCy is imported only
+here, and only when one of these runs (`pip install 'nerwin[spacy]'`)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nerwin.errors import NerwinError
+from nerwin.text.corpus import Sentence
+from nerwin.text.schemes import spans
+
+
+def spacy():
+    try:
+        import spacy as sp
+        from spacy.tokens import DocBin  # noqa: F401
+    except ImportError:
+        raise NerwinError("reading or writing spaCy's formats needs spaCy: pip install 'nerwin[spacy]' (from a "
+                          "checkout: pip install -e '.[spacy]')") from None
+    return sp
+
+
+def tags_of(doc) -> tuple[list[str], list[str]]:
+    """A spaCy Doc's tokens and IOB2 tags, its whitespace tokens left out."""
+    tags = ["O"] * len(doc)
+    for e in doc.ents:
+        tags[e.start:e.end] = [f"B-{e.label_}"] + [f"I-{e.label_}"] * (len(e) - 1)
+    keep = [i for i, t in enumerate(doc) if not t.is_space]
+    return [doc[i].text for i in keep], [tags[i] for i in keep]
+
+
+def read_docbin(path) -> list[Sentence]:
+    sp = spacy()
+    from spacy.tokens import DocBin
+    try:
+        docs = list(DocBin().from_disk(path).get_docs(sp.blank("xx").vocab))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise NerwinError(f"not a spaCy DocBin ({type(e).__name__}: {e})", path) from None
+    return [Sentence(*tags_of(d), k + 1) for k, d in enumerate(docs)]
+
+
+def read_spacy_jsonl(path) -> list[Sentence]:
+    """spaCy's JSONL of annotated examples: {"text", "spans": [{"start", "end", "label"}]} or
+    {"tokens": [{"text"}...], "spans": [{"token_start", "token_end", "label"}]}, one a line."""
+    sp = spacy()
+    nlp, out = sp.blank("xx"), []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+                if "tokens" in r:
+                    from spacy.tokens import Doc, Span
+                    doc = Doc(nlp.vocab, words=[t["text"] for t in r["tokens"]])
+                    doc.ents = [Span(doc, s["token_start"], s["token_end"] + 1, label=s["label"])
+                                for s in r.get("spans", [])]
+                else:
+                    doc = nlp.make_doc(r["text"])
+                    ents = [doc.char_span(s["start"], s["end"], label=s["label"], alignment_mode="expand")
+                            for s in r.get("spans", [])]
+                    doc.ents = [e for e in ents if e is not None]
+            except (ValueError, KeyError, TypeError, IndexError) as e:
+                raise NerwinError(f"not a spaCy JSONL example ({type(e).__name__}: {e})", path, i) from None
+            out.append(Sentence(*tags_of(doc), i))
+    return out
+
+
+def write_docbin(sents: list[Sentence], path, source=None) -> None:
+    sp = spacy()
+    from spacy.tokens import Doc, DocBin, Span
+    vocab, out = sp.blank("xx").vocab, DocBin(store_user_data=False)
+    for s in sents:
+        for k, t in enumerate(s.tokens):
+            if not t or t.isspace():
+                raise NerwinError(f"token {k + 1} of this sentence is {'empty' if not t else 'blank'}; a spaCy Doc "
+                                  "cannot hold it (give it a character, or drop the line)", source, s.line + k)
+        doc = Doc(vocab, words=s.tokens or [])
+        doc.ents = [Span(doc, a, b, label=t) for t, a, b in spans(s.tags or [])]
+        out.add(doc)
+    out.to_disk(Path(path))
+
+
+def conll_text(sents: list[Sentence]) -> str:
+    return "".join("".join(f"{t}\t{g}\n" for t, g in zip(s.tokens, s.tags or ["O"] * len(s.tokens))) + "\n"
+                   for s in sents)

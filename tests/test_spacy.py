@@ -1,0 +1,108 @@
+"""nerwin inside spaCy: the pipeline component, and the converters both ways."""
+import pytest
+
+spacy = pytest.importorskip("spacy")
+
+import nerwin  # noqa: E402
+from nerwin.text.corpus import read_conll  # noqa: E402
+from nerwin.text.schemes import spans  # noqa: E402
+from spacy.tokens import Doc, Span  # noqa: E402
+
+from conftest import DATA, assert_clean_error, corpus, run  # noqa: E402
+
+
+def sample_docs(nlp, n):
+    sents = [s for s in read_conll(corpus("btc", "test")) if s.tokens and all(t.strip() for t in s.tokens)][:n]
+    return sents, [Doc(nlp.vocab, words=s.tokens) for s in sents]
+
+
+def test_doc_ents_are_the_taggers_entities_on_spacys_tokens(models):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("nerwin", config={"model": str(models["sentence"])})
+    tagger = nerwin.load(models["sentence"])
+    sents, docs = sample_docs(nlp, 400)
+    piped = list(nlp.pipe([Doc(nlp.vocab, words=s.tokens) for s in sents], batch_size=64))
+    n = 0
+    for s, doc, p in zip(sents, docs, piped):
+        doc = nlp(doc)
+        mine = tagger.tag(s.tokens)
+        want = [(e.start, e.end, e.type) for e in mine.entities]
+        assert [(e.start, e.end, e.label_) for e in doc.ents] == want
+        assert [(e.start, e.end, e.label_) for e in p.ents] == want              # nlp.pipe == nlp(doc)
+        assert [e._.confidence for e in doc.ents] == pytest.approx([e.confidence for e in mine.entities])
+        n += len(want)
+    assert n > 50
+
+
+def test_text_through_spacys_tokenizer_and_displacy(models):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("nerwin", config={"model": str(models["sentence"])})
+    doc = nlp("Angela Merkel visited Paris on Monday.\n\nThen   Berlin.")
+    assert all(not t.is_space for e in doc.ents for t in e)            # spaCy's whitespace tokens are skipped
+    html = spacy.displacy.render(doc, style="ent")
+    assert all(e.text in html for e in doc.ents)
+
+
+def test_a_saved_pipeline_loads_and_tags_the_same(models, tmp_path):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("nerwin", config={"model": str(models["softmax"])})
+    text = "Barack Obama met Angela Merkel in Berlin ."
+    before = [(e.start, e.end, e.label_, e._.confidence) for e in nlp(text).ents]
+    nlp.to_disk(tmp_path / "pipe")
+    assert (tmp_path / "pipe" / "nerwin" / "model.npz").exists()          # the model travels inside the pipeline
+    again = spacy.load(tmp_path / "pipe")
+    assert [(e.start, e.end, e.label_, e._.confidence) for e in again(text).ents] == before
+
+
+def test_entities_already_set_win_unless_overwrite_ents(models):
+    for overwrite in (False, True):
+        nlp = spacy.blank("en")
+        nlp.add_pipe("nerwin", config={"model": str(models["sentence"]), "overwrite_ents": overwrite})
+        doc = Doc(nlp.vocab, words="Angela Merkel visited Paris .".split())
+        doc.ents = [Span(doc, 0, 2, label="RULE")]
+        doc = nlp(doc)
+        labels = {(e.start, e.end): e.label_ for e in doc.ents}
+        if overwrite:
+            assert labels.get((0, 2)) != "RULE"
+        else:
+            assert labels[(0, 2)] == "RULE"
+
+
+def test_a_missing_or_broken_model_fails_at_add_pipe(tmp_path):
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match=str(tmp_path / "nope")):
+        nlp.add_pipe("nerwin", config={"model": str(tmp_path / "nope")})
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "model.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="cannot load the model"):
+        nlp.add_pipe("nerwin", name="n2", config={"model": str(tmp_path / "bad")})
+
+
+@pytest.mark.parametrize("name, split", [("wnut17", "train"), ("wnut17", "dev"), ("wnut17", "test"), ("btc", "train")])
+def test_the_converters_round_trip_real_corpora_exactly(tmp_path, name, split):
+    src = corpus(name, split)
+    r = run("convert", src, tmp_path / "x.spacy")
+    assert r.returncode == 0, r.stderr
+    r = run("convert", tmp_path / "x.spacy", tmp_path / "back.conll")
+    assert r.returncode == 0, r.stderr
+    a, b = read_conll(src), read_conll(tmp_path / "back.conll")
+    assert len(a) == len(b)
+    assert all(x.tokens == y.tokens and spans(x.tags) == spans(y.tags) for x, y in zip(a, b))
+
+
+def test_btc_dev_and_test_hold_an_empty_token_spacy_cannot(tmp_path):
+    assert_clean_error(run("convert", corpus("btc", "test"), tmp_path / "x.spacy"), "test.conll:13046", "empty")
+
+
+def test_train_reads_a_docbin_and_spacy_jsonl(tmp_path):
+    assert run("convert", DATA / "train.conll", tmp_path / "train.spacy").returncode == 0
+    _, m = nerwin.train(train=tmp_path / "train.spacy", dev=DATA / "dev.conll", out=tmp_path / "m", epochs=1, quiet=True)
+    _, m2 = nerwin.train(out=tmp_path / "m2", epochs=1, quiet=True)
+    assert m["dev"]["f1"] == m2["dev"]["f1"]                              # the same data, the same model
+    (tmp_path / "t.jsonl").write_text('{"text": "Anna flew to Lima .", "spans": [{"start": 13, "end": 17, '
+                                      '"label": "LOC"}]}\n{"text": "Rome", "spans": [{"start": 0, "end": 4, '
+                                      '"label": "LOC"}]}\n', encoding="utf-8")
+    sents = read_conll(tmp_path / "t.jsonl")
+    assert sents[0].tokens == ["Anna", "flew", "to", "Lima", "."] and sents[0].tags[3] == "B-LOC"
+    (tmp_path / "bad.jsonl").write_text('{"text": "x"}\n{"spans": 3}\n')
+    assert_clean_error(run("train", "--train", tmp_path / "bad.jsonl", "--out", tmp_path / "m3"), "bad.jsonl:2")
