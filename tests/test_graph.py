@@ -167,3 +167,10 @@ def test_an_escaped_page(models, tmp_path):
     assert r.returncode == 0, r.stderr
     page = (tmp_path / "g.html").read_text()
     assert "<script>alert(1)" not in page
+
+
+def test_only_padding_is_named_pad(taggers):
+    t = taggers["softmax", True]
+    maxes = [n.name for n in t.graph("Barack Obama met Angela Merkel in Berlin on Monday .", 6).nodes if n.gate == "max"]
+    assert maxes == ["r[Merkel]", "r[in]", "r[Berlin]", "r[on]", "r[Monday]"]
+    assert "r[pad]" in [n.name for n in t.graph("Berlin", 0).nodes]

@@ -183,7 +183,8 @@ class Characters(WordFeature):
         (q, _), (z, starts) = c_char.affine, c_char.max
         R = maxpool_forward(z, starts)[0]
         slots = ids.slots[0].tolist()
-        names = {u: f"r[{'pad' if u == 0 else words[slots.index(u)]}]" for u in rows.tolist()}   # row 0: <s> and </s>
+        pads = ("<s>", "</s>")                        # both read the padding's one row of characters
+        names = {u: f"r[{'pad' if words[slots.index(u)] in pads else words[slots.index(u)]}]" for u in rows.tolist()}
         ends = [*starts[1:].tolist(), len(z)]
         dEch = np.zeros_like(p["Ech"])
         dEch[grads["Ech"][0]] = grads["Ech"][1]
