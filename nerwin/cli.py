@@ -52,6 +52,17 @@ ModelDir = Annotated[Path, typer.Option("--model", help="Model directory.")]
 JsonOut = Annotated[Optional[Path], typer.Option("--json", help="Write every figure here as JSON.")]
 
 
+def ranged(text: str, lo: int | None = None, hi: int | None = None) -> dict:
+    """An integer option's help and check, its range written as the settings' are ([≥ 1, ≤ 64])."""
+    shown = ", ".join(x for x in (f"≥ {lo:,}" if lo is not None else "", f"≤ {hi:,}" if hi is not None else "") if x)
+
+    def check(ctx, param, value):
+        if value is not None and ((lo is not None and value < lo) or (hi is not None and value > hi)):
+            raise typer.BadParameter(f"must be {shown.replace('≥', 'at least').replace('≤', 'at most')}, got {value}")
+        return value
+    return dict(help=f"{text} [{shown}]", callback=check, metavar="<int>")
+
+
 def settings_options(*names, helps: dict | None = None, **defaults):
     """Add these settings to a command as options, from their declarations; the command gets
     them as one dict, `settings`. defaults: another default for this command; helps: another
@@ -261,7 +272,7 @@ def explain(
 @app.command(short_help="The computation graph of one token's window, gate by gate.")
 def graph(
     sentence: Annotated[str, typer.Argument(help="A sentence (split by the built-in tokenizer).")],
-    token: Annotated[int, typer.Option(min=0, help="The token whose window is drawn (0-based).")],
+    token: Annotated[int, typer.Option(**ranged('The token whose window is drawn (0-based).', lo=0))],
     model_dir: ModelDir = MODEL,
     label: Annotated[Optional[str], typer.Option(help="Measure J against this label (one of the model's); "
                                                  "default: the predicted one.")] = None,
@@ -317,7 +328,7 @@ def report(
     file: Annotated[Path, typer.Argument(help="CoNLL file with gold tags.")],
     html_path: Annotated[Path, typer.Option("--html", help="The page to write (one self-contained file).")],
     model_dir: ModelDir = MODEL,
-    max_errors: Annotated[int, typer.Option(min=0, help="Sentences shown per kind of error.")] = MAX_ERRORS,
+    max_errors: Annotated[int, typer.Option(**ranged('Sentences shown per kind of error.', lo=0))] = MAX_ERRORS,
     vectors: Vectors = None,
     vectors_format: VectorsFormat = None,
 ):
@@ -362,11 +373,11 @@ def gradcheck(
 def serve(
     model_dir: ModelDir = MODEL,
     host: Annotated[str, typer.Option(help="Address to listen on; loopback unless told otherwise.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes.")] = 1,
-    max_body: Annotated[int, typer.Option(min=1, help="Largest request body, in bytes (413 above).")] = 1 << 20,
-    max_texts: Annotated[int, typer.Option(min=1, help="Most texts in one batch request (413 above).")] = 256,
-    max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens in one text (413 above).")] = 512,
+    port: Annotated[int, typer.Option(**ranged('Port to listen on.', lo=1, hi=65535))] = 8000,
+    workers: Annotated[int, typer.Option(**ranged('Server processes.', lo=1, hi=64))] = 1,
+    max_body: Annotated[int, typer.Option(**ranged('Largest request body, in bytes (413 above).', lo=1))] = 1 << 20,
+    max_texts: Annotated[int, typer.Option(**ranged('Most texts in one batch request (413 above).', lo=1))] = 256,
+    max_tokens: Annotated[int, typer.Option(**ranged('Most tokens in one text (413 above).', lo=1))] = 512,
 ):
     """Serve a model over HTTP: a JSON API under /v1 and a page at / that shows the classifier decide."""
     try:
