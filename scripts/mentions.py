@@ -1,8 +1,8 @@
 """BTC's @-mentions, counted both ways, and tweets as users type them.
 
 Usage: python scripts/mentions.py [--seeds 3] [--no-docs]
-BTC splits `@name` into `@` and `name` and labels the lone `@` as an entity of its own (1,380 of
-its 4,376 test entities). For the default `--target all` model of each seed this prints:
+BTC splits `@name` into `@` and `name` and labels the lone `@` as an entity of its own (the
+script counts them). For the default `--target all` model of each seed this prints:
 - test F1 on the corpus's own tokens, every entity counted (the headline);
 - the same without the lone-@ entities, in gold and in the predictions;
 - raw tweets: each `@ name` pair of the test set joined back into `@name`, the sentence given as
@@ -98,13 +98,17 @@ def main():
             learned = tagger.model.mentions
             for k, v in scores(tagger, sents).items():
                 rows.setdefault(k, []).append(v)
+    from nerwin.text.schemes import spans
+    gold = [(s, a, b) for s in sents for _, a, b in spans(s.tags)]
+    lone = sum(s.tokens[a:b] == ["@"] for s, a, b in gold)
     table = ["| BTC test | entity F1 (micro) |", "|---|---|"] + [
         f"| {k} | {statistics.mean(v):.3f} ± {statistics.stdev(v):.3f} |" if len(v) > 1 else f"| {k} | {v[0]:.3f} |"
         for k, v in rows.items()]
     print("\n".join(table))
     print(f"mentions learned from BTC train: {learned}")
     if not a.no_docs:
-        replace_section("mentions", "\n".join(table) + f"\n\n{a.seeds} seeds (mean ± sd), the default `--target all` "
+        replace_section("mentions", f"{lone:,} of BTC test's {len(gold):,} entities are a lone `@`.\n\n"
+                        + "\n".join(table) + f"\n\n{a.seeds} seeds (mean ± sd), the default `--target all` "
                         f"model; the tokenizer style learned from BTC train: `{learned}`. These models train on all "
                         "of BLAS's threads; `benchmark_quality.py --jobs 2` trains two at a time on one thread each, "
                         "which rounds differently, so the same seeds give models within each other's spread, not "

@@ -42,6 +42,26 @@ def trained(tmp_path_factory, name: str, *flags) -> Path:
     return out
 
 
+def start_server(model, *flags) -> tuple[subprocess.Popen, int]:
+    """`nerwin serve` on a free port, once /healthz answers: -> the process and its port."""
+    import socket
+    import time
+    import urllib.request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = subprocess.Popen([sys.executable, "-m", "nerwin", "serve", "--model", str(model), "--port", str(port), *flags],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return p, port
+        except OSError:
+            time.sleep(0.1)
+    p.kill()
+    pytest.fail(p.stderr.read().decode())
+
+
 def assert_clean_error(r, *names):
     """Exit 2, one line `nerwin: error: ...` naming the file (and line), no traceback."""
     assert r.returncode == 2, (r.returncode, r.stderr)

@@ -5,7 +5,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -14,7 +13,7 @@ import pytest
 
 import nerwin
 
-from conftest import DATA, assert_clean_error, run
+from conftest import DATA, assert_clean_error, run, start_server
 
 
 @pytest.mark.parametrize("workers", ["-1", "1000000", "2.5", "x"])
@@ -87,34 +86,22 @@ def test_calibration_and_the_report_on_degenerate_gold(models, tmp_path):
 
 @pytest.fixture(scope="module")
 def server(models):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    p = subprocess.Popen([sys.executable, "-m", "nerwin", "serve", "--model", str(models["binary"]), "--port",
-                          str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        p.kill()
-        pytest.fail(p.stderr.read().decode())
-    PIDS[port], PIDS["proc"] = p.pid, p
-    yield port
+    """-> (the server process, its port)."""
+    p, port = start_server(models["binary"])
+    yield p, port
     if p.poll() is None:
         p.terminate()
         p.wait(timeout=20)
 
 
 def test_200_concurrent_clients_all_get_their_own_answer(server):
+    _, port = server
     out, errors = {}, []
 
     def client(i):
         try:
             body = json.dumps({"text": f"Client {i} visited Paris ."}).encode()
-            r = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{server}/v1/tag", data=body),
+            r = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/v1/tag", data=body),
                                        timeout=60)
             out[i] = json.loads(r.read())["tokens"]
         except Exception as e:                       # noqa: BLE001 - collected and reported below
@@ -129,16 +116,18 @@ def test_200_concurrent_clients_all_get_their_own_answer(server):
 
 
 def test_slow_clients_do_not_stall_the_others(server):
-    """Clients that send their body a byte at a time leave /healthz and /v1/tag answering."""
+    """Clients that send their body a byte at a time leave /healthz and /v1/tag answering, and
+    SIGTERM still stops the server promptly while some of them hold their connections."""
+    proc, port = server
     slow = []
     for _ in range(20):
-        s = socket.create_connection(("127.0.0.1", server), timeout=10)
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
         s.sendall(b"POST /v1/tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 30\r\n\r\n{")
         slow.append(s)
     try:
         t0 = time.perf_counter()
-        urllib.request.urlopen(f"http://127.0.0.1:{server}/healthz", timeout=10)
-        r = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{server}/v1/tag",
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10)
+        r = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/v1/tag",
                                                           data=b'{"text": "Paris ."}'), timeout=10)
         assert json.loads(r.read())["tokens"] == ["Paris", "."]
         assert time.perf_counter() - t0 < 5
@@ -146,24 +135,14 @@ def test_slow_clients_do_not_stall_the_others(server):
             s.close()
     finally:
         t0 = time.perf_counter()
-        os.kill(server_pid(server), 15)
-        deadline = time.perf_counter() + 15
-        while time.perf_counter() < deadline and server_alive(server):
-            time.sleep(0.1)
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
         for s in slow:
             s.close()
-    assert not server_alive(server) and time.perf_counter() - t0 < 10     # SIGTERM stops it promptly
-
-
-PIDS = {}
-
-
-def server_pid(port):
-    return PIDS[port]
-
-
-def server_alive(port):
-    return PIDS["proc"].poll() is None
+    assert proc.poll() is not None and time.perf_counter() - t0 < 10     # SIGTERM stops it promptly
 
 
 @pytest.mark.parametrize("text, tokens", [

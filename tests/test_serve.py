@@ -6,7 +6,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -16,7 +15,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 import nerwin  # noqa: E402
 from nerwin.tools.serve import Limits, create_app  # noqa: E402
 
-from conftest import trained  # noqa: E402
+from conftest import start_server, trained  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -106,27 +105,9 @@ def test_graph_endpoint_gives_the_model_graph_and_its_drawing(client, model):
         assert r.status_code == 422 and what in r.json()["error"], (body, r.text)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(model):
-    port = free_port()
-    p = subprocess.Popen([sys.executable, "-m", "nerwin", "serve", "--model", str(model), "--port", str(port)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    import urllib.request
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        p.kill()
-        pytest.fail(p.stderr.read().decode())
+    p, port = start_server(model)
     yield f"http://127.0.0.1:{port}"
     p.terminate()
     p.wait(timeout=10)

@@ -106,3 +106,16 @@ def test_train_reads_a_docbin_and_spacy_jsonl(tmp_path):
     assert sents[0].tokens == ["Anna", "flew", "to", "Lima", "."] and sents[0].tags[3] == "B-LOC"
     (tmp_path / "bad.jsonl").write_text('{"text": "x"}\n{"spans": 3}\n')
     assert_clean_error(run("train", "--train", tmp_path / "bad.jsonl", "--out", tmp_path / "m3"), "bad.jsonl:2")
+
+
+def test_a_docbin_that_would_fill_memory_or_a_binary_jsonl_is_refused(tmp_path, monkeypatch):
+    import zlib
+    from nerwin.errors import NerwinError
+    from nerwin.text import docbin
+    (tmp_path / "bomb.spacy").write_bytes(zlib.compress(b"\0" * (3 << 20)))     # 3 KB on disk, 3 MB inside
+    monkeypatch.setattr(docbin, "MAX_DOCBIN", 1 << 20)
+    with pytest.raises(NerwinError, match="would decompress to more than 1,048,576 bytes"):
+        read_conll(tmp_path / "bomb.spacy")
+    (tmp_path / "b.jsonl").write_bytes(b'{"text": "Rome", "spans": []}\n{"text": "a\0b"}\n')
+    with pytest.raises(NerwinError, match="b.jsonl:2: binary data"):
+        read_conll(tmp_path / "b.jsonl")

@@ -4,11 +4,14 @@ here, and only when one of these runs (`pip install 'nerwin[spacy]'`)."""
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 from nerwin.errors import NerwinError
-from nerwin.text.corpus import Sentence
+from nerwin.text.corpus import Sentence, bounded_lines, open_text
 from nerwin.text.schemes import spans
+
+MAX_DOCBIN = 1 << 30       # bytes a DocBin may decompress to (BTC train: about 5 MB)
 
 
 def spacy():
@@ -31,11 +34,24 @@ def tags_of(doc) -> tuple[list[str], list[str]]:
 
 
 def read_docbin(path) -> list[Sentence]:
+    """A DocBin is zlib-compressed msgpack: its size once decompressed is checked against
+    MAX_DOCBIN before spaCy reads it, so a small file cannot fill memory. (Its numpy arrays are
+    made with frombuffer, which refuses object dtypes: nothing is unpickled.)"""
     sp = spacy()
     from spacy.tokens import DocBin
+    p = Path(path)
+    if not p.is_file():
+        raise NerwinError("no such file; check the path" if not p.exists() else "is not a regular file", path)
+    raw = p.read_bytes()
     try:
-        docs = list(DocBin().from_disk(path).get_docs(sp.blank("xx").vocab))
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        d = zlib.decompressobj()
+        d.decompress(raw, MAX_DOCBIN)
+        if d.unconsumed_tail:
+            raise NerwinError(f"would decompress to more than {MAX_DOCBIN:,} bytes; not a DocBin nerwin reads", path)
+        docs = list(DocBin().from_bytes(raw).get_docs(sp.blank("xx").vocab))
+    except (zlib.error, ValueError, KeyError, TypeError) as e:
+        if isinstance(e, NerwinError):
+            raise
         raise NerwinError(f"not a spaCy DocBin ({type(e).__name__}: {e})", path) from None
     return [Sentence(*tags_of(d), k + 1) for k, d in enumerate(docs)]
 
@@ -45,8 +61,8 @@ def read_spacy_jsonl(path) -> list[Sentence]:
     {"tokens": [{"text"}...], "spans": [{"token_start", "token_end", "label"}]}, one a line."""
     sp = spacy()
     nlp, out = sp.blank("xx"), []
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
+    with open_text(path) as f:
+        for i, line in enumerate(bounded_lines(f, path), 1):
             if not line.strip():
                 continue
             try:
