@@ -195,26 +195,31 @@ def test_ctrl_c_saves_best_so_far_and_exits_130(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_leaves_old_or_new_model(tmp_path):
+def test_sigkill_during_the_save_leaves_old_or_new_model(tmp_path):
+    """Each run is killed a random moment after its save has begun (its staging folder appears
+    beside the model), not at a guessed fraction of the run, which a slow first run skews."""
     out = tmp_path / "m"
     assert run("train", "--out", out, "--epochs", "1", "--seed", "100", "-q").returncode == 0
-    t0 = time.monotonic()
-    assert run("train", "--out", out, "--epochs", "2", "--seed", "101", "-q").returncode == 0
-    whole = time.monotonic() - t0                           # a run from start to its one save
+    def staging():
+        return {f.name for f in tmp_path.iterdir() if f.name.startswith(".m.")}
     rng = random.Random(0)
-    present, seen = 101, set()
+    present, during = 100, 0
     for trial in range(10):
-        p = subprocess.Popen([sys.executable, "-m", "nerwin", "train", "--out", str(out), "--epochs", "2",
+        left = staging()                                # what killed saves left behind
+        p = subprocess.Popen([sys.executable, "-m", "nerwin", "train", "--out", str(out), "--epochs", "1",
                               "--seed", str(trial), "-q"], env=os.environ.copy(), stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.5, 1.1) * whole)            # late in the run: around and during its save
+        while p.poll() is None and not staging() - left:
+            time.sleep(0.0002)
+        time.sleep(rng.uniform(0, 0.01))
+        saving = p.poll() is None and bool(staging() - left)
         p.kill()
         p.wait()
+        during += saving and p.returncode == -signal.SIGKILL
         params, E, vocab, config, _ = load_arrays(out)   # complete: loads and shapes agree
         assert config["training"]["seed"] in (present, trial)    # the old model or the new one
         present = config["training"]["seed"]
-        seen.add(present == trial)
         json.loads((out / "config.json").read_text())
-    assert seen == {True, False}, "the kills all fell on one side of the save; the test saw nothing"
+    assert during > 0, "no kill fell inside a save; the test saw nothing"
 
 
 def test_two_processes_converting_the_cache_at_once(tmp_path):
