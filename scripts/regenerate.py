@@ -15,30 +15,31 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (name, arguments, what it writes, about how long): speed first, on a quiet machine, then quality
 SCRIPTS = [
-    ("first_run", ["--tests"], "performance.md#first-run", "5 min"),
-    ("bench_compile", [], "performance.md#compile", "2 min"),
-    ("bench_first_epoch", [], "performance.md#first-epoch", "3 min"),
-    ("bench_speed", [], "performance.md#speed", "10 min"),
-    ("profile_epoch", [], "performance.md#profile", "3 min"),
-    ("bench_apply", ["--rev", "2bc37cb"], "performance.md#apply", "5 min"),
-    ("bench_predict", [], "performance.md#coldstart, #stream", "5 min"),
-    ("profile_tag", [], "performance.md#tag-profile", "1 min"),
-    ("bench_chars", [], "performance.md#chars-cost", "3 min"),
-    ("bench_memory", [], "performance.md#memory", "3 min"),
-    ("bench_serve", [], "usage.md#serve", "3 min"),
-    ("bench_dask", [], "usage.md#dask", "3 min"),
-    ("compare_before", [], "performance.md#same-bits (needs 0.3.0's worktree, see its docstring)", "10 min"),
-    ("tokenizer_table", [], "usage.md#tokenizer", "1 min"),
-    ("bundle_table", [], "usage.md#bundle", "3 min"),
-    ("graph_pictures", [], "model.md#graph, img/graph*.png", "1 min"),
-    ("doc_pictures", [], "usage.md#explain, #report, img/report.png, img/serve.png, img/drift.png", "4 min"),
-    ("spacy_picture", [], "img/displacy.png", "1 min"),
-    ("calibration", [], "results.md#calibration", "5 min"),
-    ("anchors", [], "results.md#anchors, #twin", "15 min"),
-    ("mentions", [], "results.md#mentions", "4 min"),
-    ("benchmark_quality", ["--jobs", "2"], "results.md#quality", "30 min"),
-    ("benchmark_quality", ["--set", "ablation", "--jobs", "2"], "results.md#ablation", "25 min"),
-    ("benchmark_quality", ["--set", "context", "--jobs", "2"], "results.md#context", "30 min"),
+    ("bench/first_run", ["--tests"], "performance.md#first-run", "5 min"),
+    ("bench/bench_compile", [], "performance.md#compile", "2 min"),
+    ("bench/bench_first_epoch", [], "performance.md#first-epoch", "3 min"),
+    ("bench/bench_speed", [], "performance.md#speed", "10 min"),
+    ("bench/profile_epoch", [], "performance.md#profile", "3 min"),
+    ("bench/bench_apply", ["--rev", "2bc37cb"], "performance.md#apply", "5 min"),
+    ("bench/bench_predict", [], "performance.md#coldstart, #stream", "5 min"),
+    ("bench/profile_tag", [], "performance.md#tag-profile", "1 min"),
+    ("bench/bench_chars", [], "performance.md#chars-cost", "3 min"),
+    ("bench/bench_memory", [], "performance.md#memory", "3 min"),
+    ("bench/bench_serve", [], "usage.md#serve", "3 min"),
+    ("bench/bench_dask", [], "usage.md#dask", "3 min"),
+    ("bench/bench_spacy", [], "usage.md#spacy-bench", "15 min"),
+    ("tools/compare_before", [], "performance.md#same-bits (needs 0.3.0's worktree, see its docstring)", "10 min"),
+    ("studies/tokenizer_table", [], "usage.md#tokenizer", "1 min"),
+    ("studies/bundle_table", [], "usage.md#bundle", "3 min"),
+    ("tools/graph_pictures", [], "model.md#graph, img/graph*.png", "1 min"),
+    ("tools/doc_pictures", [], "usage.md#explain, #report, img/report.png, img/serve.png, img/drift.png", "4 min"),
+    ("tools/spacy_picture", [], "img/displacy.png", "1 min"),
+    ("studies/calibration", [], "results.md#calibration", "5 min"),
+    ("studies/anchors", [], "results.md#anchors, #twin", "15 min"),
+    ("studies/mentions", [], "results.md#mentions", "4 min"),
+    ("studies/benchmark_quality", ["--jobs", "2"], "results.md#quality", "30 min"),
+    ("studies/benchmark_quality", ["--set", "ablation", "--jobs", "2"], "results.md#ablation", "25 min"),
+    ("studies/benchmark_quality", ["--set", "context", "--jobs", "2"], "results.md#context", "30 min"),
 ]
 
 
@@ -48,7 +49,9 @@ def main():
     ap.add_argument("--only", nargs="+", default=None)
     ap.add_argument("--skip", nargs="+", default=[])
     a = ap.parse_args()
-    todo = [s for s in SCRIPTS if (a.only is None or s[0] in a.only) and s[0] not in a.skip]
+    def named(s, names):                  # "bench/bench_speed" or "bench_speed"
+        return s[0] in names or s[0].split("/")[1] in names
+    todo = [s for s in SCRIPTS if (a.only is None or named(s, a.only)) and not named(s, a.skip)]
     if a.list:
         for name, args, writes, took in todo:
             print(f"{' '.join([f'scripts/{name}.py', *args]):<55} {took:>7}  -> docs/{writes}")
@@ -57,7 +60,7 @@ def main():
     for name, args, writes, _ in todo:
         t0 = time.perf_counter()
         print(f"== scripts/{name}.py {' '.join(args)}", flush=True)
-        r = subprocess.run([sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args], cwd=ROOT / "scripts")
+        r = subprocess.run([sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args], cwd=ROOT)
         print(f"== {name}: {'ok' if r.returncode == 0 else f'exit {r.returncode}'} in {time.perf_counter() - t0:.0f} s")
         if r.returncode:
             failed.append(name)

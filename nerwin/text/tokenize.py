@@ -3,7 +3,7 @@
 Penn Treebank clitics (`don't` -> `do n't`, `it's` -> `it 's`), abbreviations that keep their
 dot (`U.S.`, `Mr.`), numbers with separators (`3,000`, `1.5`), URLs without the punctuation
 that follows them, e-mail addresses, whole `@mentions`, `#hashtags`, emoticons, flag emoji and
-`...`; every other punctuation mark is a token of its own. `scripts/tokenizer_table.py` measures it on gold.
+`...`; every other punctuation mark is a token of its own. `scripts/studies/tokenizer_table.py` measures it on gold.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Peak memory of training with a big word2vec binary, against gensim's full load of the same file.
 
-Usage: python scripts/bench_memory.py [--rows 1000000] [--dim 300] [--no-docs]
+Usage: python scripts/bench/bench_memory.py [--rows 1000000] [--dim 300] [--no-docs]
 Writes a synthetic ROWS x DIM word2vec binary to a temp dir: the words of BTC train (so the
 corpus finds its vectors) among made-up but real-looking keys (lowercase, Title, UPPER,
 phrases joined by _, digits), random float32 values. Then, each in its own process:
@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
 
 
@@ -101,7 +102,7 @@ def main():
              f"| gensim `KeyedVectors.load_word2vec_format(binary=True)` of the same file | {gensim_mb:.0f} | "
              f"{gensim_s:.1f} |\n\n"
              f"Synthetic word2vec binary, {a.rows:,} × {a.dim} ({size_mb:,.0f} MiB). Target for nerwin: "
-             f"≤ 300 MB + 10% of the file = {budget:.0f} MB. `python scripts/bench_memory.py`.")
+             f"≤ 300 MB + 10% of the file = {budget:.0f} MB. `python scripts/bench/bench_memory.py`.")
     print(table)
     if not a.no_docs:
         replace_section("memory", table)

@@ -1,6 +1,6 @@
 """How often the drift demo's effect holds, over many seeds (the figure data/drift_words.txt cites).
 
-Usage: python scripts/drift_seeds.py [--seeds 0 40] [--words data/drift_words.txt]
+Usage: python scripts/studies/drift_seeds.py [--seeds 0 40] [--words data/drift_words.txt]
 Runs `nerwin drift-demo`'s experiment with its default settings for each seed in [start, stop).
 """
 import argparse
@@ -10,7 +10,7 @@ from nerwin.tools.drift import effect_holds, experiment, read_words
 from nerwin.settings import Settings
 from nerwin.vectors import open_store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main():

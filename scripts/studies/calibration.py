@@ -7,7 +7,7 @@ expected calibration error (10 bins) of entity confidences and of token probabil
 precision and recall of the entities kept at confidence >= 0.5, 0.8 and 0.9. Writes the docs
 section `calibration`.
 
-    python scripts/calibration.py [--seeds 3]
+    python scripts/studies/calibration.py [--seeds 3]
 """
 import argparse
 import statistics
@@ -15,10 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CORPORA = ROOT.parent / "shared" / "corpora"
 
 
@@ -64,7 +64,7 @@ def main() -> None:
         "| corpus | precision of all entities | confidence ≥ 0.5: precision / recall | ≥ 0.8 | ≥ 0.9 |",
         "|---|---|---|---|---|", *pr, "",
         f"Test splits, defaults (`--target all`: sentence loss), mean ± sd of {a.seeds} seeds; ECE over 10 "
-        f"equal-width bins. `python scripts/calibration.py --seeds {a.seeds}`."])
+        f"equal-width bins. `python scripts/studies/calibration.py --seeds {a.seeds}`."])
     print(table)
     replace_section("calibration", table)
 

@@ -1,7 +1,7 @@
 """What the character CNN costs: training epochs, predict throughput, model size and cold start,
 the default model against the same settings with `--chars 0`, measured in the same run.
 
-Usage: python scripts/bench_chars.py [--repeats 3] [--tokens 300000] [--no-docs]
+Usage: python scripts/bench/bench_chars.py [--repeats 3] [--tokens 300000] [--no-docs]
 Needs ../shared/corpora/btc. Epochs: BTC train, --target all (the sentence loss), whole epochs
 wall clock in this process after a warm-up epoch (numba's compile left out), the two set-ups
 taking turns, median of --repeats. Predict: the whole `nerwin predict --model M FILE` process on
@@ -17,10 +17,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section
 from timing import btc_lines, pause_probe, wall
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc"
 NERWIN = Path(sys.executable).with_name("nerwin")
 SENTENCE = b"The museums in Paris are amazing .\n"
@@ -108,7 +109,7 @@ def main():
     table = "\n".join(rows) + (
         f"\n\nMedians of {a.repeats} (cold start: 10) runs taking turns; `python -c \"import numpy\"` took "
         f"{npy:.3f} s. The pause probe lost {lost[0]:.0%} of its wall time before and {lost[1]:.0%} after. "
-        "`python scripts/bench_chars.py`.")
+        "`python scripts/bench/bench_chars.py`.")
     print(table)
     if not a.no_docs:
         replace_section("chars-cost", table)

@@ -3,14 +3,14 @@
 Trains one `--target all --casing 5 --loss window --chars 0 --dropout 0` model per corpus (BTC, WNUT-17; GloVe 6B 50d), then for
 each bundle size N saves it, and scores the test split twice: with the vectors source present,
 and as on a machine that never saw it (the source record points nowhere). Also counts how many
-predicted labels change. Writes the docs section `bundle`. Run: python scripts/bundle_table.py
+predicted labels change. Writes the docs section `bundle`. Run: python scripts/studies/bundle_table.py
 """
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402
 
 import nerwin  # noqa: E402
@@ -47,7 +47,7 @@ def main() -> None:
                 rows.append(f"| {name} | {n:,} | {size:.1f} | {present['f1']:.3f} | {f1:.3f} | {same:.2%} |")
                 print(rows[-1], flush=True)
     body = "\n".join(rows) + "\n\nOne model per corpus (`--target all --casing 5 --loss window --chars 0 --dropout 0`, seed 0), GloVe 6B 50d; " \
-        "`python scripts/bundle_table.py`."
+        "`python scripts/studies/bundle_table.py`."
     replace_section("bundle", body)
 
 

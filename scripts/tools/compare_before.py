@@ -11,7 +11,7 @@ Only the configs may differ. Then both codes run `nerwin predict` with the earli
 compared byte for byte. Both run BLAS on one thread, the same for both: OpenBLAS rounds a GEMM
 differently with another thread count.
 
-    python scripts/compare_before.py --rev HEAD~5 [--train F --dev F] [--epochs 2]
+    python scripts/tools/compare_before.py --rev HEAD~5 [--train F --dev F] [--epochs 2]
 """
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CORPORA = ROOT.parent / "shared" / "corpora"
 BTC = CORPORA / "btc"
 KINDS = {"binary": ["--target", "LOC", "--loss", "window"], "softmax": ["--target", "all", "--loss", "window"],
@@ -113,7 +113,7 @@ def main() -> None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
     replace_section("same-bits", "| model | word features | what | result |\n|---|---|---|---|\n" + "\n".join(lines) +
                     f"\n\nBTC train and dev, against commit `{args.rev}`; "
-                    f"`python scripts/compare_before.py --rev {args.rev} --epochs {args.epochs}`.")
+                    f"`python scripts/tools/compare_before.py --rev {args.rev} --epochs {args.epochs}`.")
     sys.exit(1 if failed else 0)
 
 

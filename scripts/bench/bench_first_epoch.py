@@ -1,7 +1,7 @@
 """The first epoch's tax: epoch 1's time against the later epochs', whole processes, this tree
 against an earlier commit.
 
-Usage: python scripts/bench_first_epoch.py [--rev 943efed] [--runs 3] [--batch 64 256 2048] [--no-docs]
+Usage: python scripts/bench/bench_first_epoch.py [--rev 943efed] [--runs 3] [--batch 64 256 2048] [--no-docs]
 Binary LOC on BTC train (99,933 windows), 3 epochs, no dev; each run is a fresh `nerwin train`
 process, and an epoch's time is the one it records in history.json (steps only: set-up and
 scoring dev are outside it). The ratio is epoch 1 ÷ the faster of epochs 2 and 3, the median
@@ -16,9 +16,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc" / "train.conll"
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402
 
 
@@ -66,7 +66,7 @@ def main():
     if not a.no_docs:
         replace_section("first-epoch", f"Binary LOC on BTC train, 3 epochs, whole `nerwin train` processes, median of "
                         f"{a.runs} runs taking turns; `before` is commit `{a.rev}`. "
-                        f"`python scripts/bench_first_epoch.py`.\n\n{table}")
+                        f"`python scripts/bench/bench_first_epoch.py`.\n\n{table}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """What numba costs: the one-time compile of nerwin's loops, and its import.
 
-Usage: python scripts/bench_compile.py [--runs 5] [--no-docs]
+Usage: python scripts/bench/bench_compile.py [--runs 5] [--no-docs]
 Runs `nerwin train` on the sample corpus (the defaults, and --target all, which adds the
 sentence loss's loops) with an empty NUMBA_CACHE_DIR, then again with the cache it left;
 and times `import numba` against `import numpy`, interleaved. Writes the docs section `compile`.
@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section
 from timing import pause_probe, wall
 
@@ -40,7 +41,7 @@ def main():
     med = {k: statistics.median(v) for k, v in t.items()}
     body = ("\n".join(rows) + f"\n\n`import numba` takes {med['numba']:.2f} s against `import numpy`'s "
             f"{med['numpy']:.2f} s (median of {a.runs} interleaved runs). The pause probe lost {lost:.0%} of "
-            "its wall time in this run. `python scripts/bench_compile.py`.")
+            "its wall time in this run. `python scripts/bench/bench_compile.py`.")
     print(body)
     if not a.no_docs:
         replace_section("compile", body)

@@ -10,7 +10,7 @@ apply the very same models):
 Also checks that the labels and probabilities are the same, bit for bit, as the earlier code's.
 Run it with nothing else on the machine. Writes the docs section `apply`.
 
-    python scripts/bench_apply.py --rev 2bc37cb [--runs 5]
+    python scripts/bench/bench_apply.py --rev 2bc37cb [--runs 5]
 """
 import argparse
 import json
@@ -22,11 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402
 from timing import btc_lines, pause_probe  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc"
 TOKENS = 1_000_000
 
@@ -136,7 +136,7 @@ def main() -> None:
         f"\n\nBTC text, {TOKENS:,} tokens; wall clock, median of {a.runs} runs taking turns; `before` is commit "
         f"`{a.rev}`, applying the same models. `predict`'s output against `before` on every non-empty line (`before` wrote nothing for an empty one): {same_line}. The pause probe "
         f"(`scripts/timing.py`) lost {probe:.0%} of its wall time before the runs and {probe_after:.0%} after. "
-        f"{os.cpu_count()} cores. `python scripts/bench_apply.py --rev {a.rev}`.")
+        f"{os.cpu_count()} cores. `python scripts/bench/bench_apply.py --rev {a.rev}`.")
     print(table)
     replace_section("apply", table)
 

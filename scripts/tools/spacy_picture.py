@@ -1,6 +1,6 @@
 """docs/img/displacy.png: spaCy's displacy on a nerwin component's entities.
 
-Usage: python scripts/spacy_picture.py
+Usage: python scripts/tools/spacy_picture.py
 Trains the default `--target all` model on BTC train (seed 0), adds it to `spacy.blank("en")`,
 renders two tweets with `displacy.render(style="ent")` as a page and takes a screenshot with
 headless Chromium.
@@ -10,9 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc"
-sys.path.insert(0, str(ROOT / "scripts"))
 from doc_pictures import screenshot  # noqa: E402
 
 TEXTS = ["Watching the Lakers beat Boston at the Staples Center with @jimmykimmel tonight",

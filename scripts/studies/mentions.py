@@ -1,6 +1,6 @@
 """BTC's @-mentions, counted both ways, and tweets as users type them.
 
-Usage: python scripts/mentions.py [--seeds 3] [--no-docs]
+Usage: python scripts/studies/mentions.py [--seeds 3] [--no-docs]
 BTC splits `@name` into `@` and `name` and labels the lone `@` as an entity of its own (the
 script counts them). For the default `--target all` model of each seed this prints:
 - test F1 on the corpus's own tokens, every entity counted (the headline);
@@ -18,10 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc"
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402
 
 
@@ -112,7 +112,7 @@ def main():
                         f"model; the tokenizer style learned from BTC train: `{learned}`. These models train on all "
                         "of BLAS's threads; `benchmark_quality.py --jobs 2` trains two at a time on one thread each, "
                         "which rounds differently, so the same seeds give models within each other's spread, not "
-                        "the same ones. `python scripts/mentions.py`.")
+                        "the same ones. `python scripts/studies/mentions.py`.")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Why `--target all` predicts IOB2 tags and not one class per type: the ceiling of each scheme.
 
-Usage: python scripts/oracle_decoding.py
+Usage: python scripts/studies/oracle_decoding.py
 Takes the gold tags of each real test file, keeps only what a scheme's classes can say
 (the type of each token, or its IOB2 tag), decodes that back to spans as nerwin does,
 and scores it against the gold spans. A perfect classifier cannot beat these figures.
@@ -13,7 +13,7 @@ from nerwin.text.corpus import entity_types, read_conll
 from nerwin.text.metrics import entity_prf
 from nerwin.text.schemes import decode_iob2, iob2_classes, to_iob2
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
 
 
 def ceiling(sents, types_only: bool) -> float:

@@ -2,7 +2,7 @@
 
 Every sentence comes from the templates and name lists below, written for this
 project (CC0); none is copied from any corpus. Deterministic: same output each run.
-Run: python scripts/make_sample_corpus.py
+Run: python scripts/tools/make_sample_corpus.py
 """
 import random
 from pathlib import Path
@@ -108,7 +108,7 @@ def main() -> None:
     # every fourth template is held out: dev and test sentences are never train's sentences reworded
     held_out = TEMPLATES[1::4]
     train_templates = [t for t in TEMPLATES if t not in held_out]
-    out = Path(__file__).resolve().parents[1] / "data"
+    out = Path(__file__).resolve().parents[2] / "data"
     for split, n, names, templates in (("train", 420, seen, train_templates), ("dev", 100, NAMES, held_out),
                                        ("test", 100, NAMES, held_out)):
         sents, done = [], set()

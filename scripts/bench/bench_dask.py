@@ -4,7 +4,7 @@
 sentence-loss model trained on BTC; each command is a whole process, wall clock (the cluster's
 start included), median of --runs runs taking turns. Writes the docs section `dask`.
 
-    python scripts/bench_dask.py [--runs 3]
+    python scripts/bench/bench_dask.py [--runs 3]
 """
 import argparse
 import statistics
@@ -13,11 +13,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402
 from timing import btc_lines, wall  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc"
 TOKENS = 1_000_000
 
@@ -54,7 +54,7 @@ def main() -> None:
     table = "\n".join(["| how | wall (s) | tokens/s | ÷ one process |", "|---|---|---|---|",
                        *(f"| {k} | {v:.1f} | {TOKENS / v:,.0f} | {base / v:.2f}× |" for k, v in med.items()),
                        "", f"{TOKENS:,} tokens of BTC text in 4 files, a sentence-loss model; whole processes, the "
-                       f"cluster's start included, median of {a.runs}; 2 cores. `python scripts/bench_dask.py`."])
+                       f"cluster's start included, median of {a.runs}; 2 cores. `python scripts/bench/bench_dask.py`."])
     print(table)
     replace_section("dask", table)
 

@@ -8,7 +8,7 @@ Starts the server on loopback with a model trained on BTC, then for --seconds ea
 Every request goes to 127.0.0.1 only, and every loop is bounded in count and time. Writes the
 docs section `serve`.
 
-    python scripts/bench_serve.py [--seconds 20]
+    python scripts/bench/bench_serve.py [--seconds 20]
 """
 import argparse
 import http.client
@@ -22,10 +22,10 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc"
 HOST = "127.0.0.1"
 MAX_REQUESTS = 200_000
@@ -146,7 +146,7 @@ def main() -> None:
         f"memory {before:.0f} MB before, {after:.0f} MB after |",
         "", f"BTC test sentences ({tokens_per_req:.1f} tokens on average), a sentence-loss model trained on BTC; "
         f"{a.seconds:.0f} s each, on loopback, the clients in the same machine's other core. "
-        f"`python scripts/bench_serve.py --seconds {a.seconds:.0f}`."])
+        f"`python scripts/bench/bench_serve.py --seconds {a.seconds:.0f}`."])
     print(table)
     replace_section("serve", table)
 

@@ -1,12 +1,13 @@
 """Where an epoch's time goes: cProfile of nerwin's training loop, grouped by the lecture's steps.
 
-Usage: python scripts/profile_epoch.py [--batch 256 2048] [--epochs 5] [--no-docs]
+Usage: python scripts/bench/profile_epoch.py [--batch 256 2048] [--epochs 5] [--no-docs]
 Needs ../shared/corpora/btc. Binary LOC, GloVe 50d, w=2, H=100, Adam. One untimed epoch
 first (numba loads its compiled loops then), then --epochs profiled ones; each step's figure
 is its smallest over those epochs, because this VM's pauses (scripts/timing.py) land on
 whatever runs at the time. cProfile adds overhead to every Python call, so the shares
 matter more than the totals.
 """
+import sys
 import argparse
 import cProfile
 import pstats
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc" / "train.conll"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
 
 # nerwin's own functions -> step, each counted by its cumulative time at its call site, so a
@@ -78,7 +80,7 @@ def main():
     rows += [f"| {k} | " + " | ".join("{:.0%} ({:,.0f})".format(*cols[B].get(k, (0, 0))) for B in a.batch) + " |"
              for k in keys]
     table = "\n".join(rows) + (f"\n\ncProfile of binary LOC training on BTC train, each step's smallest of "
-                               f"{a.epochs} epochs. `python scripts/profile_epoch.py`.")
+                               f"{a.epochs} epochs. `python scripts/bench/profile_epoch.py`.")
     print(table)
     if not a.no_docs:
         replace_section("profile", table)

@@ -1,6 +1,6 @@
 """Training throughput: nerwin vs the same model in PyTorch, and vs its own bare GEMMs.
 
-Usage: python scripts/bench_speed.py [--repeats 3] [--no-docs]
+Usage: python scripts/bench/bench_speed.py [--repeats 3] [--no-docs]
 Needs ../shared/corpora/btc and torch==2.13.0 (`pip install -e '.[bench]'`); skips without them.
 Every model gets the same windows (BTC train, GloVe 6B 50d, w=2, H=100), the same initial
 weights, Adam (lr 1e-3), the same shuffles, batch sizes and threads. Only training epochs
@@ -28,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section
 from timing import pause_probe
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc" / "train.conll"
 BATCHES = (16, 64, 256, 2048)
 
@@ -215,7 +216,7 @@ def main():
                   " | ".join(f"{x['sentence'][0] / x['window'][0]:.2f}×" for x in r["sentence"]) + " |", ""]
     head = (f"BTC train ({runs[0]['rows'][0]['N']:,} windows), GloVe 50d, w=2, H=100, tanh, Adam, fine-tuned; "
             f"whole epochs, wall clock, median of {a.repeats} (numba's one-time compile left out: a warm-up epoch runs first); numpy {runs[0]['numpy']}, torch {runs[0]['torch']} (CPU); "
-            f"`python scripts/bench_speed.py`.")
+            f"`python scripts/bench/bench_speed.py`.")
     table = head + "\n\n" + "\n".join(lines).rstrip()
     print(table)
     if not a.no_docs:

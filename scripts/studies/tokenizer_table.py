@@ -2,15 +2,15 @@
 
 For each gold sentence of BTC and WNUT-17 test: join the tokens with single spaces, tokenize,
 and compare with the gold tokens. OOV: share of tokens that are in GloVe 6B neither as they
-are nor lowercased. Writes the docs section `tokenizer`. Run: python scripts/tokenizer_table.py
+are nor lowercased. Writes the docs section `tokenizer`. Run: python scripts/studies/tokenizer_table.py
 """
 import re
 import sys
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402
 
 from nerwin.text.corpus import read_conll  # noqa: E402
@@ -46,7 +46,7 @@ def main() -> None:
     body = "\n".join(rows) + ("\n\nEach gold sentence's tokens joined with single spaces, then tokenized; target ≥ 99%."
                               " A glued hashtag is a gold token like `#Ukraine.` or `#live,`: BTC's own tokenizer"
                               " kept the punctuation on the hashtag, which nerwin splits off (a hashtag stays whole,"
-                              " its sentence's full stop is a token). `python scripts/tokenizer_table.py`.")
+                              " its sentence's full stop is a token). `python scripts/studies/tokenizer_table.py`.")
     replace_section("tokenizer", body)
     print(body)
 

@@ -1,6 +1,6 @@
 """The computation graph in the docs: `nerwin graph` on one real window of the sample corpus.
 
-Usage: python scripts/graph_pictures.py [--no-docs]
+Usage: python scripts/tools/graph_pictures.py [--no-docs]
 Trains the default binary LOC model on the bundled sample, takes the first LOC word of its dev
 file (its window's lower-case words all read one casing row: a branch), and
 - puts `nerwin graph ... --step 0.1` into docs/model.md (section "graph");
@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402
 
 NERWIN = [sys.executable, "-m", "nerwin"]
@@ -100,7 +100,7 @@ def main():
     print(figures)
     if not a.no_docs:
         replace_section("graph", f"```\n$ nerwin graph \"{sentence}\" --token {token} --step 0.1\n{out.rstrip()}\n```\n\n"
-                                 f"{figures} `python scripts/graph_pictures.py` makes all of this.")
+                                 f"{figures} `python scripts/tools/graph_pictures.py` makes all of this.")
 
 
 if __name__ == "__main__":

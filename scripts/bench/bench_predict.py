@@ -1,6 +1,6 @@
 """Predict: cold start against `python -c "import numpy"`, and streaming memory on 1M vs 5M tokens.
 
-Usage: python scripts/bench_predict.py [--runs 10] [--passes 9] [--no-docs]
+Usage: python scripts/bench/bench_predict.py [--runs 10] [--passes 9] [--no-docs]
 Trains a model on the sample corpus first (default GloVe). The streaming inputs are
 made from ../shared/corpora/btc/test.conll tokens when present, else from the sample.
 Wall clock is the whole command. Because this VM pauses (scripts/timing.py), the stream's
@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
 from timing import pause_probe, wall  # noqa: E402
 
@@ -95,7 +96,7 @@ def main():
             f"| {echo}, all types, sentence loss | {med['all']:.3f} | "
             f"{med['all'] / med['numpy']:.2f}× |\n\n"
             f"Median of {a.runs} interleaved runs each; target ≤ 4× for the default model. "
-            "`python scripts/bench_predict.py`.")
+            "`python scripts/bench/bench_predict.py`.")
     print(cold, flush=True)
 
     from nerwin.text.corpus import read_conll
@@ -123,7 +124,7 @@ def main():
     stream = "\n".join(rows) + (f"\n\nPeak RSS at 5M tokens is {rss[5_000_000] / rss[1_000_000]:.3f}× that at 1M "
                                 f"(target: within 10%). The pause probe lost {lost[0]:.0%} of its wall time before "
                                 f"these runs and {lost[1]:.0%} after them; the last column keeps each chunk's fastest "
-                                f"of {a.passes} passes. `python scripts/bench_predict.py`.")
+                                f"of {a.passes} passes. `python scripts/bench/bench_predict.py`.")
     print(stream)
     if not a.no_docs:
         replace_section("coldstart", cold)

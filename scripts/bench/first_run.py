@@ -4,7 +4,7 @@ training loops, once each), a later one, a first `nerwin predict`, and the READM
 Each run is a whole process, wall clock, with empty caches for the first run (NERWIN_CACHE and
 NUMBA_CACHE_DIR in a temp folder). Writes the docs section `first-run`.
 
-    python scripts/first_run.py [--tests]
+    python scripts/bench/first_run.py [--tests]
 """
 import argparse
 import os
@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def timed(cmd, env, cwd, stdin=None) -> float:
@@ -52,7 +52,7 @@ def main() -> None:
                            dict(os.environ), ROOT)))
     table = "| what | wall clock (s) |\n|---|---|\n" + "\n".join(f"| {w} | {s:.1f} |" for w, s in rows)
     table += (f"\n\n{os.cpu_count()} cores, nothing else running; the bundled sample corpus. "
-              "`python scripts/first_run.py --tests`.")
+              "`python scripts/bench/first_run.py --tests`.")
     print(table)
     replace_section("first-run", table)
 

@@ -2,7 +2,7 @@
 test sentences the models have not seen, one call each, grouped by job. Writes the docs section
 `tag-profile`.
 
-    python scripts/profile_tag.py
+    python scripts/bench/profile_tag.py
 """
 import cProfile
 import pstats
@@ -11,10 +11,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc"
 
 
@@ -63,7 +63,7 @@ def main() -> None:
         lines.append(f"| {k} | " + " | ".join(f"{s.get(k, 0) / t:.0%}" for _, t, s in rows) + " |")
     lines.append("| ms per call | " + " | ".join(f"{1e3 * t / 2000:.2f}" for _, t, _ in rows) + " |")
     table = "\n".join(lines) + ("\n\ncProfile (which slows every call) over 2,000 calls of `tag()` on BTC test sentences, models trained on BTC "
-                                "train for 2 epochs. `python scripts/profile_tag.py`.")
+                                "train for 2 epochs. `python scripts/bench/profile_tag.py`.")
     print(table)
     replace_section("tag-profile", table)
 

@@ -1,6 +1,6 @@
 """Outside anchors for the quality table: a feature CRF and the same window model in PyTorch.
 
-Usage: python scripts/anchors.py [--no-docs]
+Usage: python scripts/studies/anchors.py [--no-docs]
 Needs ../shared/corpora and the bench extras: pip install -e '.[bench]' (torch==2.13.0,
 sklearn-crfsuite). Neither is ever imported by nerwin.
 - CRF: sklearn-crfsuite (L-BFGS, c1 = c2 = 0.1, 100 iterations) with the usual hand-made
@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CORPORA = ROOT.parent / "shared" / "corpora"
 LOC = {"btc": "LOC", "wnut17": "location"}
 
@@ -140,7 +141,7 @@ def main():
             ent, loc, secs = fn(name)
             rows.append(f"| {name} | {system} | {ent:.3f} | {loc:.3f} | {secs:.0f} |")
             print(rows[-1], flush=True)
-    table = "\n".join(rows) + "\n\nOne seed each; `python scripts/anchors.py`."
+    table = "\n".join(rows) + "\n\nOne seed each; `python scripts/studies/anchors.py`."
     print(table)
     if not a.no_docs:
         replace_section("anchors", table)

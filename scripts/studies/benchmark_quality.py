@@ -1,6 +1,6 @@
 """Train and score nerwin on the real corpora; print a markdown table and put it in docs/results.md.
 
-Usage: python scripts/benchmark_quality.py [--set main|ablation] [--seeds 3] [--jobs 2]
+Usage: python scripts/studies/benchmark_quality.py [--set main|ablation] [--seeds 3] [--jobs 2]
                                            [--rows 5 8 --section NAME] [--try="FLAGS" ...] [--no-docs]
 --set ablation: the word-spelling ablation (docs section `ablation`); --set context: layer 2 and
 the epochs on all three corpora (section `context`); --rows re-runs some rows of the set
@@ -21,9 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import gazetteers
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CORPORA = ROOT.parent / "shared" / "corpora"
 
 # (corpus, target, extra flags): the defaults, and the ablations behind them
@@ -57,7 +58,7 @@ ABLATION = [
     ("2,000 vectors: the defaults", SCARCE),
 ]
 SETS["ablation"] = [(c, "all", flags) for _, flags in ABLATION for c in ("btc", "wnut17")]
-# beyond one window, on tweets and prose: a second layer, gazetteers (scripts/gazetteers.py; @places
+# beyond one window, on tweets and prose: a second layer, gazetteers (scripts/studies/gazetteers.py; @places
 # and @train-lists become each corpus's --gazetteer flags), the epochs and the window
 CONTEXT = [
     ("0.3.0's defaults", []),
@@ -160,7 +161,7 @@ def main() -> None:
     print(table)
     if not a.no_docs and not a.tries:
         section = a.section or ("quality" if a.set == "main" else a.set)
-        cmd = "python scripts/benchmark_quality.py" + (f" --set {a.set}" if a.set != "main" else "") + (
+        cmd = "python scripts/studies/benchmark_quality.py" + (f" --set {a.set}" if a.set != "main" else "") + (
             f" --jobs {a.jobs}" if a.jobs > 1 else "") + (
             f" --rows {' '.join(map(str, a.rows))} --section {section}" if a.rows else "")
         threads = f", {a.jobs} trainings at a time on one BLAS thread each" if a.jobs > 1 else ""

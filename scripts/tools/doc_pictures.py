@@ -1,6 +1,6 @@
 """The docs pictures: `explain` on the lecture's sentence, the report screenshot, the drift plot.
 
-Usage: python scripts/doc_pictures.py [--no-docs]
+Usage: python scripts/tools/doc_pictures.py [--no-docs]
 Trains `--target all` (defaults) on ../shared/corpora/btc, writes its report on BTC test,
 takes a screenshot with headless Chromium (Debian's `chromium` package) and shrinks it to a
 palette PNG under 200 KB in docs/img/report.png, draws docs/img/drift.png with `nerwin drift-demo`,
@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc"
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402
 
 NERWIN = [sys.executable, "-m", "nerwin"]
@@ -112,11 +112,11 @@ def main():
     print(out)
     if not a.no_docs:
         replace_section("explain", f"```\n$ nerwin explain --model btc-all \"{sentence}\" --token 3\n{out.rstrip()}\n```\n\n"
-                                   "`python scripts/doc_pictures.py`.")
+                                   "`python scripts/tools/doc_pictures.py`.")
         replace_section("report", f"![nerwin report on BTC test](img/report.png)\n\nThe top of `nerwin report` on BTC "
                                   f"test (2,001 sentences): {size / 1024:.0f} KB of HTML, written in {secs:.1f} s "
                                   f"including start-up. On the full WNUT-17 test set (1,287 sentences, 23,394 tokens): "
-                                  f"{wnut_size / 1024:.0f} KB in {wnut_secs:.1f} s. `python scripts/doc_pictures.py` "
+                                  f"{wnut_size / 1024:.0f} KB in {wnut_secs:.1f} s. `python scripts/tools/doc_pictures.py` "
                                   "makes the pages and the screenshot.")
 
 
