@@ -1,4 +1,6 @@
 """nerwin inside spaCy: the pipeline component, and the converters both ways."""
+import shutil
+
 import pytest
 
 spacy = pytest.importorskip("spacy")
@@ -43,15 +45,20 @@ def test_text_through_spacys_tokenizer_and_displacy(models):
     assert all(e.text in html for e in doc.ents)
 
 
-def test_a_saved_pipeline_loads_and_tags_the_same(models, tmp_path):
+def test_a_saved_pipeline_loads_and_tags_the_same_without_its_model_folder(models, tmp_path):
+    shutil.copytree(models["softmax"], tmp_path / "model")
     nlp = spacy.blank("en")
-    nlp.add_pipe("nerwin", config={"model": str(models["softmax"])})
+    nlp.add_pipe("nerwin", config={"model": str(tmp_path / "model")})
     text = "Barack Obama met Angela Merkel in Berlin ."
     before = [(e.start, e.end, e.label_, e._.confidence) for e in nlp(text).ents]
     nlp.to_disk(tmp_path / "pipe")
     assert (tmp_path / "pipe" / "nerwin" / "model.npz").exists()          # the model travels inside the pipeline
-    again = spacy.load(tmp_path / "pipe")
+    shutil.rmtree(tmp_path / "model")
+    shutil.move(tmp_path / "pipe", tmp_path / "moved")
+    again = spacy.load(tmp_path / "moved")
     assert [(e.start, e.end, e.label_, e._.confidence) for e in again(text).ents] == before
+    again.to_disk(tmp_path / "twice")                                     # and saves again from there
+    assert [(e.start, e.end) for e in spacy.load(tmp_path / "twice")(text).ents] == [b[:2] for b in before]
 
 
 def test_entities_already_set_win_unless_overwrite_ents(models):

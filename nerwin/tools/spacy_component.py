@@ -5,7 +5,7 @@ The component tags spaCy's own tokens with a Tagger and sets `doc.ents`, each sp
 confidence in `span._.confidence`. An entity that overlaps one already set is dropped, unless
 `overwrite_ents` is true, as spaCy's EntityRuler does. `nlp.pipe` batches through `tag_many`.
 `nlp.to_disk` writes the model files into the component's folder and `spacy.load` reads them from
-there, without pickle. Registered through the `spacy_factories` entry point (`pip install
+there alone, without pickle. Registered through the `spacy_factories` entry point (`pip install
 'nerwin[spacy]'`).
 """
 from __future__ import annotations
@@ -74,7 +74,21 @@ class NerwinComponent:
             yield self._set(doc, keep, tagged)
 
     def to_disk(self, path, exclude=()):
-        self._need().save(Path(path))
+        path = Path(path)
+        self._need().save(path)
+        self._unpin(path.parent / "config.cfg")
+
+    def _unpin(self, cfg_path: Path) -> None:
+        """nlp.to_disk writes config.cfg before its components: point this component's `model` there
+        at nothing, so that spacy.load reads the model from the pipeline's folder alone and a
+        pipeline copied elsewhere loads without the folder it was built from."""
+        from spacy.util import load_config
+        if not cfg_path.is_file():
+            return                          # to_disk called on the component alone
+        cfg = load_config(cfg_path, interpolate=False)
+        if cfg.get("components", {}).get(self.name, {}).get("factory") == "nerwin":
+            cfg["components"][self.name]["model"] = ""
+            cfg.to_disk(cfg_path)
 
     def from_disk(self, path, exclude=()):
         self.tagger = load(path)
