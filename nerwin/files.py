@@ -45,6 +45,23 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def output_folder(path, flag: str = "--output-dir") -> Path:
+    """Create the folder outputs go to and prove a file can be made in it, before any work: a
+    read-only mount, /proc or a folder without write permission is refused here, naming it."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise NerwinError(f"cannot create the folder ({e.strerror}); choose another {flag}", path) from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".nerwin.", suffix=".tmp")
+    except OSError as e:
+        raise NerwinError(f"cannot write here ({e.strerror}); choose another {flag}", path) from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
 def _identity(path) -> tuple[int, int] | None:
     """(device, inode) of the regular file path names (through symlinks), or None."""
     try:

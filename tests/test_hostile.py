@@ -199,3 +199,58 @@ def test_a_missing_file_among_several_leaves_no_output(models, tmp_path):
             tmp_path / "out")
     assert_clean_error(r, "nope.txt")
     assert not list((tmp_path / "out").iterdir())
+
+
+def unwritable_folder(tmp_path):
+    """A folder no file can be made in: without write permission, or (root ignores permissions) /proc."""
+    if os.geteuid() != 0:
+        d = tmp_path / "ro"
+        d.mkdir()
+        d.chmod(0o500)
+        return d
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("no folder is unwritable for root here")
+    return "/proc"
+
+
+@pytest.mark.parametrize("how", [[], ["--workers", "2"], ["--dask", "local:1"]], ids=["one", "workers", "dask"])
+def test_an_unwritable_output_dir_is_refused_before_any_work(models, tmp_path, how):
+    (tmp_path / "a.txt").write_text("Paris .\n")
+    (tmp_path / "b.txt").write_text("Rome .\n")
+    out = unwritable_folder(tmp_path)
+    before = set(os.listdir(out))
+    r = run("predict", "--model", models["binary"], tmp_path / "a.txt", tmp_path / "b.txt", "--output-dir", out,
+            *how)
+    assert_clean_error(r, "cannot write here")
+    assert str(out) in r.stderr and "--output-dir" in r.stderr
+    assert set(os.listdir(out)) == before
+    assert (tmp_path / "a.txt").read_text() == "Paris .\n"
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
+
+
+def test_100k_tokens_get_a_413_the_largest_allowed_batch_is_tagged_and_memory_stays_bounded(server):
+    p, port = server
+
+    def post(body):
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/tag", data=json.dumps(body).encode(),
+                                     headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    status, answer = post({"tokens": ["Paris"] * 100_000})
+    assert status == 413 and "limit" in answer["error"]
+    full = {"texts": [" ".join(["Paris"] * 512)] * 256}          # the default limits' largest batch
+    status, answer = post(full)
+    assert status == 200 and len(answer["docs"]) == 256 and len(answer["docs"][0]["tokens"]) == 512
+    after_one = rss_mb(p.pid)
+    for _ in range(4):
+        assert post(full)[0] == 200
+    assert rss_mb(p.pid) < after_one + 100                        # no growth from request to request
+    assert post({"text": "Anna flew to Lima ."})[0] == 200

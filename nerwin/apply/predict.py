@@ -22,7 +22,7 @@ from typing import BinaryIO, Iterator
 from nerwin.apply.doc import Doc
 from nerwin.apply.tagger import Tagger, check_confidence
 from nerwin.errors import NerwinError, SettingError, check_type
-from nerwin.files import AtomicOutput, check_outputs, same_as_input
+from nerwin.files import AtomicOutput, check_outputs, output_folder, same_as_input
 from nerwin.text.corpus import BATCH, chunks, iter_conll, replace_and_warn
 
 READ = 1 << 20
@@ -198,17 +198,11 @@ def predict_files(tagger: Tagger, files: list[str], out_dir, input_format: str =
     """Tag each input file into its own output in out_dir (output_paths names them); each output
     appears whole when its input is done, or not at all. Returns the number of records written."""
     outs = output_paths(files, out_dir, output_format)
-    try:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise NerwinError(f"cannot create the folder ({e.strerror})", out_dir) from None
+    output_folder(out_dir)
     total = 0
     for f, o in zip(files, outs):
-        try:
-            with AtomicOutput(o) as fh:
-                total += predict(tagger, f, fh, input_format, output_format, workers, min_confidence)
-        except PermissionError:
-            raise NerwinError("cannot write here (permission denied); choose another --output-dir", out_dir) from None
+        with AtomicOutput(o) as fh:
+            total += predict(tagger, f, fh, input_format, output_format, workers, min_confidence)
     return total
 
 

@@ -16,7 +16,7 @@ from distributed import Client, LocalCluster
 from nerwin.apply.predict import output_paths, tag_unit
 from nerwin.apply.tagger import Tagger, check_confidence
 from nerwin.errors import NerwinError
-from nerwin.files import AtomicOutput
+from nerwin.files import AtomicOutput, output_folder
 
 BLOCK = 4 << 20      # bytes of a file a partition holds
 CONNECT_SECONDS = 10
@@ -66,11 +66,7 @@ def predict_files(tagger: Tagger, files: list[str], out_dir: Path, scheduler: st
     before anything is written); each output appears whole or not at all. Returns the records written."""
     check_confidence(min_confidence)
     outs = output_paths(files, out_dir, output_format)
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise NerwinError(f"cannot create the folder ({e.strerror})", out_dir) from None
+    out_dir = output_folder(out_dir, "--output-dir")
     own = client is None
     client = client or connect(scheduler)
     try:
