@@ -35,15 +35,18 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   context_settings=CONTEXT, rich_markup_mode=None,
                   help="The CS224n window-based NER classifier, with backprop derived by hand in numpy.")
+_argument_type = typer.core.TyperArgument.display_type_rich
+# a list argument is shown as its metavar alone (FILE), not with typer's "<list[str]>" beside it
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: None if self.nargs != 1 else _argument_type(self, ctx)
 DEBUG = False
 MODEL = Path("model")
 MAX_ERRORS = 25
 
 # options shared by several commands, declared once
-Vectors = Annotated[Optional[str], typer.Option(metavar="FILE", help="Vectors file (.bin, .txt, .vec, .kv, or .gz/.bz2 "
+Vectors = Annotated[Optional[str], typer.Option(metavar="<path>", help="Vectors file (.bin, .txt, .vec, .kv, or .gz/.bz2 "
                                                      "of the text ones); default: GloVe 6B 50d, or for a model, the "
                                                      "source it was trained with.")]
-NewVectors = Annotated[Optional[str], typer.Option("--vectors", metavar="FILE", help="Vectors file (.bin, .txt, .vec, "
+NewVectors = Annotated[Optional[str], typer.Option("--vectors", metavar="<path>", help="Vectors file (.bin, .txt, .vec, "
                                                    ".kv, or .gz/.bz2 of the text ones); default: GloVe 6B 50d.")]
 VectorsFormat = Annotated[Optional[str], typer.Option(metavar="[kv|word2vec-bin|word2vec-text|glove]",
                                                       help="Read the vectors as this format instead of telling it "

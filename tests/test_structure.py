@@ -201,6 +201,10 @@ def test_settings_are_checked_without_being_changed():
         Settings.of(epoch=3)
 
 
+PATH_OPTIONS = ("--vectors ", "--model ", "--out ", "--train ", "--dev ", "--test ", "--log ", "--html ", "--json ",
+                "--plot ", "--words ", "--output-dir ", "--metrics-json ")
+
+
 def test_every_option_of_every_command_has_help_and_shows_its_choices():
     from typer.main import get_command
     from nerwin.cli import app
@@ -211,6 +215,11 @@ def test_every_option_of_every_command_has_help_and_shows_its_choices():
                 assert p.help, f"{name} {p.opts} has no help"
         text = run(name, "--help").stdout
         assert "Usage:" in text
+        assert "list[" not in text, name                          # typer's type of a list argument
+        for line in text.splitlines():                            # a path is shown as one, never as <str>
+            if line.strip().startswith(PATH_OPTIONS):
+                shown = line.split()[1]                           # a flag's help starts with a word
+                assert shown == "<path>" or (shown[0].isupper() and not shown.isupper()), (name, line)
     assert "[auto|window|sentence]" in run("train", "-h").stdout
     assert "[text|conll]" in run("predict", "-h").stdout
     assert run("--version").stdout.strip() == f"nerwin {nerwin.__version__}"
