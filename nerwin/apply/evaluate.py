@@ -31,11 +31,11 @@ def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = Tr
     loss, words = 0.0, 0
     ent_conf, ent_ok, tok_conf, tok_ok, n_gold = [], [], [], [], 0
     for block in chunks(sents):
-        if not all(isinstance(s, Sentence) and s.tags is not None for s in block):
+        if not all(isinstance(x, Sentence) and x.tags is not None for x in block):
             raise NerwinTypeError("gold sentences must be Sentence objects with tags")
         for t in entity_types(block):
             types.setdefault(t, None)
-        toks = [s.tokens for s in block]
+        toks = [x.tokens for x in block]
         s = tagger.logits(toks)
         docs = tagger.decode(toks, s, T)
         if collect is not None:

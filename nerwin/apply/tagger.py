@@ -54,9 +54,9 @@ class Tagger:
         self.model.save(out, history)
 
     def __repr__(self) -> str:
-        s = self.settings
+        cfg = self.settings
         return (f"<nerwin.Tagger {self.head.kind} target={self.target!r} labels={len(self.labels)} "
-                f"window={s.window} hidden={s.hidden} chars={s.chars} vocabulary={len(self.vocab):,}>")
+                f"window={cfg.window} hidden={cfg.hidden} chars={cfg.chars} vocabulary={len(self.vocab):,}>")
 
     # ---- the model as saved -------------------------------------------------------------
     @property

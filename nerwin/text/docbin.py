@@ -70,12 +70,12 @@ def read_spacy_jsonl(path) -> list[Sentence]:
                 if "tokens" in r:
                     from spacy.tokens import Doc, Span
                     doc = Doc(nlp.vocab, words=[t["text"] for t in r["tokens"]])
-                    doc.ents = [Span(doc, s["token_start"], s["token_end"] + 1, label=s["label"])
-                                for s in r.get("spans", [])]
+                    doc.ents = [Span(doc, span["token_start"], span["token_end"] + 1, label=span["label"])
+                                for span in r.get("spans", [])]
                 else:
                     doc = nlp.make_doc(r["text"])
-                    ents = [doc.char_span(s["start"], s["end"], label=s["label"], alignment_mode="expand")
-                            for s in r.get("spans", [])]
+                    ents = [doc.char_span(span["start"], span["end"], label=span["label"], alignment_mode="expand")
+                            for span in r.get("spans", [])]
                     doc.ents = [e for e in ents if e is not None]
             except (ValueError, KeyError, TypeError, IndexError) as e:
                 raise NerwinError(f"not a spaCy JSONL example ({type(e).__name__}: {e})", path, i) from None

@@ -33,8 +33,8 @@ def format_prf(m: dict) -> str:
 def entity_prf(gold: list[list[str]], pred: list[list[str]]) -> dict:
     """Span-exact P/R/F1, micro-averaged and per type, with counts."""
     tp, n_gold, n_pred = {}, {}, {}
-    for g, p in zip(gold, pred):
-        gs, ps = set(spans(g)), set(spans(p))
+    for gold_tags, pred_tags in zip(gold, pred):
+        gs, ps = set(spans(gold_tags)), set(spans(pred_tags))
         for t, *_ in gs:
             n_gold[t] = n_gold.get(t, 0) + 1
         for t, *_ in ps:

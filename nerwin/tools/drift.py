@@ -48,7 +48,7 @@ def read_words(path: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
         rows.append(tuple(parts))
     if len(classes) != 2:
         raise NerwinError(f"needs exactly two classes, found {len(classes)}: {', '.join(classes)}", path)
-    if not any(s == "train" for s, _, _ in rows) or not any(s == "test" for s, _, _ in rows):
+    if not any(split == "train" for split, _, _ in rows) or not any(split == "test" for split, _, _ in rows):
         raise NerwinError("needs both train and test words", path)
     return rows, classes
 

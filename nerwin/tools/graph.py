@@ -32,8 +32,8 @@ def fmt(a, small: int = SMALL) -> str:
 
 
 def shape(a) -> str:
-    s = np.shape(a)
-    return "scalar" if not s else "×".join(map(str, s))
+    dims = np.shape(a)
+    return "scalar" if not dims else "×".join(map(str, dims))
 
 
 def graph_text(g, kind: str) -> str:
@@ -54,9 +54,10 @@ def graph_text(g, kind: str) -> str:
     out += ["", "numerical check: central differences against v̄ (float64), largest relative error: "
             + ", ".join(f"{k} {v:.1e}" for k, v in g.check.items())]
     if g.step:
-        s = g.step
-        out += ["", f"one SGD step of size {s['lr']:g} on this window: J {s['J_before']:.6g} → {s['J_after']:.6g}"]
-        for w in s["words"]:
+        step = g.step
+        out += ["", f"one SGD step of size {step['lr']:g} on this window: J {step['J_before']:.6g} → "
+                    f"{step['J_after']:.6g}"]
+        for w in step["words"]:
             out.append(f"    {w['offset']:>3} {w['word']:<16} row {w['row']:<7} "
                        + (f"moves {w['distance']:.3g}" if w["moves"] else f"does not move ({w['held']})"))
     return "\n".join(out)

@@ -19,7 +19,7 @@ from nerwin.text.schemes import spans
 
 MAX_ERRORS = 25   # sentences shown per kind of error
 KINDS = ("missed", "spurious", "wrong type", "wrong boundary")
-E = html.escape
+esc = html.escape
 
 
 # ---- errors and confusion -----------------------------------------------------------------
@@ -89,7 +89,7 @@ def type_colors(labels: list[str]) -> dict[str, str]:
 def fig(value, key: str, fmt: str = ".3f") -> str:
     """A figure, with its exact value for the tests that compare the page with evaluate --json."""
     shown = f"{value:{fmt}}" if isinstance(value, float) else str(value)
-    return f'<td data-key="{E(key)}" data-value="{E(repr(value))}">{shown}</td>'
+    return f'<td data-key="{esc(key)}" data-value="{esc(repr(value))}">{shown}</td>'
 
 
 def scores_table(m: dict, binary: bool, target: str) -> str:
@@ -98,14 +98,14 @@ def scores_table(m: dict, binary: bool, target: str) -> str:
     rows = []
     if not binary:
         for t, x in m["per_type"].items():
-            rows.append(f'<tr><td class="l">{E(t)}</td>' + "".join(fig(x[c], f"per_type.{t}.{c}") for c in cols) + "</tr>")
-    name = "micro average" if not binary else f"{E(target)} (token level)"
+            rows.append(f'<tr><td class="l">{esc(t)}</td>' + "".join(fig(x[c], f"per_type.{t}.{c}") for c in cols) + "</tr>")
+    name = "micro average" if not binary else f"{esc(target)} (token level)"
     rows.append(f'<tr class="micro"><td class="l">{name}</td>' + "".join(fig(m[c], c) for c in cols) + "</tr>")
     return f'<table><tr><th class="l">{"type" if not binary else "class"}</th>{head}</tr>{"".join(rows)}</table>'
 
 
 def confusion_table(labels: list[str], cm: np.ndarray) -> str:
-    head = "".join(f"<th>{E(l)}</th>" for l in labels)
+    head = "".join(f"<th>{esc(l)}</th>" for l in labels)
     rows = []
     for i, l in enumerate(labels):
         total = cm[i].sum()
@@ -113,8 +113,8 @@ def confusion_table(labels: list[str], cm: np.ndarray) -> str:
         for j in range(len(labels)):
             share = cm[i, j] / total if total else 0.0
             bg = f"rgba({'47,158,68' if i == j else '217,72,15'},{0.08 + 0.8 * share:.2f})" if cm[i, j] else "#fff"
-            cells.append(f'<td style="background:{bg}" title="{share:.1%} of gold {E(l)}">{cm[i, j]:,}</td>')
-        rows.append(f'<tr><th class="l">{E(l)}</th>{"".join(cells)}<td>{total:,}</td></tr>')
+            cells.append(f'<td style="background:{bg}" title="{share:.1%} of gold {esc(l)}">{cm[i, j]:,}</td>')
+        rows.append(f'<tr><th class="l">{esc(l)}</th>{"".join(cells)}<td>{total:,}</td></tr>')
     return (f'<table class="cm"><tr><th class="l">gold \\ predicted</th>{head}<th>gold total</th></tr>'
             f'{"".join(rows)}</table><p class="kind">Tokens; shading is the share of the gold row '
             "(green: right, red: wrong).</p>")
@@ -147,8 +147,8 @@ def chart(xs, series, title, best, ymin=None, ymax=None, w=500, h=210) -> str:
     X = lambda x: pad_l + (w - pad_l - pad_r) * ((x - xs[0]) / max(xs[-1] - xs[0], 1))  # noqa: E731
     Y = lambda y: pad_t + (h - pad_t - pad_b) * (1 - (y - lo) / (hi - lo))  # noqa: E731
     parts = [f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" style="max-width:100%;height:auto" '
-             f'role="img" aria-label="{E(title)}">',
-             f'<text x="{pad_l}" y="15" style="font-weight:600">{E(title)}</text>',
+             f'role="img" aria-label="{esc(title)}">',
+             f'<text x="{pad_l}" y="15" style="font-weight:600">{esc(title)}</text>',
              f'<line x1="{pad_l}" y1="{h - pad_b}" x2="{w - pad_r}" y2="{h - pad_b}" stroke="#999"/>',
              f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{h - pad_b}" stroke="#999"/>']
     for y in ticks:
@@ -167,7 +167,7 @@ def chart(xs, series, title, best, ymin=None, ymax=None, w=500, h=210) -> str:
         pts = " ".join(f"{X(x):.1f},{Y(y):.1f}" for x, y in zip(xs, ys) if y is not None)
         parts.append(f'<polyline fill="none" stroke="{col}" stroke-width="2" points="{pts}"/>')
         parts += [f'<circle cx="{X(x):.1f}" cy="{Y(y):.1f}" r="2.5" fill="{col}"/>' for x, y in zip(xs, ys) if y is not None]
-        parts.append(f'<text x="{pad_l + 110 + 90 * i}" y="15" style="fill:{col}">— {E(name)}</text>')   # a style: pages' CSS sets svg text's fill
+        parts.append(f'<text x="{pad_l + 110 + 90 * i}" y="15" style="fill:{col}">— {esc(name)}</text>')   # a style: pages' CSS sets svg text's fill
     return "".join(parts) + "</svg>"
 
 
@@ -192,11 +192,11 @@ def unit_square(title: str, xlabel: str, ylabel: str, w: int, h: int, below: int
     X = lambda v: pad_l + (w - pad_l - pad_r) * v  # noqa: E731
     Y = lambda v: h - pad_b - (h - pad_b - pad_t) * v  # noqa: E731
     parts = [f'<svg width="{w}" height="{h + below}" viewBox="0 0 {w} {h + below}" style="max-width:100%;height:auto" '
-             f'role="img" aria-label="{E(title)}">',
-             f'<text x="{pad_l}" y="15" style="font-weight:600">{E(title)}</text>',
-             f'<text x="{(X(0) + X(1)) / 2:.1f}" y="{h - 4}" text-anchor="middle">{E(xlabel)}</text>',
+             f'role="img" aria-label="{esc(title)}">',
+             f'<text x="{pad_l}" y="15" style="font-weight:600">{esc(title)}</text>',
+             f'<text x="{(X(0) + X(1)) / 2:.1f}" y="{h - 4}" text-anchor="middle">{esc(xlabel)}</text>',
              f'<text x="12" y="{(Y(0) + Y(1)) / 2:.1f}" transform="rotate(-90 12 {(Y(0) + Y(1)) / 2:.1f})" '
-             f'text-anchor="middle">{E(ylabel)}</text>']
+             f'text-anchor="middle">{esc(ylabel)}</text>']
     for v in (0, 0.25, 0.5, 0.75, 1):
         parts.append(f'<text x="{pad_l - 5}" y="{Y(v) + 4:.1f}" text-anchor="end">{v:.2f}</text>'
                      f'<text x="{X(v):.1f}" y="{h - pad_b + 14}" text-anchor="middle">{v:.2f}</text>'
@@ -234,8 +234,8 @@ def pr_svg(conf: dict, w: int = 360, h: int = 260) -> str:
             parts.append(f'<circle cx="{X(x["recall"]):.1f}" cy="{Y(x["precision"]):.1f}" r="4" fill="{col}"/>')
         y = h + 12 + 16 * i                              # the legend under the axes, never on the curve
         parts.append(f'<circle cx="{X(0) + 4:.1f}" cy="{y - 4}" r="4" fill="{col}"/>'
-                     f'<text x="{X(0) + 12:.1f}" y="{y}" data-threshold="{E(t)}" '
-                     f'data-precision="{x["precision"]!r}">p ≥ {E(t)}: precision {x["precision"]:.2f}, recall '
+                     f'<text x="{X(0) + 12:.1f}" y="{y}" data-threshold="{esc(t)}" '
+                     f'data-precision="{x["precision"]!r}">p ≥ {esc(t)}: precision {x["precision"]:.2f}, recall '
                      f'{x["recall"]:.2f} ({x["kept"]:,} kept)</text>')
     return "".join(parts) + "</svg>"
 
@@ -248,12 +248,12 @@ def sentence_html(tokens, tags, wrong: set, col) -> str:
         if i in ents:
             t, b = ents[i]
             err = " err" if (t, i, b) in wrong else ""
-            text = " ".join(E(x) for x in tokens[i:b])
-            out.append(f'<span class="tok ent{err}" style="background:{col.get(t, "#eee")}" title="{E(t)}">{text}'
-                       f' <small>{E(t)}</small></span>')
+            text = " ".join(esc(x) for x in tokens[i:b])
+            out.append(f'<span class="tok ent{err}" style="background:{col.get(t, "#eee")}" title="{esc(t)}">{text}'
+                       f' <small>{esc(t)}</small></span>')
             i = b
         else:
-            out.append(f'<span class="tok">{E(tokens[i])}</span>')
+            out.append(f'<span class="tok">{esc(tokens[i])}</span>')
             i += 1
     return " ".join(out)
 
@@ -272,10 +272,10 @@ def bars_html(row: dict) -> str:
              '<span class="kind">g·x: push on the decision</span><span></span>'
              + ('<span class="kind">g·r: its characters\' push</span><span></span>' if chars else '')]
     for w in row["window"]:
-        cells.append(f'<span class="w" title="{E(w["word"])}">{E(w["word"])}</span><span><div class="b" '
+        cells.append(f'<span class="w" title="{esc(w["word"])}">{esc(w["word"])}</span><span><div class="b" '
                      f'style="width:{100 * w["norm"] / sn:.0f}%"></div></span><span>{w["norm"]:.3f}</span>'
                      + signed(w["push"]) + (signed(w["parts"]["chars"]) if chars else ""))
-    return (f'<div class="why">why "{E(row["token"])}" → {E(row["label"])} ({row["prob"]:.2f}): each word of its window'
+    return (f'<div class="why">why "{esc(row["token"])}" → {esc(row["label"])} ({row["prob"]:.2f}): each word of its window'
             f'</div><div class="bars{" chars" if chars else ""}">{"".join(cells)}</div>')
 
 
@@ -300,18 +300,18 @@ def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_error
     types = label_types(labels)
     col = colors(types)
     st = tagger.settings
-    model_line = (f"target {E(tagger.target)}; {E(tagger.head.kind)} head, {len(labels)} labels; "
-                  f"window w={st.window}; H={st.hidden}; {E(st.activation)}; casing {st.casing}; "
+    model_line = (f"target {esc(tagger.target)}; {esc(tagger.head.kind)} head, {len(labels)} labels; "
+                  f"window w={st.window}; H={st.hidden}; {esc(st.activation)}; casing {st.casing}; "
                   f"{st.chars} character filters; vectors "
-                  f"{E(str(tagger.config.get('vectors', {}).get('source')))}")
+                  f"{esc(str(tagger.config.get('vectors', {}).get('source')))}")
     name, model_name = Path(str(path)).name, Path(str(model_dir)).name      # no paths of this machine
     kinds = [k for k in KINDS if not (binary and k == "wrong type")]       # one type: never a wrong one
-    summary = " · ".join(f'<a href="#{k.replace(" ", "-")}">{E(k)}: {counts[k]:,}</a>'
+    summary = " · ".join(f'<a href="#{k.replace(" ", "-")}">{esc(k)}: {counts[k]:,}</a>'
                          for k in sorted(kinds, key=lambda k: -counts[k]))
-    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>nerwin report: {E(name)}</title>"
+    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>nerwin report: {esc(name)}</title>"
              f'<meta name="viewport" content="width=device-width"><style>{CSS}</style></head><body>',
-             f"<h1>nerwin report: {E(name)}</h1>",
-             f'<p class="meta">model “{E(model_name)}”: {model_line}. {len(sents):,} sentences, '
+             f"<h1>nerwin report: {esc(name)}</h1>",
+             f'<p class="meta">model “{esc(model_name)}”: {model_line}. {len(sents):,} sentences, '
              f"{sum(len(s.tokens) for s in sents):,} tokens.</p>",
              f'<p class="summary"><b>{metrics["f1"]:.3f}</b> {"token" if binary else "entity"} F1 · '
              f"{sum(counts.values()):,} errors: {summary}</p>",
@@ -326,16 +326,16 @@ def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_error
              "<h2>Learning curves of the training run</h2>", curves(history),
              "<h2>Confusion matrix (tokens, gold rows × predicted columns)</h2>", confusion_table(labels, cm),
              "<h2>Errors</h2>",
-             '<p class="legend">' + "".join(f'<span class="tok ent" style="background:{c}">{E(t)}</span>'
+             '<p class="legend">' + "".join(f'<span class="tok ent" style="background:{c}">{esc(t)}</span>'
                                             for t, c in col.items()) +
              ' <span class="tok err">the error</span></p>']
     for kind in sorted(kinds, key=lambda k: -counts[k]):
         n = counts[kind]
-        parts.append(f'<h3 id="{kind.replace(" ", "-")}">{E(kind)}: {n:,}</h3>')
+        parts.append(f'<h3 id="{kind.replace(" ", "-")}">{esc(kind)}: {n:,}</h3>')
         for s, gold, doc, errs in found[kind]:
             at = (errs[0][2] or errs[0][1])[1]
             explained = tagger.explain(s.tokens)
-            also = ", ".join(f"{E(k)} {E((g or p)[0])} “{E(' '.join(s.tokens[(g or p)[1]:(g or p)[2]]))}”"
+            also = ", ".join(f"{esc(k)} {esc((g or p)[0])} “{esc(' '.join(s.tokens[(g or p)[1]:(g or p)[2]]))}”"
                              for k, g, p in errs)
             parts.append('<div class="sent">'
                          f'<div class="row"><span class="who">gold</span>'
@@ -346,6 +346,6 @@ def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_error
                          f'{bars_html(explained[at])}</div>')
         shown = sum(k == kind for x in found.values() for _, _, _, errs in x for k, _, _ in errs)
         if n > shown:
-            parts.append(f'<p class="more">{n - shown:,} more {E(kind)} errors are in sentences not shown.</p>')
+            parts.append(f'<p class="more">{n - shown:,} more {esc(kind)} errors are in sentences not shown.</p>')
     parts.append("</body></html>")
     return "\n".join(parts), metrics

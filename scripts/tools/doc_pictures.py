@@ -1,13 +1,14 @@
 """The docs pictures: `explain` on the lecture's sentence, the report screenshot, the drift plot.
 
-Usage: python scripts/tools/doc_pictures.py [--no-docs]
+Usage: python scripts/tools/doc_pictures.py [--no-docs] [--serve-only]
 Trains `--target all` (defaults) on ../shared/corpora/btc, writes its report on BTC test,
 takes a screenshot with headless Chromium (Debian's `chromium` package) and shrinks it to a
 palette PNG under 200 KB in docs/img/report.png, draws docs/img/drift.png with `nerwin drift-demo`,
 puts the explain table into docs/usage.md, and takes a screenshot of `nerwin serve`'s page in
-docs/img/serve.png (selenium with Debian's chromium-driver).
+docs/img/serve.png and serve-narrow.png, at 1280 and 400 px (selenium with Debian's chromium-driver).
 """
 import argparse
+import base64
 import shutil
 import subprocess
 import sys
@@ -37,10 +38,12 @@ def screenshot(page: Path, png: Path, width: int = 1150, height: int = 1900) -> 
 
 
 def serve_shot(model: Path, png: Path) -> None:
-    """`nerwin serve` with the BTC model, its page after tagging a sentence and clicking a word."""
+    """`nerwin serve` with the BTC model: its whole page after tagging a sentence, clicking a word and
+    drawing its graph, at 1280 px (png) and at 400 px (png's name + -narrow)."""
     import os
     import socket
     import urllib.request
+    from PIL import Image
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -57,24 +60,32 @@ def serve_shot(model: Path, png: Path) -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        opts = webdriver.ChromeOptions()
-        for a in ("--headless", "--no-sandbox", "--disable-gpu", "--window-size=1150,1250", "--hide-scrollbars"):
-            opts.add_argument(a)
-        driver = webdriver.Chrome(options=opts, service=Service(executable_path=shutil.which("chromedriver")))
-        try:
-            driver.get(f"http://127.0.0.1:{port}/")
-            WebDriverWait(driver, 30).until(lambda d: "entities" in d.find_element(By.ID, "status").text)
-            word = next(t for t in driver.find_elements(By.CSS_SELECTOR, ".tok[data-i]") if t.text == "Berlin")
-            word.click()
-            WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#explain tr[data-word]"))
-            raw = png.with_suffix(".raw.png")
-            driver.save_screenshot(str(raw))
-        finally:
-            driver.quit()
-        from PIL import Image
-        Image.open(raw).convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(png, optimize=True)
-        raw.unlink()
-        print(f"{png}: {png.stat().st_size / 1024:.0f} KB")
+        for width, out in ((1280, png), (400, png.with_name(png.stem + "-narrow.png"))):
+            opts = webdriver.ChromeOptions()
+            for a in ("--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},1250", "--hide-scrollbars"):
+                opts.add_argument(a)
+            driver = webdriver.Chrome(options=opts, service=Service(executable_path=shutil.which("chromedriver")))
+            try:                           # the viewport itself (a headless window is at least 500 px wide)
+                driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                       {"width": width, "height": 1250, "deviceScaleFactor": 1, "mobile": False})
+                driver.get(f"http://127.0.0.1:{port}/")
+                wait = WebDriverWait(driver, 30)
+                wait.until(lambda d: "entities" in d.find_element(By.ID, "status").text)
+                word = next(t for t in driver.find_elements(By.CSS_SELECTOR, ".tok[data-i]") if t.text == "Berlin")
+                word.click()
+                wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#explain tr[data-word]"))
+                wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#graph svg.graph .node"))
+                height = driver.execute_script("return document.documentElement.scrollHeight")
+                shot = driver.execute_cdp_cmd("Page.captureScreenshot", {   # the whole page, curves included
+                    "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": width, "height": height,
+                                                            "scale": 1}})
+                raw = out.with_suffix(".raw.png")
+                raw.write_bytes(base64.b64decode(shot["data"]))
+            finally:
+                driver.quit()
+            Image.open(raw).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
+            raw.unlink()
+            print(f"{out}: {out.stat().st_size / 1024:.0f} KB")
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -83,6 +94,7 @@ def serve_shot(model: Path, png: Path) -> None:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-docs", action="store_true")
+    ap.add_argument("--serve-only", action="store_true", help="only the served page's screenshots")
     a = ap.parse_args()
     if not BTC.exists() or not shutil.which("chromium"):
         print("skipped: needs ../shared/corpora/btc and chromium (apt-get install chromium)")
@@ -91,6 +103,9 @@ def main():
         model = Path(d) / "btc"
         subprocess.run(NERWIN + ["train", "--train", BTC / "train.conll", "--dev", BTC / "dev.conll", "--target", "all",
                                  "--out", model, "-q"], check=True)
+        if a.serve_only:
+            serve_shot(model, ROOT / "docs" / "img" / "serve.png")
+            return
         sentence = "The museums in Paris are amazing ."
         out = subprocess.run(NERWIN + ["explain", "--model", model, sentence, "--token", "3"], check=True,
                              capture_output=True, text=True).stdout
