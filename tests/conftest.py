@@ -1,3 +1,4 @@
+import contextlib
 import os
 import subprocess
 import sys
@@ -26,6 +27,39 @@ def corpus(name: str, split: str) -> Path:
             pytest.fail(f"real corpus {p} is missing in CI (see ../shared/corpora/README.md)")
         pytest.skip(f"real corpus {p} is missing (see ../shared/corpora/README.md)")
     return p
+
+
+@contextlib.contextmanager
+def chromium(width: int, height: int = 1400):
+    """Headless Chromium through its WebDriver, with a viewport of exactly width px (a headless
+    window is at least 500 px wide, so the viewport is emulated). Skips without the driver,
+    except in CI."""
+    import shutil
+    if not shutil.which("chromedriver"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromedriver is missing in CI (apt-get install chromium chromium-driver)")
+        pytest.skip("needs chromium and chromium-driver")
+    os.environ["SE_AVOID_STATS"] = "true"               # selenium's manager would report usage over the network
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    for a in ("--headless", "--no-sandbox", "--disable-gpu", f"--window-size={max(width, 500)},{height}"):
+        opts.add_argument(a)
+    driver = webdriver.Chrome(options=opts, service=Service(executable_path=shutil.which("chromedriver")))
+    try:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        yield driver
+    finally:
+        driver.quit()
+
+
+def overflowing(driver, inside: str = ".card") -> list[str]:
+    """The elements that reach past the viewport's right edge, outside any scroll box `inside`."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > "
+        f"document.documentElement.clientWidth + 1 && !e.closest('{inside}')).map(e => e.tagName + '#' + e.id + "
+        "'.' + e.className)")
 
 
 def run(*args, stdin: str | None = None, cwd=None):

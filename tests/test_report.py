@@ -189,3 +189,16 @@ def test_the_reports_bars_show_the_characters_share_and_whole_words(models, tmp_
     pr = raw[raw.index("entities kept at confidence"):]
     first = re.search(r'points="([\d.]+),', pr).group(1)
     assert float(first) > 40.0                                              # the curve starts past recall 0
+
+
+@pytest.mark.parametrize("width", [1280, 400])
+def test_the_report_fits_its_window_at_1280_and_400_px(models, tmp_path, width):
+    from conftest import chromium, overflowing
+    r = run("report", DATA / "test.conll", "--model", models["sentence"], "--html", tmp_path / "r.html")
+    assert r.returncode == 0, r.stderr
+    with chromium(width) as driver:
+        driver.get((tmp_path / "r.html").as_uri())
+        assert driver.execute_script("return document.documentElement.clientWidth") <= width
+        # wide tables and bars scroll inside their own box; the page itself never scrolls sideways
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= width, \
+            overflowing(driver, ".scroll")

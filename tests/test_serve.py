@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 import nerwin  # noqa: E402
 from nerwin.tools.serve import Limits, create_app  # noqa: E402
 
-from conftest import start_server, trained  # noqa: E402
+from conftest import chromium, overflowing, start_server, trained  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -114,22 +114,9 @@ def server(model):
 
 
 def test_the_page_in_a_real_browser(server, tmp_path):
-    if not shutil.which("chromedriver"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromedriver is missing in CI (apt-get install chromium chromium-driver)")
-        pytest.skip("needs chromium and chromium-driver")
-    os.environ["SE_AVOID_STATS"] = "true"               # selenium's manager would report usage over the network
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-    opts = webdriver.ChromeOptions()
-    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--window-size=400,1400"):
-        opts.add_argument(a)
-    driver = webdriver.Chrome(options=opts, service=Service(executable_path=shutil.which("chromedriver")))
-    try:                                   # a 400 px viewport (a headless window is at least 500 px wide)
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                               {"width": 400, "height": 1400, "deviceScaleFactor": 1, "mobile": False})
+    with chromium(400) as driver:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
         driver.get(server)
         wait = WebDriverWait(driver, 20)
         wait.until(lambda d: "tokens" in d.find_element(By.ID, "status").text)
@@ -163,13 +150,8 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         assert "z̄ = δ = h̄ ∘ f′(z)" in driver.find_element(By.ID, "graph-detail").text
         assert driver.find_elements(By.CSS_SELECTOR, "#graph .node[data-node='e[+0]']")
         driver.save_screenshot(str(os.environ.get("NERWIN_PAGE_SHOT", tmp_path / "page.png")))
-        wide = driver.execute_script("return [...document.querySelectorAll('body *')].filter(e => "
-                                     "e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && "
-                                     "!e.closest('.card')).map(e => e.tagName + '#' + e.id + '.' + e.className)")
         assert driver.execute_script("return document.documentElement.clientWidth") <= 400
-        assert driver.execute_script("return document.documentElement.scrollWidth") <= 400, wide
-    finally:
-        driver.quit()
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 400, overflowing(driver)
 
 
 def test_serve_without_the_extra_says_how_to_install(tmp_path, model):

@@ -66,6 +66,8 @@ tr.micro td{font-weight:600;background:#fafafa}
 .bars{display:grid;grid-template-columns:110px 150px 60px 150px 60px;gap:1px 8px;font-size:12px;margin:6px 0 0 78px;align-items:center}
 .bars.chars{grid-template-columns:110px 130px 50px 130px 55px 130px 55px}.bars .w{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .b{height:9px;background:#4a7bd0;border-radius:2px}.pos{background:#2f9e44}.neg{background:#d9480f}
+.scroll{overflow-x:auto;max-width:100%}
+@media (max-width:600px){body{padding:0 10px}.bars,.errs,.why{margin-left:0}.who{display:block;width:auto}}
 .summary{font-size:15px;margin:10px 0}.errs{margin:4px 0 0 78px}
 .legend span{margin-right:12px}.why{margin:6px 0 0 78px;font-size:13px;color:#444}svg text{font:11px system-ui,sans-serif;fill:#333}
 """
@@ -101,7 +103,8 @@ def scores_table(m: dict, binary: bool, target: str) -> str:
             rows.append(f'<tr><td class="l">{esc(t)}</td>' + "".join(fig(x[c], f"per_type.{t}.{c}") for c in cols) + "</tr>")
     name = "micro average" if not binary else f"{esc(target)} (token level)"
     rows.append(f'<tr class="micro"><td class="l">{name}</td>' + "".join(fig(m[c], c) for c in cols) + "</tr>")
-    return f'<table><tr><th class="l">{"type" if not binary else "class"}</th>{head}</tr>{"".join(rows)}</table>'
+    return (f'<div class="scroll"><table><tr><th class="l">{"type" if not binary else "class"}</th>{head}</tr>'
+            f'{"".join(rows)}</table></div>')
 
 
 def confusion_table(labels: list[str], cm: np.ndarray) -> str:
@@ -115,8 +118,8 @@ def confusion_table(labels: list[str], cm: np.ndarray) -> str:
             bg = f"rgba({'47,158,68' if i == j else '217,72,15'},{0.08 + 0.8 * share:.2f})" if cm[i, j] else "#fff"
             cells.append(f'<td style="background:{bg}" title="{share:.1%} of gold {esc(l)}">{cm[i, j]:,}</td>')
         rows.append(f'<tr><th class="l">{esc(l)}</th>{"".join(cells)}<td>{total:,}</td></tr>')
-    return (f'<table class="cm"><tr><th class="l">gold \\ predicted</th>{head}<th>gold total</th></tr>'
-            f'{"".join(rows)}</table><p class="kind">Tokens; shading is the share of the gold row '
+    return (f'<div class="scroll"><table class="cm"><tr><th class="l">gold \\ predicted</th>{head}<th>gold total</th>'
+            f'</tr>{"".join(rows)}</table></div><p class="kind">Tokens; shading is the share of the gold row '
             "(green: right, red: wrong).</p>")
 
 
@@ -276,7 +279,7 @@ def bars_html(row: dict) -> str:
                      f'style="width:{100 * w["norm"] / sn:.0f}%"></div></span><span>{w["norm"]:.3f}</span>'
                      + signed(w["push"]) + (signed(w["parts"]["chars"]) if chars else ""))
     return (f'<div class="why">why "{esc(row["token"])}" → {esc(row["label"])} ({row["prob"]:.2f}): each word of its window'
-            f'</div><div class="bars{" chars" if chars else ""}">{"".join(cells)}</div>')
+            f'</div><div class="scroll"><div class="bars{" chars" if chars else ""}">{"".join(cells)}</div></div>')
 
 
 def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_errors: int = MAX_ERRORS) -> tuple[str, dict]:
