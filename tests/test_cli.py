@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from nerwin.text.corpus import binary_labels, read_conll
+from nerwin.text.corpus import read_conll
+from nerwin.text.schemes import binary_labels
 
 from conftest import DATA, assert_clean_error, corpus, load_arrays, run, write_vectors
 from test_corpus import CONLL2003

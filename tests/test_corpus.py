@@ -1,6 +1,7 @@
 import pytest
 
-from nerwin.text.corpus import binary_labels, entity_types, read_conll
+from nerwin.text.corpus import entity_types, read_conll
+from nerwin.text.schemes import binary_labels
 from nerwin.errors import NerwinError
 from nerwin.text.tokenize import tokenize
 

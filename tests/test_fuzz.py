@@ -20,7 +20,6 @@ from nerwin.text.corpus import iter_conll
 from nerwin.errors import NerwinError
 from nerwin.text.tokenize import tokenize
 from nerwin.vectors import FORMATS, open_store
-from nerwin.text.windows import Vocab
 
 N = int(os.environ.get("NERWIN_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck))

@@ -232,8 +232,17 @@ def rss_mb(pid: int) -> float:
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
 
 
-def test_100k_tokens_get_a_413_the_largest_allowed_batch_is_tagged_and_memory_stays_bounded(server):
-    p, port = server
+@pytest.fixture
+def own_server(models):
+    """A server of its own: the slow-clients test stops the module's one."""
+    p, port = start_server(models["binary"])
+    yield p, port
+    p.terminate()
+    p.wait(timeout=20)
+
+
+def test_100k_tokens_get_a_413_the_largest_allowed_batch_is_tagged_and_memory_stays_bounded(own_server):
+    p, port = own_server
 
     def post(body):
         req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/tag", data=json.dumps(body).encode(),

@@ -11,7 +11,6 @@ import time
 import numpy as np
 import pytest
 
-from nerwin.settings import Settings
 
 from nerwin.model import WindowModel
 

@@ -10,7 +10,7 @@ from nerwin.model import WindowModel
 from nerwin.nn import network
 from nerwin.apply.tagger import Tagger
 
-from conftest import DATA, assert_clean_error, corpus, load_arrays, run
+from conftest import DATA, assert_clean_error, corpus, run
 
 HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "&amp;", "</td></tr></table>"]
 

@@ -2,7 +2,6 @@
 Python API, and the page in a real browser."""
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -152,6 +151,24 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         driver.save_screenshot(str(os.environ.get("NERWIN_PAGE_SHOT", tmp_path / "page.png")))
         assert driver.execute_script("return document.documentElement.clientWidth") <= 400
         assert driver.execute_script("return document.documentElement.scrollWidth") <= 400, overflowing(driver)
+
+        def tag(text):
+            box.clear()
+            box.send_keys(text)
+            driver.find_element(By.ID, "go").click()
+
+        def panels():                                          # the token panel is back to its prompt
+            token, window, graph = (driver.find_element(By.ID, p).text.strip() for p in ("token", "window", "graph"))
+            return [token.startswith("Click a word") or token, window, graph]
+
+        tag("Rome is far .")                                   # a new sentence: nothing of the last one stays
+        wait.until(lambda d: "Rome" in d.find_element(By.ID, "sentence").text)
+        assert panels() == [True, "", ""], panels()
+        next(t for t in driver.find_elements(By.CSS_SELECTOR, ".tok[data-i]") if t.text == "Rome").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#explain tr[data-word]"))
+        tag("a " * 600)                                        # over the token limit: an error, and empty panels
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#status .err"))
+        assert panels() == [True, "", ""] and not driver.find_element(By.ID, "sentence").text.strip(), panels()
 
 
 def test_serve_without_the_extra_says_how_to_install(tmp_path, model):

@@ -2,7 +2,6 @@
 what gensim writes. Every protocol of a real gensim file reads with gensim's values; everything a
 hostile pickle can try is refused by name, before anything runs, in bounded memory and time."""
 import copyreg
-import io
 import os
 import pickle
 import pickletools

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
 from nerwin.errors import NerwinError
-from nerwin.text.schemes import binary_labels, parse, types  # noqa: F401  (binary_labels: once here)
+from nerwin.text.schemes import parse, types
 
 BATCH = 2000      # sentences per chunk: memory is bounded by this, not by the input
 MAX_LINE = 1 << 24   # characters: a longer line is not CoNLL (say, /dev/zero)

@@ -29,7 +29,6 @@ SENTENCE = b"The museums in Paris are amazing .\n"
 
 def epochs(repeats: int) -> dict:
     """{(batch, chars): [seconds of each whole epoch]}."""
-    import numpy as np
     from nerwin.settings import Settings
     from nerwin.training.data import prepare
     from nerwin.training.loop import Run, fit

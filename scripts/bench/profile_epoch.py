@@ -13,7 +13,6 @@ import cProfile
 import pstats
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc" / "train.conll"

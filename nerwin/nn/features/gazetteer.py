@@ -3,7 +3,6 @@ not) joins each word's slot, as casing does (Collobert et al. 2011, section 6.4)
 the user's (`--gazetteer TYPE=FILE`); they travel inside the model, so it tags without the files."""
 from __future__ import annotations
 
-import numpy as np
 
 from nerwin.nn.features.base import EmbeddingFeature, Ids
 from nerwin.text.gazetteer import PAD, Matcher, read_gazetteers
