@@ -46,7 +46,7 @@ def check(p: dict, E: np.ndarray, ids: np.ndarray, y: np.ndarray, head: Head, ac
         grads[k] = dense
 
     def J():
-        return network.loss(p, E, ids, y, head, act, lam, mask, features, feats, lengths)[0]
+        return network.objective(p, E, ids, y, head, act, lam, mask, features, feats, lengths)
 
     errors = {k: rel_error(grads[k], numeric_grad(J, p[k])) for k in p}
     num_E = numeric_grad(J, E)

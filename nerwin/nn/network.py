@@ -171,6 +171,17 @@ def loss(p, E, ids, y, head: Head, act="tanh", lam=0.0, mask=None, features=(), 
     return J, grads, rows, dE
 
 
+def objective(p, E, ids, y, head: Head, act="tanh", lam=0.0, mask=None, features=(), feats=None, lengths=None):
+    """J alone, as loss() computes it, without the backward pass below the head: central
+    differences call this twice per parameter entry."""
+    two = "W2" in p
+    h, _ = forward(p, E, ids, act, None if two else mask, features, feats)
+    if two:
+        h, _ = context_forward(h, lengths, p, act, mask)
+    J = head.loss(h, y, lengths, p, lam)[0] + 0.5 * lam * float(np.sum(p["W"] ** 2))
+    return J + 0.5 * lam * float(np.sum(p["W2"] ** 2)) if two else J
+
+
 def hidden(p, E, ids, act="tanh", features=(), feats=None, states=None):
     """Layer 1's h for each window (B, H), as the head or layer 2 reads it."""
     return forward(p, E, ids, act, None, features, feats, states)[0]
