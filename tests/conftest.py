@@ -19,6 +19,9 @@ def nerwin_cache(tmp_path_factory):
     os.environ["NERWIN_CACHE"] = str(d)
     return d
 
+# the sample corpus's words, for vector files of its vocabulary
+SAMPLE_WORDS = ["the", "museums", "in", "paris", "are", "amazing", ".", "berlin", "london", "is"]
+
 
 def corpus(name: str, split: str) -> Path:
     p = CORPORA / name / f"{split}.conll"
@@ -139,6 +142,12 @@ def models(tmp_path_factory, nerwin_cache):
     return out
 
 
+@pytest.fixture(scope="session")
+def loc_model(models):
+    """The binary LOC model, for tests that only read it or copy it."""
+    return models["binary"]
+
+
 def load_arrays(model_dir):
     """A saved model's params, E, vocabulary, config and bundle (WindowModel.load's checks all run)."""
     from nerwin.model import WindowModel
@@ -160,3 +169,27 @@ def rewrite_config(src, dst, change):
     np.savez(dst / "model.npz", **arrays)
     (dst / "config.json").write_text(json.dumps(cfg))
     return dst
+
+
+def train_into(out, *extra):
+    """`nerwin train` for one epoch on the sample into out."""
+    return run("train", "--out", out, "--epochs", "1", "-q", *extra)
+
+
+class Payload:
+    """Unpickling this runs `touch MARKER`."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def gensim_kv(path: Path, sidecar: bool):
+    """A gensim .kv of SAMPLE_WORDS saved at path, its vectors in a sidecar .npy or not."""
+    from gensim.models import KeyedVectors
+    kv = KeyedVectors(4)
+    kv.add_vectors(SAMPLE_WORDS, np.random.default_rng(0).normal(size=(len(SAMPLE_WORDS), 4)).astype(np.float32))
+    kv.save(str(path), sep_limit=0 if sidecar else 10 ** 9)
+    return kv

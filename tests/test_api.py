@@ -10,6 +10,7 @@ import nerwin
 from nerwin.text.corpus import read_conll
 
 from conftest import DATA, ROOT, corpus, run, write_vectors
+from nerwin.errors import NerwinError
 
 
 def readme_example() -> str:
@@ -159,3 +160,23 @@ def test_a_tagger_saves_itself_and_loads_the_same(models, tmp_path):
     again = nerwin.load(tmp_path / "copy")
     text = "Anna flew to Paris ."
     assert again.tag(text).probs == tagger.tag(text).probs and again.temperature == tagger.temperature
+
+
+def test_api_bad_arguments(loc_model):
+    tagger = nerwin.load(loc_model)
+    cases = [(lambda: tagger.tag(["a", None]), TypeError, "text[1]"),
+             (lambda: tagger.tag(b"Paris"), TypeError, "text"),
+             (lambda: list(tagger.tag_many("Paris")), TypeError, "items"),
+             (lambda: list(tagger.tag_many(["a"], batch_size=0)), ValueError, "batch_size"),
+             (lambda: list(tagger.tag_many(["a", 3])), TypeError, "items[1]"),
+             (lambda: tagger.explain(""), ValueError, "no tokens"),
+             (lambda: tagger.evaluate(3), TypeError, "gold"),
+             (lambda: nerwin.load(3), TypeError, "model_dir"),
+             (lambda: nerwin.train(epochs=0, quiet=True), ValueError, "epochs"),
+             (lambda: nerwin.train(epochs="3", quiet=True), TypeError, "epochs"),
+             (lambda: nerwin.train(epoch=3, quiet=True), TypeError, "epoch"),
+             (lambda: nerwin.train(train=3, quiet=True), TypeError, "train")]
+    for call, error, name in cases:
+        with pytest.raises(error) as e:
+            call()
+        assert isinstance(e.value, NerwinError) and name in str(e.value), (name, e.value)

@@ -1,6 +1,8 @@
 """A word's spelling: the character CNN, affixes and word dropout, each piece against an
 independent computation, and a model that reads them saved, loaded and explained."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -222,3 +224,24 @@ def test_same_seed_same_character_model_bit_for_bit(char_model, tmp_path_factory
     for k in a.files:
         if k != "config_json":
             assert np.array_equal(a[k], b[k]), k
+
+
+WEIRD = ["x" * 1_000_000, "é" * 300, "\u202eevil", "a\u0301\u0301\u0301", "👩\u200d👩\u200d👧", "\ufeffBOM", "٣٤٥",
+         "\U0010ffff", "Ǆ"]
+
+
+def test_huge_and_odd_words_at_predict_and_train_time(models, tmp_path):
+    text = " ".join(WEIRD) + " Paris ."
+    for kind in ("binary", "sentence"):
+        doc = nerwin.load(models[kind]).tag(text)
+        assert doc.tokens[0] == "x" * 1_000_000 and len(doc.labels) == len(doc.tokens)
+        assert all(0 <= p <= 1 for p in doc.probs)
+    (tmp_path / "in.txt").write_text(text + "\n", encoding="utf-8")
+    r = run("predict", "--model", models["sentence"], "--output-format", "jsonl", tmp_path / "in.txt")
+    assert r.returncode == 0 and json.loads(r.stdout)["tokens"][0] == "x" * 1_000_000
+    train = tmp_path / "odd.conll"
+    lines = DATA.joinpath("train.conll").read_text(encoding="utf-8").strip().split("\n\n")[:200]
+    odd = "\n".join(f"{w}\t{'B-LOC' if i == 2 else 'O'}" for i, w in enumerate(WEIRD))
+    train.write_text("\n\n".join([odd, *lines]) + "\n", encoding="utf-8")
+    tagger, _ = nerwin.train(train=train, out=tmp_path / "m", target="all", epochs=1, quiet=True, chars=8)
+    assert nerwin.load(tmp_path / "m").tag(WEIRD[:3]).tokens == WEIRD[:3]

@@ -12,7 +12,7 @@ from nerwin.nn.heads import BinaryHead, SentenceHead, SoftmaxHead, span_marginal
 from nerwin.text.metrics import calibration
 from nerwin.text.schemes import iob2_classes, spans
 
-from conftest import corpus, run
+from conftest import assert_clean_error, corpus, run
 
 CLASSES = iob2_classes(["PER", "LOC"])
 
@@ -166,3 +166,21 @@ def test_a_dropped_entity_prints_its_tokens_probability_of_O(models, kind):
     assert all(label == "O" for _, label, _ in rows)
     for (_, _, p), d in zip(rows, dist):
         assert float(p) == pytest.approx(d["O"], abs=5e-5)
+
+
+def test_calibration_and_the_report_on_degenerate_gold(models, tmp_path):
+    """Gold without entities, and a file of one one-word sentence: figures, never a crash."""
+    none = tmp_path / "none.conll"
+    none.write_text("The\tO\nsky\tO\nis\tO\nblue\tO\n.\tO\n\nno\tO\n", encoding="utf-8")
+    one = tmp_path / "one.conll"
+    one.write_text("Paris\tB-LOC\n", encoding="utf-8")
+    for kind in ("softmax", "sentence"):
+        t = nerwin.load(models[kind])
+        for f in (none, one):
+            m = t.evaluate(f)
+            assert 0 <= m["calibration"]["entity"]["ece"] <= 1 and 0 <= m["calibration"]["token"]["ece"] <= 1
+            r = run("report", f, "--model", models[kind], "--html", tmp_path / f"{kind}-{f.stem}.html")
+            assert r.returncode == 0, r.stderr
+    m = nerwin.load(models["binary"]).evaluate(one)
+    assert m["support"] == 1
+    assert_clean_error(run("evaluate", none, "--model", models["binary"]), str(none), "'LOC' not in the file")

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from nerwin.text.corpus import entity_types, read_conll
@@ -5,7 +7,8 @@ from nerwin.text.schemes import binary_labels
 from nerwin.errors import NerwinError
 from nerwin.text.tokenize import tokenize
 
-from conftest import corpus
+from conftest import DATA, assert_clean_error, corpus, load_arrays, run, train_into
+from nerwin.model import WindowModel
 
 CONLL2003 = """-DOCSTART- -X- -X- O
 
@@ -88,3 +91,52 @@ def test_plain_text_is_not_taken_for_conll(tmp_path):
     f.write_text("\n".join(f"a w{i} w{i + 1}" for i in range(300)))           # every last word a "type"
     with pytest.raises(NerwinError, match="looks like text, not CoNLL"):
         read_conll(f)
+
+
+TRAIN = DATA / "train.conll"
+
+
+@pytest.mark.parametrize("name,content,expect", [
+    ("empty.conll", b"", "no sentences"),
+    ("nul.conll", b"a\tO\n\x00\x01\x02\tO\n", ":2: binary data"),
+    ("latin1.conll", "caf\u00e9\tO\n".encode("latin-1"), "UTF-8"),
+    ("onecol.conll", b"a\tO\n\nlonely\n", ":3: one column"),
+    ("prefix.conll", b"a\tO\nb\tX-LOC\n", ":2: unknown tag 'X-LOC'"),
+])
+def test_bad_conll(tmp_path, name, content, expect):
+    f = tmp_path / name
+    f.write_bytes(content)
+    r = train_into(tmp_path / "m", "--train", f)
+    assert_clean_error(r, str(f), expect)
+    assert not (tmp_path / "m").exists()          # nothing created, not even the directory
+
+
+def test_missing_conll_and_missing_target(tmp_path):
+    assert_clean_error(train_into(tmp_path / "m", "--train", tmp_path / "nope.conll"), "nope.conll", "no such file")
+    r = train_into(tmp_path / "m", "--target", "DISEASE")
+    assert_clean_error(r, "train.conll", "DISEASE", "types found: ")
+
+
+def test_bom_crlf_and_a_10k_token_sentence_work(tmp_path):
+    lines = TRAIN.read_text().split("\n")
+    long = "".join(f"w{i % 50}\t{'B-LOC' if i % 7 == 0 else 'O'}\r\n" for i in range(10_000))
+    f = tmp_path / "crlf.conll"
+    f.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n" + long.encode())
+    r = train_into(tmp_path / "m", "--train", f, "--dev", DATA / "dev.conll")
+    assert r.returncode == 0, r.stderr
+    assert load_arrays(tmp_path / "m")[0]["W"].shape == (100, WindowModel.load(tmp_path / "m").input_width)
+
+
+def test_lowercase_o_a_bom_in_the_middle_and_nul_input(tmp_path, loc_model):
+    f = tmp_path / "c.conll"
+    f.write_bytes("\ufeffParis\tb-loc\nis\to\n\n".encode() + "\ufeff-DOCSTART-\tO\n\nRome\tB-LOC\nok\tO\n".encode())
+    sents = read_conll(f)
+    assert [s.tokens for s in sents] == [["Paris", "is"], ["Rome", "ok"]]
+    from nerwin.text.corpus import entity_types
+    assert entity_types(sents) == ["loc", "LOC"]              # `o` is O, not a type named o
+    t0 = time.perf_counter()
+    r = run("predict", "/dev/zero", "--model", loc_model)
+    assert_clean_error(r, "/dev/zero", "NUL")
+    r = run("evaluate", "/dev/zero", "--model", loc_model)
+    assert_clean_error(r, "/dev/zero", "NUL")
+    assert time.perf_counter() - t0 < 30

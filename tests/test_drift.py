@@ -114,3 +114,9 @@ def test_the_picture_puts_television_where_each_classifier_does_in_the_full_spac
         shaded = float(plane_prob(res, mode, at[None])[0])
         assert (shaded >= 0.5) == (tele[key] >= 0.5) and shaded == pytest.approx(tele[key], abs=1e-5), mode
     assert tele["p_frozen"] >= 0.5 > tele["p_fine_tuned"]        # the lecture's effect, drawn truthfully
+
+
+def test_drift_outputs_and_words_folder(tmp_path):
+    assert_clean_error(run("drift-demo", "--json", tmp_path / "no" / "d.json"), "--json")
+    assert_clean_error(run("drift-demo", "--plot", tmp_path / "no" / "d.png"), "--plot")
+    assert_clean_error(run("drift-demo", "--words", tmp_path), str(tmp_path), "directory")

@@ -99,3 +99,32 @@ def test_adam_equals_numpy_adam_bit_for_bit(seed):
         assert np.array_equal(bits(pa[k]), bits(pb[k])), k
     assert np.array_equal(bits(Ea), bits(Eb))
     assert not np.array_equal(Ea, E0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_embed_backward_equals_np_add_at(seed):
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(1, 6)), int(rng.integers(1, 5))
+    B = int(rng.integers(1, 30))
+    vocab = [1, 2, 50][seed % 3]                  # 1: every id equal
+    ids = rng.integers(0, vocab, size=(B, n))
+    if seed == 0:
+        ids, B, n = np.array([[7]]), 1, 1         # a single slot
+    dwin = rng.normal(size=(B, n * d))
+    rows, dE = model.embed_backward(dwin, (ids, d))
+    ref = np.zeros((ids.max() + 1, d))
+    np.add.at(ref, ids.ravel(), dwin.reshape(-1, d))
+    assert list(rows) == sorted(set(ids.ravel().tolist()))
+    np.testing.assert_allclose(dE, ref[rows], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_scatter_of_large_batches_equals_np_add_at(seed):
+    rng = np.random.default_rng(seed)
+    ids = rng.zipf(1.3, size=(900, 5)) % [7, 3000, 3000, 50, 3000][seed % 5]
+    dwin = rng.normal(size=(900, 5 * 4))
+    rows, dE = model.embed_backward(dwin, (ids, 4))
+    ref = np.zeros((ids.max() + 1, 4))
+    np.add.at(ref, ids.ravel(), dwin.reshape(-1, 4))
+    assert list(rows) == sorted(set(ids.ravel().tolist()))
+    np.testing.assert_allclose(dE, ref[rows], rtol=1e-12, atol=1e-12)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from nerwin.nn import layers, network
+from nerwin.nn import layers, network, heads
 from nerwin.nn.heads import BinaryHead
 from nerwin.nn.layers import ACTIVATIONS
 from nerwin.settings import Settings
@@ -113,3 +113,14 @@ def test_the_warm_up_changes_no_bit_of_the_model(tmp_path, monkeypatch, flags):
     for k in a.files:
         if k != "config_json":
             assert np.array_equal(a[k], b[k]), k
+
+
+def test_softmax_loss_is_finite_for_a_logit_gap_of_200_in_float32():
+    h = np.ones((1, 1), np.float32)
+    V = np.array([[200.0], [0.0]], np.float32)
+    head = heads.SoftmaxHead("all", ["O", "B-X"])
+    p = {"V": V, "c": np.zeros(2, np.float32)}
+    J, grads, dh = head.loss(h, np.array([1]), None, p, 0.0)
+    assert np.isfinite(J) and J == pytest.approx(200.0, rel=1e-6)
+    dV, dc = grads["V"], grads["c"]
+    assert np.all(np.isfinite(dV)) and dc == pytest.approx([1.0, -1.0])

@@ -1,12 +1,23 @@
 """No output is ever opened over an input, and no two outputs over each other: every writer
 (predict to stdout, --output-dir with and without --dask, report, train's --log and
 --metrics-json) is checked by file identity before anything is written, through the real CLI."""
+import errno
 import hashlib
+import json
 import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from conftest import DATA, assert_clean_error, run
+from conftest import DATA, assert_clean_error, load_arrays, run, train_into
+from nerwin.model import checkpoint
+from nerwin.errors import NerwinError
+import nerwin
 
 
 def digest(*paths):
@@ -118,3 +129,101 @@ def test_predict_into_a_pipe_that_closes_ends_quietly(models, tmp_path):
     p.stdout.close()                                                   # as `| head -1` does
     err = p.stderr.read().decode()
     assert p.wait(timeout=60) == 0 and err == "", err
+
+
+@pytest.mark.parametrize("flag", ["--metrics-json", "--log"])
+def test_train_outputs_in_a_missing_folder_or_a_directory(tmp_path, flag):
+    assert_clean_error(run("train", "--out", tmp_path / "m", flag, tmp_path / "no" / "x.json"), "no/x.json", flag)
+    assert_clean_error(run("train", "--out", tmp_path / "m", flag, tmp_path), str(tmp_path), flag)
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_full_disk_while_saving_is_one_error_and_leaves_the_old_model(tmp_path, monkeypatch):
+    from test_fuzz import tiny_model
+    tiny_model(str(tmp_path), True)
+    before = (tmp_path / "model.npz").read_bytes()
+    from nerwin.model import WindowModel
+    m = WindowModel.load(tmp_path)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(NerwinError, match="No space left on device.*unchanged"):
+        m.with_weights(m.params, m.E * 2).save(tmp_path)
+    assert (tmp_path / "model.npz").read_bytes() == before
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_unwritable_out(tmp_path):
+    (tmp_path / "file").write_text("x")
+    assert_clean_error(train_into(tmp_path / "file" / "m"), str(tmp_path / "file" / "m"), "--out")
+
+
+@pytest.mark.slow
+def test_sigkill_during_the_save_leaves_old_or_new_model(tmp_path):
+    """Each run is killed a random moment after its save has begun (its staging folder appears
+    beside the model), not at a guessed fraction of the run, which a slow first run skews."""
+    out = tmp_path / "m"
+    assert run("train", "--out", out, "--epochs", "1", "--seed", "100", "-q").returncode == 0
+    def staging():
+        return {f.name for f in tmp_path.iterdir() if f.name.startswith(".m.")}
+    rng = random.Random(0)
+    present, during = 100, 0
+    for trial in range(10):
+        left = staging()                                # what killed saves left behind
+        p = subprocess.Popen([sys.executable, "-m", "nerwin", "train", "--out", str(out), "--epochs", "1",
+                              "--seed", str(trial), "-q"], env=os.environ.copy(), stderr=subprocess.DEVNULL)
+        while p.poll() is None and not staging() - left:
+            time.sleep(0.0002)
+        time.sleep(rng.uniform(0, 0.01))
+        saving = p.poll() is None and bool(staging() - left)
+        p.kill()
+        p.wait()
+        during += saving and p.returncode == -signal.SIGKILL
+        params, E, vocab, config, _ = load_arrays(out)   # complete: loads and shapes agree
+        assert config["training"]["seed"] in (present, trial)    # the old model or the new one
+        present = config["training"]["seed"]
+        json.loads((out / "config.json").read_text())
+    assert during > 0, "no kill fell inside a save; the test saw nothing"
+
+
+def test_outputs_that_are_not_regular_files_are_written_not_replaced(tmp_path, loc_model):
+    target = tmp_path / "real.html"
+    target.write_text("old")
+    link = tmp_path / "link.html"
+    link.symlink_to(target)
+    r = run("report", DATA / "dev.conll", "--model", loc_model, "--html", link)
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and "<html" in target.read_text()
+    r = run("report", DATA / "dev.conll", "--model", loc_model, "--html", "/dev/stdout")
+    assert r.returncode == 0 and r.stdout.startswith("<!doctype html>")
+    r = run("evaluate", DATA / "dev.conll", "--model", loc_model, "--json")
+    assert json.loads(r.stdout)["tokens"] > 0
+
+
+def test_a_full_device_names_the_output(tmp_path, loc_model):
+    r = subprocess.run(f"echo Paris | {sys.executable} -m nerwin predict --model {loc_model} > /dev/full", shell=True,
+                       capture_output=True, text=True)
+    assert_clean_error(r, "<stdout>", "No space left")
+    r = run("train", "--epochs", "1", "--out", tmp_path / "m", "--log", "/dev/full", "-q")
+    assert_clean_error(r, "/dev/full")
+
+
+def test_a_failed_first_save_leaves_the_old_model_whole(tmp_path, loc_model, monkeypatch):
+    import shutil
+    from nerwin import files
+    out = tmp_path / "m"
+    shutil.copytree(loc_model, out)
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    real = files.atomic_write
+
+    def full(path, data):
+        if Path(path).name == "model.npz":
+            raise OSError(28, "No space left on device")
+        return real(path, data)
+    monkeypatch.setattr(checkpoint, "atomic_write", full)
+    with pytest.raises(NerwinError) as e:
+        nerwin.train(out=out, epochs=1, seed=5, quiet=True)
+    assert "unchanged" in str(e.value) and "last good model" not in str(e.value)
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -1,8 +1,10 @@
 """predict's output lines up with its input, streams, runs in several processes with the same
 output, and Docs carry offsets into the text the user gave."""
 import json
+import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 import nerwin
 from nerwin.text.corpus import read_conll
 
-from conftest import corpus, run, trained
+from conftest import assert_clean_error, corpus, run, trained
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +150,110 @@ def test_progress_says_how_far_through_a_file_of_known_size(tmp_path):
         os.close(fd)
     assert "50 records tagged, 5 a second, 25% of the file, about 30 s left" in line
     assert "%" not in Progress(0, None).line(50, Progress(0, None).t0 + 1.0)     # a stream: no size
+
+
+def test_predict_empty_long_and_non_utf8(loc_model):
+    assert_clean_error(run("predict", "--model", loc_model, stdin=""), "<stdin>", "empty input")
+    long_line = " ".join(["Paris", "is", "big", "."] * 50_000)     # ~1 MB, one sentence
+    r = run("predict", "--model", loc_model, "--output-format", "jsonl", stdin=long_line + "\n")
+    assert r.returncode == 0, r.stderr[-500:]
+    assert len(json.loads(r.stdout)["tokens"]) == 200_000
+    p = subprocess.run([sys.executable, "-m", "nerwin", "predict", "--model", str(loc_model)],
+                       input=b"Caf\xe9 in Paris\n\xff\xfe Berlin\n", capture_output=True)
+    assert p.returncode == 0
+    assert p.stderr.decode().count("warning") == 1
+    assert "Paris\tLOC" in p.stdout.decode()
+
+
+def test_predict_with_closed_streams_and_an_ascii_locale(loc_model):
+    for redirect in ("<&-", ">&-"):
+        r = subprocess.run(f"{sys.executable} -m nerwin predict --model {loc_model} {redirect}", shell=True,
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    env = dict(os.environ, PYTHONIOENCODING="ascii", LC_ALL="C")
+    r = subprocess.run([sys.executable, "-m", "nerwin", "predict", "--model", str(loc_model)], input="Zürich 東京 😀\n".encode(),
+                       capture_output=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "Zürich" in r.stdout.decode("utf-8")
+
+
+@pytest.mark.parametrize("workers", ["-1", "1000000", "2.5", "x"])
+def test_bad_worker_counts_are_refused(models, tmp_path, workers):
+    (tmp_path / "in.txt").write_text("Paris is big .\n")
+    r = run("predict", "--model", models["binary"], "--workers", workers, tmp_path / "in.txt")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "--workers" in r.stderr, r.stderr
+
+
+def test_workers_0_is_one_per_core(models, tmp_path):
+    (tmp_path / "in.txt").write_text("Paris is big .\nAnna flew to Lima .\n")
+    r = run("predict", "--model", models["binary"], "--workers", "0", tmp_path / "in.txt")
+    one = run("predict", "--model", models["binary"], tmp_path / "in.txt")
+    assert r.returncode == 0 and r.stdout == one.stdout
+
+
+def test_a_fifo_is_read_and_a_folder_or_a_file_for_a_folder_is_refused(models, tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text("Paris is big .\n\nRome\n"))
+    writer.start()
+    r = run("predict", "--model", models["binary"], fifo)
+    writer.join(10)
+    assert r.returncode == 0 and [l.split("\t")[0] for l in r.stdout.splitlines() if l] == ["Paris", "is", "big", ".", "Rome"]
+    assert_clean_error(run("predict", "--model", models["binary"], tmp_path), str(tmp_path), "directory")
+    (tmp_path / "in.txt").write_text("Paris\n")
+    (tmp_path / "afile").write_text("")
+    r = run("predict", "--model", models["binary"], tmp_path / "in.txt", "--output-dir", tmp_path / "afile")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "afile" in r.stderr
+
+
+def test_a_file_of_undecodable_bytes_and_control_characters(models, tmp_path):
+    f = tmp_path / "latin1.txt"
+    f.write_bytes(b"caf\xe9 Paris\n\x01\x02 Rome\n\n")
+    r = run("predict", "--model", models["sentence"], "--output-format", "jsonl", f)
+    assert r.returncode == 0 and "not UTF-8" in r.stderr
+    recs = [json.loads(l) for l in r.stdout.splitlines()]
+    assert recs[0]["tokens"] == ["caf\ufffd", "Paris"] and recs[1]["tokens"] == ["Rome"] and recs[2]["tokens"] == []
+
+
+@pytest.mark.parametrize("value", ["nan", "-0.1", "1.5", "inf"])
+def test_min_confidence_out_of_range_or_nan(models, tmp_path, value):
+    (tmp_path / "in.txt").write_text("Paris .\n")
+    assert_clean_error(run("predict", "--model", models["binary"], "--min-confidence", value, tmp_path / "in.txt"),
+                       "--min-confidence")
+    with pytest.raises(ValueError, match="min_confidence"):
+        nerwin.load(models["binary"]).tag("Paris", min_confidence=float(value))
+
+
+def test_a_missing_file_among_several_leaves_no_output(models, tmp_path):
+    (tmp_path / "a.txt").write_text("Paris .\n")
+    (tmp_path / "out").mkdir()
+    r = run("predict", "--model", models["binary"], tmp_path / "a.txt", tmp_path / "nope.txt", "--output-dir",
+            tmp_path / "out")
+    assert_clean_error(r, "nope.txt")
+    assert not list((tmp_path / "out").iterdir())
+
+
+def unwritable_folder(tmp_path):
+    """A folder no file can be made in: without write permission, or (root ignores permissions) /proc."""
+    if os.geteuid() != 0:
+        d = tmp_path / "ro"
+        d.mkdir()
+        d.chmod(0o500)
+        return d
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("no folder is unwritable for root here")
+    return "/proc"
+
+
+@pytest.mark.parametrize("how", [[], ["--workers", "2"], ["--dask", "local:1"]], ids=["one", "workers", "dask"])
+def test_an_unwritable_output_dir_is_refused_before_any_work(models, tmp_path, how):
+    (tmp_path / "a.txt").write_text("Paris .\n")
+    (tmp_path / "b.txt").write_text("Rome .\n")
+    out = unwritable_folder(tmp_path)
+    before = set(os.listdir(out))
+    r = run("predict", "--model", models["binary"], tmp_path / "a.txt", tmp_path / "b.txt", "--output-dir", out,
+            *how)
+    assert_clean_error(r, "cannot write here")
+    assert str(out) in r.stderr and "--output-dir" in r.stderr
+    assert set(os.listdir(out)) == before
+    assert (tmp_path / "a.txt").read_text() == "Paris .\n"

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from nerwin.text.schemes import decode_iob2, iob2_classes, parse, spans, to_iob2, transitions, viterbi
+import nerwin
+from conftest import run
 
 seqeval_labeling = pytest.importorskip("seqeval.metrics.sequence_labeling")
 
@@ -88,3 +90,15 @@ def test_decode_iob2_finds_the_most_probable_valid_sequence():
         best = max(np.log(prob[np.arange(n), list(p)]).sum()
                    for p in itertools.product(range(len(classes)), repeat=n) if valid(classes, list(p)))
         assert np.log(q).sum() == pytest.approx(best, abs=1e-9)
+
+
+@pytest.mark.parametrize("tags, n", [(["B-LOC", "I-LOC", "B-PER", "B-ORG"], 3), (["I-LOC", "I-LOC", "O", "I-PER"], 2)])
+def test_every_token_an_entity_or_only_I_tags(models, tmp_path, tags, n):
+    f = tmp_path / "gold.conll"
+    f.write_text("".join(f"{w}\t{t}\n" for w, t in zip(["Paris", "Rome", "Anna", "Acme"], tags)), encoding="utf-8")
+    for kind in ("softmax", "sentence"):
+        m = nerwin.load(models[kind]).evaluate(f)
+        assert m["support"] == n                            # I- after O starts an entity, as conlleval reads it
+        assert 0 <= m["calibration"]["entity"]["ece"] <= 1
+        r = run("report", f, "--model", models[kind], "--html", tmp_path / f"{kind}.html")
+        assert r.returncode == 0, r.stderr

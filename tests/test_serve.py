@@ -5,6 +5,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 
 import pytest
 
@@ -14,7 +17,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 import nerwin  # noqa: E402
 from nerwin.tools.serve import Limits, create_app  # noqa: E402
 
-from conftest import chromium, overflowing, start_server, trained  # noqa: E402
+from conftest import assert_clean_error, chromium, overflowing, run, start_server, trained  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +202,6 @@ def test_unknown_paths_and_methods_get_nerwins_json_error(client):
 
 
 def test_serve_says_a_missing_model_or_a_taken_port_before_it_says_it_serves(model, tmp_path):
-    from conftest import assert_clean_error, run
     r = run("serve", "--model", tmp_path / "none")
     assert_clean_error(r, "no such model directory")
     assert "serving" not in r.stderr
@@ -230,3 +232,102 @@ def test_no_cors_unless_asked_and_odd_paths_stay_404(client):
     for path in ("/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/page.html", "/?x=" + "a" * 5000):
         r = client.get(path)
         assert r.status_code in (200, 404) and "root:" not in r.text
+
+
+@pytest.fixture(scope="module")
+def serving(models):
+    """-> (the server process, its port)."""
+    p, port = start_server(models["binary"])
+    yield p, port
+    if p.poll() is None:
+        p.terminate()
+        p.wait(timeout=20)
+
+
+def test_200_concurrent_clients_all_get_their_own_answer(serving):
+    _, port = serving
+    out, errors = {}, []
+
+    def client(i):
+        try:
+            body = json.dumps({"text": f"Client {i} visited Paris ."}).encode()
+            r = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/v1/tag", data=body),
+                                       timeout=60)
+            out[i] = json.loads(r.read())["tokens"]
+        except Exception as e:                       # noqa: BLE001 - collected and reported below
+            errors.append(repr(e))
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:3]
+    assert len(out) == 200 and all(out[i][1] == str(i) for i in out)
+
+
+def test_slow_clients_do_not_stall_the_others(serving):
+    """Clients that send their body a byte at a time leave /healthz and /v1/tag answering, and
+    SIGTERM still stops the server promptly while some of them hold their connections."""
+    proc, port = serving
+    slow = []
+    for _ in range(20):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"POST /v1/tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 30\r\n\r\n{")
+        slow.append(s)
+    try:
+        t0 = time.perf_counter()
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10)
+        r = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/v1/tag",
+                                                          data=b'{"text": "Paris ."}'), timeout=10)
+        assert json.loads(r.read())["tokens"] == ["Paris", "."]
+        assert time.perf_counter() - t0 < 5
+        for s in slow[:10]:                          # the others stay open: stopping must not wait for them
+            s.close()
+    finally:
+        t0 = time.perf_counter()
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+        for s in slow:
+            s.close()
+    assert proc.poll() is not None and time.perf_counter() - t0 < 10     # SIGTERM stops it promptly
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
+
+
+@pytest.fixture
+def own_server(models):
+    """A server of its own: the slow-clients test stops the module's one."""
+    p, port = start_server(models["binary"])
+    yield p, port
+    p.terminate()
+    p.wait(timeout=20)
+
+
+def test_100k_tokens_get_a_413_the_largest_allowed_batch_is_tagged_and_memory_stays_bounded(own_server):
+    p, port = own_server
+
+    def post(body):
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/tag", data=json.dumps(body).encode(),
+                                     headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    status, answer = post({"tokens": ["Paris"] * 100_000})
+    assert status == 413 and "limit" in answer["error"]
+    full = {"texts": [" ".join(["Paris"] * 512)] * 256}          # the default limits' largest batch
+    status, answer = post(full)
+    assert status == 200 and len(answer["docs"]) == 256 and len(answer["docs"][0]["tokens"]) == 512
+    after_one = rss_mb(p.pid)
+    for _ in range(4):
+        assert post(full)[0] == 200
+    assert rss_mb(p.pid) < after_one + 100                        # no growth from request to request
+    assert post({"text": "Anna flew to Lima ."})[0] == 200

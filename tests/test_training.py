@@ -1,0 +1,97 @@
+"""Training runs: degenerate corpora, bad settings, a loss that diverges, Ctrl-C, progress and
+history.json."""
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nerwin.model import WindowModel
+from nerwin.training.loop import TABLE_HEAD
+
+from conftest import DATA, assert_clean_error, load_arrays, run
+
+
+@pytest.mark.parametrize("content,extra,words", [
+    ("", (), "no sentences"),
+    ("a\tO\nb\tO\n", (), "no entity tags"),
+    ("a\tB-LOC\nb\tB-LOC\n", (), "same label"),
+    ("a\tB-LOC\nb\tO\n", ("--target", "all", "--dev", "DEV"), "types that train lacks"),
+    ("a\tB-LOC\nb\tO\n", ("--dev", "DEV"), "no LOC"),
+])
+def test_degenerate_corpora(tmp_path, content, extra, words):
+    f = tmp_path / "t.conll"
+    f.write_text(content)
+    (tmp_path / "dev.conll").write_text("a\tB-PER\nb\tO\n")
+    extra = [str(tmp_path / "dev.conll") if x == "DEV" else x for x in extra]
+    r = run("train", "--train", f, "--target", "LOC" if "all" not in extra else "all", *extra,
+            "--out", tmp_path / "m", "--epochs", "1")
+    assert_clean_error(r, words)
+    assert not (tmp_path / "m").exists()
+
+
+def test_vectors_limit_below_one_is_refused(tmp_path):
+    for n in ("0", "-3"):
+        assert_clean_error(run("train", "--vectors-limit", n, "--out", tmp_path / "m"), "--vectors-limit")
+
+
+def test_without_dev_the_kept_epoch_is_said_to_be_the_lowest_training_loss(tmp_path):
+    r = run("train", "--train", DATA / "train.conll", "--epochs", "12", "--patience", "1", "--lr", "0.5",
+            "--out", tmp_path / "m")
+    assert r.returncode == 0, r.stderr
+    assert "lowest training loss" in r.stderr and "no better dev F1" not in r.stderr
+    assert "early stop: no better training loss" in r.stderr
+
+
+def test_progress_written_to_a_pipe_leaves_no_blank_lines(tmp_path):
+    r = run("train", "--epochs", "3", "--out", tmp_path / "m")
+    assert r.returncode == 0
+    lines = r.stderr.splitlines()
+    assert all(l.strip() for l in lines), lines
+    assert lines.count(TABLE_HEAD) == 1 and sum(l[:5].strip().isdigit() for l in lines) == 3
+
+
+def test_diverging_loss_stops_keeps_last_good_model(tmp_path):
+    r = run("train", "--out", tmp_path / "m", "--optimizer", "sgd", "--lr", "1e32", "--epochs", "3", "-q")
+    assert_clean_error(r, "--lr")
+    assert "loss became" in r.stderr
+
+
+def test_ctrl_c_saves_best_so_far_and_exits_130(tmp_path):
+    p = subprocess.Popen([sys.executable, "-m", "nerwin", "train", "--out", str(tmp_path / "m"),
+                          "--epochs", "100000", "--batch-size", "8"],
+                         stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    for line in p.stderr:
+        if line.startswith("    2 "):
+            break
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and "best model so far" in err
+    params, *_ = load_arrays(tmp_path / "m")
+    assert params["W"].shape == (100, WindowModel.load(tmp_path / "m").input_width)
+
+
+def test_non_finite_learning_rates_and_weights_are_refused(tmp_path, loc_model):
+    assert_clean_error(run("train", "--lr", "inf", "--out", tmp_path / "m"), "--lr", "finite")
+    r = run("train", "--lr", "1e30", "--optimizer", "sgd", "--epochs", "2", "--out", tmp_path / "m", "-q")
+    assert_clean_error(r, "loss became")
+    assert not (tmp_path / "m" / "model.npz").exists()
+    # a model whose weights are NaN is refused on load
+    import shutil
+    d = tmp_path / "nan"
+    shutil.copytree(loc_model, d)
+    z = dict(np.load(d / "model.npz"))
+    z["W"] = np.full_like(z["W"], np.nan)
+    with open(d / "model.npz", "wb") as f:
+        np.savez(f, **z)
+    assert_clean_error(run("predict", "--model", d, stdin="Paris\n"), "model.npz", "not finite")
+
+
+def test_history_is_strict_json(loc_model):
+    def refuse(x):
+        raise ValueError(x)
+    json.loads((loc_model / "history.json").read_text(), parse_constant=refuse)
