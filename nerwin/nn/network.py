@@ -155,14 +155,10 @@ def loss(p, E, ids, y, head: Head, act="tanh", lam=0.0, mask=None, features=(), 
     """J and every gradient: a dense grads dict, plus (rows, dE) for the word vectors.
     For the sentence loss and a second layer, ids are the windows of whole sentences of these
     lengths; dropout's mask is on the layer below the head."""
-    two = "W2" in p
-    h, cache = forward(p, E, ids, act, None if two else mask, features, feats)
-    if two:
-        h, c_two = context_forward(h, lengths, p, act, mask)
+    h, cache, c_two = _to_head(p, E, ids, act, mask, features, feats, lengths)
     J, grads, dh = head.loss(h, y, lengths, p, lam)
-    J += 0.5 * lam * float(np.sum(p["W"] ** 2))
-    if two:
-        J += 0.5 * lam * float(np.sum(p["W2"] ** 2))
+    J = _plus_l2(J, p, lam)
+    if c_two is not None:
         dh, more = context_backward(dh, c_two, p, lam)
         grads.update(more)
     d_parts, more = window_backward(dh, cache, p, lam, features)
@@ -174,12 +170,27 @@ def loss(p, E, ids, y, head: Head, act="tanh", lam=0.0, mask=None, features=(), 
 def objective(p, E, ids, y, head: Head, act="tanh", lam=0.0, mask=None, features=(), feats=None, lengths=None):
     """J alone, as loss() computes it, without the backward pass below the head: central
     differences call this twice per parameter entry."""
+    h = _to_head(p, E, ids, act, mask, features, feats, lengths)[0]
+    return _plus_l2(head.loss(h, y, lengths, p, lam)[0], p, lam)
+
+
+def _to_head(p, E, ids, act, mask, features, feats, lengths):
+    """-> the head's input h, layer 1's cache, layer 2's cache (None with one layer); dropout's
+    mask is on the layer below the head."""
     two = "W2" in p
-    h, _ = forward(p, E, ids, act, None if two else mask, features, feats)
+    h, cache = forward(p, E, ids, act, None if two else mask, features, feats)
+    c_two = None
     if two:
-        h, _ = context_forward(h, lengths, p, act, mask)
-    J = head.loss(h, y, lengths, p, lam)[0] + 0.5 * lam * float(np.sum(p["W"] ** 2))
-    return J + 0.5 * lam * float(np.sum(p["W2"] ** 2)) if two else J
+        h, c_two = context_forward(h, lengths, p, act, mask)
+    return h, cache, c_two
+
+
+def _plus_l2(J, p, lam):
+    """J + lam/2 ||W||^2 (+ lam/2 ||W2||^2), added in that order, as the saved losses were."""
+    for k in ("W", "W2"):
+        if k in p:
+            J += 0.5 * lam * float(np.sum(p[k] ** 2))
+    return J
 
 
 def hidden(p, E, ids, act="tanh", features=(), feats=None, states=None):
