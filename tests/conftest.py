@@ -2,6 +2,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -65,10 +66,61 @@ def overflowing(driver, inside: str = ".card") -> list[str]:
         "'.' + e.className)")
 
 
-def run(*args, stdin: str | None = None, cwd=None):
-    """Run the real CLI in a subprocess."""
+def run_process(*args, stdin: str | None = None, cwd=None):
+    """Run the real CLI in a subprocess: for what only a process shows (imports, signals, exit)."""
     return subprocess.run([sys.executable, "-m", "nerwin", *map(str, args)], input=stdin,
                           capture_output=True, text=True, cwd=cwd, env=os.environ.copy())
+
+
+def run(*args, stdin: str | None = None, cwd=None):
+    """Run the CLI's main() in this process, with real files on descriptors 0, 1 and 2 (predict
+    reads and writes descriptors, and /dev/stdout must reach the output): -> what subprocess.run
+    would give. An exception that escapes main() is a traceback on stderr and exit 1, as in a process."""
+    import tempfile
+    import traceback
+    from nerwin.cli import main
+    with tempfile.TemporaryDirectory() as d:
+        names = [Path(d, n) for n in ("in", "out", "err")]
+        names[0].write_text(stdin or "", encoding="utf-8")
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        kept = [os.dup(i) for i in range(3)]
+        for i, (n, flags) in enumerate(zip(names, (os.O_RDONLY, os.O_WRONLY | os.O_CREAT, os.O_WRONLY | os.O_CREAT))):
+            fd = os.open(n, flags)
+            os.dup2(fd, i)
+            os.close(fd)
+        saved = sys.argv, sys.stdin, sys.stdout, sys.stderr, os.getcwd()
+        sys.stdin = open(0, encoding="utf-8", closefd=False)
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+        code = 0
+        try:
+            sys.argv = ["nerwin", *map(str, args)]
+            if cwd is not None:
+                os.chdir(cwd)
+            with warnings.catch_warnings():         # a process's filters, printing to stderr
+                warnings.resetwarnings()
+                for quiet in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+                    warnings.simplefilter("ignore", quiet)
+                warnings.showwarning = lambda m, c, f, n, file=None, line=None: sys.stderr.write(
+                    warnings.formatwarning(m, c, f, n, line))
+                main()
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except BaseException:       # a process would print it and exit 1
+            traceback.print_exc()
+            code = 1
+        finally:
+            for stream in (sys.stdin, sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError):
+                    stream.close()
+            for i, fd in enumerate(kept):
+                os.dup2(fd, i)
+                os.close(fd)
+            sys.argv, sys.stdin, sys.stdout, sys.stderr, cwd_was = saved
+            os.chdir(cwd_was)
+        out, err = (n.read_text(encoding="utf-8", errors="replace") for n in names[1:])
+    return subprocess.CompletedProcess(["nerwin", *map(str, args)], code, out, err)
 
 
 def trained(tmp_path_factory, name: str, *flags) -> Path:
@@ -102,7 +154,7 @@ def start_server(model, *flags) -> tuple[subprocess.Popen, int]:
 def assert_clean_error(r, *names):
     """Exit 2, one line `nerwin: error: ...` naming the file (and line), no traceback."""
     assert r.returncode == 2, (r.returncode, r.stderr)
-    assert "Traceback" not in r.stderr
+    assert "Traceback" not in r.stderr and "Warning: " not in r.stderr, r.stderr
     lines = [l for l in r.stderr.splitlines() if l.strip()]
     assert lines[-1].startswith("nerwin: error: "), r.stderr
     for n in names:

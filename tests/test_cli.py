@@ -1,4 +1,5 @@
-"""The real CLI, end to end, in subprocesses."""
+"""The CLI end to end: the smoke file. Most cases run main() in this process (conftest.run);
+the sample model, the BTC run, a malformed file and Ctrl-C run in real processes."""
 import hashlib
 import json
 import signal
@@ -12,14 +13,14 @@ import pytest
 from nerwin.text.corpus import read_conll
 from nerwin.text.schemes import binary_labels
 
-from conftest import DATA, assert_clean_error, corpus, load_arrays, run, write_vectors
+from conftest import DATA, assert_clean_error, corpus, load_arrays, run, run_process, write_vectors
 from test_corpus import CONLL2003
 
 
 @pytest.fixture(scope="module")
 def sample_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("m") / "model"
-    r = run("train", "--out", out, "--metrics-json", out.parent / "m.json", "--seed", "0")
+    r = run_process("train", "--out", out, "--metrics-json", out.parent / "m.json", "--seed", "0")
     assert r.returncode == 0, r.stderr
     return out, json.loads((out.parent / "m.json").read_text()), r
 
@@ -128,7 +129,7 @@ def test_conll2003_layout_trains_with_user_vectors(tmp_path):
 def test_malformed_conll_is_one_line_exit_2(tmp_path, content, where):
     f = tmp_path / "bad.conll"
     f.write_text(content)
-    r = run("train", "--train", f, "--out", tmp_path / "m")
+    r = run_process("train", "--train", f, "--out", tmp_path / "m")
     assert_clean_error(r, f"{f}{where}")
     assert not (tmp_path / "m" / "model.npz").exists()
 
@@ -140,7 +141,7 @@ def test_target_not_in_file_lists_types(tmp_path):
 
 def test_btc_loc_end_to_end(tmp_path):
     c = corpus("btc", "train")
-    r = run("train", "--train", c, "--dev", corpus("btc", "dev"), "--test", corpus("btc", "test"),
+    r = run_process("train", "--train", c, "--dev", corpus("btc", "dev"), "--test", corpus("btc", "test"),
             "--target", "LOC", "--epochs", "3", "--out", tmp_path / "m", "--metrics-json", tmp_path / "m.json", "-q")
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "m.json").read_text())

@@ -82,6 +82,7 @@ def warm_up(model: WindowModel, train: Data, s: Settings, opt: Optimizer, length
     opt.touch()
 
 
+@np.errstate(over="ignore", invalid="ignore")    # a loss that leaves the floats is said below, naming --lr
 def fit(run: Run, model: WindowModel, train: Data, s: Settings, evaluate=None, on_best=None,
         on_epoch=None, console=None, trainable: np.ndarray | None = None) -> Run:
     """Train model.params and model.E in place; run.best holds copies of the best epoch's arrays.
