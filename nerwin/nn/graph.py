@@ -114,10 +114,8 @@ def window_graph(p, E, ids, head: Head, act: str, features, feats, y, t: int, s,
     x_parts = dict(zip(cache.parts, concat_backward(x, cache.concat)))   # x cut as delta_window is
     for i in range(n):
         for part, d_part in d_parts.items():
-            width = d_part.shape[1] // n
             name = f"{part.lower()}[{offsets[i]}]"
-            g = d_part[0, i * width:(i + 1) * width]
-            value = x_parts[part][0, i * width:(i + 1) * width]
+            g, value = d_part[0, i], x_parts[part][0, i]
             src = sources.get(part)
             slot_nodes.append(Node(name, "lookup", value, g, {src[i]: norm(g)} if src else {},
                                    f"slot {offsets[i]}'s slice of x̄ = δ_window", local_note="1: a copy of its row",

@@ -5,9 +5,9 @@ delta_window's word slots into word rows, the optimizer's update of the touched 
 sentence loss's forward-backward recursions (a loop over t), and finding each word's argmax
 window for the character max-pool's backward. Here each is one loop over
 the data. numba is imported only when training needs these; predict never loads it (the
-Tagger decodes with crf.forward_backward). The first two do the arithmetic numpy did, in
-numpy's order and precision, so a seed gives the same model bits as the numpy code they
-replaced (tests/test_kernels.py); the recursions run in float64 (tests/test_sentence.py).
+Tagger decodes with crf.forward_backward). The first two do numpy's arithmetic in numpy's
+order and precision (the row sums are np.add.at's, the update is the numpy Adam it replaced),
+bit for bit (tests/test_kernels.py); the recursions run in float64 (tests/test_sentence.py).
 """
 from __future__ import annotations
 
@@ -15,76 +15,31 @@ import numpy as np
 from numba import njit
 
 @njit(cache=True, error_model="numpy")
-def _pairwise(g, slots, lo, n, out, r):
-    """out (d,) = numpy's pairwise sum of the rows g[slots[lo:lo+n]]: 8 running sums in
-    blocks of up to 128 rows, halves above (what np.add.reduce does along an axis).
-    r (8, d) is scratch."""
-    d = g.shape[1]
-    if n < 8:
-        out[:] = -0.0
-        for i in range(lo, lo + n):
-            for j in range(d):
-                out[j] += g[slots[i], j]
-    elif n <= 128:
-        for k in range(8):
-            for j in range(d):
-                r[k, j] = g[slots[lo + k], j]
-        i = 8
-        while i < n - n % 8:
-            for k in range(8):
-                for j in range(d):
-                    r[k, j] += g[slots[lo + i + k], j]
-            i += 8
-        for j in range(d):
-            out[j] = ((r[0, j] + r[1, j]) + (r[2, j] + r[3, j])) + ((r[4, j] + r[5, j]) + (r[6, j] + r[7, j]))
-        for i in range(lo + i, lo + n):
-            for j in range(d):
-                out[j] += g[slots[i], j]
-    else:
-        n2 = n // 2
-        n2 -= n2 % 8
-        _pairwise(g, slots, lo, n2, out, r)
-        second = np.empty(d, g.dtype)
-        _pairwise(g, slots, lo + n2, n - n2, second, r)
-        for j in range(d):
-            out[j] += second[j]
-
-
-@njit(cache=True, error_model="numpy")
 def row_sums(flat, g):
     """flat (S,) row ids of the word slots, g (S, d) their gradients -> rows (R,) the distinct
-    ids ascending, dE (R, d) each row's sum: its first slot plus numpy's pairwise sum of the
-    rest, in slot order (what np.add.reduceat over the stably sorted slots computes)."""
+    ids ascending, dE (R, d) each row's sum, added in slot order (what np.add.at computes).
+    One pass reads g in order and adds each slot into its row's sum, which stays in cache."""
     S, d = g.shape
-    seen = np.zeros(flat.max() + 1, np.bool_)
+    top = flat.max() + 1 if S else 0
+    where = np.full(top, -1, np.int64)           # row id -> its place in rows
+    R = 0
     for s in range(S):
-        seen[flat[s]] = True
-    rows = np.flatnonzero(seen)                  # the distinct rows, ascending: a scan, not a sort
-    R = rows.shape[0]
-    where = np.empty(seen.shape[0], np.int64)    # row id -> its place in rows
-    for i in range(R):
-        where[rows[i]] = i
-    start = np.zeros(R + 1, np.int64)            # slots grouped by row, in slot order (a counting sort)
+        if where[flat[s]] < 0:
+            where[flat[s]] = 0
+            R += 1
+    rows = np.empty(R, np.int64)                 # the distinct rows, ascending: a scan, not a sort
+    i = 0
+    for r in range(top):
+        if where[r] == 0:
+            where[r] = i
+            rows[i] = r
+            i += 1
+    dE = np.zeros((R, d), g.dtype)
     for s in range(S):
-        start[where[flat[s]] + 1] += 1
-    for i in range(R):
-        start[i + 1] += start[i]
-    slots = np.empty(S, np.int64)
-    fill = start[:R].copy()
-    for s in range(S):
-        i = where[flat[s]]
-        slots[fill[i]] = s
-        fill[i] += 1
-    dE = np.empty((R, d), g.dtype)
-    rest, scratch = np.empty(d, g.dtype), np.empty((8, d), g.dtype)
-    for i in range(R):
-        n = start[i + 1] - start[i]
+        out = dE[where[flat[s]]]
+        src = g[s]
         for j in range(d):
-            dE[i, j] = g[slots[start[i]], j]
-        if n > 1:
-            _pairwise(g, slots, start[i] + 1, n - 1, rest, scratch)
-            for j in range(d):
-                dE[i, j] += rest[j]
+            out[j] += src[j]
     return rows, dE
 
 

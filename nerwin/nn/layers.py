@@ -45,7 +45,8 @@ def embed_forward(E, ids):
 
 
 def embed_backward(delta_window, cache):
-    """delta_window (B, n*d) -> (rows (R,), dE (R, d)) for the R distinct rows touched, ascending.
+    """delta_window (B, n*d) or (B, n, d) -> (rows (R,), dE (R, d)) for the R distinct rows touched,
+    ascending.
 
     A word that occurs twice, in one window or across the batch, gets the sum of its
     updates (`dE[ids] += g` would keep only the last). One compiled loop over the B*n word
@@ -53,7 +54,7 @@ def embed_backward(delta_window, cache):
     """
     from nerwin.nn.kernels import row_sums    # numba: only training runs a backward pass over words
     ids, d = cache
-    return row_sums(ids.ravel(), np.ascontiguousarray(delta_window).reshape(-1, d))
+    return row_sums(ids.ravel(), delta_window.reshape(-1, d))    # a view, even of concat_backward's slices
 
 
 def concat_forward(parts, n):
@@ -66,12 +67,11 @@ def concat_forward(parts, n):
 
 
 def concat_backward(dx, cache):
-    """dx (B, n*sum(w_i)) -> one (B, n*w_i) per part."""
+    """dx (B, n*sum(w_i)) -> one (B, n, w_i) per part: views of dx, each word's slice of the part."""
     n, widths = cache
-    B = dx.shape[0]
-    dx = dx.reshape(B, n, sum(widths))
+    dx = dx.reshape(dx.shape[0], n, sum(widths))
     cuts = np.cumsum([0, *widths])
-    return [dx[:, :, a:b].reshape(B, n * (b - a)) for a, b in zip(cuts[:-1], cuts[1:])]
+    return [dx[:, :, a:b] for a, b in zip(cuts[:-1], cuts[1:])]
 
 
 def maxpool_forward(z, starts):

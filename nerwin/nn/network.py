@@ -133,7 +133,7 @@ def forward(p, E, ids, act, mask=None, features: list[WordFeature] = (), feats=N
 
 def window_backward(dh, cache: WindowCache, p, lam=0.0, features: list[WordFeature] = (), params=True,
                     trace: dict | None = None):
-    """From dh = dJ/dh (B, H) down to the words: -> {part: its slice of delta_window (B, n*width)}
+    """From dh = dJ/dh (B, H) down to the words: -> {part: its slice of delta_window (B, n, width)}
     and the gradients of W, b and the features' tables (row tables as (rows, their sums)). The
     word rows' split is the caller's. Training, `explain` and `graph` all run this; explain
     (params=False) needs only delta_window, and graph (trace) keeps delta and delta_window too."""
@@ -225,11 +225,11 @@ def score_gradient(p, E, ids, head: Head, act, cls, features=(), feats=None, len
     dh = head.score_dh(p, cls).astype(h.dtype)
     if "W2" not in p:
         d_parts, _ = window_backward(dh, cache, p, params=False)
-        return {name: (d_parts[name].reshape(B, n, -1), xp.reshape(B, n, -1)) for name, xp in zip(cache.parts, x_parts)}
+        return {name: (d_parts[name], xp) for name, xp in zip(cache.parts, x_parts)}
     _, c_two = context_forward(h, lengths, p, act)
     w, w2 = n // 2, p["W2"].shape[1] // p["W2"].shape[0] // 2
     R = w + w2
-    out = {name: (np.zeros((B, 2 * R + 1, xp.shape[1] // n), h.dtype), np.zeros((B, 2 * R + 1, xp.shape[1] // n), h.dtype))
+    out = {name: (np.zeros((B, 2 * R + 1, xp.shape[2]), h.dtype), np.zeros((B, 2 * R + 1, xp.shape[2]), h.dtype))
            for name, xp in zip(cache.parts, x_parts)}
     near = positions(lengths, w2)                           # the windows of layer 1 each token's h2 reads
     for t in range(B):                                      # one backward pass per token: its score alone
@@ -241,6 +241,6 @@ def score_gradient(p, E, ids, head: Head, act, cls, features=(), feats=None, len
             offsets = k - t + np.arange(n) + R - w
             for name, xp in zip(cache.parts, x_parts):
                 g, xx = out[name]
-                g[t, offsets] += d_parts[name][k].reshape(n, -1)
-                xx[t, offsets] = xp[k].reshape(n, -1)
+                g[t, offsets] += d_parts[name][k]
+                xx[t, offsets] = xp[k]
     return out

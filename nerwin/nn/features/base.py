@@ -81,7 +81,7 @@ class WordFeature:
         raise NotImplementedError
 
     def backward(self, d_parts: list[np.ndarray], caches: list, p) -> dict:
-        """d_parts: its slices of delta_window (B, n*width), one per part -> {table: gradient};
+        """d_parts: its slices of delta_window (B, n, width), one per part -> {table: gradient};
         a row table's gradient is (rows, their sums)."""
         raise NotImplementedError
 
