@@ -12,7 +12,8 @@ compared byte for byte. Both run BLAS on one thread, the same for both: OpenBLAS
 differently with another thread count.
 
 Arrays that differ are named with their largest difference relative to the array's largest
-entry, so a change that only reorders additions shows as differences in the last bits.
+entry, so a change that only reorders additions shows as differences in the last bits. Exits 1
+when an array is missing or has another shape, or when predict's outputs differ.
 
     python scripts/tools/compare_before.py --rev HEAD~5 [--train F --dev F] [--epochs 2] [--section NAME]
 """
@@ -105,7 +106,7 @@ def main() -> None:
                         a, b = arrays(old / "model.npz"), arrays(new / "model.npz")
                         bad = [k for k in a if k not in b or a[k].shape != b[k].shape or a[k].dtype != b[k].dtype
                                or a[k].tobytes() != b[k].tobytes()] + [k for k in b if k not in a]
-                        failed += bool(bad)
+                        failed += any(k not in a or k not in b or a[k].shape != b[k].shape for k in bad)
                         lines.append(f"| {kind} | {feats} | weights after {args.epochs} epochs at batch {batch} | "
                                      f"{len(a)} arrays, " + ("**identical, bit for bit**" if not bad
                                                             else "differ: " + ", ".join(map(
