@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -185,6 +186,32 @@ def test_sigkill_during_the_save_leaves_old_or_new_model(tmp_path):
         present = config["training"]["seed"]
         json.loads((out / "config.json").read_text())
     assert during > 0, "no kill fell inside a save; the test saw nothing"
+    assert any(n.endswith(".tmp") for n in staging()), "no kill left a staging folder to sweep"
+    assert run("train", "--out", out, "--epochs", "1", "-q").returncode == 0
+    assert not [n for n in staging() if n.endswith(".tmp")]     # the next save swept what the kills left
+
+
+def test_a_save_sweeps_the_staging_folders_of_dead_writers_only(tmp_path):
+    out = tmp_path / "m"
+    checkpoint.write_files(out, {"a.txt": b"1"})
+    dead = subprocess.Popen([sys.executable, "-c", ""])
+    dead.wait()
+    host = checkpoint.HOST
+    left = [tmp_path / f".m.{host}-{dead.pid}.x1.tmp",           # a killed save of m
+            tmp_path / f".m.{host}-{os.getppid()}.x2.tmp",       # a live writer's
+            tmp_path / f".m.other-host-{dead.pid}.x3.tmp",       # another machine's, on a shared disk
+            tmp_path / f".mm.{host}-{dead.pid}.x4.tmp",          # another model's
+            tmp_path / f".m.{host}-{dead.pid}.x5.old"]           # may hold the only old model
+    for d in left:
+        d.mkdir()
+        (d / "model.npz").write_bytes(b"partial")
+    checkpoint.write_files(out, {"a.txt": b"2"})
+    assert [d.exists() for d in left] == [False, True, True, True, True]
+    assert (out / "a.txt").read_bytes() == b"2"
+    shutil.rmtree(out)                                          # no whole model: nothing is swept
+    left[1].rename(left[0])
+    checkpoint.write_files(out, {"a.txt": b"3"})
+    assert left[0].exists()
 
 
 def test_outputs_that_are_not_regular_files_are_written_not_replaced(tmp_path, loc_model):

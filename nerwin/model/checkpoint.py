@@ -2,7 +2,8 @@
 
 A model directory is replaced as one unit: the new one is written beside it, fsynced, and
 swapped in by one rename (renameat2's exchange, where the kernel has it), so a crash or a full
-disk leaves the old model or the new one, never a mix. The npz also carries the config it was
+disk leaves the old model or the new one, never a mix. The staging folder's name holds the
+machine and the process that writes it, and the next save removes those whose process is gone. The npz also carries the config it was
 trained with, and that copy is the one loaded: config.json is for people. Loading reads each
 npz member's header first and refuses one whose declared size its shape does not need, so a
 small file cannot expand into a large one; non-finite weights are refused too.
@@ -13,7 +14,9 @@ import ctypes
 import io
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 import zipfile
 from pathlib import Path
@@ -56,11 +59,37 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
+HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def sweep(out: Path) -> None:
+    """Remove the staging folders that killed saves of out left on this machine (their process
+    is gone). Only while out is a whole model, so that no copy of a model is the one removed."""
+    if not out.is_dir():
+        return
+    head = f".{out.name}.{HOST}-"
+    for f in out.parent.iterdir():
+        pid = f.name[len(head):].split(".", 1)[0]
+        if f.name.startswith(head) and f.name.endswith(".tmp") and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(f, ignore_errors=True)
+
+
 def write_files(out: Path, files: dict[str, bytes]) -> None:
     """Replace the directory out by one holding these files (and the other files it had)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    sweep(out)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.{HOST}-{os.getpid()}.", suffix=".tmp"))
     try:
         os.chmod(tmp, 0o777 & ~UMASK)
         if out.is_dir():                # what else the user keeps there stays
