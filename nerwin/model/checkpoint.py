@@ -3,10 +3,11 @@
 A model directory is replaced as one unit: the new one is written beside it, fsynced, and
 swapped in by one rename (renameat2's exchange, where the kernel has it), so a crash or a full
 disk leaves the old model or the new one, never a mix. The staging folder's name holds the
-machine and the process that writes it, and the next save removes those whose process is gone. The npz also carries the config it was
-trained with, and that copy is the one loaded: config.json is for people. Loading reads each
-npz member's header first and refuses one whose declared size its shape does not need, so a
-small file cannot expand into a large one; non-finite weights are refused too.
+machine and the process that writes it, and the next save removes those whose process is gone.
+The npz also carries the config it was trained with, and that copy is the one loaded:
+config.json is for people. Loading reads each npz member's header first and refuses one whose
+declared size its shape does not need, so a small file cannot expand into a large one;
+non-finite weights are refused too.
 """
 from __future__ import annotations
 

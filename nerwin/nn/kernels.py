@@ -23,7 +23,7 @@ def row_sums(flat, g):
     top = flat.max() + 1 if S else 0
     where = np.full(top, -1, np.int64)           # row id -> its place in rows
     R = 0
-    for s in range(S):
+    for s in range(S):                           # 0 marks a row as touched; the scan below numbers them
         if where[flat[s]] < 0:
             where[flat[s]] = 0
             R += 1

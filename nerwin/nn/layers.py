@@ -50,7 +50,7 @@ def embed_backward(delta_window, cache):
 
     A word that occurs twice, in one window or across the batch, gets the sum of its
     updates (`dE[ids] += g` would keep only the last). One compiled loop over the B*n word
-    slots does what np.add.at would, in the order numpy's segmented sum adds them.
+    slots does what np.add.at would, in its order: each slot added into its row, slot by slot.
     """
     from nerwin.nn.kernels import row_sums    # numba: only training runs a backward pass over words
     ids, d = cache
