@@ -196,7 +196,7 @@ def test_a_save_sweeps_the_staging_folders_of_dead_writers_only(tmp_path):
     checkpoint.write_files(out, {"a.txt": b"1"})
     dead = subprocess.Popen([sys.executable, "-c", ""])
     dead.wait()
-    host = checkpoint.HOST
+    host = checkpoint.host()
     left = [tmp_path / f".m.{host}-{dead.pid}.x1.tmp",           # a killed save of m
             tmp_path / f".m.{host}-{os.getppid()}.x2.tmp",       # a live writer's
             tmp_path / f".m.other-host-{dead.pid}.x3.tmp",       # another machine's, on a shared disk

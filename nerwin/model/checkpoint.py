@@ -12,12 +12,12 @@ non-finite weights are refused too.
 from __future__ import annotations
 
 import ctypes
+import functools
 import io
 import json
 import os
 import re
 import shutil
-import socket
 import tempfile
 import zipfile
 from pathlib import Path
@@ -60,7 +60,11 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+@functools.cache
+def host() -> str:
+    """This machine's name as a staging folder spells it (socket: only when a model is saved)."""
+    import socket
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
 
 
 def _alive(pid: int) -> bool:
@@ -78,7 +82,7 @@ def sweep(out: Path) -> None:
     is gone). Only while out is a whole model, so that no copy of a model is the one removed."""
     if not out.is_dir():
         return
-    head = f".{out.name}.{HOST}-"
+    head = f".{out.name}.{host()}-"
     for f in out.parent.iterdir():
         pid = f.name[len(head):].split(".", 1)[0]
         if f.name.startswith(head) and f.name.endswith(".tmp") and pid.isdigit() and not _alive(int(pid)):
@@ -90,7 +94,7 @@ def write_files(out: Path, files: dict[str, bytes]) -> None:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sweep(out)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.{HOST}-{os.getpid()}.", suffix=".tmp"))
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.{host()}-{os.getpid()}.", suffix=".tmp"))
     try:
         os.chmod(tmp, 0o777 & ~UMASK)
         if out.is_dir():                # what else the user keeps there stays
