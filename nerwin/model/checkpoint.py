@@ -84,8 +84,10 @@ def sweep(out: Path) -> None:
         return
     head = f".{out.name}.{host()}-"
     for f in out.parent.iterdir():
+        if not (f.name.startswith(head) and f.name.endswith(".tmp")):
+            continue
         pid = f.name[len(head):].split(".", 1)[0]
-        if f.name.startswith(head) and f.name.endswith(".tmp") and pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(f, ignore_errors=True)
 
 
