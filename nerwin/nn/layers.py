@@ -62,6 +62,8 @@ def concat_forward(parts, n):
     (its vector, then its casing vector, ...)."""
     B = parts[0].shape[0]
     widths = [a.shape[1] // n for a in parts]
+    if len(parts) == 1:                            # the word vectors alone: x is the lookup itself
+        return parts[0], (n, widths)
     x = np.concatenate([a.reshape(B, n, w) for a, w in zip(parts, widths)], axis=2)
     return x.reshape(B, n * sum(widths)), (n, widths)
 

@@ -106,7 +106,8 @@ def context_backward(dh2, cache, p, lam=0.0):
     inside = rows < N
     dh1[rows[inside]] = sums[inside]
     dP = sums[~inside].sum(axis=0) if (~inside).any() else np.zeros(dh2.shape[1], dh2.dtype)
-    return dh1, {"W2": dW2 + lam * p["W2"], "b2": db2, "P": dP.astype(dh2.dtype)}
+    dW2 += lam * p["W2"]                                              # in place: dW2 is new
+    return dh1, {"W2": dW2, "b2": db2, "P": dP.astype(dh2.dtype)}
 
 
 def prepare(p, features, feats) -> dict:
@@ -145,7 +146,8 @@ def window_backward(dh, cache: WindowCache, p, lam=0.0, features: list[WordFeatu
     d_parts = dict(zip(cache.parts, concat_backward(delta_window, cache.concat)))
     if not params:
         return d_parts, {}
-    grads = {"W": dW + lam * p["W"], "b": db}
+    dW += lam * p["W"]                                  # in place: one (H, D) temporary fewer
+    grads = {"W": dW, "b": db}
     for f, caches in zip(features, cache.features):
         grads.update(f.backward([d_parts[part] for part, _, _ in f.parts()], caches, p))
     return d_parts, grads
