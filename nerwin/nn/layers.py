@@ -7,6 +7,8 @@ windows of k characters in all of them, dc a character vector's size, F filters.
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 # f and f'. f' is computed from z and h = f(z), whichever is cheaper.
@@ -72,7 +74,9 @@ def concat_backward(dx, cache):
     """dx (B, n*sum(w_i)) -> one (B, n, w_i) per part: views of dx, each word's slice of the part."""
     n, widths = cache
     dx = dx.reshape(dx.shape[0], n, sum(widths))
-    cuts = np.cumsum([0, *widths])
+    if len(widths) == 1:
+        return [dx]
+    cuts = [0, *itertools.accumulate(widths)]
     return [dx[:, :, a:b] for a, b in zip(cuts[:-1], cuts[1:])]
 
 

@@ -27,6 +27,8 @@ class Optimizer:
         # state per array: moments m, v shaped as the array's rows, and each row's step count
         state = lambda X: (np.zeros_like(X), np.zeros_like(X), np.zeros(X.shape[0], np.int64))  # noqa: E731
         self.dense = {k: state(params[k].reshape(1, -1)) for k in params if k not in row_tables}
+        if not all(params[k].flags.c_contiguous for k in self.dense):    # step() updates views of them
+            raise ValueError("dense parameters must be C-contiguous")
         self.tables = {k: state(params[k]) for k in params if k in row_tables}
         self.E_state = state(E)
         self.steps = 0
@@ -55,8 +57,8 @@ class Optimizer:
             t = range(len(self.bias), 2 * self.steps)
             more = [(math.sqrt(1.0 - self.beta2 ** k), 1.0 - self.beta1 ** k) for k in t]
             self.bias = np.concatenate([self.bias, np.array(more).reshape(-1, 2)])
-        for k, state in self.dense.items():             # copy=False: the update must land in params[k]
-            self._step(np.reshape(params[k], (1, -1), copy=False), ONE_ROW, np.reshape(grads[k], (1, -1)), state)
+        for k, state in self.dense.items():             # a view: the update must land in params[k]
+            self._step(params[k].reshape(1, -1), ONE_ROW, grads[k].reshape(1, -1), state)
         for k, state in self.tables.items():
             self._step(params[k], *grads[k], state)
         if self.trainable is not None:
