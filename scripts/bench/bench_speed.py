@@ -93,18 +93,21 @@ def torch_epoch(p0, E0, tr, s, classes, sparse: bool):
     return epoch_time(steps, time.perf_counter() - start)
 
 
-def gemm_epoch(N, B, D, H, lib=np):
+def gemm_epoch(N, B, D, H, lib=np, D2=None):
     """The three GEMMs of each step (z = xW^T, dW = delta^T x, delta_window = delta W), for one
-    epoch, in numpy (nerwin's) or torch (PyTorch's own BLAS)."""
+    epoch, in numpy (nerwin's) or torch (PyTorch's own BLAS); D2: a second layer's three too,
+    on windows of D2 of layer 1's vectors."""
     rng = np.random.default_rng(0)
-    x, W, delta = (lib.asarray(rng.normal(size=shape).astype(np.float32)) for shape in ((B, D), (H, D), (B, H)))
+    shapes = [((B, D), (H, D))] + ([((B, D2), (H, D2))] if D2 else [])
+    layers = [tuple(lib.asarray(rng.normal(size=sh).astype(np.float32)) for sh in (*xw, (B, H))) for xw in shapes]
     steps = []
     start = time.perf_counter()
     for _ in range((N + B - 1) // B):
         t0 = time.perf_counter()
-        x @ W.T
-        delta.T @ x
-        delta @ W
+        for x, W, delta in layers:
+            x @ W.T
+            delta.T @ x
+            delta @ W
         steps.append(time.perf_counter() - t0)
     return epoch_time(steps, time.perf_counter() - start)
 
@@ -159,9 +162,20 @@ def child(repeats: int) -> dict:
             if "sentence" in t:
                 sentence.append(dict(B=B, window=t["nerwin"], sentence=t["sentence"]))
             print(rows[-1], file=sys.stderr, flush=True)
+    context = []
+    for B in (64, 256, 2048):                   # a second window layer: whole sentences, two layers' GEMMs
+        s = Settings.of(target="LOC", batch_size=B, epochs=1, casing=0, loss="window", chars=0, dropout=0.0,
+                        layers=2, window2=1)
+        m2, tr, _, _ = prepare(BTC, None, store, s)
+        s, N, D = m2.settings, len(tr.y), m2.input_width
+        nerwin_epoch(m2, tr, s)                 # numba's loops for whole sentences load once: not timed
+        t = turns(nerwin=lambda: nerwin_epoch(m2, tr, s),
+                  gemm=lambda: gemm_epoch(N, B, D, s.hidden, D2=3 * s.hidden))
+        context.append(dict(B=B, N=N, **t))
+        print(context[-1], file=sys.stderr, flush=True)
     lost.append(pause_probe())
     return dict(threads=threads, kernel=kernel, numpy=np.__version__, torch=torch.__version__, rows=rows,
-                sentence=sentence, env=os.environ.get("OPENBLAS_CORETYPE", "unset"), lost=lost)
+                sentence=sentence, context=context, env=os.environ.get("OPENBLAS_CORETYPE", "unset"), lost=lost)
 
 
 def main():
@@ -214,6 +228,16 @@ def main():
                   " | ".join(f"{x['sentence'][1] / x['window'][1]:.2f}×" for x in r["sentence"]) + " |",
                   "| same, by steps × median step | " +
                   " | ".join(f"{x['sentence'][0] / x['window'][0]:.2f}×" for x in r["sentence"]) + " |", ""]
+        one = {x["B"]: x for x in r["rows"] if x["K"] == 1}
+        lines += ["| `--layers 2 --window2 1`, binary LOC | " + " | ".join(f"batch {x['B']}" for x in r["context"]) + " |",
+                  "|---|" + "---|" * len(r["context"]),
+                  "| windows/s, whole epoch | " + " | ".join(f"{x['N'] / x['nerwin'][1]:,.0f}" for x in r["context"]) + " |",
+                  "| epoch ÷ its bare GEMMs (both layers' six) | " +
+                  " | ".join(f"**{x['nerwin'][1] / x['gemm'][1]:.2f}×**" for x in r["context"]) + " |",
+                  "| one layer, same run: epoch ÷ its three | " +
+                  " | ".join(f"{one[x['B']]['nerwin'][1] / one[x['B']]['gemm'][1]:.2f}×" for x in r["context"]) + " |",
+                  "| two layers' epoch ÷ one layer's | " +
+                  " | ".join(f"{x['nerwin'][1] / one[x['B']]['nerwin'][1]:.2f}×" for x in r["context"]) + " |", ""]
     head = (f"BTC train ({runs[0]['rows'][0]['N']:,} windows), GloVe 50d, w=2, H=100, tanh, Adam, fine-tuned; "
             f"whole epochs, wall clock, median of {a.repeats} (numba's one-time compile left out: a warm-up epoch runs first); numpy {runs[0]['numpy']}, torch {runs[0]['torch']} (CPU); "
             f"`python scripts/bench/bench_speed.py`.")

@@ -1,0 +1,123 @@
+"""What a training step's pieces cost where they run, against the same call repeated at once,
+its data then in cache: how much of an epoch beyond its bare GEMMs is waiting for memory.
+
+Usage: python scripts/bench/cache_cost.py [--batch 256 2048] [--epochs 3] [--no-docs]
+Needs ../shared/corpora/btc. bench_speed.py's set-up: binary LOC, GloVe 50d, w=2, H=100, no
+casing, window loss, Adam. Each step runs as training does (network.loss, then the optimizer);
+then the GEMMs and the optimizer's update run once more at once, on copies of what they
+touched made just then (so the model moves once).
+Each figure is a median over every step of --epochs epochs.
+"""
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+BTC = ROOT.parent / "shared" / "corpora" / "btc" / "train.conll"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
+from doc_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
+from timing import pause_probe  # noqa: E402
+
+
+def timed(f):
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
+def measure(B: int, epochs: int) -> dict:
+    from nerwin.nn import layers, network
+    from nerwin.nn.optim import ONE_ROW, Optimizer
+    from nerwin.settings import Settings
+    from nerwin.training.data import prepare, window_batches
+    from nerwin.training.loop import keep_freed_memory
+    from nerwin.vectors import open_store
+
+    keep_freed_memory()                  # as fit() does
+    store, _ = open_store(None)
+    s = Settings.of(target="LOC", batch_size=B, epochs=1, casing=0, loss="window", chars=0, dropout=0.0)
+    m, tr, _, _ = prepare(BTC, None, store, s)
+    s, p, E, head = m.settings, m.params, m.E, m.head
+    opt = Optimizer(s.optimizer, p, E, s.lr, row_tables=m.row_tables())
+    opt.touch()
+    rng = np.random.default_rng(s.seed + 1)
+    got = {k: [] for k in ("gemm", "gemm_hot", "adam", "adam_hot", "step")}
+    for epoch in range(epochs + 1):                 # the first epoch is not counted: numba loads
+        first = epoch == 0
+        for idx, _ in window_batches(rng, len(tr.y), B):
+            t0 = time.perf_counter()
+            ids = tr.words(idx, rng, 0.0)
+            # the step as training runs it, its GEMMs timed where they run
+            x, c_E = layers.embed_forward(E, ids)
+            t = time.perf_counter()
+            z, c_aff = layers.affine_forward(x, p["W"], p["b"])
+            gemm = time.perf_counter() - t
+            h, c_act = layers.act_forward(z, s.activation)
+            J, grads, dh = head.loss(h, tr.y[idx], None, p, s.l2)
+            delta = layers.act_backward(dh, c_act)
+            t = time.perf_counter()
+            dW, db, delta_window = layers.affine_backward(delta, c_aff)
+            gemm += time.perf_counter() - t
+            dW += s.l2 * p["W"]
+            grads.update(W=dW, b=db)
+            rows, dE = layers.embed_backward(delta_window, c_E)
+            adam = timed(lambda: opt.step(p, grads, E, rows, dE))
+            step = time.perf_counter() - t0
+            if first:
+                continue
+            # the same work again at once, on copies made now of what it touched: in cache
+            dense = [(np.reshape(grads[k], (1, -1)), p[k].reshape(1, -1).copy(), [a.copy() for a in st])
+                     for k, st in opt.dense.items()]
+            m_E, v_E, t_E = opt.E_state
+            here = np.arange(len(rows))
+            E_rows, E_state = E[rows], [m_E[rows], v_E[rows], t_E[rows]]
+            adam_hot = timed(lambda: ([opt._step(X, ONE_ROW, G, st) for G, X, st in dense],
+                                      opt._step(E_rows, here, dE, E_state)))
+            gemm_hot = timed(lambda: (x @ p["W"].T, delta.T @ x, delta @ p["W"]))
+            for k, v in zip(got, (gemm, gemm_hot, adam, adam_hot, step)):
+                got[k].append(v)
+    return {k: statistics.median(v) * 1e6 for k, v in got.items()}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, nargs="+", default=[256, 2048])
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--no-docs", action="store_true")
+    a = ap.parse_args()
+    if not BTC.exists():
+        print(f"skipped: {BTC} is missing")
+        return
+    from threadpoolctl import threadpool_info, threadpool_limits
+    threads = [i for i in threadpool_info() if i["user_api"] == "blas"][0]["num_threads"]
+    lost = [pause_probe()]
+    runs = {}
+    for n in sorted({threads, 1}, reverse=True):
+        with threadpool_limits(n, user_api="blas"):
+            runs[n] = {B: measure(B, a.epochs) for B in a.batch}
+    lost.append(pause_probe())
+    rows = ["| µs a step (median) | BLAS threads | " + " | ".join(f"batch {B}: in the step | in cache | ratio"
+                                                          for B in a.batch) + " |",
+            "|---|---|" + "---|---|---|" * len(a.batch)]
+    for n, cols in runs.items():
+        for name, k in (("the three GEMMs", "gemm"), ("Adam: W, b, u, c and the touched rows of E", "adam")):
+            rows.append(f"| {name} | {n} | " + " | ".join(
+                f"{c[k]:,.0f} | {c[k + '_hot']:,.0f} | {c[k] / c[k + '_hot']:.1f}×" for c in cols.values()) + " |")
+        rows.append(f"| the whole step | {n} | " + " | ".join(
+            f"{c['step']:,.0f} | | {c['step'] / c['gemm_hot']:.1f}× the GEMMs in cache" for c in cols.values()) + " |")
+    table = "\n".join(rows) + (
+        f"\n\nBinary LOC on BTC train, bench_speed's set-up (no casing, window loss); medians over every step of "
+        f"{a.epochs} epochs after an untimed one. \"In cache\": the same call at once again, on copies of its "
+        f"inputs and state. The pause probe lost {lost[0]:.0%} of its wall time before and {lost[1]:.0%} after. "
+        f"`python scripts/bench/cache_cost.py`.")
+    print(table)
+    if not a.no_docs:
+        replace_section("cache-cost", table)
+
+
+if __name__ == "__main__":
+    main()
