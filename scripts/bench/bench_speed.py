@@ -15,7 +15,8 @@ Each figure is the median of --repeats epochs, the set-ups taking turns. Two PyT
 Ratios are read against the faster of the two. The whole table runs twice, in child
 processes: with this machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as set, and with both
 unset (threadpoolctl names the kernel numpy's OpenBLAS then runs). The sentence loss is
-timed against the window loss at the same words per batch.
+timed against the window loss at the same words per batch, and a second window layer
+(`--layers 2`, whole sentences) against one layer and against both layers' six GEMMs.
 """
 import argparse
 import json
@@ -163,14 +164,18 @@ def child(repeats: int) -> dict:
                 sentence.append(dict(B=B, window=t["nerwin"], sentence=t["sentence"]))
             print(rows[-1], file=sys.stderr, flush=True)
     context = []
-    for B in (64, 256, 2048):                   # a second window layer: whole sentences, two layers' GEMMs
-        s = Settings.of(target="LOC", batch_size=B, epochs=1, casing=0, loss="window", chars=0, dropout=0.0,
-                        layers=2, window2=1)
-        m2, tr, _, _ = prepare(BTC, None, store, s)
-        s, N, D = m2.settings, len(tr.y), m2.input_width
-        nerwin_epoch(m2, tr, s)                 # numba's loops for whole sentences load once: not timed
-        t = turns(nerwin=lambda: nerwin_epoch(m2, tr, s),
-                  gemm=lambda: gemm_epoch(N, B, D, s.hidden, D2=3 * s.hidden))
+    for B in (64, 256, 2048):                   # a second window layer against one, taking turns
+        models = {}
+        for n in (1, 2):
+            s = Settings.of(target="LOC", batch_size=B, epochs=1, casing=0, loss="window", chars=0, dropout=0.0,
+                            layers=n, window2=1)
+            m, tr, _, _ = prepare(BTC, None, store, s)
+            models[n] = (m, tr, m.settings)
+            nerwin_epoch(*models[n])            # numba's loops load once: not timed
+        (m1, tr, s1), (m2, _, s2) = models[1], models[2]
+        N, D, H = len(tr.y), m1.input_width, s1.hidden
+        t = turns(one=lambda: nerwin_epoch(m1, tr, s1), gemm_one=lambda: gemm_epoch(N, B, D, H),
+                  two=lambda: nerwin_epoch(m2, tr, s2), gemm_two=lambda: gemm_epoch(N, B, D, H, D2=3 * H))
         context.append(dict(B=B, N=N, **t))
         print(context[-1], file=sys.stderr, flush=True)
     lost.append(pause_probe())
@@ -228,16 +233,16 @@ def main():
                   " | ".join(f"{x['sentence'][1] / x['window'][1]:.2f}×" for x in r["sentence"]) + " |",
                   "| same, by steps × median step | " +
                   " | ".join(f"{x['sentence'][0] / x['window'][0]:.2f}×" for x in r["sentence"]) + " |", ""]
-        one = {x["B"]: x for x in r["rows"] if x["K"] == 1}
-        lines += ["| `--layers 2 --window2 1`, binary LOC | " + " | ".join(f"batch {x['B']}" for x in r["context"]) + " |",
-                  "|---|" + "---|" * len(r["context"]),
-                  "| windows/s, whole epoch | " + " | ".join(f"{x['N'] / x['nerwin'][1]:,.0f}" for x in r["context"]) + " |",
-                  "| epoch ÷ its bare GEMMs (both layers' six) | " +
-                  " | ".join(f"**{x['nerwin'][1] / x['gemm'][1]:.2f}×**" for x in r["context"]) + " |",
-                  "| one layer, same run: epoch ÷ its three | " +
-                  " | ".join(f"{one[x['B']]['nerwin'][1] / one[x['B']]['gemm'][1]:.2f}×" for x in r["context"]) + " |",
-                  "| two layers' epoch ÷ one layer's | " +
-                  " | ".join(f"{x['nerwin'][1] / one[x['B']]['nerwin'][1]:.2f}×" for x in r["context"]) + " |", ""]
+        c = r["context"]
+        lines += ["| binary LOC, taking turns | " + " | ".join(f"batch {x['B']}" for x in c) + " |",
+                  "|---|" + "---|" * len(c),
+                  "| `--layers 2 --window2 1`: windows/s, whole epoch | " +
+                  " | ".join(f"{x['N'] / x['two'][1]:,.0f}" for x in c) + " |",
+                  "| `--layers 2`: epoch ÷ its bare GEMMs (both layers' six) | " +
+                  " | ".join(f"**{x['two'][1] / x['gemm_two'][1]:.2f}×**" for x in c) + " |",
+                  "| one layer: epoch ÷ its three | " + " | ".join(f"{x['one'][1] / x['gemm_one'][1]:.2f}×" for x in c) + " |",
+                  "| two layers' epoch ÷ one layer's | " + " | ".join(f"{x['two'][1] / x['one'][1]:.2f}×" for x in c) + " |",
+                  ""]
     head = (f"BTC train ({runs[0]['rows'][0]['N']:,} windows), GloVe 50d, w=2, H=100, tanh, Adam, fine-tuned; "
             f"whole epochs, wall clock, median of {a.repeats} (numba's one-time compile left out: a warm-up epoch runs first); numpy {runs[0]['numpy']}, torch {runs[0]['torch']} (CPU); "
             f"`python scripts/bench/bench_speed.py`.")

@@ -3,10 +3,11 @@ its data then in cache: how much of an epoch beyond its bare GEMMs is waiting fo
 
 Usage: python scripts/bench/cache_cost.py [--batch 256 2048] [--epochs 3] [--no-docs]
 Needs ../shared/corpora/btc. bench_speed.py's set-up: binary LOC, GloVe 50d, w=2, H=100, no
-casing, window loss, Adam. Each step runs as training does (network.loss, then the optimizer);
-then the GEMMs and the optimizer's update run once more at once, on copies of what they
-touched made just then (so the model moves once).
-Each figure is a median over every step of --epochs epochs.
+casing, window loss, Adam. Each step runs as training does (network.loss, then the optimizer).
+Epochs take turns: one runs its steps alone, for the figures "in the step"; in the next, after
+each step, the GEMMs and the optimizer's update run once more at once, on copies made just then
+of what they touched (so the model moves once), for the figures "in cache". Each figure is a
+median over every step of --epochs epochs of its kind, at the machine's BLAS threads and at one.
 """
 import argparse
 import statistics
@@ -46,8 +47,8 @@ def measure(B: int, epochs: int) -> dict:
     opt.touch()
     rng = np.random.default_rng(s.seed + 1)
     got = {k: [] for k in ("gemm", "gemm_hot", "adam", "adam_hot", "step")}
-    for epoch in range(epochs + 1):                 # the first epoch is not counted: numba loads
-        first = epoch == 0
+    for epoch in range(2 * epochs + 1):             # the first epoch is not counted: numba loads
+        first, again = epoch == 0, epoch % 2 == 0   # odd epochs run the step alone; even ones add the copies
         for idx, _ in window_batches(rng, len(tr.y), B):
             t0 = time.perf_counter()
             ids = tr.words(idx, rng, 0.0)
@@ -69,6 +70,10 @@ def measure(B: int, epochs: int) -> dict:
             step = time.perf_counter() - t0
             if first:
                 continue
+            if not again:
+                for k, v in zip(("gemm", "adam", "step"), (gemm, adam, step)):
+                    got[k].append(v)
+                continue
             # the same work again at once, on copies made now of what it touched: in cache
             dense = [(np.reshape(grads[k], (1, -1)), p[k].reshape(1, -1).copy(), [a.copy() for a in st])
                      for k, st in opt.dense.items()]
@@ -78,8 +83,8 @@ def measure(B: int, epochs: int) -> dict:
             adam_hot = timed(lambda: ([opt._step(X, ONE_ROW, G, st) for G, X, st in dense],
                                       opt._step(E_rows, here, dE, E_state)))
             gemm_hot = timed(lambda: (x @ p["W"].T, delta.T @ x, delta @ p["W"]))
-            for k, v in zip(got, (gemm, gemm_hot, adam, adam_hot, step)):
-                got[k].append(v)
+            got["gemm_hot"].append(gemm_hot)
+            got["adam_hot"].append(adam_hot)
     return {k: statistics.median(v) * 1e6 for k, v in got.items()}
 
 
@@ -107,12 +112,13 @@ def main():
         for name, k in (("the three GEMMs", "gemm"), ("Adam: W, b, u, c and the touched rows of E", "adam")):
             rows.append(f"| {name} | {n} | " + " | ".join(
                 f"{c[k]:,.0f} | {c[k + '_hot']:,.0f} | {c[k] / c[k + '_hot']:.1f}×" for c in cols.values()) + " |")
-        rows.append(f"| the whole step | {n} | " + " | ".join(
-            f"{c['step']:,.0f} | | {c['step'] / c['gemm_hot']:.1f}× the GEMMs in cache" for c in cols.values()) + " |")
+        if n == threads:                    # one thread's whole steps are not the user's: training runs on all
+            rows.append(f"| the whole step | {n} | " + " | ".join(
+                f"{c['step']:,.0f} | | {c['step'] / c['gemm_hot']:.1f}× the GEMMs in cache" for c in cols.values()) + " |")
     table = "\n".join(rows) + (
-        f"\n\nBinary LOC on BTC train, bench_speed's set-up (no casing, window loss); medians over every step of "
-        f"{a.epochs} epochs after an untimed one. \"In cache\": the same call at once again, on copies of its "
-        f"inputs and state. The pause probe lost {lost[0]:.0%} of its wall time before and {lost[1]:.0%} after. "
+        f"\n\nBinary LOC on BTC train, bench_speed's set-up (no casing, window loss); an untimed epoch, then "
+        f"{a.epochs} epochs of steps alone (\"in the step\": medians over their steps) taking turns with {a.epochs} "
+        f"in which each step's GEMMs and Adam run once more at once, on copies of what they touched (\"in cache\"). The pause probe lost {lost[0]:.0%} of its wall time before and {lost[1]:.0%} after. "
         f"`python scripts/bench/cache_cost.py`.")
     print(table)
     if not a.no_docs:
