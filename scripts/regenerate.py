@@ -40,6 +40,7 @@ SCRIPTS = [
     ("studies/calibration", [], "results.md#calibration", "5 min"),
     ("studies/anchors", [], "results.md#anchors, #twin", "15 min"),
     ("studies/mentions", [], "results.md#mentions", "4 min"),
+    ("studies/articles", [], "results.md#articles", "1 min"),
     ("studies/benchmark_quality", ["--jobs", "2"], "results.md#quality", "30 min"),
     ("studies/benchmark_quality", ["--set", "ablation", "--jobs", "2"], "results.md#ablation", "25 min"),
     ("studies/benchmark_quality", ["--set", "context", "--jobs", "2"], "results.md#context", "30 min"),
