@@ -54,6 +54,19 @@ def test_optimizer_matches_textbook_per_row_and_dense(name):
         np.testing.assert_allclose(p[k], book(p0[k], [g[k] for g in dense]), rtol=1e-10, atol=1e-12)
 
 
+def test_a_dense_parameter_that_is_not_contiguous_is_refused():
+    """step() updates a reshaped view of each dense parameter; a copy would drop the update."""
+    rng = np.random.default_rng(2)
+    W = rng.normal(size=(3, 4)).T                  # a transposed view: not C-contiguous
+    with pytest.raises(ValueError, match="contiguous"):
+        Optimizer("adam", {"W": W}, rng.normal(size=(5, 2)), 0.1)
+    p = {"W": np.ascontiguousarray(W)}
+    opt = Optimizer("adam", p, rng.normal(size=(5, 2)), 0.1)
+    before = p["W"].copy()
+    opt.step(p, {"W": np.ones_like(p["W"])}, np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros((0, 2)))
+    assert np.all(p["W"] < before)                 # the update landed in the caller's array
+
+
 def test_trainable_mask_moves_only_the_allowed_rows():
     rng = np.random.default_rng(1)
     E = rng.normal(size=(6, 2))
