@@ -14,16 +14,15 @@ and puts the table into docs/results.md (section "articles").
 """
 import argparse
 import statistics
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 WIKIGOLD = ROOT.parent / "shared" / "corpora" / "wikigold"
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, models
 from doc_section import replace_section  # noqa: E402
+from models import default_taggers  # noqa: E402
 
 
 def articles(path: Path) -> list[list[tuple[list[str], list[str]]]]:
@@ -88,18 +87,12 @@ def main():
     if not WIKIGOLD.exists():
         print(f"skipped: {WIKIGOLD} is missing")
         return
-    import nerwin
     arts = articles(WIKIGOLD / "test.conll")
     common = {w for art in articles(WIKIGOLD / "train.conll") for toks, _ in art for w in toks if w.islower()}
     rows: dict[str, list[int]] = {}
-    with tempfile.TemporaryDirectory() as d:
-        for seed in range(a.seeds):
-            out = Path(d) / f"m{seed}"
-            subprocess.run([sys.executable, "-m", "nerwin", "train", "--train", WIKIGOLD / "train.conll", "--dev",
-                            WIKIGOLD / "dev.conll", "--target", "all", "--seed", str(seed), "--out", out, "-q"],
-                           check=True)
-            for k, v in count(nerwin.load(out), arts, common).items():
-                rows.setdefault(k, []).append(v)
+    for tagger in default_taggers(WIKIGOLD, a.seeds):
+        for k, v in count(tagger, arts, common).items():
+            rows.setdefault(k, []).append(v)
     missed = rows["missed"]
 
     def cell(v):

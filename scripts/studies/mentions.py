@@ -13,9 +13,7 @@ and puts the table into docs/results.md (section "mentions").
 """
 import argparse
 import statistics
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +21,7 @@ BTC = ROOT.parent / "shared" / "corpora" / "btc"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402
+from models import default_taggers  # noqa: E402
 
 
 def f1(gold: set, pred: set) -> float:
@@ -84,20 +83,14 @@ def main():
     if not BTC.exists():
         print(f"skipped: {BTC} is missing")
         return
-    import nerwin
     from nerwin.text.corpus import read_conll
     sents = [s for s in read_conll(BTC / "test.conll") if s.tokens]
     rows: dict[str, list[float]] = {}
     learned = None
-    with tempfile.TemporaryDirectory() as d:
-        for seed in range(a.seeds):
-            out = Path(d) / f"m{seed}"
-            subprocess.run([sys.executable, "-m", "nerwin", "train", "--train", BTC / "train.conll", "--dev",
-                            BTC / "dev.conll", "--target", "all", "--seed", str(seed), "--out", out, "-q"], check=True)
-            tagger = nerwin.load(out)
-            learned = tagger.model.mentions
-            for k, v in scores(tagger, sents).items():
-                rows.setdefault(k, []).append(v)
+    for tagger in default_taggers(BTC, a.seeds):
+        learned = tagger.model.mentions
+        for k, v in scores(tagger, sents).items():
+            rows.setdefault(k, []).append(v)
     from nerwin.text.schemes import spans
     gold = [(s, a, b) for s in sents for _, a, b in spans(s.tags)]
     lone = sum(s.tokens[a:b] == ["@"] for s, a, b in gold)
