@@ -100,7 +100,7 @@ def main():
         spread = f" ± {statistics.stdev(v):.1f}" if len(v) > 1 else ""
         return f"{statistics.mean(v):.1f}{spread} | {statistics.mean(share):.0%}"
     table = ["| wikigold test, default `--target all` model | entities | share of the missed |", "|---|---|---|"]
-    table += [f"| {k} | {statistics.mean(v):.1f} | |" if k == "gold entities" else f"| {k} | {cell(v)} |"
+    table += [f"| {k} | {statistics.mean(v):.0f} | |" if k == "gold entities" else f"| {k} | {cell(v)} |"
               for k, v in rows.items()]
     body = (f"{len(arts)} articles in wikigold test.\n\n" + "\n".join(table) +
             f"\n\n{a.seeds} seeds (mean ± sd). A missed entity is a gold span whose span and type the model did "
