@@ -72,11 +72,13 @@ def test_row_sums_equal_np_add_at_bit_for_bit(seed, dtype):
     assert dE.dtype == dtype and np.array_equal(bits(dE), bits(ref[rows]))
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(6))
 def test_adam_equals_numpy_adam_bit_for_bit(seed):
+    """Small arrays run the vectorized loop's remainder; seeds 4 and 5 have the real shapes
+    (W 100 x 250, d = 50), whose rows run its vector body."""
     rng = np.random.default_rng(seed)
-    V, d = 300, 6
-    p0 = {"W": rng.normal(size=(4, 5)).astype(np.float32), "b": rng.normal(size=4).astype(np.float32),
+    (V, d), (H, D) = ((300, 6), (4, 5)) if seed < 4 else ((3000, 50), (100, 250))
+    p0 = {"W": rng.normal(size=(H, D)).astype(np.float32), "b": rng.normal(size=H).astype(np.float32),
           "c": np.zeros((), np.float32)}
     E0 = rng.normal(size=(V, d)).astype(np.float32)
     pa, pb = {k: v.copy() for k, v in p0.items()}, {k: v.copy() for k, v in p0.items()}

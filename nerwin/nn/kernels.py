@@ -68,6 +68,32 @@ def route_max(z, starts, dr):
     return dz
 
 
+@njit(error_model="numpy", inline="always")
+def _sgd_row(x, g, lr_f):
+    for j in range(x.shape[0]):
+        x[j] -= lr_f * g[j]
+
+
+@njit(error_model="numpy", inline="always")
+def _adagrad_row(x, g, v, lr_f, eps_f):
+    for j in range(x.shape[0]):
+        v[j] += g[j] * g[j]
+        x[j] -= (lr_f * g[j]) / (np.sqrt(v[j]) + eps_f)
+
+
+@njit(error_model="numpy", inline="always")
+def _adam_row(x, g, m, v, b1f, a1, b2f, a2, eps_t, scale):
+    f = x.dtype.type
+    for j in range(x.shape[0]):
+        gj = g[j]
+        mj = m[j] * b1f + a1 * gj
+        vj = v[j] * b2f + (gj * gj) * a2
+        m[j] = mj
+        v[j] = vj
+        denom = f(np.float64(np.sqrt(vj)) + eps_t)
+        x[j] -= f(np.float64(mj / denom) * scale)
+
+
 @njit(cache=True, error_model="numpy")
 def step_rows(kind, X, rows, G, m, v, t, lr, b1, b2, eps, bias):
     """Update X[rows[i]] by its gradient G[i] (R, cols) in place. kind, the place in
@@ -78,27 +104,21 @@ def step_rows(kind, X, rows, G, m, v, t, lr, b1, b2, eps, bias):
     / (1 - b1^t) and eps_t = eps sqrt(1 - b2^t): the bias corrections are per-row scalars,
     read from bias[t] = (sqrt(1 - b2^t), 1 - b1^t) (two pow calls a row cost more than the row).
     Rounding follows numpy's: the moments in X's precision, the corrections in float64.
+    Each kind's row is its own loop over one row's contiguous columns, so that LLVM vectorizes
+    it (elementwise IEEE operations: the same bits as one column at a time).
     """
     f = X.dtype.type
     lr_f, eps_f, b1f, a1, b2f, a2 = f(lr), f(eps), f(b1), f(1.0 - b1), f(b2), f(1.0 - b2)
     for i in range(rows.shape[0]):
         r = rows[i]
         t[r] += 1
-        c2 = bias[t[r], 0]
-        eps_t = eps * c2
-        scale = lr * c2 / bias[t[r], 1]
-        for j in range(X.shape[1]):
-            g = G[i, j]
-            if kind == 0:
-                X[r, j] -= lr_f * g
-            elif kind == 1:
-                v[r, j] += g * g
-                X[r, j] -= (lr_f * g) / (np.sqrt(v[r, j]) + eps_f)
-            else:
-                m[r, j] = m[r, j] * b1f + a1 * g
-                v[r, j] = v[r, j] * b2f + (g * g) * a2
-                denom = f(np.float64(np.sqrt(v[r, j])) + eps_t)
-                X[r, j] -= f(np.float64(m[r, j] / denom) * scale)
+        if kind == 0:
+            _sgd_row(X[r], G[i], lr_f)
+        elif kind == 1:
+            _adagrad_row(X[r], G[i], v[r], lr_f, eps_f)
+        else:
+            c2 = bias[t[r], 0]
+            _adam_row(X[r], G[i], m[r], v[r], b1f, a1, b2f, a2, eps * c2, lr * c2 / bias[t[r], 1])
 
 
 @njit(cache=True, error_model="numpy")
