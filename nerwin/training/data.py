@@ -31,6 +31,11 @@ class Data:
     rare: np.ndarray | None = None
     unk: int = 0
 
+    def take(self, order) -> "Data":
+        """The windows in this order: shuffled once an epoch, so that each batch is a slice read
+        in order, not B rows gathered from all over memory."""
+        return replace(self, X=self.X[order], y=self.y[order], feats=self.feats.take(order))
+
     def words(self, idx, rng: np.random.Generator, p: float) -> np.ndarray:
         """The windows idx, each rare word's row replaced by <UNK> with probability p."""
         X = self.X[idx]

@@ -105,9 +105,11 @@ def fit(run: Run, model: WindowModel, train: Data, s: Settings, evaluate=None, o
     for epoch in range(1, s.epochs + 1):
         if s.lr_decay and epoch > 1 and (epoch - 1) % s.lr_decay == 0:
             opt.lr /= 2
+        total, t0 = 0.0, time.perf_counter()        # the epoch's clock counts its shuffle too
         batches = sentence_batches(rng, lengths, B) if model.whole_sentences else window_batches(rng, N, B)
         steps = len(batches)
-        total, t0 = 0.0, time.perf_counter()
+        shuffled = train.take(np.concatenate([idx for idx, _ in batches]))
+        ends = np.cumsum([len(idx) for idx, _ in batches])
         run.step_seconds = []
         with Progress(TextColumn(f"epoch {epoch}/{s.epochs}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("loss {task.fields[loss]}  {task.fields[wps]} windows/s"),
@@ -116,12 +118,13 @@ def fit(run: Run, model: WindowModel, train: Data, s: Settings, evaluate=None, o
             task = bar.add_task("train", total=steps, loss="-", wps="-")
             for k, (idx, lens) in enumerate(batches):
                 t_step = time.perf_counter()
+                cut = slice(ends[k] - len(idx), ends[k])        # batch k's windows in `shuffled`
                 mask = None
                 if s.dropout > 0:
                     mask = (rng.random((len(idx), H)) >= s.dropout).astype(E.dtype) / (1 - s.dropout)
-                X = train.words(idx, rng, s.word_dropout)
-                J, grads, rows, dE = network.loss(p, E, X, train.y[idx], head, s.activation, s.l2, mask,
-                                                  features, train.feats.batch(idx), lens)
+                X = shuffled.words(cut, rng, s.word_dropout)
+                J, grads, rows, dE = network.loss(p, E, X, shuffled.y[cut], head, s.activation, s.l2, mask,
+                                                  features, shuffled.feats.batch(cut), lens)
                 if not np.isfinite(J):
                     raise Diverged(f"the loss became {J} at epoch {epoch}, step {k + 1}; "
                                    f"try a lower --lr (now {opt.lr:g})")
