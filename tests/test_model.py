@@ -124,3 +124,15 @@ def test_softmax_loss_is_finite_for_a_logit_gap_of_200_in_float32():
     assert np.isfinite(J) and J == pytest.approx(200.0, rel=1e-6)
     dV, dc = grads["V"], grads["c"]
     assert np.all(np.isfinite(dV)) and dc == pytest.approx([1.0, -1.0])
+
+
+@pytest.mark.parametrize("K", [1, 2, 7, 9, 13])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_max_is_numpys_row_max_bit_for_bit(K, dtype):
+    rng = np.random.default_rng(K)
+    s = (rng.normal(size=(300, K)) * 10.0 ** rng.integers(-3, 4, size=(300, K))).astype(dtype)
+    s[0, 0], s[1, -1], s[2] = np.nan, np.inf, -np.inf        # NaN wins a row, as in numpy's max
+    got, ref = layers.row_max(s), s.max(axis=1, keepdims=True)
+    assert got.shape == ref.shape and got.dtype == ref.dtype
+    assert np.array_equal(got, ref, equal_nan=True)
+    assert layers.row_max(s[:0]).shape == (0, 1)

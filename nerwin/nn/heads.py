@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nerwin.nn.crf import crf_scores, forward_backward, pad, sll_backward, sll_forward
-from nerwin.nn.layers import affine_backward, affine_forward, sigmoid, softmax, xavier
+from nerwin.nn.layers import affine_backward, affine_forward, row_max, sigmoid, softmax, xavier
 from nerwin.errors import SettingError
 from nerwin.text.schemes import binary_labels, class_ids, iob2_classes, parse, spans, transitions, viterbi_batch
 
@@ -48,7 +48,7 @@ def sigmoid_ce_backward(cache):
 def softmax_ce_forward(s, y):
     """s (B, K), y (B,) int -> J, cache. J uses log p = shifted s - log sum exp(shifted s):
     finite for any logit gap, even in float32."""
-    shifted = s - s.max(axis=1, keepdims=True)
+    shifted = s - row_max(s)
     e = np.exp(shifted)
     total = e.sum(axis=1, keepdims=True)
     rows = np.arange(y.shape[0])
@@ -176,7 +176,7 @@ class Head:
         more, dh = self.logits_backward(ds, c_out, p)
         more[self.weight] += lam * p[self.weight]
         grads.update(more)
-        return J + 0.5 * lam * float(np.sum(p[self.weight] ** 2)), grads, dh
+        return J + 0.5 * lam * float(np.vdot(p[self.weight], p[self.weight])), grads, dh
 
     def dev_loss(self, s, y, lengths, p) -> float:
         """The training loss without the penalty, by the same formulas: per word."""

@@ -28,9 +28,15 @@ def sigmoid(s):
     return 0.5 * (1.0 + np.tanh(0.5 * s))  # never overflows
 
 
+def row_max(s):
+    """s (B, K) -> (B, 1), each row's largest entry. Reduced down K columns of B, not along B
+    rows of K: numpy's loop per short row is 10x slower at K = 7. A max is exact: same bits."""
+    return s.T.copy().max(axis=0)[:, None]
+
+
 def softmax(s):
     """Row-wise softmax of s (B, K), shifted so exp never overflows."""
-    e = np.exp(s - s.max(axis=1, keepdims=True))
+    e = np.exp(s - row_max(s))
     return e / e.sum(axis=1, keepdims=True)
 
 

@@ -191,7 +191,7 @@ def _plus_l2(J, p, lam):
     """J + lam/2 ||W||^2 (+ lam/2 ||W2||^2), added in that order, as the saved losses were."""
     for k in ("W", "W2"):
         if k in p:
-            J += 0.5 * lam * float(np.sum(p[k] ** 2))
+            J += 0.5 * lam * float(np.vdot(p[k], p[k]))     # a dot product: no (H, D) temporary
     return J
 
 
