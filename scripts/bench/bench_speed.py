@@ -8,7 +8,9 @@ are timed. This VM pauses for 50-700 ms several times a second (the probe below 
 how much wall time a bare in-place numpy loop loses to pauses of 5 ms or more), so every
 step is timed and an epoch's time is its number of steps times its median step: a pause
 lands in a few steps and leaves the median alone. The wall-clock epochs are printed too.
-Each figure is the median of --repeats epochs, the set-ups taking turns. Two PyTorch set-ups:
+Each figure is the median of --repeats epochs, the set-ups taking turns; each ratio is the
+median of the ratios within a turn, so that the machine's slow and fast spells, which last
+longer than an epoch, fall on both sides of it. Two PyTorch set-ups:
   dense:  nn.Embedding + torch.optim.Adam(fused=True): every row's moments move every step;
   sparse: nn.Embedding(sparse=True) + SparseAdam for the rows, fused Adam for W, b, V, c:
           lazy Adam, the same semantics as nerwin's, and what a performance-minded user picks.
@@ -128,12 +130,13 @@ def child(repeats: int) -> dict:
 
     def turns(**setups):
         """Each set-up once per repeat, taking turns; -> {name: (median-step epoch, wall epoch)},
-        each the median over the repeats."""
+        each the median over the repeats, and "turns": {name: each repeat's pair}."""
         got = {k: [] for k in setups}
         for _ in range(repeats):
             for k, f in setups.items():
                 got[k].append(f())
-        return {k: tuple(statistics.median(x[i] for x in v) for i in range(2)) for k, v in got.items()}
+        return {**{k: tuple(statistics.median(x[i] for x in v) for i in range(2)) for k, v in got.items()},
+                "turns": got}
 
     lost = [pause_probe()]
     rows, sentence, warmed = [], [], set()
@@ -161,7 +164,8 @@ def child(repeats: int) -> dict:
             t = turns(**setups)
             rows.append(dict(target=target, K=K, B=B, N=N, **t))
             if "sentence" in t:
-                sentence.append(dict(B=B, window=t["nerwin"], sentence=t["sentence"]))
+                sentence.append(dict(B=B, window=t["nerwin"], sentence=t["sentence"],
+                                     turns={"window": t["turns"]["nerwin"], "sentence": t["turns"]["sentence"]}))
             print(rows[-1], file=sys.stderr, flush=True)
     context = []
     for B in (64, 256, 2048):                   # a second window layer against one, taking turns
@@ -181,6 +185,12 @@ def child(repeats: int) -> dict:
     lost.append(pause_probe())
     return dict(threads=threads, kernel=kernel, numpy=np.__version__, torch=torch.__version__, rows=rows,
                 sentence=sentence, context=context, env=os.environ.get("OPENBLAS_CORETYPE", "unset"), lost=lost)
+
+
+def ratio(x: dict, a: str, b: str, i: int = 1) -> float:
+    """a's epoch ÷ b's, the median over turns of the ratio within each turn; i: 0 by median
+    step, 1 by wall clock."""
+    return statistics.median(p[i] / q[i] for p, q in zip(x["turns"][a], x["turns"][b]))
 
 
 def main():
@@ -222,29 +232,30 @@ def main():
                   "nerwin epoch ÷ its bare GEMMs | numpy GEMMs ÷ PyTorch GEMMs |", "|---|---|---|---|---|---|---|---|---|"]
         for x in r["rows"]:
             name = "binary LOC" if x["K"] == 1 else f"all ({x['K']} classes)"
-            ratio = [min(x["dense"][i], x["sparse"][i]) / x["nerwin"][i] for i in (0, 1)]
+            faster = min(("dense", "sparse"), key=lambda k: x[k][1])
             lines.append(f"| {name} | {x['B']} | {x['N'] / x['nerwin'][1]:,.0f} | {x['N'] / x['dense'][1]:,.0f} | "
-                         f"{x['N'] / x['sparse'][1]:,.0f} | **{ratio[1]:.2f}×** | {ratio[0]:.2f}× | "
-                         f"{x['nerwin'][1] / x['gemm'][1]:.2f}× | {x['gemm'][1] / x['torch_gemm'][1]:.2f}× |")
+                         f"{x['N'] / x['sparse'][1]:,.0f} | **{ratio(x, faster, 'nerwin'):.2f}×** | "
+                         f"{ratio(x, faster, 'nerwin', 0):.2f}× | {ratio(x, 'nerwin', 'gemm'):.2f}× | "
+                         f"{ratio(x, 'gemm', 'torch_gemm'):.2f}× |")
         lines += ["", "| `--loss sentence` vs `--loss window`, all types, same words per batch | " +
                   " | ".join(f"batch {x['B']}" for x in r["sentence"]) + " |",
                   "|---|" + "---|" * len(r["sentence"]),
                   "| sentence epoch ÷ window epoch, whole epochs | " +
-                  " | ".join(f"{x['sentence'][1] / x['window'][1]:.2f}×" for x in r["sentence"]) + " |",
+                  " | ".join(f"{ratio(x, 'sentence', 'window'):.2f}×" for x in r["sentence"]) + " |",
                   "| same, by steps × median step | " +
-                  " | ".join(f"{x['sentence'][0] / x['window'][0]:.2f}×" for x in r["sentence"]) + " |", ""]
+                  " | ".join(f"{ratio(x, 'sentence', 'window', 0):.2f}×" for x in r["sentence"]) + " |", ""]
         c = r["context"]
         lines += ["| binary LOC, taking turns | " + " | ".join(f"batch {x['B']}" for x in c) + " |",
                   "|---|" + "---|" * len(c),
                   "| `--layers 2 --window2 1`: windows/s, whole epoch | " +
                   " | ".join(f"{x['N'] / x['two'][1]:,.0f}" for x in c) + " |",
                   "| `--layers 2`: epoch ÷ its bare GEMMs (both layers' six) | " +
-                  " | ".join(f"**{x['two'][1] / x['gemm_two'][1]:.2f}×**" for x in c) + " |",
-                  "| one layer: epoch ÷ its three | " + " | ".join(f"{x['one'][1] / x['gemm_one'][1]:.2f}×" for x in c) + " |",
-                  "| two layers' epoch ÷ one layer's | " + " | ".join(f"{x['two'][1] / x['one'][1]:.2f}×" for x in c) + " |",
+                  " | ".join(f"**{ratio(x, 'two', 'gemm_two'):.2f}×**" for x in c) + " |",
+                  "| one layer: epoch ÷ its three | " + " | ".join(f"{ratio(x, 'one', 'gemm_one'):.2f}×" for x in c) + " |",
+                  "| two layers' epoch ÷ one layer's | " + " | ".join(f"{ratio(x, 'two', 'one'):.2f}×" for x in c) + " |",
                   ""]
     head = (f"BTC train ({runs[0]['rows'][0]['N']:,} windows), GloVe 50d, w=2, H=100, tanh, Adam, fine-tuned; "
-            f"whole epochs, wall clock, median of {a.repeats} (numba's one-time compile left out: a warm-up epoch runs first); numpy {runs[0]['numpy']}, torch {runs[0]['torch']} (CPU); "
+            f"whole epochs, wall clock, median of {a.repeats}, the set-ups taking turns, each ratio the median of its ratios within a turn (numba's one-time compile left out: a warm-up epoch runs first); numpy {runs[0]['numpy']}, torch {runs[0]['torch']} (CPU); "
             f"`python scripts/bench/bench_speed.py`.")
     table = head + "\n\n" + "\n".join(lines).rstrip()
     print(table)
