@@ -14,8 +14,9 @@ longer than an epoch, fall on both sides of it. Two PyTorch set-ups:
   dense:  nn.Embedding + torch.optim.Adam(fused=True): every row's moments move every step;
   sparse: nn.Embedding(sparse=True) + SparseAdam for the rows, fused Adam for W, b, V, c:
           lazy Adam, the same semantics as nerwin's, and what a performance-minded user picks.
-Ratios are read against the faster of the two. The whole table runs twice, in child
-processes: with this machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as set, and with both
+Ratios are read against the faster of the two. numpy's set-ups (nerwin, its bare GEMMs) and
+PyTorch's run in two worker processes that take turns, each idle while the other runs, as a
+user runs one or the other. The whole table runs twice, in child processes: with this machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as set, and with both
 unset (threadpoolctl names the kernel numpy's OpenBLAS then runs). The sentence loss is
 timed against the window loss at the same words per batch, and a second window layer
 (`--layers 2`, whole sentences) against one layer and against both layers' six GEMMs.
@@ -115,18 +116,69 @@ def gemm_epoch(N, B, D, H, lib=np, D2=None):
     return epoch_time(steps, time.perf_counter() - start)
 
 
-def child(repeats: int) -> dict:
-    import torch
+TORCH_SETUPS = ("dense", "sparse", "torch_gemm")
 
+
+def worker(kind: str, threads: int) -> None:
+    """One framework's process: reads a set-up a line from stdin (JSON: setup, target, batch,
+    layers), runs one epoch of it, and writes its (median-step epoch, wall epoch). numpy's
+    worker never imports torch and torch's never trains nerwin: a user runs one or the other,
+    and in one process each slowed the other's BLAS (numpy's GEMM epochs took up to 2x as long
+    when they took turns with PyTorch's in the same process)."""
     from nerwin.model import WindowModel
     from nerwin.nn.heads import choose
     from nerwin.settings import Settings
     from nerwin.training.data import prepare
     from nerwin.vectors import open_store
 
-    threads, kernel = blas_info()
-    torch.set_num_threads(threads)
+    if kind == "torch":
+        import torch
+        torch.set_num_threads(threads)
+    answer, sys.stdout = sys.stdout, sys.stderr     # stdout carries the answers alone
     store, _ = open_store(None)
+    models, warmed = {}, set()
+    for line in sys.stdin:
+        c = json.loads(line)
+        key = (c["target"], c["batch"], c["layers"])
+        if key not in models:
+            s = Settings.of(target=c["target"], batch_size=c["batch"], epochs=1, casing=0, loss="window", chars=0,
+                            dropout=0.0, **({"layers": 2, "window2": 1} if c["layers"] == 2 else {}))
+            m0, tr, _, _ = prepare(BTC, None, store, s)
+            models[key] = (m0, tr, m0.settings)
+        m0, tr, s = models[key]
+        N, B, D, H = len(tr.y), s.batch_size, m0.input_width, s.hidden
+        classes = m0.head.classes if m0.head.multiclass else None
+        if c["setup"] == "sentence":
+            sh = choose("all", [k[2:] for k in classes[1::2]], "sentence")
+            m0 = WindowModel.new(s, sh, [], m0.vocab, m0.E, m0.vectors)
+        run = {"nerwin": lambda: nerwin_epoch(m0, tr, s), "sentence": lambda: nerwin_epoch(m0, tr, s),
+               "gemm": lambda: gemm_epoch(N, B, D, H, D2=3 * H if c["layers"] == 2 else None),
+               "dense": lambda: torch_epoch(m0.params, m0.E, tr, s, classes, sparse=False),
+               "sparse": lambda: torch_epoch(m0.params, m0.E, tr, s, classes, sparse=True),
+               "torch_gemm": lambda: gemm_epoch(N, B, D, H, __import__("torch"))}[c["setup"]]
+        if c["setup"] in ("nerwin", "sentence") and (c["setup"], key) not in warmed:
+            run()                           # numba loads (or compiles) its loops, BLAS starts: not timed
+            warmed.add((c["setup"], key))
+        answer.write(json.dumps({"epoch": run(), "N": N, "K": m0.head.K}) + "\n")
+        answer.flush()
+
+
+def child(repeats: int) -> dict:
+    threads, kernel = blas_info()
+    procs = {k: subprocess.Popen([sys.executable, __file__, "--worker", k, "--threads", str(threads)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for k in ("numpy", "torch")}
+
+    def epoch(setup: str, target: str, B: int, layers: int = 1) -> tuple:
+        p = procs["torch" if setup in TORCH_SETUPS else "numpy"]
+        p.stdin.write(json.dumps(dict(setup=setup, target=target, batch=B, layers=layers)) + "\n")
+        p.stdin.flush()
+        out = p.stdout.readline()
+        if not out:
+            raise RuntimeError(f"the worker running {setup} stopped")
+        time.sleep(0.2)                     # the other process's BLAS threads stop spinning first
+        got = json.loads(out)
+        sizes[target] = got["N"], (got["K"] if setup != "sentence" else sizes[target][1])
+        return tuple(got["epoch"])
 
     def turns(**setups):
         """Each set-up once per repeat, taking turns; -> {name: (median-step epoch, wall epoch)},
@@ -139,29 +191,14 @@ def child(repeats: int) -> dict:
                 "turns": got}
 
     lost = [pause_probe()]
-    rows, sentence, warmed = [], [], set()
+    rows, sentence, sizes = [], [], {}
     for target in ("LOC", "all"):
         for B in BATCHES:
-            s = Settings.of(target=target, batch_size=B, epochs=1, casing=0, loss="window", chars=0, dropout=0.0)
-            m0, tr, _, _ = prepare(BTC, None, store, s)
-            s, head, E, p0 = m0.settings, m0.head, m0.E, m0.params
-            K = head.K
-            classes = head.classes if head.multiclass else None
-            N, D = len(tr.y), m0.input_width
-            setups = dict(nerwin=lambda: nerwin_epoch(m0, tr, s),
-                          dense=lambda: torch_epoch(p0, E, tr, s, classes, sparse=False),
-                          sparse=lambda: torch_epoch(p0, E, tr, s, classes, sparse=True),
-                          gemm=lambda: gemm_epoch(N, B, D, s.hidden),
-                          torch_gemm=lambda: gemm_epoch(N, B, D, s.hidden, torch))
-            if classes is not None and B in (64, 256, 2048):
-                sh = choose("all", [c[2:] for c in classes[1::2]], "sentence")
-                ms = WindowModel.new(s, sh, [], m0.vocab, E, m0.vectors)
-                setups["sentence"] = lambda: nerwin_epoch(ms, tr, s)
-            for k in ("nerwin", "sentence"):          # numba loads (or compiles) its loops once: not timed
-                if k in setups and k not in warmed:
-                    setups[k]()
-                    warmed.add(k)
-            t = turns(**setups)
+            names = ["nerwin", "dense", "sparse", "gemm", "torch_gemm"]
+            if target == "all" and B in (64, 256, 2048):
+                names.append("sentence")
+            t = turns(**{k: (lambda k=k: epoch(k, target, B)) for k in names})
+            N, K = sizes[target]
             rows.append(dict(target=target, K=K, B=B, N=N, **t))
             if "sentence" in t:
                 sentence.append(dict(B=B, window=t["nerwin"], sentence=t["sentence"],
@@ -169,20 +206,15 @@ def child(repeats: int) -> dict:
             print(rows[-1], file=sys.stderr, flush=True)
     context = []
     for B in (64, 256, 2048):                   # a second window layer against one, taking turns
-        models = {}
-        for n in (1, 2):
-            s = Settings.of(target="LOC", batch_size=B, epochs=1, casing=0, loss="window", chars=0, dropout=0.0,
-                            layers=n, window2=1)
-            m, tr, _, _ = prepare(BTC, None, store, s)
-            models[n] = (m, tr, m.settings)
-            nerwin_epoch(*models[n])            # numba's loops load once: not timed
-        (m1, tr, s1), (m2, _, s2) = models[1], models[2]
-        N, D, H = len(tr.y), m1.input_width, s1.hidden
-        t = turns(one=lambda: nerwin_epoch(m1, tr, s1), gemm_one=lambda: gemm_epoch(N, B, D, H),
-                  two=lambda: nerwin_epoch(m2, tr, s2), gemm_two=lambda: gemm_epoch(N, B, D, H, D2=3 * H))
-        context.append(dict(B=B, N=N, **t))
+        t = turns(one=lambda: epoch("nerwin", "LOC", B), gemm_one=lambda: epoch("gemm", "LOC", B),
+                  two=lambda: epoch("nerwin", "LOC", B, 2), gemm_two=lambda: epoch("gemm", "LOC", B, 2))
+        context.append(dict(B=B, N=sizes["LOC"][0], **t))
         print(context[-1], file=sys.stderr, flush=True)
     lost.append(pause_probe())
+    for p in procs.values():
+        p.stdin.close()
+        p.wait()
+    import torch
     return dict(threads=threads, kernel=kernel, numpy=np.__version__, torch=torch.__version__, rows=rows,
                 sentence=sentence, context=context, env=os.environ.get("OPENBLAS_CORETYPE", "unset"), lost=lost)
 
@@ -198,7 +230,12 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-docs", action="store_true")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=("numpy", "torch"), help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.worker:
+        worker(a.worker, a.threads)
+        return
     if a.child:
         print(json.dumps(child(a.repeats)))
         return
