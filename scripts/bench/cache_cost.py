@@ -49,16 +49,20 @@ def measure(B: int, epochs: int) -> dict:
     got = {k: [] for k in ("gemm", "gemm_hot", "adam", "adam_hot", "step")}
     for epoch in range(2 * epochs + 1):             # the first epoch is not counted: numba loads
         first, again = epoch == 0, epoch % 2 == 0   # odd epochs run the step alone; even ones add the copies
-        for idx, _ in window_batches(rng, len(tr.y), B):
+        batches = window_batches(rng, len(tr.y), B)
+        shuffled, at = tr.take(np.concatenate([idx for idx, _ in batches])), 0     # as fit() reads them
+        for idx, _ in batches:
             t0 = time.perf_counter()
-            ids = tr.words(idx, rng, 0.0)
+            cut = slice(at, at + len(idx))
+            at += len(idx)
+            ids = shuffled.words(cut, rng, 0.0)
             # the step as training runs it, its GEMMs timed where they run
             x, c_E = layers.embed_forward(E, ids)
             t = time.perf_counter()
             z, c_aff = layers.affine_forward(x, p["W"], p["b"])
             gemm = time.perf_counter() - t
             h, c_act = layers.act_forward(z, s.activation)
-            J, grads, dh = head.loss(h, tr.y[idx], None, p, s.l2)
+            J, grads, dh = head.loss(h, shuffled.y[cut], None, p, s.l2)
             delta = layers.act_backward(dh, c_act)
             t = time.perf_counter()
             dW, db, delta_window = layers.affine_backward(delta, c_aff)

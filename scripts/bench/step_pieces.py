@@ -1,0 +1,149 @@
+"""Four pieces of a training step, each timed against the code it replaced, in cache and out.
+
+Usage: python scripts/bench/step_pieces.py [--calls 200] [--no-docs]
+Needs ../shared/corpora/btc: bench_speed.py's binary LOC model on BTC train gives the real
+shapes (X 99,933 x 5 windows, E 11,994 x 50, W 100 x 250). "Out of cache": a pass over 32 MB
+runs before each call, as a step's other work runs between two calls of one piece. Each figure
+is the median of --calls calls, the two versions taking turns.
+
+- a batch's windows and labels: B rows gathered from all of X and y (before), or a slice of
+  them shuffled once an epoch (now; the shuffle's cost, shared by the epoch's steps, is added);
+- Adam on W, and on the rows of E a batch touches: the update loop before (one column at a
+  time, the optimizer's kind tested inside) against kernels.step_rows (a loop per kind over a
+  row's contiguous columns, and the next rows prefetched);
+- each row's maximum of the softmax's logits (B, K): numpy's max along the rows against
+  layers.row_max, down the columns.
+"""
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+ROOT = Path(__file__).resolve().parents[2]
+BTC = ROOT.parent / "shared" / "corpora" / "btc" / "train.conll"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
+from doc_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
+from timing import pause_probe  # noqa: E402
+
+
+@njit(error_model="numpy")
+def step_rows_before(kind, X, rows, G, m, v, t, lr, b1, b2, eps, bias):
+    """kernels.step_rows as it was: the same arithmetic, one column at a time."""
+    f = X.dtype.type
+    lr_f, eps_f, b1f, a1, b2f, a2 = f(lr), f(eps), f(b1), f(1.0 - b1), f(b2), f(1.0 - b2)
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        t[r] += 1
+        c2 = bias[t[r], 0]
+        eps_t = eps * c2
+        scale = lr * c2 / bias[t[r], 1]
+        for j in range(X.shape[1]):
+            g = G[i, j]
+            if kind == 0:
+                X[r, j] -= lr_f * g
+            elif kind == 1:
+                v[r, j] += g * g
+                X[r, j] -= (lr_f * g) / (np.sqrt(v[r, j]) + eps_f)
+            else:
+                m[r, j] = m[r, j] * b1f + a1 * g
+                v[r, j] = v[r, j] * b2f + (g * g) * a2
+                denom = f(np.float64(np.sqrt(v[r, j])) + eps_t)
+                X[r, j] -= f(np.float64(m[r, j] / denom) * scale)
+
+
+def pairs(before, now, calls: int, cold: bool, setup=lambda: None) -> tuple[float, float]:
+    """Median µs of each, taking turns; setup() runs untimed before each call."""
+    junk = np.ones(8 << 20, np.float32)
+    got = ([], [])
+    for _ in range(calls):
+        for k, f in enumerate((before, now)):
+            args = setup()
+            if cold:
+                junk += 1.0
+            t0 = time.perf_counter()
+            f(args)
+            got[k].append(time.perf_counter() - t0)
+    return tuple(statistics.median(g) * 1e6 for g in got)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls", type=int, default=200)
+    ap.add_argument("--no-docs", action="store_true")
+    a = ap.parse_args()
+    if not BTC.exists():
+        print(f"skipped: {BTC} is missing")
+        return
+    from nerwin.nn.kernels import step_rows
+    from nerwin.nn.layers import row_max
+    from nerwin.settings import Settings
+    from nerwin.training.data import prepare, window_batches
+    from nerwin.vectors import open_store
+
+    store, _ = open_store(None)
+    s = Settings.of(target="LOC", batch_size=2048, epochs=1, casing=0, loss="window", chars=0, dropout=0.0)
+    m, tr, _, _ = prepare(BTC, None, store, s)
+    rng = np.random.default_rng(0)
+    N, calls, rows = len(tr.y), a.calls, []
+    lost = [pause_probe()]
+
+    for B in (256, 2048):
+        batches = window_batches(rng, N, B)
+        order = np.concatenate([i for i, _ in batches])
+        t0 = time.perf_counter()
+        for _ in range(5):
+            shuffled = tr.take(order)
+        share = (time.perf_counter() - t0) / 5 / len(batches) * 1e6      # the epoch's shuffle, a step's share
+        k = {"i": 0}
+
+        def pick():
+            k["i"] = (k["i"] + 1) % len(batches)
+            return batches[k["i"]][0], slice(k["i"] * B, k["i"] * B + len(batches[k["i"]][0]))
+        before, now = pairs(lambda c: (tr.X[c[0]], tr.y[c[0]]), lambda c: (shuffled.X[c[1]], shuffled.y[c[1]]),
+                            calls, True, pick)
+        rows.append((f"a batch's windows and labels, batch {B}, out of cache", before, now + share,
+                     f"a slice, plus {share:.1f} µs, a step's share of the epoch's shuffle"))
+
+    bias = np.array([(np.sqrt(1 - 0.999 ** t), 1 - 0.9 ** t) for t in range(2 * calls + 10)])
+    W = m.params["W"].reshape(1, -1)
+    E = m.E
+    for what, table, R, cold in (("W (25,000 entries), in cache", W, None, False),
+                                 ("255 touched rows of E, out of cache", E, 255, True),
+                                 ("2,337 touched rows of E, out of cache", E, 2337, True)):
+        state = [(table.copy(), np.zeros_like(table), np.zeros_like(table), np.zeros(len(table), np.int64))
+                 for _ in range(2)]
+
+        def draw():
+            r = np.zeros(1, np.int64) if R is None else np.sort(rng.choice(len(table), R, replace=False))
+            return r, rng.normal(size=(len(r), table.shape[1])).astype(table.dtype) * 1e-3
+        run = [lambda c, f=f, st=st: f(2, st[0], c[0], c[1], st[1], st[2], st[3], 1e-3, 0.9, 0.999, 1e-8, bias)
+               for f, st in zip((step_rows_before, step_rows), state)]
+        run[0](draw()), run[1](draw())                 # compiled, not timed
+        for st in state:
+            st[3][:] = 0
+        before, now = pairs(run[0], run[1], calls, cold, draw)
+        rows.append((f"Adam on {what}", before, now, "a loop per optimizer over a row's columns, rows prefetched"))
+
+    for B in (256, 2048):
+        s_ = rng.normal(size=(B, 7)).astype(np.float32)
+        before, now = pairs(lambda c: s_.max(axis=1, keepdims=True), lambda c: row_max(s_), calls, False)
+        rows.append((f"each row's max of the logits (B, K = 7), batch {B}, in cache", before, now,
+                     "down the K columns"))
+    lost.append(pause_probe())
+
+    table = "\n".join(["| piece | before (µs) | now (µs) | now ÷ before | now |", "|---|---|---|---|---|"] +
+                      [f"| {w} | {b:,.1f} | {n:,.1f} | **{n / b:.2f}×** | {how} |" for w, b, n, how in rows])
+    table += (f"\n\nMedians of {calls} calls each, the two versions taking turns; out of cache: a pass over 32 MB "
+              f"before each call. The pause probe lost {lost[0]:.0%} of its wall time before and {lost[1]:.0%} "
+              f"after. `python scripts/bench/step_pieces.py`.")
+    print(table)
+    if not a.no_docs:
+        replace_section("step-pieces", table)
+
+
+if __name__ == "__main__":
+    main()
