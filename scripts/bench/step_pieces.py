@@ -135,7 +135,7 @@ def main():
                      "down the K columns"))
     lost.append(pause_probe())
 
-    table = "\n".join(["| piece | before (µs) | now (µs) | now ÷ before | now |", "|---|---|---|---|---|"] +
+    table = "\n".join(["| piece | before (µs) | now (µs) | now ÷ before | what changed |", "|---|---|---|---|---|"] +
                       [f"| {w} | {b:,.1f} | {n:,.1f} | **{n / b:.2f}×** | {how} |" for w, b, n, how in rows])
     table += (f"\n\nMedians of {calls} calls each, the two versions taking turns; out of cache: a pass over 32 MB "
               f"before each call. The pause probe lost {lost[0]:.0%} of its wall time before and {lost[1]:.0%} "
