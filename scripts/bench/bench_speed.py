@@ -123,7 +123,7 @@ def worker(kind: str, threads: int) -> None:
     """One framework's process: reads a set-up a line from stdin (JSON: setup, target, batch,
     layers), runs one epoch of it, and writes its (median-step epoch, wall epoch). numpy's
     worker never imports torch and torch's never trains nerwin: a user runs one or the other.
-    In one process each slowed the other's BLAS, PyTorch's more: numpy's GEMMs took 0.53-0.64x
+    In one process each slowed the other's BLAS, PyTorch's more: numpy's GEMMs took 0.53-0.63x
     PyTorch's time there, 0.79-0.97x in separate processes (three runs of each, batch 256 and
     2048)."""
     from nerwin.model import WindowModel
