@@ -1,4 +1,5 @@
-"""The default `--target all` model of each seed, for the studies that look inside its output."""
+"""The models the scripts share: the default `--target all` model of each seed, for the studies
+that look inside its output, and the speed benchmarks' model."""
 import subprocess
 import sys
 import tempfile
@@ -16,3 +17,16 @@ def default_taggers(corpus: Path, seeds: int):
                             corpus / "dev.conll", "--target", "all", "--seed", str(seed), "--out", out, "-q"],
                            check=True)
             yield nerwin.load(out)
+
+
+def speed_model(train: Path, target: str = "LOC", batch: int = 256, **more):
+    """The benchmarks' model, fresh: GloVe 50d, w=2, H=100, tanh, Adam, word vectors alone (no
+    casing, no characters), the window loss, no dropout; `more` sets other settings.
+    -> (WindowModel, its training Data, its Settings)."""
+    from nerwin.settings import Settings
+    from nerwin.training.data import prepare
+    from nerwin.vectors import open_store
+    s = Settings.of(target=target, batch_size=batch, epochs=1, casing=0, loss="window", chars=0, dropout=0.0,
+                    **more)
+    model, data, _, _ = prepare(train, None, open_store(None)[0], s)
+    return model, data, model.settings

@@ -34,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section
+from models import speed_model
 from timing import pause_probe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,24 +129,18 @@ def worker(kind: str, threads: int) -> None:
     2048)."""
     from nerwin.model import WindowModel
     from nerwin.nn.heads import choose
-    from nerwin.settings import Settings
-    from nerwin.training.data import prepare
-    from nerwin.vectors import open_store
 
     if kind == "torch":
         import torch
         torch.set_num_threads(threads)
     answer, sys.stdout = sys.stdout, sys.stderr     # stdout carries the answers alone
-    store, _ = open_store(None)
     models, warmed = {}, set()
     for line in sys.stdin:
         c = json.loads(line)
         key = (c["target"], c["batch"], c["layers"])
         if key not in models:
-            s = Settings.of(target=c["target"], batch_size=c["batch"], epochs=1, casing=0, loss="window", chars=0,
-                            dropout=0.0, **({"layers": 2, "window2": 1} if c["layers"] == 2 else {}))
-            m0, tr, _, _ = prepare(BTC, None, store, s)
-            models[key] = (m0, tr, m0.settings)
+            models[key] = speed_model(BTC, c["target"], c["batch"],
+                                      **({"layers": 2, "window2": 1} if c["layers"] == 2 else {}))
         m0, tr, s = models[key]
         N, B, D, H = len(tr.y), s.batch_size, m0.input_width, s.hidden
         classes = m0.head.classes if m0.head.multiclass else None

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc" / "train.conll"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
+from models import speed_model  # noqa: E402
 from timing import pause_probe  # noqa: E402
 
 
@@ -33,16 +34,12 @@ def timed(f):
 def measure(B: int, epochs: int) -> dict:
     from nerwin.nn import layers, network
     from nerwin.nn.optim import ONE_ROW, Optimizer
-    from nerwin.settings import Settings
-    from nerwin.training.data import prepare, window_batches
+    from nerwin.training.data import window_batches
     from nerwin.training.loop import keep_freed_memory
-    from nerwin.vectors import open_store
 
     keep_freed_memory()                  # as fit() does
-    store, _ = open_store(None)
-    s = Settings.of(target="LOC", batch_size=B, epochs=1, casing=0, loss="window", chars=0, dropout=0.0)
-    m, tr, _, _ = prepare(BTC, None, store, s)
-    s, p, E, head = m.settings, m.params, m.E, m.head
+    m, tr, s = speed_model(BTC, batch=B)
+    p, E, head = m.params, m.E, m.head
     opt = Optimizer(s.optimizer, p, E, s.lr, row_tables=m.row_tables())
     opt.touch()
     rng = np.random.default_rng(s.seed + 1)

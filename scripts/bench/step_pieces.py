@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc" / "train.conll"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
+from models import speed_model  # noqa: E402
 from timing import pause_probe  # noqa: E402
 
 
@@ -80,13 +81,9 @@ def main():
         return
     from nerwin.nn.kernels import step_rows
     from nerwin.nn.layers import row_max
-    from nerwin.settings import Settings
-    from nerwin.training.data import prepare, window_batches
-    from nerwin.vectors import open_store
+    from nerwin.training.data import window_batches
 
-    store, _ = open_store(None)
-    s = Settings.of(target="LOC", batch_size=2048, epochs=1, casing=0, loss="window", chars=0, dropout=0.0)
-    m, tr, _, _ = prepare(BTC, None, store, s)
+    m, tr, _ = speed_model(BTC)
     rng = np.random.default_rng(0)
     N, calls, rows = len(tr.y), a.calls, []
     lost = [pause_probe()]
