@@ -136,3 +136,42 @@ def test_row_max_is_numpys_row_max_bit_for_bit(K, dtype):
     assert got.shape == ref.shape and got.dtype == ref.dtype
     assert np.array_equal(got, ref, equal_nan=True)
     assert layers.row_max(s[:0]).shape == (0, 1)
+
+
+@pytest.mark.parametrize("loss", ["window", "sentence"])
+def test_each_step_reads_the_windows_its_batch_names(monkeypatch, loss):
+    """fit shuffles the windows once an epoch and reads each batch as a slice: step k still gets
+    the windows, labels and feature ids that the epoch's batch k names. No dropout: its draws
+    share fit's random stream, and word dropout changes the windows."""
+    from nerwin.training import loop
+    from nerwin.training.data import sentence_batches, window_batches
+    s = Settings.of(target="all", loss=loss, epochs=2, batch_size=40, affixes=3, dropout=0.0, word_dropout=0.0)
+    m, tr, *_ = prepare(DATA / "train.conll", None, open_store(None)[0], s)
+    s = m.settings
+    seen = []
+    real = network.loss
+    monkeypatch.setattr(network, "loss",
+                        lambda p, E, X, y, *a, **k: seen.append((X, y, a[5])) or real(p, E, X, y, *a, **k))
+    loop.fit(loop.Run(), m, tr, s)
+    rng = np.random.default_rng(s.seed + 1)                  # fit's stream: the same batches
+    lengths = np.array([len(x.tokens) for x in tr.sents])
+    want = []
+    for _ in range(s.epochs):
+        want += (sentence_batches(rng, lengths, s.batch_size) if m.whole_sentences
+                 else window_batches(rng, len(tr.y), s.batch_size))
+    steps = seen[1:]                                          # the first call is the warm-up's
+    assert len(steps) == len(want) > 2
+    for (X, y, feats), (idx, _) in zip(steps, want):
+        assert np.array_equal(X, tr.X[idx]) and np.array_equal(y, tr.y[idx])
+        ref = tr.feats.batch(idx)
+        assert set(feats) == set(ref)
+        for name in feats:
+            for a, b in zip(_arrays(feats[name]), _arrays(ref[name]), strict=True):
+                assert np.array_equal(a, b), name
+
+
+def _arrays(ids) -> list:
+    """A feature's ids as arrays: an array, a tuple of them (Ids) or an object holding them (CharIds)."""
+    if isinstance(ids, np.ndarray):
+        return [ids]
+    return list(ids) if isinstance(ids, tuple) else list(vars(ids).values())

@@ -173,7 +173,7 @@ def child(repeats: int) -> dict:
             raise RuntimeError(f"the worker running {setup} stopped")
         time.sleep(0.2)                     # the other process's BLAS threads stop spinning first
         got = json.loads(out)
-        sizes[target] = got["N"], (got["K"] if setup != "sentence" else sizes[target][1])
+        sizes[target] = got["N"], got["K"]
         return tuple(got["epoch"])
 
     def turns(**setups):
