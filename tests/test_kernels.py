@@ -57,6 +57,34 @@ def bits(a):
     return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
 
 
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_gather_is_numpys_take(seed, dtype):
+    rng = np.random.default_rng(seed)
+    B, n, d = [(1, 1, 1), (3, 5, 50), (256, 5, 50), (2048, 7, 17)][seed % 4]
+    E = rng.normal(size=(3000, d)).astype(dtype)
+    ids = rng.integers(0, 3000, (B, n)).astype([np.int32, np.int64][seed % 2])
+    x, cache = model.embed_forward(E, ids, compiled=True)
+    ref, _ = model.embed_forward(E, ids)
+    assert x.shape == ref.shape == (B, n * d) and np.array_equal(bits(x), bits(ref))
+    assert model.embed_forward(E, ids[:0], compiled=True)[0].shape == (0, n * d)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_tanh_backward_is_numpys(seed, dtype):
+    """delta = dh * (1 - h^2) and db = delta.sum(axis=0), both bit for bit."""
+    rng = np.random.default_rng(seed)
+    B, H = [(1, 1), (2, 3), (256, 100), (2048, 100)][seed % 4]
+    z = (rng.normal(size=(B, H)) * 3).astype(dtype)
+    h, cache = model.act_forward(z, "tanh")
+    dh = rng.normal(size=(B, H)).astype(dtype)
+    delta, db = model.act_backward(dh, cache, compiled=True)
+    ref = dh * (1.0 - h * h)
+    assert np.array_equal(bits(delta), bits(ref)) and np.array_equal(bits(db), bits(ref.sum(axis=0)))
+    assert delta.dtype == db.dtype == dtype
+
+
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_row_sums_equal_np_add_at_bit_for_bit(seed, dtype):

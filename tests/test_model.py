@@ -138,6 +138,26 @@ def test_row_max_is_numpys_row_max_bit_for_bit(K, dtype):
     assert layers.row_max(s[:0]).shape == (0, 1)
 
 
+@pytest.mark.parametrize("K", [1, 2, 7, 8, 9, 13, 16, 17, 41, 128, 129])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_sum_is_numpys_row_sum_bit_for_bit(K, dtype):
+    """numpy adds a short row one by one and a longer one in 8 running sums: row_sum keeps both
+    orders. Values over 12 orders of magnitude make any other order show in the last bits."""
+    rng = np.random.default_rng(K)
+    e = (rng.random((300, K)) * 10.0 ** rng.integers(-6, 6, size=(300, K))).astype(dtype)
+    got, ref = layers.row_sum(e), e.sum(axis=1, keepdims=True)
+    assert got.shape == ref.shape and got.dtype == ref.dtype and np.array_equal(got, ref)
+    assert layers.row_sum(e[:0]).shape == (0, 1)
+
+
+@pytest.mark.parametrize("n", [1, 7, 300, 2048, 100_001])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mean_is_numpys_mean_bit_for_bit(n, dtype):
+    a = (np.random.default_rng(n).normal(size=n) * 1e3).astype(dtype)
+    assert layers.mean(a) == float(np.mean(a))
+    assert np.isnan(layers.mean(a[:0]))
+
+
 @pytest.mark.parametrize("loss", ["window", "sentence"])
 def test_each_step_reads_the_windows_its_batch_names(monkeypatch, loss):
     """fit shuffles the windows once an epoch and reads each batch as a slice: step k still gets

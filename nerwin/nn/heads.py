@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nerwin.nn.crf import crf_scores, forward_backward, pad, sll_backward, sll_forward
-from nerwin.nn.layers import affine_backward, affine_forward, row_max, sigmoid, softmax, xavier
+from nerwin.nn.layers import affine_backward, affine_forward, mean, row_max, row_sum, sigmoid, softmax, xavier
 from nerwin.errors import SettingError
 from nerwin.text.schemes import binary_labels, class_ids, iob2_classes, parse, spans, transitions, viterbi_batch
 
@@ -35,7 +35,7 @@ GROUP = 256   # sentences decoded together: similar lengths, little padding
 def sigmoid_ce_forward(s, y):
     """s (B,) logits, y (B,) in {0, 1} -> J, cache. J = mean BCE, computed stably."""
     y_hat = sigmoid(s)
-    J = float(np.mean(np.logaddexp(0.0, s) - y * s))
+    J = mean(np.logaddexp(0.0, s) - y * s)
     return J, (y_hat, y)
 
 
@@ -50,9 +50,9 @@ def softmax_ce_forward(s, y):
     finite for any logit gap, even in float32."""
     shifted = s - row_max(s)
     e = np.exp(shifted)
-    total = e.sum(axis=1, keepdims=True)
+    total = row_sum(e)
     rows = np.arange(y.shape[0])
-    J = float(-np.mean(shifted[rows, y] - np.log(total[:, 0])))
+    J = -mean(shifted[rows, y] - np.log(total[:, 0]))
     return J, (e / total, y)
 
 

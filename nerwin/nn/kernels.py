@@ -1,13 +1,14 @@
 """Compiled loops for the sparse bookkeeping of a training step (numba).
 
-Four jobs cost a numpy step dozens of calls and several passes over memory: summing
-delta_window's word slots into word rows, the optimizer's update of the touched rows, the
-sentence loss's forward-backward recursions (a loop over t), and finding each word's argmax
-window for the character max-pool's backward. Here each is one loop over
-the data. numba is imported only when training needs these; predict never loads it (the
-Tagger decodes with crf.forward_backward). The first two do numpy's arithmetic in numpy's
-order and precision (the row sums are np.add.at's, the update is the numpy Adam it replaced),
-bit for bit (tests/test_kernels.py); the recursions run in float64 (tests/test_sentence.py).
+Six jobs cost a numpy step dozens of calls or several passes over memory: gathering the
+word rows into x, tanh's backward with the bias's sums, summing delta_window's word slots
+into word rows, the optimizer's update of the touched rows, the sentence loss's
+forward-backward recursions (a loop over t), and finding each word's argmax window for the
+character max-pool's backward. Here each is one loop over the data. numba is imported only
+when training needs these; predict never loads it (the Tagger decodes with
+crf.forward_backward). The first four do numpy's arithmetic in numpy's order and precision
+(layers.py's numpy forms, np.add.at's row sums, the numpy Adam the update replaced), bit for
+bit (tests/test_kernels.py); the recursions run in float64 (tests/test_sentence.py).
 """
 from __future__ import annotations
 
@@ -34,6 +35,49 @@ def prefetch(typingctx, a, i, j):
         builder.call(fn, [ptr, i32(0), i32(3), i32(1)])
         return context.get_dummy_value()
     return types.void(a, i, j), codegen
+
+@njit(cache=True, error_model="numpy")
+def gather_rows(E, ids):
+    """E (|V|, d), ids (B, n) -> x (B, n*d), E.take(ids)'s copy: window i's rows side by side.
+    The rows are scattered over E, so window i+1's are fetched while window i's are copied."""
+    B, n = ids.shape
+    d = E.shape[1]
+    x = np.empty((B, n * d), E.dtype)
+    line = max(1, 64 // E.itemsize)
+    for i in range(B):
+        if i + 1 < B:
+            for k in range(n):
+                q = np.int64(ids[i + 1, k])
+                for j in range(0, d, line):
+                    prefetch(E, q, j)
+        for k in range(n):
+            src = E[ids[i, k]]
+            out = x[i, k * d:(k + 1) * d]
+            for j in range(d):
+                out[j] = src[j]
+    return x
+
+
+@njit(cache=True, error_model="numpy")
+def tanh_backward(dh, h):
+    """dh, h (B, H) -> delta = dh * (1 - h*h) (B, H) and db = delta summed down the batch (H,),
+    in one pass instead of five: numpy's operations in numpy's order (its column sums add row
+    after row), so the same bits as layers.act_backward."""
+    B, H = h.shape
+    delta = np.empty((B, H), h.dtype)
+    db = np.zeros(H, h.dtype)
+    one = h.dtype.type(1.0)
+    for i in range(B):
+        for j in range(H):
+            delta[i, j] = dh[i, j] * (one - h[i, j] * h[i, j])
+        if i == 0:                               # numpy's sum starts from the first row, not from 0
+            for j in range(H):
+                db[j] = delta[0, j]
+        else:
+            for j in range(H):
+                db[j] += delta[i, j]
+    return delta, db
+
 
 @njit(cache=True, error_model="numpy")
 def row_sums(flat, g):

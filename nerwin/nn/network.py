@@ -95,12 +95,13 @@ def context_forward(h1, lengths, p, act, mask=None):
     return h2, (c_look, c_aff, c_act, c_drop, len(h1))
 
 
-def context_backward(dh2, cache, p, lam=0.0):
+def context_backward(dh2, cache, p, lam=0.0, compiled=False):
     """dh2 (N, H) -> dJ/dh1 (N, H) and the gradients of W2, b2 and P: each position's dJ/dh1 is the
-    sum of delta2_window's slices for the windows it sits in (embed_backward's row sums)."""
+    sum of delta2_window's slices for the windows it sits in (embed_backward's row sums).
+    compiled: training's (act_backward's)."""
     c_look, c_aff, c_act, c_drop, N = cache
-    delta2 = act_backward(dropout_backward(dh2, c_drop), c_act)      # (N, H)
-    dW2, db2, delta2_window = affine_backward(delta2, c_aff)
+    delta2, db2 = act_backward(dropout_backward(dh2, c_drop), c_act, compiled)     # (N, H)
+    dW2, db2, delta2_window = affine_backward(delta2, c_aff, db2)
     rows, sums = embed_backward(delta2_window, c_look)                # rows ascending: N (P) last
     dh1 = np.zeros((N, dh2.shape[1]), dh2.dtype)
     inside = rows < N
@@ -115,10 +116,12 @@ def prepare(p, features, feats) -> dict:
     return {f.name: f.prepare(p, feats[f.name]) for f in features}
 
 
-def forward(p, E, ids, act, mask=None, features: list[WordFeature] = (), feats=None, states=None):
+def forward(p, E, ids, act, mask=None, features: list[WordFeature] = (), feats=None, states=None,
+            compiled=False):
     """Up to the hidden layer: ids (B, n) word rows, feats {feature: its ids of these windows},
-    states: prepare()'s, when already done. Returns h (B, H) and a WindowCache."""
-    x_E, c_E = embed_forward(E, ids)
+    states: prepare()'s, when already done; compiled: training's lookup (embed_forward's).
+    Returns h (B, H) and a WindowCache."""
+    x_E, c_E = embed_forward(E, ids, compiled)
     xs, names, c_feats = [x_E], ["E"], []
     for f in features:
         out = f.forward(p, feats[f.name], (states or {}).get(f.name))
@@ -133,14 +136,15 @@ def forward(p, E, ids, act, mask=None, features: list[WordFeature] = (), feats=N
 
 
 def window_backward(dh, cache: WindowCache, p, lam=0.0, features: list[WordFeature] = (), params=True,
-                    trace: dict | None = None):
+                    trace: dict | None = None, compiled=False):
     """From dh = dJ/dh (B, H) down to the words: -> {part: its slice of delta_window (B, n, width)}
     and the gradients of W, b and the features' tables (row tables as (rows, their sums)). The
     word rows' split is the caller's. Training, `explain` and `graph` all run this; explain
-    (params=False) needs only delta_window, and graph (trace) keeps delta and delta_window too."""
+    (params=False) needs only delta_window, and graph (trace) keeps delta and delta_window too;
+    training passes compiled (act_backward's)."""
     dh = dropout_backward(dh, cache.dropout)
-    delta = act_backward(dh, cache.act)                 # (B, H)  delta = dJ/dz
-    dW, db, delta_window = affine_backward(delta, cache.affine)
+    delta, db = act_backward(dh, cache.act, compiled)   # (B, H)  delta = dJ/dz
+    dW, db, delta_window = affine_backward(delta, cache.affine, db)
     if trace is not None:
         trace.update(dh=dh, delta=delta, delta_window=delta_window)
     d_parts = dict(zip(cache.parts, concat_backward(delta_window, cache.concat)))
@@ -157,13 +161,13 @@ def loss(p, E, ids, y, head: Head, act="tanh", lam=0.0, mask=None, features=(), 
     """J and every gradient: a dense grads dict, plus (rows, dE) for the word vectors.
     For the sentence loss and a second layer, ids are the windows of whole sentences of these
     lengths; dropout's mask is on the layer below the head."""
-    h, cache, c_two = _to_head(p, E, ids, act, mask, features, feats, lengths)
+    h, cache, c_two = _to_head(p, E, ids, act, mask, features, feats, lengths, compiled=True)
     J, grads, dh = head.loss(h, y, lengths, p, lam)
     J = _plus_l2(J, p, lam)
     if c_two is not None:
-        dh, more = context_backward(dh, c_two, p, lam)
+        dh, more = context_backward(dh, c_two, p, lam, compiled=True)
         grads.update(more)
-    d_parts, more = window_backward(dh, cache, p, lam, features)
+    d_parts, more = window_backward(dh, cache, p, lam, features, compiled=True)
     grads.update(more)
     rows, dE = embed_backward(d_parts["E"], cache.embed)   # split delta_window's word part into rows
     return J, grads, rows, dE
@@ -176,11 +180,11 @@ def objective(p, E, ids, y, head: Head, act="tanh", lam=0.0, mask=None, features
     return _plus_l2(head.loss(h, y, lengths, p, lam)[0], p, lam)
 
 
-def _to_head(p, E, ids, act, mask, features, feats, lengths):
+def _to_head(p, E, ids, act, mask, features, feats, lengths, compiled=False):
     """-> the head's input h, layer 1's cache, layer 2's cache (None with one layer); dropout's
     mask is on the layer below the head."""
     two = "W2" in p
-    h, cache = forward(p, E, ids, act, None if two else mask, features, feats)
+    h, cache = forward(p, E, ids, act, None if two else mask, features, feats, compiled=compiled)
     c_two = None
     if two:
         h, c_two = context_forward(h, lengths, p, act, mask)

@@ -54,15 +54,15 @@ def measure(B: int, epochs: int) -> dict:
             at += len(idx)
             ids = shuffled.words(cut, rng, 0.0)
             # the step as training runs it, its GEMMs timed where they run
-            x, c_E = layers.embed_forward(E, ids)
+            x, c_E = layers.embed_forward(E, ids, compiled=True)
             t = time.perf_counter()
             z, c_aff = layers.affine_forward(x, p["W"], p["b"])
             gemm = time.perf_counter() - t
             h, c_act = layers.act_forward(z, s.activation)
             J, grads, dh = head.loss(h, shuffled.y[cut], None, p, s.l2)
-            delta = layers.act_backward(dh, c_act)
+            delta, db = layers.act_backward(dh, c_act, compiled=True)
             t = time.perf_counter()
-            dW, db, delta_window = layers.affine_backward(delta, c_aff)
+            dW, db, delta_window = layers.affine_backward(delta, c_aff, db)
             gemm += time.perf_counter() - t
             dW += s.l2 * p["W"]
             grads.update(W=dW, b=db)
