@@ -85,6 +85,15 @@ def test_the_compiled_tanh_backward_is_numpys(seed, dtype):
     assert delta.dtype == db.dtype == dtype
 
 
+@pytest.mark.parametrize("B", [0, 1, 256, 2048])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_outer_product_is_numpys(B, dtype):
+    rng = np.random.default_rng(B)
+    a, b = rng.normal(size=B).astype(dtype), (rng.normal(size=100) * 1e-3).astype(dtype)
+    got = model.outer(a, b, compiled=True)
+    assert got.dtype == dtype and np.array_equal(bits(got), bits(np.outer(a, b)))
+
+
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_row_sums_equal_np_add_at_bit_for_bit(seed, dtype):

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nerwin.nn.crf import crf_scores, forward_backward, pad, sll_backward, sll_forward
-from nerwin.nn.layers import affine_backward, affine_forward, mean, row_max, row_sum, sigmoid, softmax, xavier
+from nerwin.nn.layers import affine_backward, affine_forward, mean, outer, row_max, row_sum, sigmoid, softmax, xavier
 from nerwin.errors import SettingError
 from nerwin.text.schemes import binary_labels, class_ids, iob2_classes, parse, spans, transitions, viterbi_batch
 
@@ -142,7 +142,8 @@ class Head:
     def logits_forward(self, h, p):
         raise NotImplementedError
 
-    def logits_backward(self, ds, cache, p) -> tuple[dict, np.ndarray]:
+    def logits_backward(self, ds, cache, p, compiled=False) -> tuple[dict, np.ndarray]:
+        """ds -> the head's weight gradients and dh (B, H); compiled: training's (layers.outer's)."""
         raise NotImplementedError
 
     def loss_forward(self, s, y, lengths, p, compiled: bool = True):
@@ -169,11 +170,12 @@ class Head:
 
     # shared by every head
     def loss(self, h, y, lengths, p, lam: float):
-        """J (with the penalty on this head's weight), its grads, and dh (B, H)."""
+        """J (with the penalty on this head's weight), its grads, and dh (B, H), as training
+        computes them (compiled loops where it has them)."""
         s, c_out = self.logits_forward(h, p)
         J, c_loss = self.loss_forward(s, y, lengths, p)
         ds, grads = self.loss_backward(c_loss)
-        more, dh = self.logits_backward(ds, c_out, p)
+        more, dh = self.logits_backward(ds, c_out, p, compiled=True)
         more[self.weight] += lam * p[self.weight]
         grads.update(more)
         return J + 0.5 * lam * float(np.vdot(p[self.weight], p[self.weight])), grads, dh
@@ -228,7 +230,7 @@ class SoftmaxHead(Head):
         """h (B, H) -> s (B, K)."""
         return affine_forward(h, p["V"], p["c"])
 
-    def logits_backward(self, ds, cache, p):
+    def logits_backward(self, ds, cache, p, compiled=False):
         """ds (B, K) -> {dV, dc}, dh (B, H)."""
         dV, dc, dh = affine_backward(ds, cache)
         return {"V": dV, "c": dc}, dh
@@ -387,8 +389,9 @@ class BinaryHead(Head):
         """h (B, H) -> s (B,)."""
         return h @ p["u"] + p["c"], h
 
-    def logits_backward(self, ds, h, p):
-        return {"u": h.T @ ds, "c": ds.sum()}, np.outer(ds, p["u"])
+    def logits_backward(self, ds, h, p, compiled=False):
+        """ds (B,) -> {du, dc}, dh = ds u^T (B, H)."""
+        return {"u": h.T @ ds, "c": ds.sum()}, outer(ds, p["u"], compiled)
 
     def loss_forward(self, s, y, lengths, p, compiled=True):
         return sigmoid_ce_forward(s, y)

@@ -1,12 +1,13 @@
 """Compiled loops for the sparse bookkeeping of a training step (numba).
 
-Six jobs cost a numpy step dozens of calls or several passes over memory: gathering the
-word rows into x, tanh's backward with the bias's sums, summing delta_window's word slots
+Seven jobs cost a numpy step dozens of calls or several passes over memory: gathering the
+word rows into x, tanh's backward with the bias's sums, the binary head's outer product
+dh = ds u^T, summing delta_window's word slots
 into word rows, the optimizer's update of the touched rows, the sentence loss's
 forward-backward recursions (a loop over t), and finding each word's argmax window for the
 character max-pool's backward. Here each is one loop over the data. numba is imported only
 when training needs these; predict never loads it (the Tagger decodes with
-crf.forward_backward). The first four do numpy's arithmetic in numpy's order and precision
+crf.forward_backward). The first five do numpy's arithmetic in numpy's order and precision
 (layers.py's numpy forms, np.add.at's row sums, the numpy Adam the update replaced), bit for
 bit (tests/test_kernels.py); the recursions run in float64 (tests/test_sentence.py).
 """
@@ -77,6 +78,18 @@ def tanh_backward(dh, h):
             for j in range(H):
                 db[j] += delta[i, j]
     return delta, db
+
+
+@njit(cache=True, error_model="numpy")
+def outer(a, b):
+    """a (B,), b (H,) of one dtype -> (B, H), a[i] * b[j]: np.outer, without numpy's call per
+    row."""
+    out = np.empty((a.shape[0], b.shape[0]), b.dtype)
+    for i in range(a.shape[0]):
+        ai = a[i]
+        for j in range(b.shape[0]):
+            out[i, j] = ai * b[j]
+    return out
 
 
 @njit(cache=True, error_model="numpy")

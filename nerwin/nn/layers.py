@@ -68,6 +68,14 @@ def softmax(s):
     return e / row_sum(e)
 
 
+def outer(a, b, compiled=False):
+    """a (B,), b (H,) -> (B, H), a[i] * b[j]. compiled (training): kernels.outer, the same bits."""
+    if compiled and a.dtype == b.dtype:
+        from nerwin.nn.kernels import outer as compiled_outer
+        return compiled_outer(a, b)
+    return np.outer(a, b)
+
+
 def xavier(fan_out: int, fan_in: int, rng: np.random.Generator, dtype) -> np.ndarray:
     """Glorot uniform (fan_out, fan_in)."""
     a = np.sqrt(6.0 / (fan_in + fan_out))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import ctypes
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -125,7 +126,7 @@ def fit(run: Run, model: WindowModel, train: Data, s: Settings, evaluate=None, o
                 X = shuffled.words(cut, rng, s.word_dropout)
                 J, grads, rows, dE = network.loss(p, E, X, shuffled.y[cut], head, s.activation, s.l2, mask,
                                                   features, shuffled.feats.batch(cut), lens)
-                if not np.isfinite(J):
+                if not math.isfinite(J):
                     raise Diverged(f"the loss became {J} at epoch {epoch}, step {k + 1}; "
                                    f"try a lower --lr (now {opt.lr:g})")
                 opt.step(p, grads, E, rows, dE)
