@@ -94,6 +94,17 @@ def test_the_compiled_outer_product_is_numpys(B, dtype):
     assert got.dtype == dtype and np.array_equal(bits(got), bits(np.outer(a, b)))
 
 
+@pytest.mark.parametrize("shape", [(1,), (100, 250), (7, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_l2_term_is_numpys(shape, dtype):
+    rng = np.random.default_rng(len(shape))
+    y, x = rng.normal(size=shape).astype(dtype), rng.normal(size=shape).astype(dtype)
+    ref = y.copy()
+    ref += 1.7e-4 * x
+    model.add_scaled(y, 1.7e-4, x, compiled=True)
+    assert np.array_equal(bits(y), bits(ref))
+
+
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_row_sums_equal_np_add_at_bit_for_bit(seed, dtype):

@@ -1,13 +1,13 @@
 """Compiled loops for the sparse bookkeeping of a training step (numba).
 
-Seven jobs cost a numpy step dozens of calls or several passes over memory: gathering the
+Eight jobs cost a numpy step dozens of calls or several passes over memory: gathering the
 word rows into x, tanh's backward with the bias's sums, the binary head's outer product
-dh = ds u^T, summing delta_window's word slots
+dh = ds u^T, the L2 term's lam W, summing delta_window's word slots
 into word rows, the optimizer's update of the touched rows, the sentence loss's
 forward-backward recursions (a loop over t), and finding each word's argmax window for the
 character max-pool's backward. Here each is one loop over the data. numba is imported only
 when training needs these; predict never loads it (the Tagger decodes with
-crf.forward_backward). The first five do numpy's arithmetic in numpy's order and precision
+crf.forward_backward). The first six do numpy's arithmetic in numpy's order and precision
 (layers.py's numpy forms, np.add.at's row sums, the numpy Adam the update replaced), bit for
 bit (tests/test_kernels.py); the recursions run in float64 (tests/test_sentence.py).
 """
@@ -19,7 +19,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-AHEAD = 4       # rows prefetched ahead: touched rows are scattered over tables of megabytes
+AHEAD = 4       # rows (or windows) prefetched ahead: the rows are scattered over tables of megabytes
 
 
 @intrinsic
@@ -40,22 +40,21 @@ def prefetch(typingctx, a, i, j):
 @njit(cache=True, error_model="numpy")
 def gather_rows(E, ids):
     """E (|V|, d), ids (B, n) -> x (B, n*d), E.take(ids)'s copy: window i's rows side by side.
-    The rows are scattered over E, so window i+1's are fetched while window i's are copied."""
+    The rows are scattered over E, so window i+AHEAD's are fetched while window i's are copied."""
     B, n = ids.shape
     d = E.shape[1]
     x = np.empty((B, n * d), E.dtype)
     line = max(1, 64 // E.itemsize)
     for i in range(B):
-        if i + 1 < B:
+        if i + AHEAD < B:
             for k in range(n):
-                q = np.int64(ids[i + 1, k])
+                q = np.int64(ids[i + AHEAD, k])
                 for j in range(0, d, line):
                     prefetch(E, q, j)
         for k in range(n):
-            src = E[ids[i, k]]
-            out = x[i, k * d:(k + 1) * d]
+            r = ids[i, k]
             for j in range(d):
-                out[j] = src[j]
+                x[i, k * d + j] = E[r, j]
     return x
 
 
@@ -90,6 +89,16 @@ def outer(a, b):
         for j in range(b.shape[0]):
             out[i, j] = ai * b[j]
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def add_scaled(y, a, x):
+    """y += a * x in place, y and x C-contiguous of one dtype: numpy's two roundings (a * x,
+    then the sum) in one pass, with no temporary."""
+    yf, xf = y.reshape(-1), x.reshape(-1)
+    af = x.dtype.type(a)
+    for j in range(yf.shape[0]):
+        yf[j] += af * xf[j]
 
 
 @njit(cache=True, error_model="numpy")
@@ -173,10 +182,10 @@ def _adam_row(x, g, m, v, b1f, a1, b2f, a2, eps_t, scale):
 
 
 @njit(cache=True, error_model="numpy")
-def step_rows(kind, X, rows, G, m, v, t, lr, b1, b2, eps, bias):
+def step_rows(kind, X, rows, G, mv, t, lr, b1, b2, eps, bias):
     """Update X[rows[i]] by its gradient G[i] (R, cols) in place. kind, the place in
-    optim.OPTIMIZERS: 0 sgd, 1 adagrad (v sums g^2), 2 Adam (moments m, v and step counts
-    t (|rows of X|,), counted per row).
+    optim.OPTIMIZERS: 0 sgd, 1 adagrad (mv[:, 1] sums g^2), 2 Adam (moments m = mv[:, 0] and
+    v = mv[:, 1], (|rows of X|, 2, cols), and each row's step count t (|rows of X|,)).
 
     Adam in the paper's efficient form, lr_t m / (sqrt(v) + eps_t) with lr_t = lr sqrt(1 - b2^t)
     / (1 - b1^t) and eps_t = eps sqrt(1 - b2^t): the bias corrections are per-row scalars,
@@ -184,7 +193,8 @@ def step_rows(kind, X, rows, G, m, v, t, lr, b1, b2, eps, bias):
     Rounding follows numpy's: the moments in X's precision, the corrections in float64.
     Each kind's row is its own loop over one row's contiguous columns, so that LLVM vectorizes
     it (elementwise IEEE operations: the same bits as one column at a time). The rows are
-    scattered over tables larger than the cache, so each row's lines are fetched AHEAD rows early.
+    scattered over tables larger than the cache, so each row's lines are fetched AHEAD rows
+    early; a row's m and v sit side by side, one run of memory rather than two.
     """
     f = X.dtype.type
     lr_f, eps_f, b1f, a1, b2f, a2 = f(lr), f(eps), f(b1), f(1.0 - b1), f(b2), f(1.0 - b2)
@@ -195,18 +205,18 @@ def step_rows(kind, X, rows, G, m, v, t, lr, b1, b2, eps, bias):
             for j in range(0, X.shape[1], line):
                 prefetch(X, q, j)
                 if kind == 2:
-                    prefetch(m, q, j)
+                    prefetch(mv[q], 0, j)
                 if kind >= 1:
-                    prefetch(v, q, j)
+                    prefetch(mv[q], 1, j)
         r = rows[i]
         t[r] += 1
         if kind == 0:
             _sgd_row(X[r], G[i], lr_f)
         elif kind == 1:
-            _adagrad_row(X[r], G[i], v[r], lr_f, eps_f)
+            _adagrad_row(X[r], G[i], mv[r, 1], lr_f, eps_f)
         else:
             c2 = bias[t[r], 0]
-            _adam_row(X[r], G[i], m[r], v[r], b1f, a1, b2f, a2, eps * c2, lr * c2 / bias[t[r], 1])
+            _adam_row(X[r], G[i], mv[r, 0], mv[r, 1], b1f, a1, b2f, a2, eps * c2, lr * c2 / bias[t[r], 1])
 
 
 @njit(cache=True, error_model="numpy")

@@ -76,6 +76,15 @@ def outer(a, b, compiled=False):
     return np.outer(a, b)
 
 
+def add_scaled(y, a, x, compiled=False):
+    """y += a * x, in place. compiled (training): kernels.add_scaled, one pass, the same bits."""
+    if compiled and y.dtype == x.dtype and y.flags.c_contiguous and x.flags.c_contiguous:
+        from nerwin.nn.kernels import add_scaled as compiled_add_scaled
+        compiled_add_scaled(y, a, x)
+    else:
+        y += a * x
+
+
 def xavier(fan_out: int, fan_in: int, rng: np.random.Generator, dtype) -> np.ndarray:
     """Glorot uniform (fan_out, fan_in)."""
     a = np.sqrt(6.0 / (fan_in + fan_out))

@@ -35,7 +35,7 @@ import numpy as np
 
 from nerwin.nn.features import WordFeature
 from nerwin.nn.heads import Head
-from nerwin.nn.layers import (act_backward, act_forward, affine_backward, affine_forward, concat_backward,
+from nerwin.nn.layers import (act_backward, act_forward, add_scaled, affine_backward, affine_forward, concat_backward,
                               concat_forward, dropout_backward, dropout_forward, embed_backward, embed_forward,
                               xavier)
 
@@ -107,7 +107,7 @@ def context_backward(dh2, cache, p, lam=0.0, compiled=False):
     inside = rows < N
     dh1[rows[inside]] = sums[inside]
     dP = sums[~inside].sum(axis=0) if (~inside).any() else np.zeros(dh2.shape[1], dh2.dtype)
-    dW2 += lam * p["W2"]                                              # in place: dW2 is new
+    add_scaled(dW2, lam, p["W2"], compiled)                           # in place: dW2 is new
     return dh1, {"W2": dW2, "b2": db2, "P": dP.astype(dh2.dtype)}
 
 
@@ -150,7 +150,7 @@ def window_backward(dh, cache: WindowCache, p, lam=0.0, features: list[WordFeatu
     d_parts = dict(zip(cache.parts, concat_backward(delta_window, cache.concat)))
     if not params:
         return d_parts, {}
-    dW += lam * p["W"]                                  # in place: one (H, D) temporary fewer
+    add_scaled(dW, lam, p["W"], compiled)               # in place: dW is new
     grads = {"W": dW, "b": db}
     for f, caches in zip(features, cache.features):
         grads.update(f.backward([d_parts[part] for part, _, _ in f.parts()], caches, p))

@@ -24,8 +24,8 @@ class Optimizer:
         self.name, self.kind, self.lr, self.trainable = name, OPTIMIZERS.index(name), lr, trainable
         self.kernel = step_rows
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        # state per array: moments m, v shaped as the array's rows, and each row's step count
-        state = lambda X: (np.zeros_like(X), np.zeros_like(X), np.zeros(X.shape[0], np.int64))  # noqa: E731
+        # state per array: each row's moments m and v side by side (rows, 2, cols), and its step count
+        state = lambda X: (np.zeros((X.shape[0], 2, X.shape[1]), X.dtype), np.zeros(X.shape[0], np.int64))  # noqa: E731
         self.dense = {k: state(params[k].reshape(1, -1)) for k in params if k not in row_tables}
         if not all(params[k].flags.c_contiguous for k in self.dense):    # step() updates views of them
             raise ValueError("dense parameters must be C-contiguous")
@@ -38,18 +38,17 @@ class Optimizer:
         """Write every state array once, so that its pages fault in now rather than in the first
         steps (np.zeros maps them lazily), and run the update loop once on a scratch row of each
         dtype, so that numba loads it now."""
-        for m, v, t in [*self.dense.values(), *self.tables.values(), self.E_state]:
-            m.fill(0.0)
-            v.fill(0.0)
+        for mv, t in [*self.dense.values(), *self.tables.values(), self.E_state]:
+            mv.fill(0.0)
             t.fill(0)
-        for dtype in {m.dtype for m, _, _ in [*self.dense.values(), *self.tables.values(), self.E_state]}:
-            X, G, m, v = (np.zeros((1, 1), dtype) for _ in range(4))
-            self.kernel(self.kind, X, ONE_ROW, G, m, v, np.zeros(1, np.int64), self.lr, self.beta1, self.beta2,
-                        self.eps, np.ones((2, 2)))
+        for dtype in {mv.dtype for mv, _ in [*self.dense.values(), *self.tables.values(), self.E_state]}:
+            X, G = np.zeros((1, 1), dtype), np.zeros((1, 1), dtype)
+            self.kernel(self.kind, X, ONE_ROW, G, np.zeros((1, 2, 1), dtype), np.zeros(1, np.int64), self.lr,
+                        self.beta1, self.beta2, self.eps, np.ones((2, 2)))
 
     def _step(self, X, rows, G, state) -> None:
-        m, v, t = state
-        self.kernel(self.kind, X, rows, G, m, v, t, self.lr, self.beta1, self.beta2, self.eps, self.bias)
+        mv, t = state
+        self.kernel(self.kind, X, rows, G, mv, t, self.lr, self.beta1, self.beta2, self.eps, self.bias)
 
     def step(self, params: dict, grads: dict, E: np.ndarray, rows: np.ndarray, dE: np.ndarray) -> None:
         self.steps += 1                     # no row has been touched more often than this

@@ -78,9 +78,9 @@ def measure(B: int, epochs: int) -> dict:
             # the same work again at once, on copies made now of what it touched: in cache
             dense = [(np.reshape(grads[k], (1, -1)), p[k].reshape(1, -1).copy(), [a.copy() for a in st])
                      for k, st in opt.dense.items()]
-            m_E, v_E, t_E = opt.E_state
+            mv_E, t_E = opt.E_state
             here = np.arange(len(rows))
-            E_rows, E_state = E[rows], [m_E[rows], v_E[rows], t_E[rows]]
+            E_rows, E_state = E[rows], [mv_E[rows], t_E[rows]]
             adam_hot = timed(lambda: ([opt._step(X, ONE_ROW, G, st) for G, X, st in dense],
                                       opt._step(E_rows, here, dE, E_state)))
             gemm_hot = timed(lambda: (x @ p["W"].T, delta.T @ x, delta @ p["W"]))

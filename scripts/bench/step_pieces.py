@@ -1,4 +1,4 @@
-"""Four pieces of a training step, each timed against the code it replaced, in cache and out.
+"""Pieces of a training step, each timed against the code it replaced, in cache and out.
 
 Usage: python scripts/bench/step_pieces.py [--calls 200] [--no-docs]
 Needs ../shared/corpora/btc: bench_speed.py's binary LOC model on BTC train gives the real
@@ -9,10 +9,14 @@ is the median of --calls calls, the two versions taking turns.
 - a batch's windows and labels: B rows gathered from all of X and y (before), or a slice of
   them shuffled once an epoch (now; the shuffle's cost, shared by the epoch's steps, is added);
 - Adam on W, and on the rows of E a batch touches: the update loop before (one column at a
-  time, the optimizer's kind tested inside) against kernels.step_rows (a loop per kind over a
-  row's contiguous columns, and the next rows prefetched);
-- each row's maximum of the softmax's logits (B, K): numpy's max along the rows against
-  layers.row_max, down the columns.
+  time, the optimizer's kind tested inside, m and v in two tables) against kernels.step_rows
+  (a loop per kind over a row's contiguous columns, the next rows prefetched, and each row's
+  m and v side by side);
+- each row's maximum and sum of the softmax's logits (B, K): numpy's along the rows against
+  layers.row_max and row_sum, down the columns;
+- the compiled loops training runs where numpy made temporaries or a call per row (the numpy
+  code, still what predict, explain and the tests' references run, is "before"): the gather of
+  x = E[ids], tanh's delta with the bias's sums, the binary head's dh = ds u^T, and lam W.
 """
 import argparse
 import statistics
@@ -79,8 +83,9 @@ def main():
     if not BTC.exists():
         print(f"skipped: {BTC} is missing")
         return
+    from nerwin.nn import layers
     from nerwin.nn.kernels import step_rows
-    from nerwin.nn.layers import row_max
+    from nerwin.nn.layers import row_max, row_sum
     from nerwin.training.data import window_batches
 
     m, tr, _ = speed_model(BTC)
@@ -111,25 +116,53 @@ def main():
     for what, table, R, cold in (("W (25,000 entries), in cache", W, None, False),
                                  ("255 touched rows of E, out of cache", E, 255, True),
                                  ("2,337 touched rows of E, out of cache", E, 2337, True)):
-        state = [(table.copy(), np.zeros_like(table), np.zeros_like(table), np.zeros(len(table), np.int64))
-                 for _ in range(2)]
+        state = [(table.copy(), np.zeros_like(table), np.zeros_like(table), np.zeros(len(table), np.int64)),
+                 (table.copy(), np.zeros((*table.shape[:1], 2, table.shape[1]), table.dtype),
+                  np.zeros(len(table), np.int64))]      # now: m and v side by side
 
         def draw():
             r = np.zeros(1, np.int64) if R is None else np.sort(rng.choice(len(table), R, replace=False))
             return r, rng.normal(size=(len(r), table.shape[1])).astype(table.dtype) * 1e-3
-        run = [lambda c, f=f, st=st: f(2, st[0], c[0], c[1], st[1], st[2], st[3], 1e-3, 0.9, 0.999, 1e-8, bias)
+        run = [lambda c, f=f, st=st: f(2, st[0], c[0], c[1], *st[1:], 1e-3, 0.9, 0.999, 1e-8, bias)
                for f, st in zip((step_rows_before, step_rows), state)]
         run[0](draw()), run[1](draw())                 # compiled, not timed
         for st in state:
-            st[3][:] = 0
+            st[-1][:] = 0
         before, now = pairs(run[0], run[1], calls, cold, draw)
-        rows.append((f"Adam on {what}", before, now, "a loop per optimizer over a row's columns, rows prefetched"))
+        rows.append((f"Adam on {what}", before, now, "a loop per optimizer over a row's columns, rows prefetched, "
+                     "m and v side by side"))
 
     for B in (256, 2048):
         s_ = rng.normal(size=(B, 7)).astype(np.float32)
         before, now = pairs(lambda c: s_.max(axis=1, keepdims=True), lambda c: row_max(s_), calls, False)
         rows.append((f"each row's max of the logits (B, K = 7), batch {B}, in cache", before, now,
                      "down the K columns"))
+        e = np.exp(s_)
+        before, now = pairs(lambda c: e.sum(axis=1, keepdims=True), lambda c: row_sum(e), calls, False)
+        rows.append((f"each row's sum of exp(logits) (B, K = 7), batch {B}, in cache", before, now,
+                     "down the K columns, in numpy's order"))
+
+    H, lam = m.params["W"].shape[0], 1e-4
+    for B in (256, 2048):
+        def windows():                                  # a fresh shuffled batch: its rows as scattered as in training
+            return tr.X[rng.choice(N, B, replace=False)]
+        before, now = pairs(lambda ids: layers.embed_forward(E, ids), lambda ids: layers.embed_forward(E, ids, True),
+                            calls, True, windows)
+        rows.append((f"x = E[ids], a shuffled batch of {B}, out of cache", before, now,
+                     "compiled, rows fetched four windows ahead"))
+        h, c_act = layers.act_forward(rng.normal(size=(B, H)).astype(np.float32), "tanh")
+        dh = rng.normal(size=(B, H)).astype(np.float32)
+        before, now = pairs(lambda c: layers.act_backward(dh, c_act), lambda c: layers.act_backward(dh, c_act, True),
+                            calls, False)
+        rows.append((f"tanh's delta = dh (1 − h²) and db = Σ delta, batch {B}, in cache", before, now,
+                     "compiled: one pass instead of five"))
+        ds, u = dh[:, 0].copy(), m.params["u"]
+        before, now = pairs(lambda c: layers.outer(ds, u), lambda c: layers.outer(ds, u, True), calls, False)
+        rows.append((f"the binary head's dh = ds uᵀ, batch {B}, in cache", before, now,
+                     "compiled: no numpy call per row"))
+    dW, W = rng.normal(size=m.params["W"].shape).astype(np.float32), m.params["W"]
+    before, now = pairs(lambda c: dW.__iadd__(lam * W), lambda c: layers.add_scaled(dW, lam, W, True), calls, False)
+    rows.append(("the L2 term dW += λW (W 100 × 250), in cache", before, now, "compiled: one pass, no temporary"))
     lost.append(pause_probe())
 
     table = "\n".join(["| piece | before (µs) | now (µs) | now ÷ before | what changed |", "|---|---|---|---|---|"] +
