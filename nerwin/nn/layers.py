@@ -7,9 +7,17 @@ windows of k characters in all of them, dc a character vector's size, F filters.
 """
 from __future__ import annotations
 
+import importlib
 import itertools
+import sys
 
 import numpy as np
+
+def kernels():
+    """nn.kernels, imported when training first needs it: predict never loads numba. A lookup,
+    not an import statement, on every later call (an import costs a microsecond a call)."""
+    return sys.modules.get("nerwin.nn.kernels") or importlib.import_module("nerwin.nn.kernels")
+
 
 # f and f'. f' is computed from z and h = f(z), whichever is cheaper.
 ACTIVATIONS = {
@@ -71,16 +79,14 @@ def softmax(s):
 def outer(a, b, compiled=False):
     """a (B,), b (H,) -> (B, H), a[i] * b[j]. compiled (training): kernels.outer, the same bits."""
     if compiled and a.dtype == b.dtype:
-        from nerwin.nn.kernels import outer as compiled_outer
-        return compiled_outer(a, b)
+        return kernels().outer(a, b)
     return np.outer(a, b)
 
 
 def add_scaled(y, a, x, compiled=False):
     """y += a * x, in place. compiled (training): kernels.add_scaled, one pass, the same bits."""
     if compiled and y.dtype == x.dtype and y.flags.c_contiguous and x.flags.c_contiguous:
-        from nerwin.nn.kernels import add_scaled as compiled_add_scaled
-        compiled_add_scaled(y, a, x)
+        kernels().add_scaled(y, a, x)
     else:
         y += a * x
 
@@ -96,8 +102,7 @@ def embed_forward(E, ids, compiled=False):
     copy with each window's rows fetched ahead."""
     B, n = ids.shape                               # explicit sizes: B = 0 (an empty sentence) reshapes too
     if compiled and B:
-        from nerwin.nn.kernels import gather_rows
-        return gather_rows(E, ids), (ids, E.shape[1])
+        return kernels().gather_rows(E, ids), (ids, E.shape[1])
     return E.take(ids, axis=0).reshape(B, n * E.shape[1]), (ids, E.shape[1])
 
 
@@ -109,9 +114,8 @@ def embed_backward(delta_window, cache):
     updates (`dE[ids] += g` would keep only the last). One compiled loop over the B*n word
     slots does what np.add.at would, in its order: each slot added into its row, slot by slot.
     """
-    from nerwin.nn.kernels import row_sums    # numba: only training runs a backward pass over words
     ids, d = cache
-    return row_sums(ids.ravel(), delta_window.reshape(-1, d))    # a view, even of concat_backward's slices
+    return kernels().row_sums(ids.ravel(), delta_window.reshape(-1, d))    # a view, even of concat_backward's slices
 
 
 def concat_forward(parts, n):
@@ -144,9 +148,8 @@ def maxpool_forward(z, starts):
 def maxpool_backward(dr, cache):
     """dr (U, F) -> dz (M, F): each filter's gradient goes to its argmax window only (the
     first, if two windows tie)."""
-    from nerwin.nn.kernels import route_max    # numba: only training runs this backward
     z, starts = cache
-    return route_max(z, starts.astype(np.int64), dr)
+    return kernels().route_max(z, starts.astype(np.int64), dr)
 
 
 def affine_forward(x, W, b):
@@ -174,8 +177,7 @@ def act_backward(dh, cache, compiled=False):
     compiled (training): tanh's in one compiled pass (kernels.tanh_backward), the same bits."""
     z, h, fprime = cache
     if compiled and fprime is ACTIVATIONS["tanh"][1] and dh.dtype == h.dtype and len(h):
-        from nerwin.nn.kernels import tanh_backward
-        return tanh_backward(dh, h)
+        return kernels().tanh_backward(dh, h)
     delta = dh * fprime(z, h)
     return delta, delta.sum(axis=0)
 
