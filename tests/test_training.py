@@ -95,3 +95,19 @@ def test_history_is_strict_json(loc_model):
     def refuse(x):
         raise ValueError(x)
     json.loads((loc_model / "history.json").read_text(), parse_constant=refuse)
+
+
+def test_an_epochs_shuffle_takes_every_part_of_a_window_in_the_same_order():
+    from nerwin.settings import Settings
+    from nerwin.training.data import prepare
+    from nerwin.vectors import open_store
+    s = Settings.of(target="all", casing=1, chars=1, affixes=1)
+    _, train, _, _ = prepare(DATA / "train.conll", None, open_store(None)[0], s)
+    order = np.random.default_rng(0).permutation(len(train.y))
+    got = train.take(order)
+    assert np.array_equal(got.X, train.X[order]) and np.array_equal(got.y, train.y[order])
+    assert sorted(train.feats) == ["affixes", "casing", "chars"]
+    for k, v in train.feats.items():            # id matrices (a tuple of them), or the characters' slots
+        pairs = zip(got.feats[k], v) if isinstance(v, tuple) else [(got.feats[k].slots, v.slots)]
+        assert all(np.array_equal(a, b[order]) for a, b in pairs), k
+    assert got.lengths.tolist() == [len(x.tokens) for x in train.sents]

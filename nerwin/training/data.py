@@ -10,6 +10,7 @@ from nerwin.errors import NerwinError
 from nerwin.model import WindowModel
 from nerwin.model.window_model import features_for
 from nerwin.nn.features import FeatureIds
+from nerwin.nn.features.base import cut
 from nerwin.nn.heads import choose
 from nerwin.settings import Settings
 from nerwin.text.corpus import Sentence, entity_types, read_conll, resolve_target
@@ -30,11 +31,16 @@ class Data:
     feats: FeatureIds = field(default_factory=FeatureIds)
     rare: np.ndarray | None = None
     unk: int = 0
+    lengths: np.ndarray | None = None           # (S,) each sentence's tokens: counted once, here
+
+    def __post_init__(self):
+        if self.lengths is None:
+            self.lengths = np.fromiter((len(x.tokens) for x in self.sents), np.int64, len(self.sents))
 
     def take(self, order) -> "Data":
         """The windows in this order: shuffled once an epoch, so that each batch is a slice read
-        in order, not B rows gathered from all over memory."""
-        return replace(self, X=self.X[order], y=self.y[order], feats=self.feats.take(order))
+        in order, not B rows gathered from all over memory. The sentences stay as they are."""
+        return replace(self, X=cut(self.X, order), y=cut(self.y, order), feats=self.feats.take(order))
 
     def words(self, idx, rng: np.random.Generator, p: float) -> np.ndarray:
         """The windows idx, each rare word's row replaced by <UNK> with probability p."""

@@ -98,7 +98,7 @@ def fit(run: Run, model: WindowModel, train: Data, s: Settings, evaluate=None, o
     rng = np.random.default_rng(s.seed + 1)  # its own stream: init draws don't shift the batches
     opt = Optimizer(s.optimizer, p, E, s.lr, trainable=trainable, row_tables=model.row_tables())
     N, H, B = len(train.y), p["W"].shape[0], s.batch_size
-    lengths = np.array([len(x.tokens) for x in train.sents])
+    lengths = train.lengths
     stale = 0
     say = sayer(console)
     criterion = "dev F1" if evaluate is not None else "training loss"

@@ -7,7 +7,8 @@ trains bench_speed's model (GloVe 50d, w=2, H=100, Adam, no casing, window loss;
 all types) from its own copy of the same initial weights. Their epochs alternate, which code
 goes first alternating too, so that this machine's slow spells, which last longer than an
 epoch, fall on both. An epoch's time is its steps x its median step; each figure is the median
-over --turns pairs of this code's epoch ÷ REV's. Writes the docs section `speed-before`.
+over --turns pairs of this code's epoch ÷ REV's. The same ratio by wall clock (the whole call of
+fit: its set-up and shuffle too) stands beside it. Writes the docs section `speed-before`.
 """
 import argparse
 import re
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from io import BytesIO
 from pathlib import Path
 
@@ -41,14 +43,16 @@ def unpack(rev: str, into: Path) -> str:
 
 
 def trainer(pkg: str, target: str, batch: int):
-    """-> epoch(): one epoch of `pkg`'s fit from the same initial weights, as steps x median step."""
+    """-> epoch(): one epoch of `pkg`'s fit from the same initial weights -> (steps x median step,
+    fit's wall clock)."""
     loop = __import__(f"{pkg}.training.loop", fromlist=["_"])
     model, train, s = speed_model(BTC, target, batch, package=pkg)
 
-    def epoch() -> float:
+    def epoch() -> tuple[float, float]:
         m = model.with_weights({k: v.copy() for k, v in model.params.items()}, model.E.copy())
+        t0 = time.perf_counter()
         steps = loop.fit(loop.Run(), m, train, s).step_seconds
-        return len(steps) * statistics.median(steps)
+        return len(steps) * statistics.median(steps), time.perf_counter() - t0
     return epoch
 
 
@@ -77,17 +81,19 @@ def main():
                 for i in range(a.turns):
                     order = ("now", "before") if i % 2 else ("before", "now")
                     t = {k: run[k]() for k in order}
-                    ratios.append(t["now"] / t["before"])
-                cols[target, b] = (statistics.median(ratios), min(ratios), max(ratios))
-                print(target, b, [f"{r:.3f}" for r in ratios], flush=True)
+                    ratios.append([t["now"][j] / t["before"][j] for j in (0, 1)])
+                cols[target, b] = [(statistics.median(r), min(r), max(r)) for r in zip(*ratios)]
+                print(target, b, [f"{r:.3f}/{w:.3f}" for r, w in ratios], flush=True)
     lost.append(pause_probe())
     table = "\n".join(
         [f"| this code's epoch ÷ `{rev}`'s | " + " | ".join(f"batch {b}" for b in a.batch) + " |",
          "|---|" + "---|" * len(a.batch)] +
-        [f"| {name} | " + " | ".join("**{:.2f}×** ({:.2f}–{:.2f})".format(*cols[target, b]) for b in a.batch) + " |"
-         for target, name in (("LOC", "binary LOC"), ("all", "all types (softmax, K = 7)")) if target in a.targets])
+        [f"| {name}, {how} | " + " | ".join("**{:.2f}×** ({:.2f}–{:.2f})".format(*cols[target, b][j]) for b in a.batch)
+         + " |" for target, name in (("LOC", "binary LOC"), ("all", "all types (softmax, K = 7)")) if target in a.targets
+         for j, how in enumerate(("steps × median step", "wall clock"))])
     table += (f"\n\nBTC train, bench_speed's model; both codes in one process, their epochs taking turns; median "
-              f"(and range) of {a.turns} pairs' ratios, each epoch its steps × median step. The pause probe lost "
+              f"(and range) of {a.turns} pairs' ratios; an epoch is its steps × its median step, or the wall "
+              f"clock of fit (its set-up and shuffle too). The pause probe lost "
               f"{lost[0]:.0%} of its wall time before and {lost[1]:.0%} after. "
               f"`python scripts/bench/speed_before.py --rev {a.rev} --turns {a.turns}`.")
     print(table)

