@@ -73,16 +73,31 @@ def test_the_compiled_gather_is_numpys_take(seed, dtype):
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_compiled_tanh_backward_is_numpys(seed, dtype):
-    """delta = dh * (1 - h^2) and db = delta.sum(axis=0), both bit for bit."""
+    """delta = dh * (1 - h^2) and db = delta.sum(axis=0), both bit for bit; delta is written
+    over dh, and training's forward writes h over z."""
     rng = np.random.default_rng(seed)
     B, H = [(1, 1), (2, 3), (256, 100), (2048, 100)][seed % 4]
     z = (rng.normal(size=(B, H)) * 3).astype(dtype)
-    h, cache = model.act_forward(z, "tanh")
+    want_h = np.tanh(z)
+    h, cache = model.act_forward(z, "tanh", reuse=True)
+    assert h is z and np.array_equal(bits(h), bits(want_h))
     dh = rng.normal(size=(B, H)).astype(dtype)
-    delta, db = model.act_backward(dh, cache, compiled=True)
     ref = dh * (1.0 - h * h)
+    delta, db = model.act_backward(dh, cache, compiled=True)
     assert np.array_equal(bits(delta), bits(ref)) and np.array_equal(bits(db), bits(ref.sum(axis=0)))
-    assert delta.dtype == db.dtype == dtype
+    assert delta.dtype == db.dtype == dtype and delta is dh
+
+
+@pytest.mark.parametrize("B", [1, 256, 2048])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_delta_window_written_over_x_is_the_same_product(B, dtype):
+    rng = np.random.default_rng(B)
+    x, W = rng.normal(size=(B, 250)).astype(dtype), rng.normal(size=(100, 250)).astype(dtype)
+    delta = rng.normal(size=(B, 100)).astype(dtype)
+    dW, db, dwin = model.affine_backward(delta, (x.copy(), W))
+    dW2, db2, dwin2 = model.affine_backward(delta, (x, W), reuse=True)
+    assert np.shares_memory(dwin2, x)
+    assert all(np.array_equal(bits(a), bits(b)) for a, b in ((dW, dW2), (db, db2), (dwin, dwin2)))
 
 
 @pytest.mark.parametrize("B", [0, 1, 256, 2048])

@@ -60,11 +60,11 @@ def gather_rows(E, ids):
 
 @njit(cache=True, error_model="numpy")
 def tanh_backward(dh, h):
-    """dh, h (B, H) -> delta = dh * (1 - h*h) (B, H) and db = delta summed down the batch (H,),
-    in one pass instead of five: numpy's operations in numpy's order (its column sums add row
-    after row), so the same bits as layers.act_backward."""
+    """dh, h (B, H) -> delta = dh * (1 - h*h) (B, H), written over dh, and db = delta summed
+    down the batch (H,), in one pass instead of five: numpy's operations in numpy's order (its
+    column sums add row after row), so the same bits as layers.act_backward."""
     B, H = h.shape
-    delta = np.empty((B, H), h.dtype)
+    delta = dh
     db = np.zeros(H, h.dtype)
     one = h.dtype.type(1.0)
     for i in range(B):

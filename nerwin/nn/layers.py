@@ -159,24 +159,32 @@ def affine_forward(x, W, b):
     return z, (x, W)
 
 
-def affine_backward(delta, cache, db=None):
+def affine_backward(delta, cache, db=None, reuse=False):
     """delta (B, H) -> dW (H, D), db (H,), delta_window (B, D). db: delta's column sums, when
-    act_backward has them."""
+    act_backward has them. reuse (training): delta_window is written over x, which nothing
+    reads once dW is made: one (B, D) array less for the step to pull through the cache."""
     x, W = cache
-    return delta.T @ x, delta.sum(axis=0) if db is None else db, delta @ W
+    dW = delta.T @ x
+    if reuse and x.flags.c_contiguous and x.flags.writeable and x.dtype == delta.dtype:
+        return dW, delta.sum(axis=0) if db is None else db, np.matmul(delta, W, out=x)
+    return dW, delta.sum(axis=0) if db is None else db, delta @ W
 
 
-def act_forward(z, name):
+def act_forward(z, name, reuse=False):
+    """z (B, H) -> h = f(z) (B, H). reuse (training): tanh's h is written over z, since its f'
+    reads h alone."""
     f, fprime = ACTIVATIONS[name]
-    h = f(z)
+    h = np.tanh(z, out=z) if reuse and name == "tanh" else f(z)
     return h, (z, h, fprime)
 
 
 def act_backward(dh, cache, compiled=False):
     """dh (B, H) -> delta = dh * f'(z) (B, H), and its column sums (H,): the bias's gradient.
-    compiled (training): tanh's in one compiled pass (kernels.tanh_backward), the same bits."""
+    compiled (training): tanh's in one compiled pass (kernels.tanh_backward) that writes delta
+    over dh, the same bits."""
     z, h, fprime = cache
-    if compiled and fprime is ACTIVATIONS["tanh"][1] and dh.dtype == h.dtype and len(h):
+    if (compiled and fprime is ACTIVATIONS["tanh"][1] and dh.dtype == h.dtype and len(h)
+            and dh.flags.c_contiguous and dh.flags.writeable):
         return kernels().tanh_backward(dh, h)
     delta = dh * fprime(z, h)
     return delta, delta.sum(axis=0)

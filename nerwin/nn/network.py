@@ -83,14 +83,14 @@ def positions(lengths: np.ndarray, w2: int) -> np.ndarray:
     return np.where(inside, j, N)
 
 
-def context_forward(h1, lengths, p, act, mask=None):
+def context_forward(h1, lengths, p, act, mask=None, compiled=False):
     """h1 (N, H) of whole sentences -> h2 (N, H) and a cache. The window's lookup is embed_forward
-    over [h1; P]: a position is a row."""
+    over [h1; P]: a position is a row. compiled: training's (act_forward may reuse z)."""
     n2 = p["W2"].shape[1] // p["W2"].shape[0]
     rows = np.vstack([h1, p["P"][None, :].astype(h1.dtype)])
     x2, c_look = embed_forward(rows, positions(lengths, n2 // 2))     # (N, n2*H)
     z2, c_aff = affine_forward(x2, p["W2"], p["b2"])
-    h2, c_act = act_forward(z2, act)
+    h2, c_act = act_forward(z2, act, reuse=compiled)
     h2, c_drop = dropout_forward(h2, mask)
     return h2, (c_look, c_aff, c_act, c_drop, len(h1))
 
@@ -98,10 +98,10 @@ def context_forward(h1, lengths, p, act, mask=None):
 def context_backward(dh2, cache, p, lam=0.0, compiled=False):
     """dh2 (N, H) -> dJ/dh1 (N, H) and the gradients of W2, b2 and P: each position's dJ/dh1 is the
     sum of delta2_window's slices for the windows it sits in (embed_backward's row sums).
-    compiled: training's (act_backward's)."""
+    compiled: training's (act_backward's, and affine_backward may reuse x2)."""
     c_look, c_aff, c_act, c_drop, N = cache
     delta2, db2 = act_backward(dropout_backward(dh2, c_drop), c_act, compiled)     # (N, H)
-    dW2, db2, delta2_window = affine_backward(delta2, c_aff, db2)
+    dW2, db2, delta2_window = affine_backward(delta2, c_aff, db2, reuse=compiled)
     rows, sums = embed_backward(delta2_window, c_look)                # rows ascending: N (P) last
     dh1 = np.zeros((N, dh2.shape[1]), dh2.dtype)
     inside = rows < N
@@ -119,7 +119,8 @@ def prepare(p, features, feats) -> dict:
 def forward(p, E, ids, act, mask=None, features: list[WordFeature] = (), feats=None, states=None,
             compiled=False):
     """Up to the hidden layer: ids (B, n) word rows, feats {feature: its ids of these windows},
-    states: prepare()'s, when already done; compiled: training's lookup (embed_forward's).
+    states: prepare()'s, when already done; compiled: training's lookup (embed_forward's), and
+    h may be written over z (act_forward's reuse).
     Returns h (B, H) and a WindowCache."""
     x_E, c_E = embed_forward(E, ids, compiled)
     xs, names, c_feats = [x_E], ["E"], []
@@ -130,7 +131,7 @@ def forward(p, E, ids, act, mask=None, features: list[WordFeature] = (), feats=N
         c_feats.append([c for _, c in out])
     x, c_cat = concat_forward(xs, ids.shape[1])
     z, c_aff = affine_forward(x, p["W"], p["b"])
-    h, c_act = act_forward(z, act)
+    h, c_act = act_forward(z, act, reuse=compiled)
     h, c_drop = dropout_forward(h, mask)
     return h, WindowCache(names, c_E, c_feats, c_cat, c_aff, c_act, c_drop)
 
@@ -141,10 +142,10 @@ def window_backward(dh, cache: WindowCache, p, lam=0.0, features: list[WordFeatu
     and the gradients of W, b and the features' tables (row tables as (rows, their sums)). The
     word rows' split is the caller's. Training, `explain` and `graph` all run this; explain
     (params=False) needs only delta_window, and graph (trace) keeps delta and delta_window too;
-    training passes compiled (act_backward's)."""
+    training passes compiled (act_backward's; delta_window may be written over x)."""
     dh = dropout_backward(dh, cache.dropout)
     delta, db = act_backward(dh, cache.act, compiled)   # (B, H)  delta = dJ/dz
-    dW, db, delta_window = affine_backward(delta, cache.affine, db)
+    dW, db, delta_window = affine_backward(delta, cache.affine, db, reuse=compiled)
     if trace is not None:
         trace.update(dh=dh, delta=delta, delta_window=delta_window)
     d_parts = dict(zip(cache.parts, concat_backward(delta_window, cache.concat)))
@@ -187,7 +188,7 @@ def _to_head(p, E, ids, act, mask, features, feats, lengths, compiled=False):
     h, cache = forward(p, E, ids, act, None if two else mask, features, feats, compiled=compiled)
     c_two = None
     if two:
-        h, c_two = context_forward(h, lengths, p, act, mask)
+        h, c_two = context_forward(h, lengths, p, act, mask, compiled)
     return h, cache, c_two
 
 
