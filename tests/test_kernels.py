@@ -135,6 +135,23 @@ def test_row_sums_equal_np_add_at_bit_for_bit(seed, dtype):
     assert dE.dtype == dtype and np.array_equal(bits(dE), bits(ref[rows]))
 
 
+@pytest.mark.parametrize("ids", [
+    [[0, 63, 64, 127, 128]],                        # the edges of the bitmap's 64-bit words
+    [[399_999, 5, 399_999, 64 * 6249, 0], [1, 2, 3, 4, 399_999]],     # a large vocabulary's last rows
+    [[7] * 5] * 3,
+    np.zeros((0, 5), int).tolist(),                 # an empty batch: no rows
+])
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_row_sums_find_every_row_at_the_bitmaps_edges(ids, dtype):
+    ids = np.array(ids, dtype).reshape(-1, 5)
+    g = np.random.default_rng(0).normal(size=(len(ids), 5 * 3)).astype(np.float32)
+    rows, dE = model.embed_backward(g, (ids, 3))
+    want = np.unique(ids)
+    ref = np.zeros((len(want), 3), np.float32)
+    np.add.at(ref, np.searchsorted(want, ids.ravel()), g.reshape(-1, 3))
+    assert rows.tolist() == want.tolist() and np.array_equal(bits(dE), bits(ref))
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_adam_equals_numpy_adam_bit_for_bit(seed):
     """Small arrays run the vectorized loop's remainder; seeds 4 and 5 have the real shapes

@@ -37,6 +37,23 @@ def prefetch(typingctx, a, i, j):
         return context.get_dummy_value()
     return types.void(a, i, j), codegen
 
+def _bit_count(name):
+    """An int64 -> int64 LLVM bit-count intrinsic (llvm.ctpop, llvm.cttz): one instruction."""
+    @intrinsic
+    def count(typingctx, x):
+        def codegen(context, builder, sig, args):
+            i64 = ir.IntType(64)
+            extra = [ir.IntType(1)(0)] if name == "cttz" else []     # 0: a zero input is defined (64)
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64] + [e.type for e in extra]),
+                                                f"llvm.{name}.i64")
+            return builder.call(fn, [args[0], *extra])
+        return types.int64(types.int64), codegen
+    return count
+
+
+popcount, trailing_zeros = _bit_count("ctpop"), _bit_count("cttz")
+
+
 @njit(cache=True, error_model="numpy")
 def gather_rows(E, ids):
     """E (|V|, d), ids (B, n) -> x (B, n*d), E.take(ids)'s copy: window i's rows side by side.
@@ -105,22 +122,30 @@ def add_scaled(y, a, x):
 def row_sums(flat, g):
     """flat (S,) row ids of the word slots, g (S, d) their gradients -> rows (R,) the distinct
     ids ascending, dE (R, d) each row's sum, added in slot order (what np.add.at computes).
-    One pass reads g in order and adds each slot into its row's sum, which stays in cache."""
+    The touched rows are marked in a bitmap of |V|/8 bytes, whose scan numbers them in
+    ascending order (not a table of |V| entries to fill and scan: 8x less to touch at 12,000
+    words, 64x less than the int64 table it replaced). One pass then reads g in order and adds
+    each slot into its row's sum, which stays in cache."""
     S, d = g.shape
     top = flat.max() + 1 if S else 0
-    where = np.full(top, -1, np.int64)           # row id -> its place in rows
+    bits = np.zeros((top + 63) >> 6, np.int64)
+    for s in range(S):
+        r = np.int64(flat[s])
+        bits[r >> 6] |= np.int64(1) << (r & 63)
     R = 0
-    for s in range(S):                           # 0 marks a row as touched; the scan below numbers them
-        if where[flat[s]] < 0:
-            where[flat[s]] = 0
-            R += 1
-    rows = np.empty(R, np.int64)                 # the distinct rows, ascending: a scan, not a sort
+    for w in range(bits.shape[0]):
+        R += popcount(bits[w])
+    rows = np.empty(R, np.int64)
+    where = np.empty(top, np.int64)              # row id -> its place in rows; read only where marked
     i = 0
-    for r in range(top):
-        if where[r] == 0:
+    for w in range(bits.shape[0]):
+        x = bits[w]
+        while x != 0:
+            r = (w << 6) + trailing_zeros(x)
             where[r] = i
             rows[i] = r
             i += 1
+            x &= x - 1                           # the lowest set bit cleared
     dE = np.zeros((R, d), g.dtype)
     for s in range(S):
         out = dE[where[flat[s]]]
