@@ -85,7 +85,7 @@ def test_the_compiled_tanh_backward_is_numpys(seed, dtype):
     ref = dh * (1.0 - h * h)
     delta, db = model.act_backward(dh, cache, compiled=True)
     assert np.array_equal(bits(delta), bits(ref)) and np.array_equal(bits(db), bits(ref.sum(axis=0)))
-    assert delta.dtype == db.dtype == dtype and delta is dh
+    assert delta.dtype == db.dtype == dtype and (delta is dh) == (H > 1)     # one column: numpy's own sum
 
 
 @pytest.mark.parametrize("B", [1, 256, 2048])
@@ -98,6 +98,30 @@ def test_delta_window_written_over_x_is_the_same_product(B, dtype):
     dW2, db2, dwin2 = model.affine_backward(delta, (x, W), reuse=True)
     assert np.shares_memory(dwin2, x)
     assert all(np.array_equal(bits(a), bits(b)) for a, b in ((dW, dW2), (db, db2), (dwin, dwin2)))
+
+
+@pytest.mark.parametrize("B", [0, 1, 2, 9, 256, 2048])
+@pytest.mark.parametrize("K", [1, 2, 3, 7, 8, 9, 17, 100, 129])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_column_sums_are_numpys(B, K, dtype):
+    """Values over 12 orders of magnitude, so that another order of additions shows."""
+    rng = np.random.default_rng(B * 1000 + K)
+    a = (rng.normal(size=(B, K)) * 10.0 ** rng.integers(-6, 6, size=(B, K))).astype(dtype)
+    got = model.column_sum(a, compiled=True)
+    assert got.dtype == dtype and np.array_equal(bits(got), bits(a.sum(axis=0)))
+    f = np.asfortranarray(a)
+    assert np.array_equal(bits(model.column_sum(f, compiled=True)), bits(f.sum(axis=0)))
+
+
+@pytest.mark.parametrize("B", [9, 300])
+def test_tanhs_bias_gradient_of_one_hidden_unit_is_numpys(B):
+    """One column numpy sums pairwise, not row after row."""
+    rng = np.random.default_rng(B)
+    h, cache = model.act_forward(rng.normal(size=(B, 1)).astype(np.float32), "tanh")
+    dh = (rng.normal(size=(B, 1)) * 10.0 ** rng.integers(-6, 6, size=(B, 1))).astype(np.float32)
+    ref = dh * (1.0 - h * h)
+    delta, db = model.act_backward(dh, cache, compiled=True)
+    assert np.array_equal(bits(delta), bits(ref)) and np.array_equal(bits(db), bits(ref.sum(axis=0)))
 
 
 @pytest.mark.parametrize("B", [0, 1, 256, 2048])

@@ -23,7 +23,8 @@ from typing import NamedTuple
 import numpy as np
 
 from nerwin.nn.crf import crf_scores, forward_backward, pad, sll_backward, sll_forward
-from nerwin.nn.layers import affine_backward, affine_forward, mean, outer, row_max, row_sum, sigmoid, softmax, xavier
+from nerwin.nn.layers import (affine_backward, affine_forward, column_sum, mean, outer, row_max, row_sum, sigmoid, softmax,
+                              xavier)
 from nerwin.errors import SettingError
 from nerwin.text.schemes import binary_labels, class_ids, iob2_classes, parse, spans, transitions, viterbi_batch
 
@@ -231,8 +232,8 @@ class SoftmaxHead(Head):
         return affine_forward(h, p["V"], p["c"])
 
     def logits_backward(self, ds, cache, p, compiled=False):
-        """ds (B, K) -> {dV, dc}, dh (B, H)."""
-        dV, dc, dh = affine_backward(ds, cache)
+        """ds (B, K) -> {dV, dc}, dh (B, H); compiled: training's (layers.column_sum's)."""
+        dV, dc, dh = affine_backward(ds, cache, column_sum(ds, compiled))
         return {"V": dV, "c": dc}, dh
 
     def loss_forward(self, s, y, lengths, p, compiled=True):

@@ -1,13 +1,13 @@
 """Compiled loops for the sparse bookkeeping of a training step (numba).
 
-Eight jobs cost a numpy step dozens of calls or several passes over memory: gathering the
-word rows into x, tanh's backward with the bias's sums, the binary head's outer product
-dh = ds u^T, the L2 term's lam W, summing delta_window's word slots
-into word rows, the optimizer's update of the touched rows, the sentence loss's
+Nine jobs cost a numpy step dozens of calls or several passes over memory: gathering the
+word rows into x, tanh's backward with the bias's sums, the softmax head's column sums of ds
+(numpy's reduction down a short row is slow), the binary head's outer product dh = ds u^T,
+the L2 term's lam W, summing delta_window's word slots into word rows, the optimizer's update of the touched rows, the sentence loss's
 forward-backward recursions (a loop over t), and finding each word's argmax window for the
 character max-pool's backward. Here each is one loop over the data. numba is imported only
 when training needs these; predict never loads it (the Tagger decodes with
-crf.forward_backward). The first six do numpy's arithmetic in numpy's order and precision
+crf.forward_backward). The first seven do numpy's arithmetic in numpy's order and precision
 (layers.py's numpy forms, np.add.at's row sums, the numpy Adam the update replaced), bit for
 bit (tests/test_kernels.py); the recursions run in float64 (tests/test_sentence.py).
 """
@@ -94,6 +94,21 @@ def tanh_backward(dh, h):
             for j in range(H):
                 db[j] += delta[i, j]
     return delta, db
+
+
+@njit(cache=True, error_model="numpy")
+def column_sums(a):
+    """a (B, K), C-contiguous, K > 1 -> (K,), a.sum(axis=0) added as numpy adds it: from the
+    first row, then row after row (one column numpy would sum pairwise instead)."""
+    B, K = a.shape
+    out = np.zeros(K, a.dtype)
+    if B:
+        for k in range(K):
+            out[k] = a[0, k]
+        for i in range(1, B):
+            for k in range(K):
+                out[k] += a[i, k]
+    return out
 
 
 @njit(cache=True, error_model="numpy")

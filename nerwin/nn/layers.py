@@ -76,6 +76,14 @@ def softmax(s):
     return e / row_sum(e)
 
 
+def column_sum(a, compiled=False):
+    """a (B, K) -> (K,), a.sum(axis=0). compiled (training): kernels.column_sums, the same bits
+    at a third of numpy's time for short rows (K = 7)."""
+    if compiled and a.ndim == 2 and a.shape[1] > 1 and a.flags.c_contiguous:
+        return kernels().column_sums(a)
+    return a.sum(axis=0)
+
+
 def outer(a, b, compiled=False):
     """a (B,), b (H,) -> (B, H), a[i] * b[j]. compiled (training): kernels.outer, the same bits."""
     if compiled and a.dtype == b.dtype:
@@ -183,8 +191,8 @@ def act_backward(dh, cache, compiled=False):
     compiled (training): tanh's in one compiled pass (kernels.tanh_backward) that writes delta
     over dh, the same bits."""
     z, h, fprime = cache
-    if (compiled and fprime is ACTIVATIONS["tanh"][1] and dh.dtype == h.dtype and len(h)
-            and dh.flags.c_contiguous and dh.flags.writeable):
+    if (compiled and fprime is ACTIVATIONS["tanh"][1] and dh.dtype == h.dtype and len(h) and h.shape[1] > 1
+            and dh.flags.c_contiguous and dh.flags.writeable):      # one column numpy sums pairwise
         return kernels().tanh_backward(dh, h)
     delta = dh * fprime(z, h)
     return delta, delta.sum(axis=0)
