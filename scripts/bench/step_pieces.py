@@ -16,7 +16,11 @@ is the median of --calls calls, the two versions taking turns.
   layers.row_max and row_sum, down the columns;
 - the compiled loops training runs where numpy made temporaries or a call per row (the numpy
   code, still what predict, explain and the tests' references run, is "before"): the gather of
-  x = E[ids], tanh's delta with the bias's sums, the binary head's dh = ds u^T, and lam W.
+  x = E[ids], tanh's delta with the bias's sums, the binary head's dh = ds u^T, lam W, and the
+  softmax head's column sums of ds;
+- the sums of delta_window's word slots into rows: the loop before (a table of |V| int64
+  entries filled and scanned each call) against kernels.row_sums (a bitmap of |V|/8 bytes), on
+  real batches of BTC's vocabulary and on the same windows with ids spread over 400,000 rows.
 """
 import argparse
 import statistics
@@ -60,6 +64,33 @@ def step_rows_before(kind, X, rows, G, m, v, t, lr, b1, b2, eps, bias):
                 X[r, j] -= f(np.float64(m[r, j] / denom) * scale)
 
 
+@njit(error_model="numpy")
+def row_sums_before(flat, g):
+    """kernels.row_sums before its bitmap: a table of |V| int64 entries, filled and scanned."""
+    S, d = g.shape
+    top = flat.max() + 1 if S else 0
+    where = np.full(top, -1, np.int64)
+    R = 0
+    for s in range(S):
+        if where[flat[s]] < 0:
+            where[flat[s]] = 0
+            R += 1
+    rows = np.empty(R, np.int64)
+    i = 0
+    for r in range(top):
+        if where[r] == 0:
+            where[r] = i
+            rows[i] = r
+            i += 1
+    dE = np.zeros((R, d), g.dtype)
+    for s in range(S):
+        out = dE[where[flat[s]]]
+        src = g[s]
+        for j in range(d):
+            out[j] += src[j]
+    return rows, dE
+
+
 def pairs(before, now, calls: int, cold: bool, setup=lambda: None) -> tuple[float, float]:
     """Median µs of each, taking turns; setup() runs untimed before each call."""
     junk = np.ones(8 << 20, np.float32)
@@ -84,7 +115,7 @@ def main():
         print(f"skipped: {BTC} is missing")
         return
     from nerwin.nn import layers
-    from nerwin.nn.kernels import step_rows
+    from nerwin.nn.kernels import row_sums, step_rows
     from nerwin.nn.layers import row_max, row_sum
     from nerwin.training.data import window_batches
 
@@ -153,14 +184,27 @@ def main():
                          "compiled, rows fetched four windows ahead"))
         h, c_act = layers.act_forward(rng.normal(size=(B, H)).astype(np.float32), "tanh")
         dh = rng.normal(size=(B, H)).astype(np.float32)
-        before, now = pairs(lambda c: layers.act_backward(dh, c_act), lambda c: layers.act_backward(dh, c_act, True),
-                            calls, False)
+        before, now = pairs(lambda c: layers.act_backward(c, c_act), lambda c: layers.act_backward(c, c_act, True),
+                            calls, False, dh.copy)     # the compiled loop writes delta over its dh
         rows.append((f"tanh's delta = dh (1 − h²) and db = Σ delta, batch {B}, in cache", before, now,
                      "compiled: one pass instead of five"))
         ds, u = dh[:, 0].copy(), m.params["u"]
         before, now = pairs(lambda c: layers.outer(ds, u), lambda c: layers.outer(ds, u, True), calls, False)
         rows.append((f"the binary head's dh = ds uᵀ, batch {B}, in cache", before, now,
                      "compiled: no numpy call per row"))
+        ds7 = rng.normal(size=(B, 7)).astype(np.float32)
+        before, now = pairs(lambda c: ds7.sum(axis=0), lambda c: layers.column_sum(ds7, True), calls, False)
+        rows.append((f"the softmax head's dc = Σ ds (B, K = 7), batch {B}, in cache", before, now,
+                     "compiled: row after row, numpy's order"))
+        d = E.shape[1]
+        for V, spread in ((len(E), "BTC's 11,994-word vocabulary"), (400_000, "ids spread over 400,000 rows")):
+            def slots(V=V):                             # a shuffled batch's word slots and their gradients
+                ids = windows().ravel().astype(np.int64)
+                ids = ids if V == len(E) else ids * (V // len(E))
+                return ids, rng.normal(size=(len(ids), d)).astype(np.float32)
+            before, now = pairs(lambda c: row_sums_before(*c), lambda c: row_sums(*c), calls, False, slots)
+            rows.append((f"δ_window's word slots summed into rows, batch {B}, {spread}, in cache", before, now,
+                         "the touched rows marked in a bitmap, not a table of |V| int64 entries"))
     dW, W = rng.normal(size=m.params["W"].shape).astype(np.float32), m.params["W"]
     before, now = pairs(lambda c: dW.__iadd__(lam * W), lambda c: layers.add_scaled(dW, lam, W, True), calls, False)
     rows.append(("the L2 term dW += λW (W 100 × 250), in cache", before, now, "compiled: one pass, no temporary"))
