@@ -58,13 +58,13 @@ def measure(B: int, epochs: int) -> dict:
             t = time.perf_counter()
             z, c_aff = layers.affine_forward(x, p["W"], p["b"])
             gemm = time.perf_counter() - t
-            h, c_act = layers.act_forward(z, s.activation)
+            h, c_act = layers.act_forward(z, s.activation, reuse=True)
             J, grads, dh = head.loss(h, shuffled.y[cut], None, p, s.l2)
             delta, db = layers.act_backward(dh, c_act, compiled=True)
             t = time.perf_counter()
-            dW, db, delta_window = layers.affine_backward(delta, c_aff, db)
+            dW, db, delta_window = layers.affine_backward(delta, c_aff, db, reuse=True)    # over x
             gemm += time.perf_counter() - t
-            dW += s.l2 * p["W"]
+            layers.add_scaled(dW, s.l2, p["W"], compiled=True)
             grads.update(W=dW, b=db)
             rows, dE = layers.embed_backward(delta_window, c_E)
             adam = timed(lambda: opt.step(p, grads, E, rows, dE))
