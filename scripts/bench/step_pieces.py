@@ -204,7 +204,7 @@ def main():
                 return ids, rng.normal(size=(len(ids), d)).astype(np.float32)
             before, now = pairs(lambda c: row_sums_before(*c), lambda c: row_sums(*c), calls, False, slots)
             rows.append((f"δ_window's word slots summed into rows, batch {B}, {spread}, in cache", before, now,
-                         "the touched rows marked in a bitmap, not a table of |V| int64 entries"))
+                         "the touched rows marked in a bitmap, not in an int64 entry per word"))
     dW, W = rng.normal(size=m.params["W"].shape).astype(np.float32), m.params["W"]
     before, now = pairs(lambda c: dW.__iadd__(lam * W), lambda c: layers.add_scaled(dW, lam, W, True), calls, False)
     rows.append(("the L2 term dW += λW (W 100 × 250), in cache", before, now, "compiled: one pass, no temporary"))
