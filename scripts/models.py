@@ -21,11 +21,11 @@ def default_taggers(corpus: Path, seeds: int):
 
 def speed_model(train: Path, target: str = "LOC", batch: int = 256, package: str = "nerwin", **more):
     """The benchmarks' model, fresh: GloVe 50d, w=2, H=100, tanh, Adam, word vectors alone (no
-    casing, no characters), the window loss, no dropout; `more` sets other settings. package:
+    casing, no characters), the window loss, no dropout; `more` sets other settings, these too. package:
     the code that builds it (speed_before.py loads an earlier commit's as another name).
     -> (WindowModel, its training Data, its Settings)."""
     mod = lambda name: __import__(f"{package}.{name}", fromlist=["_"])  # noqa: E731
-    s = mod("settings").Settings.of(target=target, batch_size=batch, epochs=1, casing=0, loss="window", chars=0,
-                                    dropout=0.0, **more)
+    s = mod("settings").Settings.of(**{"target": target, "batch_size": batch, "epochs": 1, "casing": 0, "loss": "window",
+                                       "chars": 0, "dropout": 0.0, **more})
     model, data, _, _ = mod("training.data").prepare(train, None, mod("vectors").open_store(None)[0], s)
     return model, data, model.settings

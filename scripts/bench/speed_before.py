@@ -42,11 +42,11 @@ def unpack(rev: str, into: Path) -> str:
                           text=True).stdout.strip()
 
 
-def trainer(pkg: str, target: str, batch: int):
+def trainer(pkg: str, target: str, batch: int, more: dict):
     """-> epoch(): one epoch of `pkg`'s fit from the same initial weights -> (steps x median step,
     fit's wall clock)."""
     loop = __import__(f"{pkg}.training.loop", fromlist=["_"])
-    model, train, s = speed_model(BTC, target, batch, package=pkg)
+    model, train, s = speed_model(BTC, target, batch, package=pkg, **more)
 
     def epoch() -> tuple[float, float]:
         m = model.with_weights({k: v.copy() for k, v in model.params.items()}, model.E.copy())
@@ -62,8 +62,11 @@ def main():
     ap.add_argument("--batch", type=int, nargs="+", default=[64, 256, 2048])
     ap.add_argument("--turns", type=int, default=11)
     ap.add_argument("--targets", nargs="+", default=["LOC", "all"])
+    ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                    help="settings on top of bench_speed's model, e.g. casing=5 chars=-1 (a user's defaults)")
     ap.add_argument("--no-docs", action="store_true")
     a = ap.parse_args()
+    more = {k: int(v) if v.lstrip("-").isdigit() else v for k, v in (x.split("=", 1) for x in a.set)}
     if not BTC.exists():
         print(f"skipped: {BTC} is missing")
         return
@@ -74,7 +77,7 @@ def main():
         sys.path.insert(0, d)
         for target in a.targets:
             for b in a.batch:
-                run = {"now": trainer("nerwin", target, b), "before": trainer("nerwin_before", target, b)}
+                run = {"now": trainer("nerwin", target, b, more), "before": trainer("nerwin_before", target, b, more)}
                 for f in run.values():
                     f()                          # numba loads (REV's: compiles) its loops; not timed
                 ratios = []
