@@ -1,10 +1,12 @@
 """Whole training epochs of this checkout against an earlier commit's code, in one process.
 
-Usage: python scripts/bench/speed_before.py --rev REV [--batch 64 256 2048] [--targets LOC all] [--turns 11] [--no-docs]
+Usage: python scripts/bench/speed_before.py --rev REV [--batch 64 256 2048] [--targets LOC all] [--turns 11]
+       [--set NAME=VALUE ...] [--no-docs]
 Needs ../shared/corpora/btc. REV's `nerwin` package is unpacked (`git archive`) into a temporary
 folder as `nerwin_before`, its imports renamed, so that both codes load side by side. Each
 trains bench_speed's model (GloVe 50d, w=2, H=100, Adam, no casing, window loss; binary LOC and
-all types) from its own copy of the same initial weights. Their epochs alternate, which code
+all types; --set changes its settings, e.g. casing=5 chars=-1, a user's defaults) from its own
+copy of the same initial weights. Their epochs alternate, which code
 goes first alternating too, so that this machine's slow spells, which last longer than an
 epoch, fall on both. An epoch's time is its steps x its median step; each figure is the median
 over --turns pairs of this code's epoch ÷ REV's. The same ratio by wall clock (the whole call of
@@ -94,11 +96,13 @@ def main():
         [f"| {name}, {how} | " + " | ".join("**{:.2f}×** ({:.2f}–{:.2f})".format(*cols[target, b][j]) for b in a.batch)
          + " |" for target, name in (("LOC", "binary LOC"), ("all", "all types (softmax, K = 7)")) if target in a.targets
          for j, how in enumerate(("steps × median step", "wall clock"))])
-    table += (f"\n\nBTC train, bench_speed's model; both codes in one process, their epochs taking turns; median "
-              f"(and range) of {a.turns} pairs' ratios; an epoch is its steps × its median step, or the wall "
+    with_set = f" with {', '.join(a.set)}" if a.set else ""
+    table += (f"\n\nBTC train, bench_speed's model{with_set}; both codes in one process, their epochs taking turns; "
+              f"median (and range) of {a.turns} pairs' ratios; an epoch is its steps × its median step, or the wall "
               f"clock of fit (its set-up and shuffle too). The pause probe lost "
               f"{lost[0]:.0%} of its wall time before and {lost[1]:.0%} after. "
-              f"`python scripts/bench/speed_before.py --rev {a.rev} --turns {a.turns}`.")
+              f"`python scripts/bench/speed_before.py --rev {a.rev} --turns {a.turns}"
+              + (" --set " + " ".join(a.set) if a.set else "") + "`.")
     print(table)
     if not a.no_docs:
         replace_section("speed-before", table)
