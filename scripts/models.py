@@ -25,7 +25,7 @@ def speed_model(train: Path, target: str = "LOC", batch: int = 256, package: str
     the code that builds it (speed_before.py loads an earlier commit's as another name).
     -> (WindowModel, its training Data, its Settings)."""
     mod = lambda name: __import__(f"{package}.{name}", fromlist=["_"])  # noqa: E731
-    s = mod("settings").Settings.of(**{"target": target, "batch_size": batch, "epochs": 1, "casing": 0, "loss": "window",
-                                       "chars": 0, "dropout": 0.0, **more})
+    s = mod("settings").Settings.of(**{"target": target, "batch_size": batch, "epochs": 1, "casing": 0,
+                                       "loss": "window", "chars": 0, "dropout": 0.0, **more})
     model, data, _, _ = mod("training.data").prepare(train, None, mod("vectors").open_store(None)[0], s)
     return model, data, model.settings

@@ -23,8 +23,8 @@ from typing import NamedTuple
 import numpy as np
 
 from nerwin.nn.crf import crf_scores, forward_backward, pad, sll_backward, sll_forward
-from nerwin.nn.layers import (affine_backward, affine_forward, column_sum, mean, outer, row_max, row_sum, sigmoid, softmax,
-                              xavier)
+from nerwin.nn.layers import (affine_backward, affine_forward, column_sum, mean, outer, row_max, row_sum, sigmoid,
+                              softmax, xavier)
 from nerwin.errors import SettingError
 from nerwin.text.schemes import binary_labels, class_ids, iob2_classes, parse, spans, transitions, viterbi_batch
 

@@ -3,13 +3,14 @@
 Nine jobs cost a numpy step dozens of calls or several passes over memory: gathering the
 word rows into x, tanh's backward with the bias's sums, the softmax head's column sums of ds
 (numpy's reduction down a short row is slow), the binary head's outer product dh = ds u^T,
-the L2 term's lam W, summing delta_window's word slots into word rows, the optimizer's update of the touched rows, the sentence loss's
-forward-backward recursions (a loop over t), and finding each word's argmax window for the
-character max-pool's backward. Here each is one loop over the data. numba is imported only
-when training needs these; predict never loads it (the Tagger decodes with
-crf.forward_backward). The first seven do numpy's arithmetic in numpy's order and precision
-(layers.py's numpy forms, np.add.at's row sums, the numpy Adam the update replaced), bit for
-bit (tests/test_kernels.py); the recursions run in float64 (tests/test_sentence.py).
+the L2 term's lam W, summing delta_window's word slots into word rows, the optimizer's update
+of the touched rows, the sentence loss's forward-backward recursions (a loop over t), and
+finding each word's argmax window for the character max-pool's backward. Here each is one
+loop over the data. numba is imported only when training needs these; predict never loads it
+(the Tagger decodes with crf.forward_backward). The first seven do numpy's arithmetic in
+numpy's order and precision (layers.py's numpy forms, np.add.at's row sums, the numpy Adam the
+update replaced), bit for bit (tests/test_kernels.py); the recursions run in float64
+(tests/test_sentence.py).
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def prefetch(typingctx, a, i, j):
         builder.call(fn, [ptr, i32(0), i32(3), i32(1)])
         return context.get_dummy_value()
     return types.void(a, i, j), codegen
+
 
 def _bit_count(name):
     """An int64 -> int64 LLVM bit-count intrinsic (llvm.ctpop, llvm.cttz): one instruction."""
@@ -138,9 +140,8 @@ def row_sums(flat, g):
     """flat (S,) row ids of the word slots, g (S, d) their gradients -> rows (R,) the distinct
     ids ascending, dE (R, d) each row's sum, added in slot order (what np.add.at computes).
     The touched rows are marked in a bitmap of |V|/8 bytes, whose scan numbers them in
-    ascending order (not a table of |V| entries to fill and scan: 8x less to touch at 12,000
-    words, 64x less than the int64 table it replaced). One pass then reads g in order and adds
-    each slot into its row's sum, which stays in cache."""
+    ascending order: 64x less memory to touch each step than an int64 table of |V| entries.
+    One pass then reads g in order and adds each slot into its row's sum, which stays in cache."""
     S, d = g.shape
     top = flat.max() + 1 if S else 0
     bits = np.zeros((top + 63) >> 6, np.int64)

@@ -93,8 +93,9 @@ def main():
     table = "\n".join(
         [f"| this code's epoch ÷ `{rev}`'s | " + " | ".join(f"batch {b}" for b in a.batch) + " |",
          "|---|" + "---|" * len(a.batch)] +
-        [f"| {name}, {how} | " + " | ".join("**{:.2f}×** ({:.2f}–{:.2f})".format(*cols[target, b][j]) for b in a.batch)
-         + " |" for target, name in (("LOC", "binary LOC"), ("all", "all types (softmax, K = 7)")) if target in a.targets
+        [f"| {name}, {how} | " + " | ".join("**{:.2f}×** ({:.2f}–{:.2f})".format(*cols[target, b][j])
+                                            for b in a.batch) + " |"
+         for target, name in (("LOC", "binary LOC"), ("all", "all types (softmax, K = 7)")) if target in a.targets
          for j, how in enumerate(("steps × median step", "wall clock"))])
     with_set = f" with {', '.join(a.set)}" if a.set else ""
     table += (f"\n\nBTC train, bench_speed's model{with_set}; both codes in one process, their epochs taking turns; "
