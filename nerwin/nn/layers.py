@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 
+
 def kernels():
     """nn.kernels, imported when training first needs it: predict never loads numba. A lookup,
     not an import statement, on every later call (an import costs a microsecond a call)."""

@@ -44,6 +44,19 @@ def unpack(rev: str, into: Path) -> str:
                           text=True).stdout.strip()
 
 
+def setting(text: str) -> tuple[str, object]:
+    """NAME=VALUE -> (name, value), the value an int or a float where it reads as one."""
+    name, eq, value = text.partition("=")
+    if not eq or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    for kind in (int, float):
+        try:
+            return name, kind(value)
+        except ValueError:
+            pass
+    return name, value
+
+
 def trainer(pkg: str, target: str, batch: int, more: dict):
     """-> epoch(): one epoch of `pkg`'s fit from the same initial weights -> (steps x median step,
     fit's wall clock)."""
@@ -64,11 +77,11 @@ def main():
     ap.add_argument("--batch", type=int, nargs="+", default=[64, 256, 2048])
     ap.add_argument("--turns", type=int, default=11)
     ap.add_argument("--targets", nargs="+", default=["LOC", "all"])
-    ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+    ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", type=setting,
                     help="settings on top of bench_speed's model, e.g. casing=5 chars=-1 (a user's defaults)")
     ap.add_argument("--no-docs", action="store_true")
     a = ap.parse_args()
-    more = {k: int(v) if v.lstrip("-").isdigit() else v for k, v in (x.split("=", 1) for x in a.set)}
+    more = dict(a.set)
     if not BTC.exists():
         print(f"skipped: {BTC} is missing")
         return
@@ -97,13 +110,14 @@ def main():
                                             for b in a.batch) + " |"
          for target, name in (("LOC", "binary LOC"), ("all", "all types (softmax, K = 7)")) if target in a.targets
          for j, how in enumerate(("steps × median step", "wall clock"))])
-    with_set = f" with {', '.join(a.set)}" if a.set else ""
+    given = [f"{k}={v}" for k, v in a.set]
+    with_set = f" with {', '.join(given)}" if given else ""
     table += (f"\n\nBTC train, bench_speed's model{with_set}; both codes in one process, their epochs taking turns; "
               f"median (and range) of {a.turns} pairs' ratios; an epoch is its steps × its median step, or the wall "
               f"clock of fit (its set-up and shuffle too). The pause probe lost "
               f"{lost[0]:.0%} of its wall time before and {lost[1]:.0%} after. "
               f"`python scripts/bench/speed_before.py --rev {a.rev} --turns {a.turns}"
-              + (" --set " + " ".join(a.set) if a.set else "") + "`.")
+              + (" --set " + " ".join(given) if given else "") + "`.")
     print(table)
     if not a.no_docs:
         replace_section("speed-before", table)
