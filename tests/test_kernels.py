@@ -201,6 +201,28 @@ def test_adam_equals_numpy_adam_bit_for_bit(seed):
     assert not np.array_equal(Ea, E0)
 
 
+@pytest.mark.parametrize("kind", [0, 1, 2])
+@pytest.mark.parametrize("n", [1, 7, 100, 25_000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_dense_update_through_scratch_equals_the_in_place_row_update(kind, n, dtype):
+    """kernels.step_dense (the new values to a scratch row, then over x) against step_rows on the
+    same array as one row, in place: the same bits, over 30 steps; the scratch is longer than x."""
+    from nerwin.nn.kernels import step_dense, step_rows
+    rng = np.random.default_rng(n + kind)
+    x0 = rng.normal(size=n).astype(dtype)
+    a, b = x0.copy(), x0.reshape(1, -1).copy()
+    state_a = [np.zeros((1, 2, n), dtype), np.zeros(1, np.int64)]
+    state_b = [np.zeros((1, 2, n), dtype), np.zeros(1, np.int64)]
+    bias = np.array([(np.sqrt(1 - 0.999 ** t), 1 - 0.9 ** t) for t in range(40)])
+    scratch = np.full(n + 5, np.nan, dtype)
+    for _ in range(30):
+        g = (rng.normal(size=n) * 10.0 ** rng.integers(-6, 2)).astype(dtype)
+        step_dense(kind, a, g, *state_a, 1e-2, 0.9, 0.999, 1e-8, bias, scratch)
+        step_rows(kind, b, np.zeros(1, np.int64), g.reshape(1, -1), *state_b, 1e-2, 0.9, 0.999, 1e-8, bias)
+    assert np.array_equal(bits(a), bits(b[0])) and np.array_equal(bits(state_a[0]), bits(state_b[0]))
+    assert state_a[1][0] == state_b[1][0] == 30 and not np.array_equal(a, x0)
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_embed_backward_equals_np_add_at(seed):
     rng = np.random.default_rng(seed)

@@ -33,7 +33,7 @@ def timed(f):
 
 def measure(B: int, epochs: int) -> dict:
     from nerwin.nn import layers, network
-    from nerwin.nn.optim import ONE_ROW, Optimizer
+    from nerwin.nn.optim import Optimizer
     from nerwin.training.data import window_batches
     from nerwin.training.loop import keep_freed_memory
 
@@ -76,12 +76,12 @@ def measure(B: int, epochs: int) -> dict:
                     got[k].append(v)
                 continue
             # the same work again at once, on copies made now of what it touched: in cache
-            dense = [(np.reshape(grads[k], (1, -1)), p[k].reshape(1, -1).copy(), [a.copy() for a in st])
+            dense = [(np.reshape(grads[k], -1), p[k].reshape(-1).copy(), [a.copy() for a in st])
                      for k, st in opt.dense.items()]
             mv_E, t_E = opt.E_state
             here = np.arange(len(rows))
             E_rows, E_state = E[rows], [mv_E[rows], t_E[rows]]
-            adam_hot = timed(lambda: ([opt._step(X, ONE_ROW, G, st) for G, X, st in dense],
+            adam_hot = timed(lambda: ([opt._dense_step(X, G, st) for G, X, st in dense],
                                       opt._step(E_rows, here, dE, E_state)))
             gemm_hot = timed(lambda: (x @ p["W"].T, delta.T @ x, delta @ p["W"]))
             got["gemm_hot"].append(gemm_hot)

@@ -12,6 +12,9 @@ is the median of --calls calls, the two versions taking turns.
   time, the optimizer's kind tested inside, m and v in two tables) against kernels.step_rows
   (a loop per kind over a row's contiguous columns, the next rows prefetched, and each row's
   m and v side by side);
+- Adam on W right after a step's three GEMMs (two BLAS threads, batch 256), which leave W's
+  lines in both cores' caches: kernels.step_rows, which writes W in place (before), against
+  kernels.step_dense, which writes the new values to a scratch row and copies them over W;
 - each row's maximum and sum of the softmax's logits (B, K): numpy's along the rows against
   layers.row_max and row_sum, down the columns;
 - the compiled loops training runs where numpy made temporaries or a call per row (the numpy
@@ -115,7 +118,7 @@ def main():
         print(f"skipped: {BTC} is missing")
         return
     from nerwin.nn import layers
-    from nerwin.nn.kernels import row_sums, step_rows
+    from nerwin.nn.kernels import row_sums, step_dense, step_rows
     from nerwin.nn.layers import row_max, row_sum
     from nerwin.training.data import window_batches
 
@@ -162,6 +165,21 @@ def main():
         before, now = pairs(run[0], run[1], calls, cold, draw)
         rows.append((f"Adam on {what}", before, now, "a loop per optimizer over a row's columns, rows prefetched, "
                      "m and v side by side"))
+
+    x256, d256 = rng.normal(size=(256, W.size // 100)).astype(np.float32), rng.normal(size=(256, 100)).astype(np.float32)
+    Wd = W.reshape(100, -1).copy()
+    mv, t, scratch = np.zeros((1, 2, W.size), np.float32), np.zeros(1, np.int64), np.empty(W.size, np.float32)
+
+    def gemms():                                        # as a step runs them; dW is Adam's gradient
+        x256 @ Wd.T, d256 @ Wd
+        t[:] = 0
+        return (d256.T @ x256).reshape(1, -1) * 1e-3
+    flat = Wd.reshape(1, -1)
+    before, now = pairs(lambda g: step_rows(2, flat, np.zeros(1, np.int64), g, mv, t, 1e-3, 0.9, 0.999, 1e-8, bias),
+                        lambda g: step_dense(2, flat[0], g[0], mv, t, 1e-3, 0.9, 0.999, 1e-8, bias, scratch),
+                        calls, False, gemms)
+    rows.append(("Adam on W, right after the step's three GEMMs (batch 256, two BLAS threads)", before, now,
+                 "the new values to a scratch row, then copied over W"))
 
     for B in (256, 2048):
         s_ = rng.normal(size=(B, 7)).astype(np.float32)
