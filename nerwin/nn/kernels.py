@@ -271,8 +271,8 @@ def step_dense(kind, x, g, mv, t, lr, b1, b2, eps, bias, scratch):
     """step_rows for one dense array, x and g flat (cols,), mv (1, 2, cols), t (1,): the new
     values go to scratch[:cols] first, then over x, the same bits. The GEMMs' second BLAS thread
     has just read W, so its lines sit in both cores' caches; the copy writes them in one tight
-    run instead of between the update's sqrt and divide. Adam on the dense arrays of a binary
-    step at batch 256: about 35 against 41 us."""
+    run instead of between the update's sqrt and divide (scripts/bench/step_pieces.py times
+    both right after the GEMMs)."""
     n = x.shape[0]
     t[0] += 1
     _step_row(kind, x, g, mv[0], t[0], lr, b1, b2, eps, bias, scratch[:n])

@@ -166,8 +166,8 @@ def main():
         rows.append((f"Adam on {what}", before, now, "a loop per optimizer over a row's columns, rows prefetched, "
                      "m and v side by side"))
 
-    x256, d256 = rng.normal(size=(256, W.size // 100)).astype(np.float32), rng.normal(size=(256, 100)).astype(np.float32)
-    Wd = W.reshape(100, -1).copy()
+    Wd = m.params["W"].copy()
+    x256, d256 = (rng.normal(size=(256, n)).astype(np.float32) for n in Wd.shape[::-1])
     mv, t, scratch = np.zeros((1, 2, W.size), np.float32), np.zeros(1, np.int64), np.empty(W.size, np.float32)
 
     def gemms():                                        # as a step runs them; dW is Adam's gradient
