@@ -52,6 +52,14 @@ def test_progress_written_to_a_pipe_leaves_no_blank_lines(tmp_path):
     lines = r.stderr.splitlines()
     assert all(l.strip() for l in lines), lines
     assert lines.count(TABLE_HEAD) == 1 and sum(l[:5].strip().isdigit() for l in lines) == 3
+    assert "loss rose" not in r.stderr
+
+
+def test_a_loss_that_rises_but_stays_finite_is_said_with_the_learning_rate(tmp_path):
+    r = run("train", "--out", tmp_path / "m", "--lr", "10", "--epochs", "2", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "warning: training: the loss rose" in r.stderr and "lower --lr (now 10)" in r.stderr
+    assert (tmp_path / "m" / "model.npz").exists()          # a warning: the run still ends with its model
 
 
 def test_diverging_loss_stops_keeps_last_good_model(tmp_path):

@@ -25,6 +25,7 @@ class Run:
     history: list = field(default_factory=list)
     best: dict | None = None
     step_seconds: list = field(default_factory=list)   # each step of the last epoch (benchmarks read it)
+    start_loss: float | None = None                     # the first batch's loss, before any step
 
 
 class Diverged(NerwinError):
@@ -65,12 +66,12 @@ def table_row(rec: dict, best: bool) -> str:
             f"{rec['windows_per_s']:>9,.0f}" + ("  best" if best else ""))
 
 
-def warm_up(model: WindowModel, train: Data, s: Settings, opt: Optimizer, lengths: np.ndarray) -> None:
+def warm_up(model: WindowModel, train: Data, s: Settings, opt: Optimizer, lengths: np.ndarray) -> float:
     """Pay before epoch 1's clock what only its first steps would: numba loading its compiled
     loops, BLAS starting its threads, the optimizer's state and a full batch's temporaries
     faulting in their pages. One forward and backward pass on the first batch's worth of
     windows, its gradients dropped: the parameters, the optimizer and the random streams are
-    left as they were, so the model is the same, bit for bit."""
+    left as they were, so the model is the same, bit for bit. -> that batch's loss J."""
     if model.whole_sentences:
         n = max(1, int(np.searchsorted(np.cumsum(lengths), s.batch_size, side="right")))
         lens = lengths[:n]
@@ -78,9 +79,10 @@ def warm_up(model: WindowModel, train: Data, s: Settings, opt: Optimizer, length
     else:
         lens, idx = None, np.arange(min(len(train.y), s.batch_size))
     mask = np.ones((len(idx), model.settings.hidden), model.E.dtype) if s.dropout > 0 else None
-    network.loss(model.params, model.E, train.X[idx], train.y[idx], model.head, s.activation, s.l2, mask,
-                 model.features, train.feats.batch(idx), lens)
+    J = network.loss(model.params, model.E, train.X[idx], train.y[idx], model.head, s.activation, s.l2, mask,
+                     model.features, train.feats.batch(idx), lens)[0]
     opt.touch()
+    return J
 
 
 @np.errstate(over="ignore", invalid="ignore")    # a loss that leaves the floats is said below, naming --lr
@@ -102,7 +104,7 @@ def fit(run: Run, model: WindowModel, train: Data, s: Settings, evaluate=None, o
     stale = 0
     say = sayer(console)
     criterion = "dev F1" if evaluate is not None else "training loss"
-    warm_up(model, train, s, opt, lengths)
+    run.start_loss = warm_up(model, train, s, opt, lengths)
     for epoch in range(1, s.epochs + 1):
         if s.lr_decay and epoch > 1 and (epoch - 1) % s.lr_decay == 0:
             opt.lr /= 2

@@ -126,6 +126,10 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
         raise
     finally:
         close_log(log_file)
+    low = min(rec["loss"] for rec in run.history)
+    if run.start_loss and low > ROSE * run.start_loss:
+        warn(f"the loss rose: {run.start_loss:.4f} before the first step, and no epoch below {low:.4f}; the model "
+             f"learned little, so try a lower --lr (now {s.lr:g})", "training")
 
     # calibrate: one temperature, fitted on dev, changes no decision
     best = best_model()
@@ -152,6 +156,7 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
 
 
 OOV_WARN = 0.5    # GloVe misses 11% of BTC's test tokens and 6% of WNUT-17's; half is the wrong file
+ROSE = 2.0        # at init every logit is near 0, so the first loss is chance's; a run that learns falls below it
 
 
 def warn(message: str, where) -> None:
