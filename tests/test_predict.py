@@ -215,6 +215,19 @@ def test_a_file_of_undecodable_bytes_and_control_characters(models, tmp_path):
     assert recs[0]["tokens"] == ["caf\ufffd", "Paris"] and recs[1]["tokens"] == ["Rome"] and recs[2]["tokens"] == []
 
 
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_undecodable_bytes_are_warned_of_by_line_even_past_the_first_read(models, tmp_path, newline):
+    from nerwin.apply.predict import READ
+    head = b"ok" + newline
+    head *= (READ - 1) // len(head)
+    head += b"x" * (READ - 1 - len(head))             # the first read ends one byte before the last newline
+    f = tmp_path / "late.txt"
+    f.write_bytes(head + newline + b"fine" + newline + b"caf\xe9 " + newline + b"\xff" + newline)
+    want = head.count(newline) + 3
+    r = run("predict", "--model", models["binary"], f)
+    assert r.returncode == 0 and f"{f}:{want}: bytes that are not UTF-8" in r.stderr and r.stderr.count("warning") == 1
+
+
 @pytest.mark.parametrize("value", ["nan", "-0.1", "1.5", "inf"])
 def test_min_confidence_out_of_range_or_nan(models, tmp_path, value):
     (tmp_path / "in.txt").write_text("Paris .\n")

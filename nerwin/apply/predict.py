@@ -23,7 +23,7 @@ from nerwin.apply.doc import Doc
 from nerwin.apply.tagger import Tagger, check_confidence
 from nerwin.errors import NerwinError, SettingError, check_type
 from nerwin.files import AtomicOutput, check_outputs, output_folder, same_as_input
-from nerwin.text.corpus import BATCH, chunks, iter_conll, replace_and_warn
+from nerwin.text.corpus import BATCH, chunks, iter_conll, replace_bad_bytes
 
 READ = 1 << 20
 MAX_LINE = 1 << 26           # 64 MiB without a newline is not a sentence
@@ -52,8 +52,9 @@ def read_ready(fd: int) -> bytes:
 def blocks(fd: int, name: str) -> Iterator[list[tuple[int, str]]]:
     """Lists of (line number, line) as they can be read: a stream's lines as they arrive, a
     file's in large reads. A NUL byte or an endless line is refused as soon as it is read."""
-    decode = codecs.getincrementaldecoder("utf-8")(errors=replace_and_warn(name)).decode
-    rest, n, first = "", 0, True
+    bad: list[bytes] = []
+    decode = codecs.getincrementaldecoder("utf-8")(errors=replace_bad_bytes(bad)).decode
+    rest, n, first, warned = "", 0, True, False
     while True:
         data = read_ready(fd)
         if b"\x00" in data:
@@ -61,6 +62,11 @@ def blocks(fd: int, name: str) -> Iterator[list[tuple[int, str]]]:
             raise NerwinError("binary data (NUL byte); expected UTF-8 text", name, n + 1 + rest.count("\n")
                               + before.count(b"\n"))
         text = rest + decode(data, final=not data)
+        if bad and not warned:              # rest holds no newline but a \r that may pair with a \n
+            before = (rest + bad[0].decode("utf-8", "replace")).replace("\r\n", "\n").replace("\r", "\n")
+            print(f"nerwin: warning: {name}:{n + 1 + before.count(chr(10))}: bytes that are not UTF-8, "
+                  "replaced with U+FFFD (the first such line; there may be more)", file=sys.stderr)
+            warned, bad[0] = True, b""
         if first and text:
             text, first = text.removeprefix("\ufeff"), False
         held = "\r" if data and text.endswith("\r") else ""     # it may be half of \r\n

@@ -44,16 +44,15 @@ def open_text(path: str | Path, errors: str = "strict") -> TextIO:
         raise NerwinError(f"cannot open: {e.strerror}", path) from None
 
 
-def replace_and_warn(name: str) -> str:
-    """A codec error handler that puts U+FFFD for bad bytes and warns once on stderr."""
-    handler_name = "nerwin-replace-warn"
-    warned = []
+def replace_bad_bytes(first: list) -> str:
+    """A codec error handler that puts U+FFFD for bytes that are not UTF-8; the first time, it
+    appends to `first` the bytes its read held before them, so that the caller can name the line.
+    -> the handler's name (one name, registered again by each call: the registry keeps one)."""
+    handler_name = "nerwin-replace"
 
     def handler(err):
-        if not warned:
-            warned.append(1)
-            print(f"nerwin: warning: {name}: bytes that are not UTF-8 (first at byte {err.start} of a read); "
-                  "replaced with U+FFFD", file=sys.stderr)
+        if not first:
+            first.append(bytes(err.object[:err.start]))
         return "\ufffd", err.end
 
     codecs.register_error(handler_name, handler)
