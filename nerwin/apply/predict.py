@@ -49,6 +49,11 @@ def read_ready(fd: int) -> bytes:
     return data
 
 
+def universal(text: str) -> str:
+    """Universal newlines: \r\n and a lone \r read as \n."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def blocks(fd: int, name: str) -> Iterator[list[tuple[int, str]]]:
     """Lists of (line number, line) as they can be read: a stream's lines as they arrive, a
     file's in large reads. A NUL byte or an endless line is refused as soon as it is read."""
@@ -63,14 +68,14 @@ def blocks(fd: int, name: str) -> Iterator[list[tuple[int, str]]]:
                               + before.count(b"\n"))
         text = rest + decode(data, final=not data)
         if bad and not warned:              # rest holds no newline but a \r that may pair with a \n
-            before = (rest + bad[0].decode("utf-8", "replace")).replace("\r\n", "\n").replace("\r", "\n")
-            print(f"nerwin: warning: {name}:{n + 1 + before.count(chr(10))}: bytes that are not UTF-8, "
-                  "replaced with U+FFFD (the first such line; there may be more)", file=sys.stderr)
+            line = n + 1 + universal(rest + bad[0].decode("utf-8", "replace")).count("\n")
+            print(f"nerwin: warning: {name}:{line}: bytes that are not UTF-8, replaced with U+FFFD "
+                  "(the first such line; there may be more)", file=sys.stderr)
             warned, bad[0] = True, b""
         if first and text:
             text, first = text.removeprefix("\ufeff"), False
         held = "\r" if data and text.endswith("\r") else ""     # it may be half of \r\n
-        text = (text[:-1] if held else text).replace("\r\n", "\n").replace("\r", "\n")   # universal newlines
+        text = universal(text[:-1] if held else text)
         lines = text.split("\n")
         rest = lines.pop() + held if data else ""
         if data and len(rest) > MAX_LINE:
