@@ -18,7 +18,7 @@ import typer
 from nerwin.model.checkpoint import load_history
 from nerwin.apply.predict import output_paths, predict as run_predict, predict_files
 from nerwin.apply.tagger import Tagger
-from nerwin.errors import Interrupted, NerwinError, SettingError
+from nerwin.errors import Interrupted, NerwinError, SettingError, ctrl_c
 from nerwin.files import atomic_write, check_outputs
 from nerwin.settings import FIELDS, Settings, bounds, kind
 from nerwin.text.corpus import read_conll
@@ -468,7 +468,9 @@ def main() -> None:
             fail(f"nerwin: error: {e.format_message()}")   # a flag's value: one line, exit 2
     except Interrupted as e:
         fail(f"nerwin: {e}", 130)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as e:
+        if not ctrl_c(e):
+            raise
         fail("nerwin: interrupted", 130)
     except SettingError as e:
         if DEBUG:

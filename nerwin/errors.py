@@ -13,6 +13,16 @@ class NerwinError(ValueError):
         super().__init__(where + message)
 
 
+def ctrl_c(e: BaseException) -> bool:
+    """Whether e is Ctrl-C: a KeyboardInterrupt, or the SystemError a C extension raises when the
+    interrupt lands inside its call back into Python (numba boxing a result), caused by one."""
+    if isinstance(e, KeyboardInterrupt):
+        return True
+    while isinstance(e, SystemError):
+        e = e.__cause__ or e.__context__
+    return isinstance(e, KeyboardInterrupt)
+
+
 class Interrupted(NerwinError):
     """Ctrl-C during training; the best model so far, if any, is already saved."""
 

@@ -83,6 +83,53 @@ def test_ctrl_c_saves_best_so_far_and_exits_130(tmp_path):
     assert params["W"].shape == (100, WindowModel.load(tmp_path / "m").input_width)
 
 
+@pytest.mark.parametrize("by_ctrl_c", [True, False])
+def test_ctrl_c_inside_a_compiled_call_saves_the_best_so_far(tmp_path, monkeypatch, by_ctrl_c):
+    """Ctrl-C that lands while numba boxes a result surfaces as a SystemError caused by the
+    KeyboardInterrupt: it is still Ctrl-C. A SystemError of any other cause is not."""
+    import nerwin
+    from nerwin.errors import Interrupted
+    from nerwin.training import run as run_module
+    real = run_module.fit
+
+    def fit_then_interrupted(run, *a, **k):
+        real(run, *a, **k)
+        try:
+            raise KeyboardInterrupt if by_ctrl_c else RuntimeError("a bug")
+        except BaseException as inner:
+            try:
+                raise SystemError("_numba_unpickle returned a result with an exception set") from inner
+            except SystemError as mid:
+                raise SystemError("row_sums returned a result with an exception set") from mid
+
+    monkeypatch.setattr(run_module, "fit", fit_then_interrupted)
+    out = tmp_path / "m"
+    with pytest.raises(Interrupted if by_ctrl_c else SystemError) as e:
+        nerwin.train(epochs=1, out=out, quiet=True)
+    assert ("best model so far (epoch 1)" in str(e.value)) == by_ctrl_c
+    assert (out / "model.npz").exists() == by_ctrl_c
+
+
+def test_what_counts_as_ctrl_c():
+    from nerwin.errors import ctrl_c
+
+    def chain(*kinds):
+        """kinds[0] raised, each next one raised while handling the one before: -> the last."""
+        try:
+            if len(kinds) == 1:
+                raise kinds[0]()
+            try:
+                raise chain(*kinds[:-1])
+            except BaseException:
+                raise kinds[-1]()
+        except BaseException as e:
+            return e
+
+    assert ctrl_c(KeyboardInterrupt()) and ctrl_c(chain(KeyboardInterrupt, SystemError, SystemError))
+    assert not ctrl_c(chain(RuntimeError, SystemError)) and not ctrl_c(SystemError())
+    assert not ctrl_c(chain(KeyboardInterrupt, ValueError))      # an error raised while handling Ctrl-C is an error
+
+
 def test_non_finite_learning_rates_and_weights_are_refused(tmp_path, loc_model):
     assert_clean_error(run("train", "--lr", "inf", "--out", tmp_path / "m"), "--lr", "finite")
     r = run("train", "--lr", "1e30", "--optimizer", "sgd", "--epochs", "2", "--out", tmp_path / "m", "-q")

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from nerwin import sample
 from nerwin.apply.tagger import Tagger
-from nerwin.errors import Interrupted, NerwinError, NerwinTypeError, SettingTypeError, check_type
+from nerwin.errors import Interrupted, NerwinError, NerwinTypeError, SettingTypeError, check_type, ctrl_c
 from nerwin.files import atomic_write, check_outputs
 from nerwin.model import WindowModel, checkpoint
 from nerwin.nn.kernels_cache import compiled_before
@@ -114,7 +114,9 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
     try:
         fit(run, model, data, s, evaluate, on_epoch=lambda rec: write_log(log_file, log, rec), console=console,
             trainable=trainable)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as e:
+        if not ctrl_c(e):
+            raise
         if run.best is None:
             raise Interrupted("interrupted before the first epoch ended; nothing saved") from None
         best_model().save(out, history())
