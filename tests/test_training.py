@@ -18,7 +18,8 @@ from conftest import DATA, assert_clean_error, load_arrays, run
 @pytest.mark.parametrize("content,extra,words", [
     ("", (), "no sentences"),
     ("a\tO\nb\tO\n", (), "no entity tags"),
-    ("a\tB-LOC\nb\tB-LOC\n", (), "same label"),
+    ("a\tB-LOC\nb\tB-LOC\n", (), "same label (LOC)"),
+    ("a\tB-LOC\n", ("--target", "all"), "same label (B-LOC)"),
     ("a\tB-LOC\nb\tO\n", ("--target", "all", "--dev", "DEV"), "types that train lacks"),
     ("a\tB-LOC\nb\tO\n", ("--dev", "DEV"), "no LOC"),
 ])

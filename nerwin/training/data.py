@@ -83,9 +83,10 @@ def prepare(train_path, dev_path, store, s: Settings, source=None, record: dict 
         raise NerwinError(f"holds values as large as {big:.3g}; word vectors this large overflow the network "
                           "(is it really a vectors file?)", source or "the vectors")
     vocab, E, oov = build_vocab((x.tokens for x in train_sents), found, store.dim, rng)
-    if np.unique(head.gold(x.tags or [] for x in train_sents)).size < 2:
-        raise NerwinError(f"every token has the same label ({target}); training needs both entities and O",
-                          train_path)
+    gold = head.gold(x.tags or [] for x in train_sents)
+    if np.unique(gold).size < 2:
+        raise NerwinError(f"every token has the same label ({head.labels[int(gold[0])]}); training needs both "
+                          "entities and O", train_path)
     dev = None
     if dev_path is not None:
         dev = read_conll(dev_path)
