@@ -109,6 +109,23 @@ def test_offset_index_gives_the_same_rows_as_streaming(tmp_path, fmt):
     np.testing.assert_allclose(store2.lookup(["w7"])["w7"], vecs[7], atol=1e-5)
 
 
+@pytest.mark.parametrize("fmt", ["word2vec-bin", "word2vec-text", "glove"])
+def test_a_utf8_bom_is_no_part_of_the_first_word(tmp_path, fmt):
+    # a file saved by a Windows editor starts with EF BB BF; the first word is still found, by the
+    # first pass and by the offset index after it, and the header still reads as a header
+    words = ["paris", "rome", "lima"]
+    vecs = np.random.default_rng(2).normal(size=(3, 4)).astype(np.float32)
+    path = write_vectors(tmp_path / "v", words, vecs, fmt)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    store, rec = open_store(str(path))
+    assert rec["format"] == fmt and store.dim == 4
+    for _ in range(2):                                  # streamed, then through the index
+        got = store.lookup(words)
+        assert set(got) == set(words)
+        np.testing.assert_allclose(got["paris"], vecs[0], atol=1e-5)
+    assert store.top(1)[0] == ["paris"]
+
+
 @pytest.fixture
 def tiny_vectors(tmp_path):
     words = ["the", "paris", "in", ".", "museums", "are", "amazing", "berlin"]

@@ -66,9 +66,12 @@ def _looks_like_text(sample: bytes) -> bool:
     return not any(b < 0x20 and b not in (9, 10, 13) for b in sample)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"      # Windows editors start text files with it; it is no part of the first word
+
+
 def header(first: bytes) -> tuple[int, int] | None:
     """(rows, dim) when the first line is a word2vec header: two integers."""
-    fields = first.split()
+    fields = first.removeprefix(UTF8_BOM).split()
     if len(fields) != 2:
         return None
     try:
@@ -88,7 +91,7 @@ def sniff_format(path: Path) -> str:
                           "fastText publishes beside it (word2vec text)", path)
     if head[:1] == b"\x80":
         return "kv"
-    first, _, rest = head.partition(b"\n")
+    first, _, rest = head.removeprefix(UTF8_BOM).partition(b"\n")
     if header(first) is not None:
         return "word2vec-text" if _looks_like_text(rest[:-4]) else "word2vec-bin"
     try:

@@ -15,7 +15,7 @@ import numpy as np
 
 from nerwin.errors import NerwinError
 from nerwin.vectors.index import HashIndex, cache_dir, word_hash, write_dir_atomically
-from nerwin.vectors.sniff import compression, header, open_vectors
+from nerwin.vectors.sniff import UTF8_BOM, compression, header, open_vectors
 
 MAX_DIM = 100_000
 MAX_WORD = 10_000  # bytes: a longer "word" means the header's dimension is wrong
@@ -98,7 +98,7 @@ class TextStore(FileStore):
     def __init__(self, path: Path, has_header: bool):
         self.path, self.header = path, has_header
         with open_vectors(path) as f:
-            first = f.readline(1 << 20)
+            first = f.readline(1 << 20).removeprefix(UTF8_BOM)
         if has_header:
             counts = header(first)
             if counts is None or counts[0] < 1:
@@ -124,6 +124,8 @@ class TextStore(FileStore):
         for raw in f:
             lineno += 1
             start, off = off, off + len(raw)
+            if start == 0 and raw.startswith(UTF8_BOM):
+                raw, start = raw[len(UTF8_BOM):], len(UTF8_BOM)
             line = raw.rstrip(b"\r\n ")
             if not line:
                 continue
