@@ -163,6 +163,11 @@ def bad_vector_files(tmp_path, words, vecs):
     u = tmp_path / "random.bin"
     u.write_bytes(bytes(random.Random(0).randrange(256) for _ in range(3000)))
     cases.append((u, "unknown vectors format"))
+    for fmt, name, line in (("glove", "tabs.txt", 1), ("word2vec-text", "tabs.vec", 2)):
+        t = write_vectors(tmp_path / name, words, vecs, fmt)     # values between tabs: gensim misreads or refuses them
+        rows = t.read_text().splitlines()
+        t.write_text("\n".join(rows[:line - 1] + [r.replace(" ", "\t") for r in rows[line - 1:]]) + "\n")
+        cases.append((t, f"{name}:{line}: " + ("row 1 " if line == 2 else "") + "separates its values with tabs"))
     return cases
 
 

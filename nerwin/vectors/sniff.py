@@ -80,6 +80,14 @@ def header(first: bytes) -> tuple[int, int] | None:
         return None
 
 
+def _numbers_after_a_word(fields: list[bytes]) -> bool:
+    try:
+        [float(x) for x in fields[1:]]
+    except ValueError:
+        return False
+    return len(fields) >= 2
+
+
 def sniff_format(path: Path) -> str:
     """Tell the format from the first bytes, not the extension."""
     with open_vectors(path) as f:
@@ -101,5 +109,8 @@ def sniff_format(path: Path) -> str:
             return "glove"
     except ValueError:
         pass
+    if _numbers_after_a_word(first.split()):
+        raise NerwinError("separates its values with tabs or runs of spaces; word2vec and GloVe text separate "
+                          "them with one space, as gensim reads them", path, 1)
     raise NerwinError("unknown vectors format; expected word2vec .bin/.txt/.vec, GloVe .txt or gensim .kv "
                       "(or force one with --vectors-format)", path)

@@ -113,6 +113,9 @@ class TextStore(FileStore):
         """The word of a row; GloVe 840B has words with spaces, a word2vec header fixes the count."""
         n, d = line.count(b" "), self.dim
         if n < d or (self.header and n != d):
+            if len(line.split()) == d + 1:
+                raise NerwinError(f"row {row} separates its values with tabs or runs of spaces; word2vec and GloVe "
+                                  "text separate them with one space, as gensim reads them", self.path, lineno)
             raise NerwinError(f"row {row} has {n} values, expected {d}", self.path, lineno)
         return line[:line.index(b" ")] if n == d else line.rsplit(b" ", d)[0]
 
