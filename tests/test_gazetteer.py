@@ -121,6 +121,17 @@ def test_bad_lists_name_the_file_and_line(tmp_path, content, message):
     assert_clean_error(r, str(f), message.lstrip(":0123456789 "))
 
 
+def test_a_bom_is_no_part_of_an_entry(tmp_path):
+    # Windows editors start a list with EF BB BF, and lists are often joined; the corpus reader
+    # drops a BOM wherever a line starts, and so does the list's
+    f = tmp_path / "list.txt"
+    f.write_bytes(b"\xef\xbb\xbfParis\nNew York\n\xef\xbb\xbfRome\n")
+    lists = read_gazetteers([f"LOC={f}"], ["LOC"])
+    assert lists == {"LOC": ["Paris", "New York", "Rome"]}
+    m = Matcher(lists)
+    assert decode(m, m.marks(["Paris", "and", "Rome"])) == ["LOC B, exact case", "none", "LOC B, exact case"]
+
+
 def test_an_unknown_type_or_spec_or_missing_file(tmp_path):
     f = tmp_path / "list.txt"
     f.write_text("Paris\n")

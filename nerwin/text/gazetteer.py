@@ -41,7 +41,7 @@ def read_list(path: Path, budget: int = MAX_ENTRIES) -> list[str]:
             if b"\0" in raw:
                 raise NerwinError("holds a NUL byte; a gazetteer is a text file, one entry a line", p, i)
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8").lstrip("\ufeff")     # a BOM, as the corpus reader drops it
             except UnicodeDecodeError:
                 raise NerwinError("is not UTF-8", p, i) from None
             toks = line.split()
