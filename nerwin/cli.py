@@ -23,6 +23,7 @@ from nerwin.files import atomic_write, check_outputs
 from nerwin.settings import FIELDS, Settings, bounds, kind
 from nerwin.text.corpus import read_conll
 from nerwin.text.docbin import conll_text, write_docbin
+from nerwin.text.schemes import spans
 from nerwin.text.metrics import format_entity, format_prf
 from nerwin.tools.explain import explain_text
 from nerwin.tools.gradcheck import run_all
@@ -323,7 +324,10 @@ def convert(
         write_docbin(sents, output_file, input_file)
     else:
         write_output(conll_text(sents).encode("utf-8"), output_file)
-    print(f"convert: {len(sents):,} sentences into {output_file}", file=sys.stderr)
+    entities = sum(len(spans(x.tags or [])) for x in sents)
+    if not entities:
+        print(f"nerwin: warning: {input_file}: no entities in it; every tag of {output_file} is O", file=sys.stderr)
+    print(f"convert: {len(sents):,} sentences, {entities:,} entities into {output_file}", file=sys.stderr)
 
 
 @app.command(short_help="An offline HTML page of what the model learned on a gold file.")

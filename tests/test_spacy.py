@@ -115,6 +115,27 @@ def test_train_reads_a_docbin_and_spacy_jsonl(tmp_path):
     assert_clean_error(run("train", "--train", tmp_path / "bad.jsonl", "--out", tmp_path / "m3"), "bad.jsonl:2")
 
 
+def test_entities_under_another_tools_key_are_refused_not_read_as_all_o(tmp_path):
+    # spaCy v2's and Doccano's exports keep entities under "entities" or "label": read as spaCy's
+    # JSONL they would silently become sentences without a single entity
+    for key in ("entities", "label"):
+        f = tmp_path / f"{key}.jsonl"
+        f.write_text('{"text": "Rome", "spans": []}\n{"text": "Anna flew to Lima .", "%s": [[13, 17, "LOC"]]}\n' % key)
+        for r in (run("convert", f, tmp_path / "x.conll"), run("train", "--train", f, "--out", tmp_path / "m")):
+            assert_clean_error(r, f"{key}.jsonl:2", f"under '{key}'", '"spans"')
+        assert not (tmp_path / "x.conll").exists() and not (tmp_path / "m").exists()
+
+
+def test_convert_counts_entities_and_warns_when_there_are_none(tmp_path):
+    r = run("convert", DATA / "train.conll", tmp_path / "t.spacy")
+    n = sum(len(spans(s.tags)) for s in read_conll(DATA / "train.conll"))
+    assert r.returncode == 0 and f"{n:,} entities into" in r.stderr and "warning" not in r.stderr
+    (tmp_path / "plain.jsonl").write_text('{"text": "Anna flew to Lima ."}\n')
+    r = run("convert", tmp_path / "plain.jsonl", tmp_path / "p.conll")
+    assert r.returncode == 0 and "warning: " in r.stderr and "no entities" in r.stderr
+    assert (tmp_path / "p.conll").read_text().split("\n")[0] == "Anna\tO"
+
+
 def test_a_docbin_that_would_fill_memory_or_a_binary_jsonl_is_refused(tmp_path, monkeypatch):
     import zlib
     from nerwin.errors import NerwinError

@@ -56,6 +56,11 @@ def read_docbin(path) -> list[Sentence]:
     return [Sentence(*tags_of(d), k + 1) for k, d in enumerate(docs)]
 
 
+# keys other tools keep entities under (spaCy v2's and Doccano's exports): a record with one of
+# them and no "spans" would otherwise read as all O
+OTHER_ANNOTATIONS = ("entities", "ents", "label", "labels", "annotations")
+
+
 def read_spacy_jsonl(path) -> list[Sentence]:
     """spaCy's JSONL of annotated examples: {"text", "spans": [{"start", "end", "label"}]} or
     {"tokens": [{"text"}...], "spans": [{"token_start", "token_end", "label"}]}, one a line."""
@@ -67,6 +72,11 @@ def read_spacy_jsonl(path) -> list[Sentence]:
                 continue
             try:
                 r = json.loads(line)
+                other = [k for k in OTHER_ANNOTATIONS if isinstance(r, dict) and k in r and "spans" not in r]
+                if other:
+                    raise NerwinError(f"its entities are under {other[0]!r}, which nerwin does not read; spaCy's "
+                                      'JSONL has them as "spans": [{"start", "end", "label"}] (or "token_start" '
+                                      'and "token_end" with "tokens")', path, i)
                 if "tokens" in r:
                     from spacy.tokens import Doc, Span
                     doc = Doc(nlp.vocab, words=[t["text"] for t in r["tokens"]])
@@ -77,6 +87,8 @@ def read_spacy_jsonl(path) -> list[Sentence]:
                     ents = [doc.char_span(span["start"], span["end"], label=span["label"], alignment_mode="expand")
                             for span in r.get("spans", [])]
                     doc.ents = [e for e in ents if e is not None]
+            except NerwinError:
+                raise
             except (ValueError, KeyError, TypeError, IndexError) as e:
                 raise NerwinError(f"not a spaCy JSONL example ({type(e).__name__}: {e})", path, i) from None
             out.append(Sentence(*tags_of(doc), i))
