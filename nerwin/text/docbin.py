@@ -72,9 +72,9 @@ def read_spacy_jsonl(path) -> list[Sentence]:
                 continue
             try:
                 r = json.loads(line)
-                other = [k for k in OTHER_ANNOTATIONS if isinstance(r, dict) and k in r and "spans" not in r]
-                if other:
-                    raise NerwinError(f"its entities are under {other[0]!r}, which nerwin does not read; spaCy's "
+                other = next((k for k in OTHER_ANNOTATIONS if k in r), None) if isinstance(r, dict) else None
+                if other and "spans" not in r:
+                    raise NerwinError(f"its entities are under {other!r}, which nerwin does not read; spaCy's "
                                       'JSONL has them as "spans": [{"start", "end", "label"}] (or "token_start" '
                                       'and "token_end" with "tokens")', path, i)
                 if "tokens" in r:

@@ -67,6 +67,8 @@ def _looks_like_text(sample: bytes) -> bool:
 
 
 UTF8_BOM = b"\xef\xbb\xbf"      # Windows editors start text files with it; it is no part of the first word
+SEPARATORS = ("separates its values with tabs or runs of spaces; word2vec and GloVe text separate them with one "
+              "space, as gensim reads them")
 
 
 def header(first: bytes) -> tuple[int, int] | None:
@@ -110,7 +112,6 @@ def sniff_format(path: Path) -> str:
     except ValueError:
         pass
     if _numbers_after_a_word(first.split()):
-        raise NerwinError("separates its values with tabs or runs of spaces; word2vec and GloVe text separate "
-                          "them with one space, as gensim reads them", path, 1)
+        raise NerwinError(SEPARATORS, path, 1)
     raise NerwinError("unknown vectors format; expected word2vec .bin/.txt/.vec, GloVe .txt or gensim .kv "
                       "(or force one with --vectors-format)", path)

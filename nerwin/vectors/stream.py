@@ -15,7 +15,7 @@ import numpy as np
 
 from nerwin.errors import NerwinError
 from nerwin.vectors.index import HashIndex, cache_dir, word_hash, write_dir_atomically
-from nerwin.vectors.sniff import UTF8_BOM, compression, header, open_vectors
+from nerwin.vectors.sniff import SEPARATORS, UTF8_BOM, compression, header, open_vectors
 
 MAX_DIM = 100_000
 MAX_WORD = 10_000  # bytes: a longer "word" means the header's dimension is wrong
@@ -114,8 +114,7 @@ class TextStore(FileStore):
         n, d = line.count(b" "), self.dim
         if n < d or (self.header and n != d):
             if len(line.split()) == d + 1:
-                raise NerwinError(f"row {row} separates its values with tabs or runs of spaces; word2vec and GloVe "
-                                  "text separate them with one space, as gensim reads them", self.path, lineno)
+                raise NerwinError(f"row {row} {SEPARATORS}", self.path, lineno)
             raise NerwinError(f"row {row} has {n} values, expected {d}", self.path, lineno)
         return line[:line.index(b" ")] if n == d else line.rsplit(b" ", d)[0]
 

@@ -33,7 +33,7 @@ from timing import pause_probe  # noqa: E402
 
 class Worker:
     """A Python thread that runs one job per hand-off, woken by a lock that the caller releases
-    (the fastest of the three hand-offs timed below)."""
+    (one of the three hand-offs timed below, and among the fastest)."""
 
     def __init__(self):
         self.job, self.go, self.done = None, threading.Lock(), threading.Lock()
