@@ -70,6 +70,10 @@ def test_doc_fields_and_entities(sample_tagger):
         assert e.text == " ".join(doc.tokens[a:b]) and e.start_char is None
     assert [d.tokens for d in tagger.tag_many(["a b", ["c"], "d e f"], batch_size=1)] == [["a", "b"], ["c"],
                                                                                           ["d", "e", "f"]]
+    text = "Anna's flight to Paris, France (U.S. dollars) ..."
+    assert tagger.tokens(text) == tagger.tag(text).tokens
+    with pytest.raises(TypeError, match="text must be a string"):
+        tagger.tokens(["Paris"])
 
 
 def tag_chunk(args):

@@ -82,6 +82,16 @@ def test_bad_input_gets_a_4xx_that_says_what_is_wrong(client, body, status, word
     assert "Traceback" not in r.text
 
 
+@pytest.mark.parametrize("path,extra", [("/v1/tag", {}), ("/v1/explain", {}), ("/v1/graph", {"token": 0})])
+def test_the_token_limit_counts_tokens_as_the_model_does_not_whitespace_chunks(client, path, extra):
+    # one chunk of 60 tokens: a whitespace count saw 1 and let ~500 KB of such text through explain
+    r = client.post(path, json={"text": "a," * 30, **extra})
+    assert r.status_code == 413 and "60 tokens; the limit is 50" in r.json()["error"], r.text
+    assert client.post(path, json={"text": "a," * 25, **extra}).status_code == 200
+    r = client.post("/v1/tag", json={"texts": ["Paris", "a," * 30]})
+    assert r.status_code == 413 and "text 1 has 60" in r.json()["error"]
+
+
 def test_explain_errors(client):
     assert client.post("/v1/explain", json={"text": "Paris", "token": 5}).status_code == 422
     assert client.post("/v1/explain", json={"text": "   "}).status_code == 422

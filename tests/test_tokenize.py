@@ -45,6 +45,14 @@ def test_the_tokenizer_is_linear_on_adversarial_megabyte_lines(name):
     assert toks and time.perf_counter() - t0 < 10      # quadratic would take hours
 
 
+def test_long_chunks_are_tokenized_but_not_remembered():
+    # a server tokenizes what anyone sends: remembering a 100 KB chunk per request grew without end
+    from nerwin.text import tokenize as T
+    long = "b," * 50_000
+    assert tokenize("Paris, " + long) == ["Paris", ","] + ["b", ","] * 50_000
+    assert "Paris," in T._SEEN and long not in T._SEEN
+
+
 @pytest.mark.parametrize("text, tokens", [
     ("Paris\u3000is\u00a0big .", ["Paris", "is", "big", "."]),            # ideographic and no-break spaces
     ("Paris is\u200b big", ["Paris", "is", "big"]),                       # a zero-width space is no word

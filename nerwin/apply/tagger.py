@@ -101,6 +101,12 @@ class Tagger:
         """A sentence as this model reads it: a string is tokenized as its training corpus was."""
         return _sentence(x, name, read, self.model.mentions == "split")
 
+    def tokens(self, text: str) -> list[str]:
+        """The tokens this model reads for a string: the built-in tokenizer, with @mentions
+        split as its training corpus spelled them."""
+        check_type("text", text, str, "a string")
+        return self._sentence(text, "text")[1]
+
     def windows(self, token_lists: list[list[str]]):
         """-> E, the windows' word rows X (N, n) and what each feature reads of them."""
         vocab, E, ids = self._lexicon.ids(token_lists)

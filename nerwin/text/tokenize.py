@@ -42,6 +42,7 @@ TOKEN_RE = re.compile("|".join([
 EMAIL = re.compile(r"[\w+-]+(?:\.[\w+-]+)*@\w[\w-]*(?:\.[\w-]+)*\.[A-Za-z]{2,}(?![\w@])")
 
 _SEEN: dict[str, list[str]] = {}    # chunk -> its tokens: punctuation and @, # chunks repeat a lot
+SEEN_LONGEST = 64                   # longer chunks are rare, and would let a few texts fill the memory
 
 
 MENTION = re.compile(rf"@{W}+")
@@ -87,6 +88,8 @@ def _tokenize(line: str) -> list[str]:
                 _SEEN.clear()
             mail = EMAIL.match(chunk) if "@" in chunk[1:] else None
             toks = ([mail.group(), *TOKEN_RE.findall(chunk[mail.end():])] if mail else TOKEN_RE.findall(chunk))
-            toks = _SEEN[chunk] = [t for t in toks if not invisible(t)]
+            toks = [t for t in toks if not invisible(t)]
+            if len(chunk) <= SEEN_LONGEST:
+                _SEEN[chunk] = toks
         out += toks
     return out

@@ -141,10 +141,18 @@ def text_or_tokens(data: dict, limits: Limits) -> list:
         if not isinstance(value, list) or not all(isinstance(t, str) and t and not t.isspace() for t in value):
             raise Refused(422, '"tokens" must be a list of non-empty strings')
         items = [value]
+    return items
+
+
+def within_limit(tagger: Tagger, items: list, limits: Limits) -> list:
+    """Refuse a text of more tokens than the limit, counted as the model tokenizes it: "a,a,a,..."
+    is one whitespace chunk but a token per character. Runs in the worker: tokenizing a full body
+    takes up to a second."""
     for i, x in enumerate(items):
-        n = len(x) if isinstance(x, list) else len(x.split())
+        # a token holds at least one character, so a text no longer than the limit needs no count
+        n = len(x) if isinstance(x, list) or len(x) <= limits.max_tokens else len(tagger.tokens(x))
         if n > limits.max_tokens:
-            raise Refused(413, f"text {i} has about {n:,} tokens; the limit is {limits.max_tokens:,}")
+            raise Refused(413, f"text {i} has {n:,} tokens; the limit is {limits.max_tokens:,}")
     return items
 
 
@@ -185,12 +193,13 @@ async def tag_endpoint(request: Request):
     st = served(request)
     data = await body(request)
     items, p = text_or_tokens(data, st.limits), confidence(data)
-    docs = await in_worker(st, lambda: [d.to_dict() | {"text": d.text}
-                                        for d in st.tagger.tag_many(items, min_confidence=p)])
+    docs = await in_worker(st, lambda: [d.to_dict() | {"text": d.text} for d in st.tagger.tag_many(
+        within_limit(st.tagger, items, st.limits), min_confidence=p)])
     return as_json({"docs": docs} if "texts" in data else docs[0])
 
 
-def explain_rows(tagger: Tagger, item, token):
+def explain_rows(tagger: Tagger, limits: Limits, item, token):
+    within_limit(tagger, [item], limits)
     rows, dist = tagger.explain(item), tagger.distribution(item)
     if token is not None:
         if not 0 <= token < len(rows):
@@ -207,7 +216,7 @@ async def explain_endpoint(request: Request):
     data = await body(request)
     items = one_sentence(data, st.limits, "explain")
     token = integer(data, "token")
-    return as_json(await in_worker(st, explain_rows, st.tagger, items[0], token))
+    return as_json(await in_worker(st, explain_rows, st.tagger, st.limits, items[0], token))
 
 
 async def graph_endpoint(request: Request):
@@ -221,7 +230,7 @@ async def graph_endpoint(request: Request):
         raise Refused(422, '"label" must be a string')
     if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float))):
         raise Refused(422, '"step" must be a number')
-    g = await in_worker(st, st.tagger.graph, items[0], token, label, step)
+    g = await in_worker(st, lambda: st.tagger.graph(within_limit(st.tagger, items, st.limits)[0], token, label, step))
     return as_json({"graph": graph_dict(g, st.kind), "svg": graph_svg(g)})
 
 
