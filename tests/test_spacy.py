@@ -126,6 +126,25 @@ def test_entities_under_another_tools_key_are_refused_not_read_as_all_o(tmp_path
         assert not (tmp_path / "x.conll").exists() and not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize("record,words", [
+    ('{"text": "Anna  flew to Paris .", "spans": [{"start": 15, "end": 90, "label": "LOC"}]}', "span 1 (start 15, end 90)"),
+    ('{"text": "Anna flew to Paris .", "spans": [{"start": 14, "end": 3, "label": "LOC"}]}', "does not lie inside the text"),
+    ('{"text": "Anna flew", "spans": [{"start": 4, "end": 5, "label": "PER"}]}', "only whitespace"),
+    ('{"text": "Anna  flew", "spans": [{"start": 4, "end": 5, "label": "PER"}]}', "only whitespace"),
+    ('{"text": "Anna", "spans": [{"start": "0", "end": 4, "label": "PER"}]}', "start '0'"),
+    ('{"tokens": [{"text": "Rome"}, {"text": "is"}], "spans": [{"token_start": -1, "token_end": -1, "label": "LOC"}]}',
+     "does not lie inside the tokens (2 tokens)"),
+    ('{"tokens": [{"text": "Rome"}, {"text": "is"}], "spans": [{"token_start": 1, "token_end": 2, "label": "LOC"}]}',
+     "token_end 2"),
+])
+def test_a_span_outside_its_text_is_an_error_at_its_line_not_dropped(tmp_path, record, words):
+    # spaCy's char_span returns None past the text's end, and the entity used to vanish without a word
+    f = tmp_path / "s.jsonl"
+    f.write_text('{"text": "Rome", "spans": [{"start": 0, "end": 4, "label": "LOC"}]}\n' + record + "\n")
+    assert_clean_error(run("convert", f, tmp_path / "x.conll"), "s.jsonl:2", words)
+    assert not (tmp_path / "x.conll").exists()
+
+
 def test_convert_counts_entities_and_warns_when_there_are_none(tmp_path):
     r = run("convert", DATA / "train.conll", tmp_path / "t.spacy")
     n = sum(len(spans(s.tags)) for s in read_conll(DATA / "train.conll"))

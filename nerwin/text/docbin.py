@@ -80,19 +80,35 @@ def read_spacy_jsonl(path) -> list[Sentence]:
                 if "tokens" in r:
                     from spacy.tokens import Doc, Span
                     doc = Doc(nlp.vocab, words=[t["text"] for t in r["tokens"]])
-                    doc.ents = [Span(doc, span["token_start"], span["token_end"] + 1, label=span["label"])
-                                for span in r.get("spans", [])]
+                    doc.ents = [Span(doc, a, b + 1, label=span["label"])
+                                for span, (a, b) in bounded(r, len(doc), "token_start", "token_end", 1, path, i)]
                 else:
                     doc = nlp.make_doc(r["text"])
-                    ents = [doc.char_span(span["start"], span["end"], label=span["label"], alignment_mode="expand")
-                            for span in r.get("spans", [])]
-                    doc.ents = [e for e in ents if e is not None]
+                    ents = [doc.char_span(a, b, label=span["label"], alignment_mode="expand")
+                            for span, (a, b) in bounded(r, len(r["text"]), "start", "end", 0, path, i)]
+                    blank = next((k for k, e in enumerate(ents, 1) if e is None or all(t.is_space for t in e)), None)
+                    if blank:
+                        raise NerwinError(f"span {blank} covers only whitespace, so no token", path, i)
+                    doc.ents = ents
             except NerwinError:
                 raise
             except (ValueError, KeyError, TypeError, IndexError) as e:
                 raise NerwinError(f"not a spaCy JSONL example ({type(e).__name__}: {e})", path, i) from None
             out.append(Sentence(*tags_of(doc), i))
     return out
+
+
+def bounded(r: dict, n: int, first: str, last: str, inclusive: int, path, line):
+    """Each span of record r with its (first, last) offsets, or an error naming the span that
+    does not lie inside the n characters or tokens: spaCy's char_span would drop it silently."""
+    for k, span in enumerate(r.get("spans", []), 1):
+        a, b = span[first], span[last]
+        if isinstance(a, bool) or isinstance(b, bool) or not (isinstance(a, int) and isinstance(b, int)
+                                                              and 0 <= a < b + inclusive <= n):
+            raise NerwinError(f"span {k} ({first} {a!r}, {last} {b!r}) does not lie inside the "
+                              f"{'tokens' if inclusive else 'text'} ({n} {'tokens' if inclusive else 'characters'})",
+                              path, line)
+        yield span, (a, b)
 
 
 def write_docbin(sents: list[Sentence], path, source=None) -> None:
