@@ -194,11 +194,19 @@ def test_the_reports_bars_show_the_characters_share_and_whole_words(models, tmp_
 @pytest.mark.parametrize("width", [1280, 400])
 def test_the_report_fits_its_window_at_1280_and_400_px(models, tmp_path, width):
     from conftest import chromium, overflowing
-    r = run("report", DATA / "test.conll", "--model", models["sentence"], "--html", tmp_path / "r.html")
+    # a tweet's long URL, and a stray right-to-left override that would reverse the rest of its line
+    odd = "Anna\tB-LOC\n\u202eflew\tO\nto\tO\nParis\tB-LOC\nhttp://example.com/" + "a" * 250 + "\tO\ntoday\tB-LOC\n\n"
+    gold = tmp_path / "gold.conll"
+    gold.write_text(odd + DATA.joinpath("test.conll").read_text(encoding="utf-8"), encoding="utf-8")
+    r = run("report", gold, "--model", models["sentence"], "--html", tmp_path / "r.html")
     assert r.returncode == 0, r.stderr
     with chromium(width) as driver:
+        from selenium.webdriver.common.by import By
         driver.get((tmp_path / "r.html").as_uri())
         assert driver.execute_script("return document.documentElement.clientWidth") <= width
         # wide tables and bars scroll inside their own box; the page itself never scrolls sideways
         assert driver.execute_script("return document.documentElement.scrollWidth") <= width, \
             overflowing(driver, ".scroll")
+        row = next(r for r in driver.find_elements(By.CSS_SELECTOR, ".sent .row") if "example.com" in r.text)
+        at = {t.text.split()[0]: t.rect for t in row.find_elements(By.CSS_SELECTOR, ".tok")}
+        assert abs(at["to"]["y"] - at["Paris"]["y"]) < 5 and at["to"]["x"] < at["Paris"]["x"], at   # in reading order

@@ -179,6 +179,11 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         assert panels() == [True, "", ""], panels()
         next(t for t in driver.find_elements(By.CSS_SELECTOR, ".tok[data-i]") if t.text == "Rome").click()
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#explain tr[data-word]"))
+        tag("Anna \u202eflew to Paris http://example.com/" + "a" * 200 + " today")   # a stray bidi override, a long URL
+        wait.until(lambda d: "today" in d.find_element(By.ID, "sentence").text)
+        at = {t.text: t.rect for t in driver.find_elements(By.CSS_SELECTOR, ".tok[data-i]")}
+        assert at["to"]["y"] == at["Paris"]["y"] and at["to"]["x"] < at["Paris"]["x"], at   # not reversed by it
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 400, overflowing(driver)
         tag("a " * 600)                                        # over the token limit: an error, and empty panels
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#status .err"))
         assert panels() == [True, "", ""] and not driver.find_element(By.ID, "sentence").text.strip(), panels()

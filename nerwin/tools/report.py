@@ -60,7 +60,7 @@ tr.micro td{font-weight:600;background:#fafafa}
 .cm td{min-width:46px}.cm th{font-size:12px}
 .sent{margin:6px 0 12px;padding:8px 10px;border:1px solid #e2e2e6;border-radius:6px;background:#fcfcfd}
 .row{margin:2px 0;line-height:2}.who{display:inline-block;width:78px;color:#666;font-size:12px}
-.tok{padding:1px 3px;border-radius:3px;margin-right:1px;white-space:pre-wrap}
+.tok{padding:1px 3px;border-radius:3px;margin-right:1px;white-space:pre-wrap;overflow-wrap:anywhere;unicode-bidi:isolate}
 .ent{border:1px solid rgba(0,0,0,.25)}.err{outline:2px solid #d33;outline-offset:1px}
 .kind{font-size:13px;color:#555}.more{color:#a33;font-size:13px}
 .bars{display:grid;grid-template-columns:110px 150px 60px 150px 60px;gap:1px 8px;font-size:12px;margin:6px 0 0 78px;align-items:center}
@@ -68,7 +68,7 @@ tr.micro td{font-weight:600;background:#fafafa}
 .b{height:9px;background:#4a7bd0;border-radius:2px}.pos{background:#2f9e44}.neg{background:#d9480f}
 .scroll{overflow-x:auto;max-width:100%}
 @media (max-width:600px){body{padding:0 10px}.bars,.errs,.why{margin-left:0}.who{display:block;width:auto}}
-.summary{font-size:15px;margin:10px 0}.errs{margin:4px 0 0 78px}
+.summary{font-size:15px;margin:10px 0}.errs{margin:4px 0 0 78px}.errs,.why{overflow-wrap:anywhere}
 .legend span{margin-right:12px}.why{margin:6px 0 0 78px;font-size:13px;color:#444}svg text{font:11px system-ui,sans-serif;fill:#333}
 """
 PALETTE = ["#ffd8a8", "#a5d8ff", "#b2f2bb", "#eebefa", "#ffec99", "#99e9f2", "#fcc2d7", "#d0bfff"]
@@ -278,7 +278,7 @@ def bars_html(row: dict) -> str:
         cells.append(f'<span class="w" title="{esc(w["word"])}">{esc(w["word"])}</span><span><div class="b" '
                      f'style="width:{100 * w["norm"] / sn:.0f}%"></div></span><span>{w["norm"]:.3f}</span>'
                      + signed(w["push"]) + (signed(w["parts"]["chars"]) if chars else ""))
-    return (f'<div class="why">why "{esc(row["token"])}" → {esc(row["label"])} ({row["prob"]:.2f}): each word of its window'
+    return (f'<div class="why">why "<bdi>{esc(row["token"])}</bdi>" → {esc(row["label"])} ({row["prob"]:.2f}): each word of its window'
             f'</div><div class="scroll"><div class="bars{" chars" if chars else ""}">{"".join(cells)}</div></div>')
 
 
@@ -338,7 +338,7 @@ def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_error
         for s, gold, doc, errs in found[kind]:
             at = (errs[0][2] or errs[0][1])[1]
             explained = tagger.explain(s.tokens)
-            also = ", ".join(f"{esc(k)} {esc((g or p)[0])} “{esc(' '.join(s.tokens[(g or p)[1]:(g or p)[2]]))}”"
+            also = ", ".join(f"{esc(k)} {esc((g or p)[0])} “<bdi>{esc(' '.join(s.tokens[(g or p)[1]:(g or p)[2]]))}</bdi>”"
                              for k, g, p in errs)
             parts.append('<div class="sent">'
                          f'<div class="row"><span class="who">gold</span>'
