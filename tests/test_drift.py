@@ -71,6 +71,9 @@ def test_missing_word_is_named(tmp_path):
     assert_clean_error(r, "qqxxyyzzword")
     f.write_text("train a tv\nnonsense\n")
     assert_clean_error(run("drift-demo", "--words", f), f"{f}:2:")
+    # a test word seen in training: the verdict would call it "never seen" and report how far it moved
+    f.write_text("train a tv\ntrain b radio\ntest a tv\ntest b piano\n")
+    assert_clean_error(run("drift-demo", "--words", f), f"{f}:3:", "first at line 1")
 
 
 def test_plot_without_matplotlib_says_so_and_exits_2(tmp_path):

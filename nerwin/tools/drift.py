@@ -26,7 +26,7 @@ WORDS = sample.path("drift_words.txt")
 
 def read_words(path: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
     """-> [(split, class, word)], [positive class, negative class]."""
-    rows, classes = [], []
+    rows, classes, seen = [], [], {}
     try:
         lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
@@ -43,9 +43,15 @@ def read_words(path: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
         parts = line.split()
         if len(parts) != 3 or parts[0] not in ("train", "test"):
             raise NerwinError("expected `train|test CLASS WORD`", path, n)
-        if parts[1] not in classes:
-            classes.append(parts[1])
-        rows.append(tuple(parts))
+        split, cls, word = parts
+        if word in seen:      # a test word seen in training would be "never seen" in the verdict
+            k, (split0, cls0) = seen[word]
+            raise NerwinError(f"{word!r} is listed again (first at line {k}, as {split0} {cls0}); each word "
+                              "may appear once, and a test word must be one the training never saw", path, n)
+        seen[word] = n, (split, cls)
+        if cls not in classes:
+            classes.append(cls)
+        rows.append((split, cls, word))
     if len(classes) != 2:
         raise NerwinError(f"needs exactly two classes, found {len(classes)}: {', '.join(classes)}", path)
     if not any(split == "train" for split, _, _ in rows) or not any(split == "test" for split, _, _ in rows):
