@@ -37,8 +37,10 @@ def test_binary_gradients_match_central_differences(real, act):
     E, X, y = real
     p, Es, ids, yy, _, head = sample_problem(E, X, y, hidden=5, K=1, seed=3)
     assert len(set(ids[-1])) < ids.shape[1], "one window must repeat a word"
-    errs = check(p, Es, ids, yy, head, act, lam=1e-2)
+    ticks = []
+    errs = check(p, Es, ids, yy, head, act, lam=1e-2, tick=lambda: ticks.append(1))
     assert max(errs.values()) < 1e-7, errs
+    assert len(ticks) == sum(a.size for a in p.values()) + Es.size      # the progress bar's total
 
 
 @pytest.mark.parametrize("act", ["tanh", "relu"])

@@ -19,8 +19,9 @@ def rel_error(a: np.ndarray, n: np.ndarray) -> float:
     return float(np.linalg.norm(a - n) / scale) if scale > 0 else 0.0
 
 
-def numeric_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """dJ/dx by central differences, one element at a time (x is changed and restored in place)."""
+def numeric_grad(f, x: np.ndarray, eps: float = 1e-6, tick=None) -> np.ndarray:
+    """dJ/dx by central differences, one element at a time (x is changed and restored in place);
+    tick(), if given, after each element."""
     g = np.zeros_like(x)
     flat, gflat = x.reshape(-1), g.reshape(-1)
     for i in range(flat.size):
@@ -31,14 +32,17 @@ def numeric_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
         jm = f()
         flat[i] = old
         gflat[i] = (jp - jm) / (2 * eps)
+        if tick is not None:
+            tick()
     return g
 
 
 def check(p: dict, E: np.ndarray, ids: np.ndarray, y: np.ndarray, head: Head, act: str, lam: float,
           mask: np.ndarray | None = None, features: list[WordFeature] = (), feats: FeatureIds | None = None,
-          lengths=None) -> dict[str, float]:
+          lengths=None, tick=None) -> dict[str, float]:
     """Relative error of each parameter's gradient (the features' tables and A too) and of the
-    touched word-vector rows; "E untouched" is the largest numerical gradient of rows no window uses."""
+    touched word-vector rows; "E untouched" is the largest numerical gradient of rows no window uses.
+    tick() after each of the size(p) + size(E) elements (two losses each)."""
     _, grads, rows, dE = network.loss(p, E, ids, y, head, act, lam, mask, features, feats, lengths)
     for k in (t for f in features for t in f.row_tables):     # (rows, sums) -> the whole table's gradient
         dense = np.zeros_like(p[k])
@@ -48,8 +52,8 @@ def check(p: dict, E: np.ndarray, ids: np.ndarray, y: np.ndarray, head: Head, ac
     def J():
         return network.objective(p, E, ids, y, head, act, lam, mask, features, feats, lengths)
 
-    errors = {k: rel_error(grads[k], numeric_grad(J, p[k])) for k in p}
-    num_E = numeric_grad(J, E)
+    errors = {k: rel_error(grads[k], numeric_grad(J, p[k], tick=tick)) for k in p}
+    num_E = numeric_grad(J, E, tick=tick)
     errors["E rows"] = rel_error(dE, num_E[rows])
     untouched = np.setdiff1d(np.arange(E.shape[0]), rows)
     errors["E untouched"] = float(np.max(np.abs(num_E[untouched]))) if untouched.size else 0.0

@@ -1,9 +1,12 @@
 """`nerwin gradcheck`: the hand-derived gradients against central differences, on real windows."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from nerwin import sample
 from nerwin.model.window_model import features_for
@@ -62,6 +65,25 @@ def hard_words(sents, k: int) -> tuple[list, list[int], list[str]]:
     return sents, [index[t] for t in found.values()], [f"{t!r} ({name})" for name, t in found.items()]
 
 
+@contextmanager
+def counting(p: dict, E: np.ndarray):
+    """-> tick(): a bar over one case's central differences, one per element of p and E (it
+    grows with H·D: minutes at --hidden 50), shown on a terminal only and gone when done."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    with Progress(TextColumn("central differences"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as bar:
+        task, done = bar.add_task("", total=sum(a.size for a in p.values()) + E.size), [0]
+
+        def tick():                 # the bar's own advance costs about as much as a loss
+            done[0] += 1
+            if done[0] % 256 == 0:
+                bar.update(task, completed=done[0])
+        yield tick
+
+
 def run_all(s: Settings, train_file=None, vectors=None, vectors_format=None, activation: str | None = None,
             tolerance: float = 1e-6, say=print) -> bool:
     """Every activation on the lecture's binary model, then softmax with dropout and every part of
@@ -87,7 +109,8 @@ def run_all(s: Settings, train_file=None, vectors=None, vectors_format=None, act
         mask = None
         if drop:  # a fixed mask: dropout is then a deterministic function to differentiate
             mask = (np.random.default_rng(s.seed).random((len(ids), s.hidden)) >= drop) / (1 - drop)
-        errs = check(p, Es, ids, yy, head, a, s.l2, mask, features if spell else (), fs)
+        with counting(p, Es) as tick:
+            errs = check(p, Es, ids, yy, head, a, s.l2, mask, features if spell else (), fs, tick=tick)
         worst = max(worst, *errs.values())
         say(f"{name}\n    " + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
     # the sentence loss: A, the emissions and everything below, on real sentences of 1 and 40 words
@@ -96,7 +119,8 @@ def run_all(s: Settings, train_file=None, vectors=None, vectors_format=None, act
     lengths = (1, min(40, len(X) - 1)) if len(X) > 1 else (1,)        # real sentences of 1 and 40 words
     p, Es, ids, yy, fs, lengths, head = sentence_problem(E, X, y, s.hidden, head.classes, s.seed, lengths,
                                                          features, feats)
-    errs = check(p, Es, ids, yy, head, acts[0], s.l2, None, features, fs, lengths)
+    with counting(p, Es) as tick:
+        errs = check(p, Es, ids, yy, head, acts[0], s.l2, None, features, fs, lengths, tick=tick)
     worst = max(worst, *errs.values())
     say(f"{acts[0]} + sentence loss (A), casing, affixes, characters; sentences of {' and '.join(map(str, lengths))} words\n    "
         + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
@@ -107,7 +131,8 @@ def run_all(s: Settings, train_file=None, vectors=None, vectors_format=None, act
         p, Es, ids, yy, fs, L, head = sentence_problem(E, X, y, s.hidden, head.classes, s.seed, lengths, features,
                                                        feats, window2=1, head=head)
         mask = (np.random.default_rng(s.seed).random((len(ids), s.hidden)) >= 0.3) / 0.7
-        errs = check(p, Es, ids, yy, head, acts[0], s.l2, mask, features, fs, L)
+        with counting(p, Es) as tick:
+            errs = check(p, Es, ids, yy, head, acts[0], s.l2, mask, features, fs, L, tick=tick)
         worst = max(worst, *errs.values())
         say(f"{acts[0]} + a second window layer (w2 = 1, dropout), {head.loss_name} loss, casing, affixes, characters; "
             f"sentences of {', '.join(map(str, L))} words\n    " + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
