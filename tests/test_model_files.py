@@ -44,6 +44,8 @@ def setter(path, value):
     (("features", "chars"), None, "chars must be"),
     (("model", "nonsense"), 1, "not model settings"),
     (("vocabulary",), ["a", "b"], "vocabulary"),
+    (("vectors", "format"), "pickle", "vectors must record"),         # named the --vectors-format flag
+    (("vectors", "source"), "/etc/hostname", "vectors must record"),   # a path with the built-in cache's format
 ])
 def test_a_config_that_lies_is_refused_naming_the_field(models, tmp_path, path, value, words):
     src = models["sentence"]
@@ -52,6 +54,14 @@ def test_a_config_that_lies_is_refused_naming_the_field(models, tmp_path, path, 
         nerwin.load(d)
     assert "model.npz" in str(e.value)
     assert_clean_error(run("predict", "--model", d, stdin="Paris .\n"), "model.npz")
+
+
+def test_a_vocabulary_that_lists_a_word_twice_is_refused(models, tmp_path):
+    # the later row would silently win: the same word, another vector than the one trained
+    d = rewrite_config(models["sentence"], tmp_path / "m",
+                       lambda c: c.__setitem__("vocabulary", c["vocabulary"][:4] + c["vocabulary"][3:-1]))
+    with pytest.raises(NerwinError, match="lists a word twice"):
+        nerwin.load(d)
 
 
 def test_unknown_features_and_missing_ones_are_refused(models, tmp_path):

@@ -18,7 +18,7 @@ from nerwin.nn.features import FEATURES, FeatureIds, WordFeature
 from nerwin.nn.heads import Head
 from nerwin.settings import FIELDS, MODEL_FIELDS, Settings
 from nerwin.text.windows import SPECIALS, Vocab
-from nerwin.vectors import Bundle
+from nerwin.vectors import DEFAULT, DEFAULT_FORMAT, FORMATS, Bundle
 
 # what an old model's settings mean when it was written before a setting existed: the feature was off
 BEFORE = {"affixes": 0, "chars": 0, "word_dropout": 0.0, "layers": 1}
@@ -198,12 +198,14 @@ class WindowModel:
             raise ValueError(f"dim must be an integer from 1 to 100,000, not {dim!r}")
         rec = config.get("vectors")
         if not (isinstance(rec, dict) and isinstance(rec.get("source"), str)
-                and (rec.get("format") is None or isinstance(rec.get("format"), str))
+                and rec.get("format") in (None, *FORMATS, *((DEFAULT_FORMAT,) if rec["source"] == DEFAULT else ()))
                 and (rec.get("limit") is None or (type(rec.get("limit")) is int and rec["limit"] >= 1))):
-            raise ValueError("vectors must record a source path, a format and a limit (null or >= 1)")
+            raise ValueError("vectors must record a source path, one of its formats and a limit (null or >= 1)")
         words = config["vocabulary"]
         if not (isinstance(words, list) and all(isinstance(w, str) for w in words) and words[:3] == list(SPECIALS)):
             raise ValueError("vocabulary must be a list of strings starting with <UNK>, <s>, </s>")
+        if len(set(words)) < len(words):      # a word's row would be whichever of its rows came last
+            raise ValueError("vocabulary lists a word twice")
         info = {k: config[k] for k in ("train_file", "oov_rate", "best_epoch") if k in config}
         tok = config.get("tokenizer", {})
         mentions = tok.get("mentions", "whole") if isinstance(tok, dict) else None

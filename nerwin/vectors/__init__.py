@@ -19,7 +19,8 @@ from nerwin.vectors.sniff import sniff_format
 from nerwin.vectors.stream import BinStore, TextStore
 
 FORMATS = ("kv", "word2vec-bin", "word2vec-text", "glove")
-__all__ = ["DEFAULT", "FORMATS", "Bundle", "cache_dir", "default_cache", "open_store"]
+DEFAULT_FORMAT = "nerwin-cache"        # the format a model records for DEFAULT's vectors
+__all__ = ["DEFAULT", "DEFAULT_FORMAT", "FORMATS", "Bundle", "cache_dir", "default_cache", "open_store"]
 
 
 def open_store(source: str | None, fmt: str | None = None, limit: int | None = None):
@@ -33,7 +34,7 @@ def open_store(source: str | None, fmt: str | None = None, limit: int | None = N
 
 def _open(source: str | None, fmt: str | None):
     if source in (None, "", DEFAULT):
-        return NpyStore(ensure_default_cache()), {"source": DEFAULT, "format": "nerwin-cache"}
+        return NpyStore(ensure_default_cache()), {"source": DEFAULT, "format": DEFAULT_FORMAT}
     path = Path(source).expanduser()
     if not path.exists():
         raise NerwinError("vectors file not found; pass --vectors FILE with an existing file", path)
