@@ -75,6 +75,21 @@ def test_a_local_cluster_writes_what_predict_writes(model, texts, tmp_path, fmt,
 
 
 @pytest.mark.slow
+def test_bytes_that_are_not_utf8_are_named_by_line_and_tagged_as_predict_tags_them(model, tmp_path, monkeypatch,
+                                                                                   capfd):
+    lines = [b"Paris is big ."] * 3000 + [b"caf\xe9 in Lima \xe2\x82 ."] + [b"Rome ."] * 10 + [b"x \xff"]
+    f = tmp_path / "bad.txt"
+    f.write_bytes(b"\n".join(lines) + b"\n")
+    monkeypatch.setattr(cluster, "BLOCK", 16 << 10)                # the bad line in the third partition
+    cluster.predict_files(nerwin.load(model), [str(f)], tmp_path / "out", "local:1", "jsonl")
+    err = capfd.readouterr().err
+    assert err.count("warning") == 1 and f"{f}:3001: bytes that are not UTF-8" in err, err
+    one = run("predict", f, "--model", model, "--output-format", "jsonl")
+    assert f"{f}:3001: bytes that are not UTF-8" in one.stderr
+    same_records((tmp_path / "out" / "bad.jsonl").read_text(encoding="utf-8"), one.stdout)
+
+
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_is_retried_and_the_output_is_whole(model, texts, tmp_path, monkeypatch):
     big = tmp_path / "big.txt"
     big.write_text(texts[0].read_text(encoding="utf-8") * 10, encoding="utf-8")

@@ -8,13 +8,14 @@ task whose worker dies is run again elsewhere by Dask.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import dask.bag as db
 from distributed import Client, LocalCluster
 
 from nerwin.apply.predict import output_paths, tag_unit
-from nerwin.apply.tagger import Tagger, check_confidence
+from nerwin.apply.tagger import SURROGATE, Tagger, check_confidence
 from nerwin.errors import NerwinError
 from nerwin.files import AtomicOutput, output_folder
 
@@ -36,6 +37,17 @@ def lines_of(raw: list[str]) -> list[str]:
 def tag_partition(raw: list[str], tagger: Tagger, output_format: str, min_confidence: float | None) -> list[str]:
     unit = list(enumerate(lines_of(raw), 1))                   # numbered within the partition
     return tag_unit(tagger, unit, output_format, min_confidence)
+
+
+def tag_checked(raw: list[str], tagger: Tagger, output_format: str, min_confidence: float | None) -> tuple:
+    """tag_partition for lines read with surrogateescape: -> (the records, the first line of the
+    partition that held bytes that are not UTF-8, or None). Those lines are decoded again from
+    their own bytes with "replace", so each record is what predict writes for it."""
+    lines = lines_of(raw)
+    bad = next((i for i, line in enumerate(lines, 1) if SURROGATE.search(line)), None)
+    if bad is not None:
+        lines = [line.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for line in lines]
+    return tag_unit(tagger, list(enumerate(lines, 1)), output_format, min_confidence), bad
 
 
 def tag_bag(bag: db.Bag, tagger, output_format: str = "jsonl", min_confidence: float | None = None) -> db.Bag:
@@ -73,12 +85,17 @@ def predict_files(tagger: Tagger, files: list[str], out_dir: Path, scheduler: st
         shared = client.scatter(tagger, broadcast=True, hash=False)
         total = 0
         for p, o in zip(files, outs):
-            bag = db.read_text(str(p), blocksize=BLOCK, encoding="utf-8", errors="replace")
-            parts = client.compute(tag_bag(bag, shared, output_format, min_confidence).to_delayed())
-            n = 0
+            bag = db.read_text(str(p), blocksize=BLOCK, encoding="utf-8", errors="surrogateescape")
+            parts = client.compute(bag.map_partitions(tag_checked, shared, output_format, min_confidence).to_delayed())
+            n, warned = 0, False
             with AtomicOutput(o) as f:
                 for part in parts:                                   # in order, as each is ready
-                    for rec in part.result():
+                    records, bad = part.result()
+                    if bad is not None and not warned:               # as predict says it, by file and line
+                        print(f"nerwin: warning: {p}:{n + bad}: bytes that are not UTF-8, replaced with U+FFFD "
+                              "(the first such line; there may be more)", file=sys.stderr)
+                        warned = True
+                    for rec in records:
                         n += 1
                         if output_format == "jsonl":                  # the line number across partitions
                             rec = f'{{"line": {n}, ' + rec[rec.index(", ") + 2:]
