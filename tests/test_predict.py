@@ -246,6 +246,13 @@ def test_a_missing_file_among_several_leaves_no_output(models, tmp_path):
     assert not list((tmp_path / "out").iterdir())
 
 
+def test_a_sentence_given_where_a_file_goes_gets_the_way_to_tag_it(models, tmp_path):
+    r = run("predict", "--model", models["binary"], "Paris is nice .", cwd=tmp_path)
+    assert_clean_error(r, "Paris is nice .: no such file", "echo 'Paris is nice .' | nerwin predict")
+    r = run("predict", "--model", models["binary"], tmp_path / "my notes.txt")      # a path: only the path
+    assert_clean_error(r, "no such file; check the path")
+
+
 def unwritable_folder(tmp_path):
     """A folder no file can be made in: without write permission, or (root ignores permissions) /proc."""
     if os.geteuid() != 0:

@@ -13,6 +13,7 @@ import json
 import multiprocessing
 import os
 import select
+import shlex
 import stat
 import sys
 import time
@@ -35,6 +36,15 @@ def render(doc: Doc, fmt: str, line: int) -> str:
     if fmt == "jsonl":
         return json.dumps({"line": line, "text": doc.text, **doc.to_dict()}, ensure_ascii=False) + "\n"
     return "".join([f"{t}\t{l}\t{q:.4f}\n" for t, l, q in zip(doc.tokens, doc.labels, doc.probs)]) + "\n"
+
+
+def missing(path: str) -> str:
+    """The error for an input that does not exist: a sentence typed where a file goes gets the way
+    to tag it."""
+    if " " in path.strip() and os.sep not in path:
+        return f"no such file; predict reads files or standard input: to tag a sentence, pipe it in " \
+               f"(echo {shlex.quote(path)} | nerwin predict)"
+    return "no such file; check the path"
 
 
 def read_ready(fd: int) -> bytes:
@@ -138,7 +148,7 @@ def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format
         try:
             fd, close = os.open(path, os.O_RDONLY), True
         except FileNotFoundError:
-            raise NerwinError("no such file; check the path", path) from None
+            raise NerwinError(missing(path), path) from None
         except IsADirectoryError:
             raise NerwinError("is a directory, expected a text file", path) from None
         except OSError as e:
@@ -196,7 +206,7 @@ def output_paths(files: list[str], out_dir, output_format: str) -> list[Path]:
                               "give files, or leave out --output-dir")
         p = Path(f)
         if not p.exists():
-            raise NerwinError("no such file; check the path", f)
+            raise NerwinError(missing(f), f)
         if p.is_dir():
             raise NerwinError("is a directory, expected a text file", f)
     outs = [out_dir / (Path(f).stem + "." + output_format) for f in files]
