@@ -22,7 +22,7 @@ from nerwin.errors import Interrupted, NerwinError, SettingError, ctrl_c
 from nerwin.files import atomic_write, check_outputs
 from nerwin.settings import FIELDS, Settings, bounds, kind
 from nerwin.text.corpus import read_conll
-from nerwin.text.docbin import conll_text, write_docbin
+from nerwin.text.docbin import conll_text, jsonl_text, write_docbin
 from nerwin.text.schemes import spans
 from nerwin.text.metrics import format_entity, format_prf
 from nerwin.tools.explain import explain_text
@@ -310,8 +310,8 @@ def graph(
 @app.command(short_help="CoNLL to spaCy's DocBin, or a DocBin or spaCy's JSONL to CoNLL.")
 def convert(
     input_file: Annotated[Path, typer.Argument(metavar="INPUT", help="A CoNLL file, a .spacy DocBin or spaCy's .jsonl.")],
-    output_file: Annotated[Path, typer.Argument(metavar="OUTPUT", help="A .spacy DocBin (from CoNLL) or a CoNLL file "
-                                                "(from spaCy's formats).")],
+    output_file: Annotated[Path, typer.Argument(metavar="OUTPUT", help="A .spacy DocBin, spaCy's .jsonl, or any other "
+                                                "name for CoNLL.")],
 ):
     """Convert training data between CoNLL and spaCy's formats (needs spaCy: pip install
     'nerwin[spacy]'); entities are IOB2 spans either way, so a round trip keeps every token and tag."""
@@ -322,6 +322,8 @@ def convert(
         if str(input_file).endswith(".spacy"):
             raise NerwinError("is a DocBin already; give a CoNLL file to convert to .spacy", input_file)
         write_docbin(sents, output_file, input_file)
+    elif str(output_file).endswith(".jsonl"):
+        write_output(jsonl_text(sents, input_file).encode("utf-8"), output_file)
     else:
         write_output(conll_text(sents).encode("utf-8"), output_file)
     entities = sum(len(spans(x.tags or [])) for x in sents)

@@ -1,4 +1,5 @@
 """nerwin inside spaCy: the pipeline component, and the converters both ways."""
+import json
 import shutil
 
 import pytest
@@ -85,20 +86,29 @@ def test_a_missing_or_broken_model_fails_at_add_pipe(tmp_path):
         nlp.add_pipe("nerwin", name="n2", config={"model": str(tmp_path / "bad")})
 
 
-@pytest.mark.parametrize("name, split", [("wnut17", "train"), ("wnut17", "dev"), ("wnut17", "test"), ("btc", "train")])
-def test_the_converters_round_trip_real_corpora_exactly(tmp_path, name, split):
+@pytest.mark.parametrize("name, split", [("wnut17", "train"), ("wnut17", "dev"), ("wnut17", "test"), ("btc", "train"),
+                                         ("wikigold", "test")])
+@pytest.mark.parametrize("via", [".spacy", ".jsonl"])
+def test_the_converters_round_trip_real_corpora_exactly(tmp_path, name, split, via):
     src = corpus(name, split)
-    r = run("convert", src, tmp_path / "x.spacy")
+    r = run("convert", src, tmp_path / f"x{via}")
     assert r.returncode == 0, r.stderr
-    r = run("convert", tmp_path / "x.spacy", tmp_path / "back.conll")
+    r = run("convert", tmp_path / f"x{via}", tmp_path / "back.conll")
     assert r.returncode == 0, r.stderr
     a, b = read_conll(src), read_conll(tmp_path / "back.conll")
     assert len(a) == len(b)
     assert all(x.tokens == y.tokens and spans(x.tags) == spans(y.tags) for x, y in zip(a, b))
+    if via == ".jsonl":                          # the character offsets hold too, for tools that read only them
+        for x, line in zip(a, (tmp_path / "x.jsonl").read_text(encoding="utf-8").splitlines()):
+            r = json.loads(line)
+            assert [(r["text"][e["start"]:e["end"]], e["label"]) for e in r["spans"]] == \
+                [(" ".join(x.tokens[i:j]), t) for t, i, j in spans(x.tags)]
 
 
-def test_btc_dev_and_test_hold_an_empty_token_spacy_cannot(tmp_path):
-    assert_clean_error(run("convert", corpus("btc", "test"), tmp_path / "x.spacy"), "test.conll:13046", "empty")
+@pytest.mark.parametrize("via", [".spacy", ".jsonl"])
+def test_btc_dev_and_test_hold_an_empty_token_spacy_cannot(tmp_path, via):
+    assert_clean_error(run("convert", corpus("btc", "test"), tmp_path / f"x{via}"), "test.conll:13046", "empty")
+    assert not (tmp_path / f"x{via}").exists()
 
 
 def test_train_reads_a_docbin_and_spacy_jsonl(tmp_path):

@@ -115,15 +115,36 @@ def write_docbin(sents: list[Sentence], path, source=None) -> None:
     sp = spacy()
     from spacy.tokens import Doc, DocBin, Span
     vocab, out = sp.blank("xx").vocab, DocBin(store_user_data=False)
+    spacy_tokens(sents, source)
+    for s in sents:
+        doc = Doc(vocab, words=s.tokens or [])
+        doc.ents = [Span(doc, a, b, label=t) for t, a, b in spans(s.tags or [])]
+        out.add(doc)
+    out.to_disk(Path(path))
+
+
+def spacy_tokens(sents: list[Sentence], source) -> None:
+    """An error naming the line of the first token a spaCy Doc cannot hold: empty or blank."""
     for s in sents:
         for k, t in enumerate(s.tokens):
             if not t or t.isspace():
                 raise NerwinError(f"token {k + 1} of this sentence is {'empty' if not t else 'blank'}; a spaCy Doc "
                                   "cannot hold it (give it a character, or drop the line)", source, s.line + k)
-        doc = Doc(vocab, words=s.tokens or [])
-        doc.ents = [Span(doc, a, b, label=t) for t, a, b in spans(s.tags or [])]
-        out.add(doc)
-    out.to_disk(Path(path))
+
+
+def jsonl_text(sents: list[Sentence], source=None) -> str:
+    """spaCy's (and Prodigy's) JSONL, one example a line: the tokens joined by spaces as "text",
+    each token with its characters, and each entity span by characters and by tokens (token_end
+    inclusive), so read_spacy_jsonl reads back every token and tag."""
+    spacy_tokens(sents, source)
+    out = []
+    for s in sents:
+        starts = [sum(len(t) + 1 for t in s.tokens[:k]) for k in range(len(s.tokens))] if s.tokens else []
+        toks = [{"text": t, "start": a, "end": a + len(t), "id": k} for k, (t, a) in enumerate(zip(s.tokens, starts))]
+        ents = [{"start": starts[a], "end": starts[b - 1] + len(s.tokens[b - 1]), "token_start": a, "token_end": b - 1,
+                 "label": t} for t, a, b in spans(s.tags or [])]
+        out.append(json.dumps({"text": " ".join(s.tokens), "tokens": toks, "spans": ents}, ensure_ascii=False) + "\n")
+    return "".join(out)
 
 
 def conll_text(sents: list[Sentence]) -> str:
