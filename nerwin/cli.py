@@ -307,7 +307,7 @@ def graph(
         print(graph_text(g, kind))
 
 
-@app.command(short_help="CoNLL to spaCy's DocBin, or a DocBin or spaCy's JSONL to CoNLL.")
+@app.command(short_help="Between CoNLL and spaCy's formats: DocBin (.spacy) and JSONL.")
 def convert(
     input_file: Annotated[Path, typer.Argument(metavar="INPUT", help="A CoNLL file, a .spacy DocBin or spaCy's .jsonl.")],
     output_file: Annotated[Path, typer.Argument(metavar="OUTPUT", help="A .spacy DocBin, spaCy's .jsonl, or any other "
