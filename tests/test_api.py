@@ -81,6 +81,33 @@ def tag_chunk(args):
     return [d.labels for d in tagger.tag_many(lines)]
 
 
+def test_threads_share_one_tagger_and_get_what_one_thread_gets(sample_tagger):
+    # a service's threads: each call may grow the rows of words the model has not seen
+    import random
+    import threading
+    model_dir, tagger, _ = sample_tagger
+    words = [t for s in read_conll(corpus("btc", "train")) for t in s.tokens]
+    rng = random.Random(0)
+    sents = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 30))) for _ in range(2000)]
+    alone = nerwin.load(model_dir)
+    want = [(d.labels, d.probs) for d in map(alone.tag, sents)]
+    got, errors = [None] * len(sents), []
+
+    def work(k):
+        try:
+            for i in range(k, len(sents), 4):
+                d = tagger.tag(sents[i])
+                got[i] = (d.labels, d.probs)
+        except Exception as e:          # noqa: BLE001  (any failure is the test's finding)
+            errors.append(repr(e))
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and got == want, errors[:3]
+
+
 def test_a_tagger_pickles_and_tags_in_a_process_pool(sample_tagger):
     _, tagger, _ = sample_tagger
     lines = [" ".join(s.tokens) for s in read_conll(DATA / "test.conll")] * 3

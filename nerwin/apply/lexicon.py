@@ -4,6 +4,7 @@ model, then <UNK>. Only the safe readers of nerwin.vectors ever open a source.""
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +29,13 @@ class Lexicon:
         self._E_all, self._filled = None, 0   # E with the extra rows below it, and room for more
         self.unk_fallbacks = 0        # tokens that fell to <UNK> because the vectors source is gone
         self._said = False
+        self._lock = threading.Lock()  # a service's threads share one Tagger: the rows grow under one at a time
 
-    def __getstate__(self):
-        return dict(self.__dict__, _store=None, _opened=False, _ext=None, _E_all=None)   # no open files or mmaps
+    def __getstate__(self):         # no open files, mmaps or locks
+        return dict(self.__dict__, _store=None, _opened=False, _ext=None, _E_all=None, _lock=None)
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _lock=threading.Lock())
 
     def store(self):
         """The vectors source, opened once; None when it is gone (then the bundle serves)."""
@@ -62,6 +67,10 @@ class Lexicon:
         return found
 
     def rows(self, token_lists: list[list[str]]) -> tuple[Vocab, np.ndarray]:
+        with self._lock:
+            return self._rows(token_lists)
+
+    def _rows(self, token_lists: list[list[str]]) -> tuple[Vocab, np.ndarray]:
         """Vocab and E extended by the pretrained rows of unseen words. The extra rows persist
         across chunks (and words found nowhere are remembered), so a stream looks each word up
         once; past CACHE words they start again. The model's own E is never copied into them:
@@ -101,11 +110,12 @@ class Lexicon:
     def ids(self, token_lists: list[list[str]]) -> tuple[Vocab, np.ndarray, list[list[int]]]:
         """-> vocab, E and each sentence's row ids, counting the tokens that fell to <UNK>
         because the vectors source is gone."""
-        vocab, E = self.rows(token_lists)
-        ids = vocab.ids(token_lists)
-        if self.store() is None:
-            unk = vocab.index[UNK]
-            self.unk_fallbacks += sum(i == unk for s in ids for i in s)
+        with self._lock:                # ids read the vocabulary that rows() grew, before another call grows it
+            vocab, E = self._rows(token_lists)
+            ids = vocab.ids(token_lists)
+            if self.store() is None:
+                unk = vocab.index[UNK]
+                self.unk_fallbacks += sum(i == unk for s in ids for i in s)
         return vocab, E, ids
 
     def say_fallbacks(self) -> None:

@@ -5,8 +5,8 @@ JSON API, versioned under /v1: POST /v1/tag, POST /v1/explain, POST /v1/graph, G
 OpenAPI schema at /openapi.json. The page at / is one self-contained file (inline CSS and JS):
 nothing is fetched from elsewhere, so FastAPI's CDN-backed /docs pages are turned off. Bad input
 gets a 4xx JSON error that says what is wrong; a body, batch or text over its limit gets 413.
-Tagging runs in a worker thread, one request at a time (the Tagger's caches are not shared
-between threads), so a slow request never stalls /healthz.
+Tagging runs in a worker thread, one request at a time (the GEMMs already use every core, and
+requests in turn keep each one's memory bounded), so a slow request never stalls /healthz.
 """
 from __future__ import annotations
 
