@@ -246,6 +246,21 @@ def test_a_missing_file_among_several_leaves_no_output(models, tmp_path):
     assert not list((tmp_path / "out").iterdir())
 
 
+def test_conll_output_keeps_each_docstart_line_so_it_lines_up_with_the_input(models, tmp_path):
+    # CoNLL-2003's layout: `paste gold pred` (as conlleval users do) needs the lines to match
+    gold = corpus("wikigold", "test")
+    src = gold.read_text(encoding="utf-8").splitlines()
+    r = run("predict", "--model", models["sentence"], "--input-format", "conll", gold)
+    out = r.stdout.splitlines()
+    assert r.returncode == 0 and len(out) == len(src) and out[0] == "-DOCSTART-\tO\t1.0000"
+    assert all((a.split()[0] if a.strip() else "") == (b.split("\t")[0] if b else "") for a, b in zip(src, out))
+    assert sum(a.startswith("-DOCSTART-") for a in src) == sum(b.startswith("-DOCSTART-") for b in out) > 1
+    r = run("predict", "--model", models["sentence"], "--input-format", "conll", "--output-format", "jsonl", gold)
+    recs = [json.loads(l) for l in r.stdout.splitlines()]
+    assert recs and not any("-DOCSTART-" in x["tokens"] for x in recs)          # no sentence of its own
+    assert len(recs) == len(read_conll(gold))
+
+
 def test_a_sentence_given_where_a_file_goes_gets_the_way_to_tag_it(models, tmp_path):
     r = run("predict", "--model", models["binary"], "Paris is nice .", cwd=tmp_path)
     assert_clean_error(r, "Paris is nice .: no such file", "echo 'Paris is nice .' | nerwin predict")

@@ -24,7 +24,7 @@ from nerwin.apply.doc import Doc
 from nerwin.apply.tagger import Tagger, check_confidence
 from nerwin.errors import NerwinError, SettingError, check_type
 from nerwin.files import AtomicOutput, check_outputs, output_folder, same_as_input
-from nerwin.text.corpus import BATCH, chunks, iter_conll, replace_bad_bytes
+from nerwin.text.corpus import BATCH, DOCSTART, chunks, iter_conll, replace_bad_bytes
 
 READ = 1 << 20
 MAX_LINE = 1 << 26           # 64 MiB without a newline is not a sentence
@@ -242,13 +242,22 @@ def units(blocks_: Iterator[list[tuple[int, str]]], input_format: str, name: str
         yield from checked()
         return
     lines = (l + "\n" for block in checked() for _, l in block)
-    for block in chunks(iter_conll(name, lines, need_tags=False), BATCH):
+    for block in chunks(iter_conll(name, lines, need_tags=False, documents=True), BATCH):
         yield [(s.line, s.tokens) for s in block]
 
 
 def tag_unit(tagger: Tagger, unit: list[tuple], output_format: str, min_confidence: float | None) -> list[str]:
-    docs = tagger.tag_read([x for _, x in unit], min_confidence)
-    return [render(d, output_format, n) for (n, _), d in zip(unit, docs)]
+    """The records of a unit of (line, sentence). A `-DOCSTART-` line of CoNLL input is no
+    sentence: CoNLL output writes it back as an O (so that `paste` lines the output up with the
+    input), JSONL output leaves it out."""
+    docs = iter(tagger.tag_read([x for _, x in unit if x != [DOCSTART]], min_confidence))
+    out = []
+    for n, x in unit:
+        if x != [DOCSTART]:
+            out.append(render(next(docs), output_format, n))
+        elif output_format == "conll":
+            out.append(f"{DOCSTART}\tO\t1.0000\n\n")
+    return out
 
 
 _WORKER: dict = {}

@@ -82,9 +82,15 @@ def bounded_lines(f, path) -> Iterator[str]:
         yield line
 
 
-def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True) -> Iterator[Sentence]:
+DOCSTART = "-DOCSTART-"
+
+
+def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True,
+               documents: bool = False) -> Iterator[Sentence]:
     """Yield sentences one by one; memory does not grow with the file. A byte-order mark is
-    dropped wherever it stands (files with BOMs are often concatenated)."""
+    dropped wherever it stands (files with BOMs are often concatenated). documents: each
+    `-DOCSTART-` line comes as a sentence of that one token (predict writes it back, so that its
+    output lines up with the input); otherwise it is skipped."""
     f = f or open_text(path)
     tokens: list[str] = []
     tags: list[str] = []
@@ -101,7 +107,12 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
                     tokens, tags = [], []
                 continue
             cols = line.split("\t") if "\t" in line else line.split()
-            if cols[0] == "-DOCSTART-":
+            if cols[0] == DOCSTART:
+                if documents:
+                    if tokens:
+                        yield Sentence(tokens, tags if need_tags else None, start)
+                        tokens, tags = [], []
+                    yield Sentence([DOCSTART], None, n)
                 continue
             if need_tags:
                 if len(cols) < 2:
