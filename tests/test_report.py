@@ -82,6 +82,15 @@ def test_report_is_self_contained_escaped_and_agrees_with_evaluate(trained):
     assert "kept: " in raw and "dev F1" in raw                      # the learning curves
 
 
+def test_an_error_sentence_with_an_empty_token_is_explained_not_refused(trained, tmp_path):
+    # BTC test holds an empty token: evaluate read it, but the report's explain refused it
+    gold = tmp_path / "g.conll"
+    gold.write_text("Paris\tO\n\tO\nis\tB-PER\nbig\tO\n\n", encoding="utf-8")     # "is" a PER: surely missed
+    r = run("report", gold, "--model", trained / "m", "--html", tmp_path / "r.html", "--max-errors", "5")
+    assert r.returncode == 0, r.stderr
+    assert 'class="why"' in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
 def test_training_log_has_one_line_per_epoch(trained):
     lines = (trained / "log.jsonl").read_text().splitlines()
     recs = [json.loads(l) for l in lines]

@@ -196,13 +196,14 @@ class Tagger:
         q = self.head.distribution(s, np.array([len(toks)]), self.params, self.temperature)
         return [dict(zip(self.head.labels, map(float, row))) for row in q]
 
-    def explain(self, text: str | list[str], token: int | None = None) -> list[dict]:
+    def explain(self, text: str | list[str], token: int | None = None, *, read: bool = False) -> list[dict]:
         """Per token (or only token `token`, 0-based): its window, label and probability, and for
         each word i of the window the slice g_i of ds/dx that delta_window gives it (s the score
         of the predicted class), its norm (how far fine-tuning would push that word's vector) and
         g_i . x_i (how much the word's vector pushed the decision); "parts" holds g . x for each
-        part of the word's slot (word, casing, prefix, suffix, chars: its character vector's share)."""
-        _, toks = self._sentence(text, "text")
+        part of the word's slot (word, casing, prefix, suffix, chars: its character vector's share).
+        read: tokens read from a file, taken as they are, an empty one included (as tag_read)."""
+        _, toks = self._sentence(text, "text", read)
         if not toks:
             raise NerwinError("text has no tokens to explain")
         if token is not None:
