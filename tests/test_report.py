@@ -91,6 +91,13 @@ def test_an_error_sentence_with_an_empty_token_is_explained_not_refused(trained,
     assert 'class="why"' in (tmp_path / "r.html").read_text(encoding="utf-8")
 
 
+def test_a_gold_file_without_the_target_type_is_named_by_the_report(models, tmp_path):
+    gold = tmp_path / "people.conll"
+    gold.write_text("Anna\tB-PER\nsings\tO\n\n", encoding="utf-8")
+    r = run("report", gold, "--model", models["binary"], "--html", tmp_path / "r.html")
+    assert_clean_error(r, f"{gold}: target type 'LOC' not in the file")
+
+
 def test_training_log_has_one_line_per_epoch(trained):
     lines = (trained / "log.jsonl").read_text().splitlines()
     recs = [json.loads(l) for l in lines]

@@ -13,17 +13,18 @@ from nerwin.text.schemes import spans
 
 
 def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = True, T: float | None = None,
-             collect: list | None = None) -> dict:
+             collect: list | None = None, source=None) -> dict:
     """Token-level P/R/F1 of the target (binary model) or span-exact entity P/R/F1 per type and
     micro-averaged; `loss` is the training loss of the gold tags, per word; `unknown_types`
     lists gold types the model cannot predict (they count as misses). With calibrate, also the
     calibration of entity confidences and token probabilities (ECE, 10 bins) and precision and
     recall as the confidence threshold moves; T overrides the model's temperature. collect: a
-    list that gets every sentence's Doc, in order (the report reads them instead of tagging again)."""
+    list that gets every sentence's Doc, in order (the report reads them instead of tagging again).
+    source: the file sentences came from, for errors to name."""
     if isinstance(gold, (str, Path)):
         path, sents = gold, iter_conll(gold)
     elif isinstance(gold, Iterable) and not isinstance(gold, (bytes, dict)):
-        path, sents = "gold sentences", gold
+        path, sents = source or "gold sentences", gold
     else:
         raise NerwinTypeError(f"gold must be a CoNLL file path or sentences, got {type(gold).__name__}")
     head = tagger.head

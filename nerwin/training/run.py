@@ -99,7 +99,7 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
 
     # fit: the best epoch is kept; Ctrl-C or a diverged loss saves the best so far
     live = Tagger(model, store=store, live=True)            # sees the parameters as they train
-    evaluate = (lambda: live.evaluate(dev_sents, calibrate=False)) if dev_sents is not None else None
+    evaluate = (lambda: live.evaluate(dev_sents, calibrate=False, source=dev)) if dev_sents is not None else None
     trainable = None if s.fine_tune else np.arange(len(vocab)) < len(SPECIALS)
     run = Run()
     log_file = open_log(log)
@@ -146,7 +146,7 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
               "train_windows": int(len(data.y)), "history": run.history,
               "seconds": sum(h["seconds"] for h in run.history), "temperature": best.temperature}
     if dev_sents is not None:
-        result["dev"] = tagger.evaluate(dev_sents)
+        result["dev"] = tagger.evaluate(dev_sents, source=dev)
     if test is not None:
         result["test"] = tagger.evaluate(test)
     if metrics_json is not None:
