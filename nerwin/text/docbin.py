@@ -1,10 +1,11 @@
 """spaCy's training data, both ways: a `.spacy` DocBin or spaCy's JSONL read as sentences with IOB2
-tags, and sentences written as a DocBin or as CoNLL (`nerwin convert`). spaCy is imported only
+tags, and sentences written as a DocBin, as JSONL or as CoNLL (`nerwin convert`). spaCy is imported only
 here, and only when one of these runs (`pip install 'nerwin[spacy]'`)."""
 from __future__ import annotations
 
 import json
 import zlib
+from itertools import accumulate
 from pathlib import Path
 
 from nerwin.errors import NerwinError
@@ -139,7 +140,7 @@ def jsonl_text(sents: list[Sentence], source=None) -> str:
     spacy_tokens(sents, source)
     out = []
     for s in sents:
-        starts = [sum(len(t) + 1 for t in s.tokens[:k]) for k in range(len(s.tokens))] if s.tokens else []
+        starts = [0, *accumulate(len(t) + 1 for t in s.tokens)][:len(s.tokens)]
         toks = [{"text": t, "start": a, "end": a + len(t), "id": k} for k, (t, a) in enumerate(zip(s.tokens, starts))]
         ents = [{"start": starts[a], "end": starts[b - 1] + len(s.tokens[b - 1]), "token_start": a, "token_end": b - 1,
                  "label": t} for t, a, b in spans(s.tags or [])]

@@ -286,7 +286,7 @@ def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_error
     """-> (the page, the metrics it shows)."""
     sents: list[Sentence] = read_conll(path)
     tagged: list = []
-    metrics = tagger.evaluate(sents, collect=tagged, source=path)                  # the corpus is tagged once
+    metrics = tagger.evaluate(sents, collect=tagged, source=path)     # the corpus is tagged once
     binary = not tagger.head.entity_level
     labels = tagger.labels
     index = {l: i for i, l in enumerate(labels)}
