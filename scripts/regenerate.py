@@ -23,6 +23,8 @@ SCRIPTS = [
     ("bench/cache_cost", [], "performance.md#cache-cost", "2 min"),
     ("bench/step_pieces", [], "performance.md#step-pieces", "1 min"),
     ("bench/bench_threads", [], "performance.md#threads", "1 min"),
+    ("bench/two_speeds", [], "performance.md#two-speeds", "5 min"),
+    ("tools/thread_bits", [], "performance.md#thread-bits", "2 min"),
     ("bench/speed_before", ["--rev", "9a98379", "--turns", "15"], "performance.md#speed-before", "3 min"),
     ("bench/bench_apply", ["--rev", "2bc37cb"], "performance.md#apply", "5 min"),
     ("bench/bench_predict", [], "performance.md#coldstart, #stream", "5 min"),

@@ -10,7 +10,8 @@ step is timed and an epoch's time is its number of steps times its median step: 
 lands in a few steps and leaves the median alone. The wall-clock epochs are printed too.
 Each figure is the median of --repeats epochs, the set-ups taking turns; each ratio is the
 median of the ratios within a turn, so that the machine's slow and fast spells, which last
-longer than an epoch, fall on both sides of it. Two PyTorch set-ups:
+longer than an epoch, fall on both sides of it; nerwin's epoch and its bare GEMMs run back to
+back, so that they share a spell (two_speeds.py measures the spells). Two PyTorch set-ups:
   dense:  nn.Embedding + torch.optim.Adam(fused=True): every row's moments move every step;
   sparse: nn.Embedding(sparse=True) + SparseAdam for the rows, fused Adam for W, b, V, c:
           lazy Adam, the same semantics as nerwin's, and what a performance-minded user picks.
@@ -190,7 +191,7 @@ def child(repeats: int) -> dict:
     rows, sentence, sizes = [], [], {}
     for target in ("LOC", "all"):
         for B in BATCHES:
-            names = ["nerwin", "dense", "sparse", "gemm", "torch_gemm"]
+            names = ["nerwin", "gemm", "dense", "sparse", "torch_gemm"]   # an epoch and its GEMMs back to back
             if target == "all" and B in (64, 256, 2048):
                 names.append("sentence")
             t = turns(**{k: (lambda k=k: epoch(k, target, B)) for k in names})
