@@ -250,3 +250,33 @@ def test_the_scatter_of_large_batches_equals_np_add_at(seed):
     np.add.at(ref, ids.ravel(), dwin.reshape(-1, 4))
     assert list(rows) == sorted(set(ids.ravel().tolist()))
     np.testing.assert_allclose(dE, ref[rows], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [*range(0, 20), 127, 128, 129, 136, 255, 256, 257, 1000, 2048, 4099, 100003])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_pairwise_sum_is_numpys(n, dtype):
+    """Values over 12 orders of magnitude, so that another order of additions shows."""
+    from nerwin.nn.kernels import pairwise_sum
+    rng = np.random.default_rng(n)
+    a = (rng.normal(size=n + 3) * 10.0 ** rng.integers(-6, 6, size=n + 3)).astype(dtype)
+    assert np.array_equal(bits(dtype(pairwise_sum(a, 3, n))), bits(a[3:].sum()))
+
+
+@pytest.mark.parametrize("B", [1, 7, 8, 9, 129, 256, 1629, 2048])
+def test_the_binary_heads_compiled_loss_is_the_generic_ones(B):
+    """BinaryHead.loss (kernels.binary_ce) against Head.loss's numpy forms: J, every gradient
+    and dh, bit for bit; confident logits too, where the softplus and sigma saturate."""
+    from nerwin.nn.heads import BinaryHead, Head
+    rng = np.random.default_rng(B)
+    head, H = BinaryHead("LOC", ["LOC"]), 100
+    p = head.init(H, rng, np.float32)
+    p["u"] *= 1.0 + 20.0 * (rng.random(H) < 0.1)                # some windows far past 0.5
+    p["c"] = np.float32(rng.normal())
+    h = np.tanh(rng.normal(size=(B, H)) * 2).astype(np.float32)
+    y = (rng.random(B) < 0.2).astype(np.float32)
+    J, grads, dh = head.loss(h, y, None, p, 1e-5)
+    J0, grads0, dh0 = Head.loss(head, h, y, None, p, 1e-5)
+    assert J == J0 and sorted(grads) == sorted(grads0) == ["c", "u"]
+    for k in grads:
+        assert np.asarray(grads[k]).dtype == np.float32 and np.array_equal(bits(grads[k]), bits(grads0[k]))
+    assert dh.dtype == np.float32 and np.array_equal(bits(dh), bits(dh0))

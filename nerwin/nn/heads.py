@@ -23,8 +23,8 @@ from typing import NamedTuple
 import numpy as np
 
 from nerwin.nn.crf import crf_scores, forward_backward, pad, sll_backward, sll_forward
-from nerwin.nn.layers import (affine_backward, affine_forward, column_sum, mean, outer, row_max, row_sum, sigmoid,
-                              softmax, xavier)
+from nerwin.nn.layers import (add_scaled, affine_backward, affine_forward, column_sum, kernels, mean, outer, row_max,
+                              row_sum, sigmoid, softmax, xavier)
 from nerwin.errors import SettingError
 from nerwin.text.schemes import binary_labels, class_ids, iob2_classes, parse, spans, transitions, viterbi_batch
 
@@ -399,6 +399,19 @@ class BinaryHead(Head):
 
     def loss_backward(self, cache):
         return sigmoid_ce_backward(cache), {}
+
+    def loss(self, h, y, lengths, p, lam):
+        """Head.loss with the sums and products after numpy's tanh and logaddexp in one compiled
+        pass (kernels.binary_ce), the same bits: a dozen numpy calls fewer a step."""
+        u = p["u"]
+        if not (len(y) and h.dtype == u.dtype == y.dtype):
+            return super().loss(h, y, lengths, p, lam)
+        s, _ = self.logits_forward(h, p)
+        total, ds, dc, dh = kernels().binary_ce(s, np.tanh(0.5 * s), np.logaddexp(0.0, s), y, u)
+        J = float(s.dtype.type(total / len(y)))          # layers.mean's rounding
+        du = h.T @ ds
+        add_scaled(du, lam, u, compiled=True)             # ū += λu
+        return J + 0.5 * lam * float(np.vdot(u, u)), {"u": du, "c": dc[0]}, dh
 
     def distribution(self, s, lengths, p, T=1.0):
         q = sigmoid(s / T)

@@ -125,6 +125,81 @@ def outer(a, b):
     return out
 
 
+@njit(error_model="numpy", inline="always")
+def _pairwise_block(a, lo, n):
+    """numpy's sum of a[lo:lo+n] for n <= 128: one by one below 8 entries, else in 8 running sums."""
+    if n < 8:
+        total = a.dtype.type(0.0)
+        for i in range(lo, lo + n):
+            total += a[i]
+        return total
+    r = a[lo:lo + 8].copy()
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            r[j] += a[lo + i + j]
+        i += 8
+    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for k in range(i, n):
+        total += a[lo + k]
+    return total
+
+
+@njit(cache=True, error_model="numpy")
+def pairwise_sum(a, lo, n):
+    """a[lo:lo+n].sum() of a 1-D array, added as numpy adds it: blocks of up to 128 entries
+    (_pairwise_block), and above that the two halves (cut at a multiple of 8) apart, then
+    their sum. numpy recurses; this walks the same tree with a stack (numba's cache cannot
+    hold a recursive function)."""
+    if n <= 128:
+        return _pairwise_block(a, lo, n)
+    los, ns, stage = np.empty(64, np.int64), np.empty(64, np.int64), np.zeros(64, np.int64)
+    vals = np.empty(64, a.dtype)
+    top, nv = 0, 0
+    los[0], ns[0] = lo, n
+    while top >= 0:
+        l, m = los[top], ns[top]
+        if m <= 128:
+            vals[nv] = _pairwise_block(a, l, m)
+            nv += 1
+            top -= 1
+            continue
+        half = m // 2
+        half -= half % 8
+        if stage[top] < 2:                       # push the left half, then the right one
+            off = 0 if stage[top] == 0 else half
+            stage[top] += 1
+            top += 1
+            los[top], ns[top], stage[top] = l + off, half if off == 0 else m - half, 0
+        else:                                    # both halves summed: left + right
+            vals[nv - 2] = vals[nv - 2] + vals[nv - 1]
+            nv -= 1
+            top -= 1
+    return vals[0]
+
+
+@njit(cache=True, error_model="numpy")
+def binary_ce(s, t, softplus, y, u):
+    """The binary head's loss and backward in one pass, after numpy's tanh and logaddexp:
+    s (B,) logits, t = tanh(s/2), softplus = log(1 + e^s), y (B,) in {0, 1}, u (H,), one dtype.
+    -> sum of the per-window losses softplus - y s (numpy's pairwise order), s̄ = (σ(s) - y)/B
+    with σ(s) = (1 + t)/2, c̄ = Σ s̄ (pairwise) as a (1,) array, and h̄ = s̄ uᵀ (B, H): the same
+    bits as heads.sigmoid_ce_forward, sigmoid_ce_backward and BinaryHead.logits_backward."""
+    B, H = s.shape[0], u.shape[0]
+    f = s.dtype.type
+    one, half, n = f(1.0), f(0.5), f(B)
+    terms, ds = np.empty(B, s.dtype), np.empty(B, s.dtype)
+    dh = np.empty((B, H), s.dtype)
+    for i in range(B):
+        terms[i] = softplus[i] - y[i] * s[i]
+        ds[i] = (half * (one + t[i]) - y[i]) / n
+        for j in range(H):
+            dh[i, j] = ds[i] * u[j]
+    dc = np.empty(1, s.dtype)
+    dc[0] = pairwise_sum(ds, 0, B)
+    return pairwise_sum(terms, 0, B), ds, dc, dh
+
+
 @njit(cache=True, error_model="numpy")
 def add_scaled(y, a, x):
     """y += a * x in place, y and x C-contiguous of one dtype: numpy's two roundings (a * x,
