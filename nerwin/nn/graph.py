@@ -69,7 +69,7 @@ def window_graph(p, E, ids, head: Head, act: str, features, feats, y, t: int, s,
             S = S64.copy()
             S[t] = s_t[0]
             return head.loss_forward(S, y, lengths, p64)
-        return head.loss_forward(s_t, y[t:t + 1], None, p64)
+        return head.loss_forward(s_t, y[t:t + 1], None, p64, compiled=False)
 
     def J_of(pp, EE, ii, ff):
         """J of each window of a batch."""

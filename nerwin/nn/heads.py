@@ -46,9 +46,20 @@ def sigmoid_ce_backward(cache):
     return (y_hat - y) / y.shape[0]
 
 
-def softmax_ce_forward(s, y):
+class Ready(NamedTuple):
+    """A loss's backward already done by its forward's compiled pass: dJ/ds."""
+    ds: np.ndarray
+
+
+def softmax_ce_forward(s, y, compiled=False):
     """s (B, K), y (B,) int -> J, cache. J uses log p = shifted s - log sum exp(shifted s):
-    finite for any logit gap, even in float32."""
+    finite for any logit gap, even in float32. compiled (training): the rows' max, sums and
+    s̄ in compiled passes around numpy's exp and log (kernels.softmax_ce), the same bits; the
+    cache is then s̄ itself (Ready)."""
+    if compiled and len(y) and s.flags.c_contiguous:
+        shifted = kernels().shift_rows(s)
+        total, picked, ds = kernels().softmax_ce(shifted, np.exp(shifted), y)
+        return -mean(picked - np.log(total)), Ready(ds)
     shifted = s - row_max(s)
     e = np.exp(shifted)
     total = row_sum(e)
@@ -59,6 +70,8 @@ def softmax_ce_forward(s, y):
 
 def softmax_ce_backward(cache):
     """-> ds (B, K) = dJ/ds = (p - onehot(y)) / B."""
+    if isinstance(cache, Ready):
+        return cache.ds
     p, y = cache
     ds = p.copy()
     ds[np.arange(y.shape[0]), y] -= 1.0
@@ -237,7 +250,7 @@ class SoftmaxHead(Head):
         return {"V": dV, "c": dc}, dh
 
     def loss_forward(self, s, y, lengths, p, compiled=True):
-        return softmax_ce_forward(s, y)
+        return softmax_ce_forward(s, y, compiled)
 
     def loss_backward(self, cache):
         return softmax_ce_backward(cache), {}

@@ -201,6 +201,42 @@ def binary_ce(s, t, softplus, y, u):
 
 
 @njit(cache=True, error_model="numpy")
+def shift_rows(s):
+    """s (B, K) -> s minus each row's largest entry (NaN, if the row holds one, as numpy's max)."""
+    B, K = s.shape
+    out = np.empty((B, K), s.dtype)
+    for i in range(B):
+        m = s[i, 0]
+        for k in range(1, K):
+            if s[i, k] > m or np.isnan(s[i, k]):
+                m = s[i, k]
+        for k in range(K):
+            out[i, k] = s[i, k] - m
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def softmax_ce(shifted, e, y):
+    """The softmax head's loss and backward after numpy's exp: shifted (B, K) logits minus their
+    row's max, e = exp(shifted), y (B,) classes -> each row's sum of e (numpy's pairwise order),
+    each row's shifted logit of its class, and s̄ = (e / sum - onehot(y)) / B (B, K): the same bits
+    as heads.softmax_ce_forward and softmax_ce_backward."""
+    B, K = e.shape
+    f = e.dtype.type
+    one, n = f(1.0), f(B)
+    total, picked = np.empty(B, e.dtype), np.empty(B, e.dtype)
+    ds = np.empty((B, K), e.dtype)
+    for i in range(B):
+        t = pairwise_sum(e[i], 0, K)
+        total[i] = t
+        picked[i] = shifted[i, y[i]]
+        for k in range(K):
+            q = e[i, k] / t
+            ds[i, k] = (q - one if k == y[i] else q) / n
+    return total, picked, ds
+
+
+@njit(cache=True, error_model="numpy")
 def add_scaled(y, a, x):
     """y += a * x in place, y and x C-contiguous of one dtype: numpy's two roundings (a * x,
     then the sum) in one pass, with no temporary."""
