@@ -24,6 +24,7 @@ SCRIPTS = [
     ("bench/step_pieces", [], "performance.md#step-pieces", "1 min"),
     ("bench/bench_threads", [], "performance.md#threads", "1 min"),
     ("bench/two_speeds", [], "performance.md#two-speeds", "5 min"),
+    ("bench/two_speeds", ["--target", "all", "--minutes", "3"], "performance.md#two-speeds-all", "3 min"),
     ("tools/thread_bits", [], "performance.md#thread-bits", "2 min"),
     ("bench/speed_before", ["--rev", "9a98379", "--turns", "15"], "performance.md#speed-before", "3 min"),
     ("bench/bench_apply", ["--rev", "2bc37cb"], "performance.md#apply", "5 min"),

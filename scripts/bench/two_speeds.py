@@ -2,7 +2,7 @@
 into the turns where the bare GEMMs ran fast and those where they ran slow, with each piece of
 the step timed where it runs.
 
-Usage: python scripts/bench/two_speeds.py [--batch 256] [--minutes 5] [--no-docs]
+Usage: python scripts/bench/two_speeds.py [--batch 256] [--target LOC|all] [--minutes 5] [--no-docs]
 Needs ../shared/corpora/btc. bench_speed.py's set-up: binary LOC, GloVe 50d, w=2, H=100, no
 casing, window loss, Adam. Each turn runs, one after another: the three bare GEMMs of an epoch
 (numpy's BLAS threads), a nerwin epoch, a nerwin epoch with its pieces timed (a wrapper around
@@ -32,7 +32,8 @@ PIECES = [  # (label, module, attribute): each timed at its call in the step
     ("the three GEMMs (z = Wx + b, dW = δxᵀ, δ_window = Wᵀδ)", "nerwin.nn.network", "affine_backward"),
     ("Adam on W, b, u and c", "nerwin.nn.optim", "Optimizer._dense_step"),
     ("Adam on the touched rows of E", "nerwin.nn.optim", "Optimizer._step"),
-    ("the head: s, J, s̄, ū, c̄, h̄", "nerwin.nn.heads", "BinaryHead.loss"),
+    ("the head: s, J, s̄, its weights' gradients, h̄", "nerwin.nn.heads", "Head.loss"),
+    ("the head: s, J, s̄, its weights' gradients, h̄", "nerwin.nn.heads", "BinaryHead.loss"),
     ("tanh and its backward", "nerwin.nn.network", "act_forward"),
     ("tanh and its backward", "nerwin.nn.network", "act_backward"),
     ("gather x = E[ids]", "nerwin.nn.network", "embed_forward"),
@@ -51,6 +52,8 @@ def timed_pieces(acc: dict):
         *path, name = attr.split(".")
         for p in path:
             owner = getattr(owner, p)
+        if name not in vars(owner):             # inherited: its owner's wrapper times it
+            continue
         f = getattr(owner, name)
 
         def g(*a, _f=f, _label=label, **k):
@@ -58,13 +61,13 @@ def timed_pieces(acc: dict):
             r = _f(*a, **k)
             acc[_label] += time.perf_counter() - t
             return r
-        undo.append((owner, name, f if name in vars(owner) else None))     # None: inherited
+        undo.append((owner, name, f))
         setattr(owner, name, g)
     try:
         yield
     finally:
         for owner, name, f in reversed(undo):
-            setattr(owner, name, f) if f is not None else delattr(owner, name)
+            setattr(owner, name, f)
 
 
 def two_means(values: list) -> float:
@@ -82,6 +85,7 @@ def two_means(values: list) -> float:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--target", default="LOC", help="LOC: the binary head; all: the softmax head (window loss)")
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--no-docs", action="store_true")
     a = ap.parse_args()
@@ -90,7 +94,7 @@ def main():
         return
     from threadpoolctl import threadpool_info, threadpool_limits
     threads = [i for i in threadpool_info() if i["user_api"] == "blas"][0]["num_threads"]
-    m0, tr, s = speed_model(BTC, "LOC", a.batch)
+    m0, tr, s = speed_model(BTC, a.target, a.batch)
     N, B, D, H = len(tr.y), s.batch_size, m0.input_width, s.hidden
     steps = (N + B - 1) // B
     nerwin_epoch(m0, tr, s)                     # numba loads its loops: not timed
@@ -101,7 +105,7 @@ def main():
         acc = defaultdict(float)
         with timed_pieces(acc):
             whole = nerwin_epoch(m0, tr, s)[1]
-        t["pieces"] = {k: v / steps * 1e6 for k, v in acc.items()}
+        t["pieces"] = {label: acc[label] / steps * 1e6 for label, _, _ in PIECES}
         t["pieces"][REST] = whole / steps * 1e6 - sum(t["pieces"].values())
         with threadpool_limits(1, user_api="blas"):
             t["nerwin1"], t["gemm1"] = nerwin_epoch(m0, tr, s)[1], gemm_epoch(N, B, D, H)[1]
@@ -115,7 +119,7 @@ def main():
         groups = {"all": turns}                 # one speed during this run: no split
     cols = list(groups)
     med = lambda g, f: statistics.median(f(t) for t in groups[g])  # noqa: E731
-    rows = [f"| batch {B}, binary LOC | " + " | ".join(f"{c} turns" for c in cols) + " |", "|---" * (len(cols) + 1) + "|",
+    rows = [f"| batch {B}, {'binary LOC' if a.target == 'LOC' else 'all types, softmax'} | " + " | ".join(f"{c} turns" for c in cols) + " |", "|---" * (len(cols) + 1) + "|",
             "| turns | " + " | ".join(str(len(groups[c])) for c in cols) + " |"]
     for label, f, fmt in [
         (f"bare GEMMs' epoch, {threads} BLAS threads (s)", lambda t: t["gemm"], "{:.3f}"),
@@ -132,10 +136,10 @@ def main():
         f"\n\n{len(turns)} turns in {a.minutes:g} minutes, split where the bare GEMMs' epoch is "
         f"{cut:.3f} s; each figure the median over a group's turns, each ratio the median of its turns' ratios. "
         f"The pause probe lost {lost[0]:.0%} of its wall time before and {lost[1]:.0%} after. "
-        f"`python scripts/bench/two_speeds.py`.")
+        f"`python scripts/bench/two_speeds.py" + (" --target all" if a.target != "LOC" else "") + "`.")
     print(table)
     if not a.no_docs:
-        replace_section("two-speeds", table)
+        replace_section("two-speeds" if a.target == "LOC" else "two-speeds-all", table)
 
 
 if __name__ == "__main__":
