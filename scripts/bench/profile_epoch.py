@@ -30,10 +30,7 @@ GROUPS = {
     "step": "Adam (dense + touched rows)",
     "act_forward": "activation and its derivative",
     "act_backward": "activation and its derivative",
-    "sigmoid_ce_forward": "output layer and loss",
-    "logits_forward": "output layer and loss",
-    "logits_backward": "output layer and loss",
-    "sigmoid_ce_backward": "output layer and loss",
+    "heads.loss": "output layer and loss",      # the head's whole loss: its logits, J, and back to dh
 }
 GLUE = "batching, dropout, Python glue"
 
@@ -67,8 +64,9 @@ def main():
             total = next(v[3] for (f, _, name), v in stats.items() if name == "fit" and f.endswith("loop.py"))
             shares = {}
             for (f, _, name), v in stats.items():
-                if name in GROUPS and f.endswith(("network.py", "layers.py", "heads.py", "optim.py")):
-                    shares[GROUPS[name]] = shares.get(GROUPS[name], 0) + v[3]
+                key = "heads." + name if f.endswith("heads.py") else name
+                if key in GROUPS and f.endswith(("network.py", "layers.py", "heads.py", "optim.py")):
+                    shares[GROUPS[key]] = shares.get(GROUPS[key], 0) + v[3]
             shares[GLUE] = total - sum(shares.values())
             best = {k: min(v, best.get(k, v)) for k, v in shares.items()}
         total, steps = sum(best.values()), -(-len(tr.y) // B)
