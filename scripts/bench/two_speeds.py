@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc" / "train.conll"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 sys.path.insert(0, str(Path(__file__).resolve().parent))     # bench_speed's epochs
-from bench_speed import gemm_epoch, nerwin_epoch  # noqa: E402
+from bench_speed import blas_info, gemm_epoch, nerwin_epoch  # noqa: E402
 from doc_section import replace_section  # noqa: E402
 from models import speed_model  # noqa: E402
 from timing import pause_probe  # noqa: E402
@@ -92,8 +92,8 @@ def main():
     if not BTC.exists():
         print(f"skipped: {BTC} is missing")
         return
-    from threadpoolctl import threadpool_info, threadpool_limits
-    threads = [i for i in threadpool_info() if i["user_api"] == "blas"][0]["num_threads"]
+    from threadpoolctl import threadpool_limits
+    threads = blas_info()[0]
     m0, tr, s = speed_model(BTC, a.target, a.batch)
     N, B, D, H = len(tr.y), s.batch_size, m0.input_width, s.hidden
     steps = (N + B - 1) // B
