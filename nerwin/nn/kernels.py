@@ -1,13 +1,15 @@
 """Compiled loops for the sparse bookkeeping of a training step (numba).
 
-Nine jobs cost a numpy step dozens of calls or several passes over memory: gathering the
+Eleven jobs cost a numpy step dozens of calls or several passes over memory: gathering the
 word rows into x, tanh's backward with the bias's sums, the softmax head's column sums of ds
 (numpy's reduction down a short row is slow), the binary head's outer product dh = ds u^T,
+the two heads' losses and their backward after numpy's exp, tanh and logaddexp (with numpy's
+pairwise sums),
 the L2 term's lam W, summing delta_window's word slots into word rows, the optimizer's update
 of the touched rows, the sentence loss's forward-backward recursions (a loop over t), and
 finding each word's argmax window for the character max-pool's backward. Here each is one
 loop over the data. numba is imported only when training needs these; predict never loads it
-(the Tagger decodes with crf.forward_backward). The first seven do numpy's arithmetic in
+(the Tagger decodes with crf.forward_backward). The first nine do numpy's arithmetic in
 numpy's order and precision (layers.py's numpy forms, np.add.at's row sums, the numpy Adam the
 update replaced), bit for bit (tests/test_kernels.py); the recursions run in float64
 (tests/test_sentence.py).
@@ -185,19 +187,16 @@ def binary_ce(s, t, softplus, y, u):
     -> sum of the per-window losses softplus - y s (numpy's pairwise order), s̄ = (σ(s) - y)/B
     with σ(s) = (1 + t)/2, c̄ = Σ s̄ (pairwise) as a (1,) array, and h̄ = s̄ uᵀ (B, H): the same
     bits as heads.sigmoid_ce_forward, sigmoid_ce_backward and BinaryHead.logits_backward."""
-    B, H = s.shape[0], u.shape[0]
+    B = s.shape[0]
     f = s.dtype.type
     one, half, n = f(1.0), f(0.5), f(B)
     terms, ds = np.empty(B, s.dtype), np.empty(B, s.dtype)
-    dh = np.empty((B, H), s.dtype)
     for i in range(B):
         terms[i] = softplus[i] - y[i] * s[i]
         ds[i] = (half * (one + t[i]) - y[i]) / n
-        for j in range(H):
-            dh[i, j] = ds[i] * u[j]
     dc = np.empty(1, s.dtype)
     dc[0] = pairwise_sum(ds, 0, B)
-    return pairwise_sum(terms, 0, B), ds, dc, dh
+    return pairwise_sum(terms, 0, B), ds, dc, outer(ds, u)
 
 
 @njit(cache=True, error_model="numpy")
