@@ -1,8 +1,8 @@
 """The compiled loops against numpy, bit for bit.
 
-The row sums are np.add.at's: each row's slots added in slot order. ReferenceAdam is the numpy
-code the Adam loop replaced, kept here only as the definition of the bits a seed must keep
-producing."""
+The row sums are np.add.at's: each row's slots added in slot order. ReferenceAdam is Adam in
+numpy, in the arrays' precision throughout (lr_t and eps_t rounded to it), kept here only as the
+definition of the bits a seed must keep producing."""
 import numpy as np
 import pytest
 
@@ -31,10 +31,12 @@ class ReferenceAdam:
         g2 *= 1 - b2
         v += g2
         c2 = np.sqrt(1 - b2 ** t)
+        eps_t = np.asarray(self.eps * c2).astype(g.dtype)        # both in the arrays' precision
+        lr_t = np.asarray(self.lr * c2 / (1 - b1 ** t)).astype(g.dtype)
         denom = np.sqrt(v)
-        denom += self.eps * c2
+        denom += eps_t
         step = m / denom
-        step *= self.lr * c2 / (1 - b1 ** t)
+        step *= lr_t
         return step
 
     def step(self, params, grads, E, rows, dE):

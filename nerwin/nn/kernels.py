@@ -10,8 +10,8 @@ of the touched rows, the sentence loss's forward-backward recursions (a loop ove
 finding each word's argmax window for the character max-pool's backward. Here each is one
 loop over the data. numba is imported only when training needs these; predict never loads it
 (the Tagger decodes with crf.forward_backward). The first nine do numpy's arithmetic in
-numpy's order and precision (layers.py's numpy forms, np.add.at's row sums, the numpy Adam the
-update replaced), bit for bit (tests/test_kernels.py); the recursions run in float64
+numpy's order and precision (layers.py's numpy forms, np.add.at's row sums, a numpy Adam in
+float32), bit for bit (tests/test_kernels.py); the recursions run in float64
 (tests/test_sentence.py).
 """
 from __future__ import annotations
@@ -320,16 +320,14 @@ def _adagrad_row(x, g, v, lr_f, eps_f, out):
 
 
 @njit(error_model="numpy", inline="always")
-def _adam_row(x, g, m, v, b1f, a1, b2f, a2, eps_t, scale, out):
-    f = x.dtype.type
+def _adam_row(x, g, m, v, b1f, a1, b2f, a2, eps_t, lr_t, out):
     for j in range(x.shape[0]):
         gj = g[j]
         mj = m[j] * b1f + a1 * gj
         vj = v[j] * b2f + (gj * gj) * a2
         m[j] = mj
         v[j] = vj
-        denom = f(np.float64(np.sqrt(vj)) + eps_t)
-        out[j] = x[j] - f(np.float64(mj / denom) * scale)
+        out[j] = x[j] - lr_t * (mj / (np.sqrt(vj) + eps_t))
 
 
 @njit(error_model="numpy", inline="always")
@@ -343,7 +341,8 @@ def _step_row(kind, x, g, mv, t, lr, b1, b2, eps, bias, out):
         _adagrad_row(x, g, mv[1], f(lr), f(eps), out)
     else:
         c2 = bias[t, 0]
-        _adam_row(x, g, mv[0], mv[1], f(b1), f(1.0 - b1), f(b2), f(1.0 - b2), eps * c2, lr * c2 / bias[t, 1], out)
+        eps_t, lr_t = f(eps * c2), f(lr * c2 / bias[t, 1])
+        _adam_row(x, g, mv[0], mv[1], f(b1), f(1.0 - b1), f(b2), f(1.0 - b2), eps_t, lr_t, out)
 
 
 @njit(cache=True, error_model="numpy")
@@ -355,7 +354,8 @@ def step_rows(kind, X, rows, G, mv, t, lr, b1, b2, eps, bias):
     Adam in the paper's efficient form, lr_t m / (sqrt(v) + eps_t) with lr_t = lr sqrt(1 - b2^t)
     / (1 - b1^t) and eps_t = eps sqrt(1 - b2^t): the bias corrections are per-row scalars,
     read from bias[t] = (sqrt(1 - b2^t), 1 - b1^t) (two pow calls a row cost more than the row).
-    Rounding follows numpy's: the moments in X's precision, the corrections in float64.
+    Everything runs in X's precision, as PyTorch's Adam does: lr_t and eps_t are rounded to it
+    once a row, so no value is widened and narrowed again per entry.
     Each kind's row is its own loop over one row's contiguous columns, so that LLVM vectorizes
     it (elementwise IEEE operations: the same bits as one column at a time). The rows are
     scattered over tables larger than the cache, so each row's lines are fetched AHEAD rows
