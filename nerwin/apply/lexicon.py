@@ -1,4 +1,4 @@
-"""Rows for the words a model meets: its own vocabulary (exact, then lowercase), then the vectors
+"""Rows for the words a model meets: its own vocabulary (exact, then lowercase, then composed), then the vectors
 source it was trained with (the lecture's unseen "television"), then the rows bundled in the
 model, then <UNK>. Only the safe readers of nerwin.vectors ever open a source."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from nerwin.errors import NerwinError
-from nerwin.text.windows import UNK, Vocab
+from nerwin.text.windows import UNK, Vocab, forms
 from nerwin.vectors import DEFAULT, open_store
 
 CACHE = 200_000   # pretrained rows kept across chunks; then dropped all at once
@@ -81,7 +81,7 @@ class Lexicon:
         vocab, extra, absent = self._ext
         index = vocab.index
         unseen = dict.fromkeys(t for toks in token_lists for t in toks if t not in index)
-        missing = [w for w in dict.fromkeys([*unseen, *(t.lower() for t in unseen)])
+        missing = [w for w in dict.fromkeys([*unseen, *(f for t in unseen for f in forms(t)[1:])])
                    if w not in index and w not in absent]
         if missing:
             found = self._pretrained(missing)

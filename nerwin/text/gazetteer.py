@@ -3,7 +3,8 @@ safely and matched over a sentence in linear time.
 
 A list has one entry a line, an entry one or more space-separated tokens ("New York City"). A
 token is marked B or I of a type's entry by the longest match starting at it, left to right,
-case-insensitive; the mark says too whether the entry matched with its exact case. Matching looks
+case-insensitive; the mark says too whether the entry matched with its exact case. Entries and
+tokens are compared in Unicode's composed form (NFC), so "Kraków" matches however it is typed. Matching looks
 up each n-gram of at most MAX_TOKENS tokens in a hash: O(n * MAX_TOKENS), never a regex per entry.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nerwin.errors import NerwinError
+from nerwin.text.windows import composed
 
 MAX_ENTRIES = 1_000_000      # entries over all lists: a bounded refusal, not a bounded hang
 MAX_TOKENS = 20              # tokens in one entry (titles of works run long)
@@ -91,13 +93,14 @@ class Matcher:
         self.longest = 1
         for k, t in enumerate(self.types):
             for e in lists[t]:
-                toks = tuple(e.split(" "))
+                toks = tuple(composed(e).split(" "))
                 self.lower.setdefault(tuple(x.lower() for x in toks), k)
                 self.exact.add((k, toks))
                 self.longest = max(self.longest, len(toks))
 
     def marks(self, tokens: list[str]) -> list[int]:
         """Each token's id: NONE, or 2 + 4k + its mark for type k."""
+        tokens = [composed(t) for t in tokens]
         n, out, i = len(tokens), [NONE] * len(tokens), 0
         low = [t.lower() for t in tokens]
         while i < n:

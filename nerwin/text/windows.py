@@ -1,11 +1,13 @@
 """Vocabulary and the window index matrix.
 
-A token's row is found in this order: the exact string, then its lowercase, then
-the shared <UNK> row. Sentences are padded with w copies of <s> and </s>, so the
+A token's row is found in this order: the exact string, then its lowercase, then both in
+Unicode's composed form (NFC) where the token is not in it ("Krako\u0301w", an o and a
+combining accent, finds "kraków"), then the shared <UNK> row. Sentences are padded with w copies of <s> and </s>, so the
 window of every token has 2w+1 rows: windows[i] = ids[i-w .. i+w].
 """
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
 from itertools import chain
 from typing import Iterable
@@ -25,25 +27,48 @@ class Vocab:
         return len(self.words)
 
     def key(self, token: str) -> str | None:
-        if token in self.index:
-            return token
-        low = token.lower()
-        return low if low in self.index else None
+        return next((k for k in forms(token) if k in self.index), None)
 
     def ids(self, token_lists: list[list[str]]) -> list[list[int]]:
         """Row ids of each sentence's tokens; each distinct token is looked up once."""
-        get, unk = self.index.get, self.index[UNK]
-        row = {t: i if (i := get(t)) is not None else get(t.lower(), unk)
+        get, other = self.index.get, self._other_row
+        row = {t: i if (i := get(t)) is not None else other(t)
                for t in dict.fromkeys(t for toks in token_lists for t in toks)}
         return [[row[t] for t in toks] for toks in token_lists]
 
+    def _other_row(self, token: str) -> int:
+        """The row of a token not found as it is: key()'s order, written out (ids' hot path)."""
+        get = self.index.get
+        if (i := get(token.lower())) is not None:
+            return i
+        c = composed(token)
+        if c is not token and ((i := get(c)) is not None or (i := get(c.lower())) is not None):
+            return i
+        return self.index[UNK]
+
+
+def composed(token: str) -> str:
+    """The token in NFC: GloVe and most vectors spell "ó" as one character, not "o" and U+0301."""
+    if token.isascii() or unicodedata.is_normalized("NFC", token):      # isascii: a flag, read in O(1)
+        return token
+    return unicodedata.normalize("NFC", token)
+
+
+def forms(token: str) -> list[str]:
+    """The keys a token's row is looked up by, in order: itself, its lowercase, and (only for a
+    token not in NFC) the same two composed."""
+    low, c = token.lower(), composed(token)
+    if c is token:
+        return [token] if low == token else [token, low]
+    return list(dict.fromkeys([token, low, c, c.lower()]))
+
 
 def candidates(tokens: Iterable[str]) -> list[str]:
-    """Each token and its lowercase, first-seen order (never a set: order decides rows)."""
+    """Each token's forms, first-seen order (never a set: order decides rows)."""
     seen: dict[str, None] = {}
     for t in tokens:
-        seen.setdefault(t, None)
-        seen.setdefault(t.lower(), None)
+        for k in forms(t):
+            seen.setdefault(k, None)
     return list(seen)
 
 
@@ -59,7 +84,7 @@ def build_vocab(token_lists: Iterable[list[str]], found: dict[str, np.ndarray], 
     for toks in token_lists:
         for t in toks:
             n_tok += 1
-            k = t if t in found else (t.lower() if t.lower() in found else None)
+            k = t if t in found else next((f for f in forms(t) if f in found), None)
             if k is None:
                 n_unk += 1
             else:
