@@ -26,6 +26,10 @@ def test_longest_match_left_to_right_with_exact_case():
     assert [got[i] for i in (11, 12)] == ["ORG B", "ORG I"]                      # lower-case entry, cased text
     assert got[15] == "LOC B, exact case" and got[0] == "none"
     assert m.marks([]) == []
+    # a token that holds a space (one from the API) is no entry's two tokens, nor part of one
+    assert decode(m, m.marks(["New York", "City"])) == ["none", "none"]
+    assert decode(m, m.marks(["New", "York City"])) == ["none", "none"]
+    assert decode(m, m.marks(["in", "\t", "Paris"])) == ["none", "none", "LOC B, exact case"]
 
 
 def brute_force(lists, toks):

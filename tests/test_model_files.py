@@ -68,9 +68,11 @@ def test_unknown_features_and_missing_ones_are_refused(models, tmp_path):
     d = rewrite_config(models["sentence"], tmp_path / "a", lambda c: c["features"].update(spellcheck={}))
     with pytest.raises(NerwinError, match="unknown features spellcheck"):
         nerwin.load(d)
-    d = rewrite_config(models["sentence"], tmp_path / "g", lambda c: c["features"].update(gazetteer={"lists": {}}))
-    with pytest.raises(NerwinError, match="gazetteer must hold lists"):
-        nerwin.load(d)
+    for k, lists in enumerate([{}, {"LOC": ["New  York"]}, {"LOC": ["New York\t"]}]):    # entries: tokens and single spaces
+        d = rewrite_config(models["sentence"], tmp_path / f"g{k}",
+                           lambda c: c["features"].update(gazetteer={"lists": lists}))
+        with pytest.raises(NerwinError, match="gazetteer must hold lists"):
+            nerwin.load(d)
     d = rewrite_config(models["sentence"], tmp_path / "b", lambda c: c["features"].pop("casing"))
     with pytest.raises(NerwinError, match="lists no casing feature"):
         nerwin.load(d)

@@ -87,27 +87,29 @@ class Matcher:
     """Longest-match marks of token lists against lists {type: entries}."""
 
     def __init__(self, lists: dict[str, list[str]]):
+        """Keys are strings, an entry's tokens joined by spaces (no token holds one): a tuple of
+        token strings took twice the memory (400 MB for a million entries)."""
         self.types = list(lists)
-        self.lower: dict[tuple, int] = {}       # lowercased entry -> its type (the first list that has it)
-        self.exact: set[tuple] = set()          # (type, entry as spelled)
+        self.lower: dict[str, int] = {}         # lowercased entry -> its type (the first list that has it)
+        self.exact: set[str] = set()            # "type<TAB>entry as spelled"
         self.longest = 1
         for k, t in enumerate(self.types):
             for e in lists[t]:
-                toks = tuple(composed(e).split(" "))
-                self.lower.setdefault(tuple(x.lower() for x in toks), k)
-                self.exact.add((k, toks))
-                self.longest = max(self.longest, len(toks))
+                e = composed(e)
+                self.lower.setdefault(e.lower(), k)
+                self.exact.add(f"{k}\t{e}")
+                self.longest = max(self.longest, e.count(" ") + 1)
 
     def marks(self, tokens: list[str]) -> list[int]:
         """Each token's id: NONE, or 2 + 4k + its mark for type k."""
-        tokens = [composed(t) for t in tokens]
+        tokens = [composed(t) if " " not in t else "\t" for t in tokens]    # no entry's token holds either
         n, out, i = len(tokens), [NONE] * len(tokens), 0
         low = [t.lower() for t in tokens]
         while i < n:
             for L in range(min(self.longest, n - i), 0, -1):
-                k = self.lower.get(tuple(low[i:i + L]))
+                k = self.lower.get(" ".join(low[i:i + L]))
                 if k is not None:
-                    exact = (k, tuple(tokens[i:i + L])) in self.exact
+                    exact = f"{k}\t{' '.join(tokens[i:i + L])}" in self.exact
                     base = 2 + 4 * k
                     out[i] = base + (B_EXACT if exact else B)
                     for j in range(i + 1, i + L):

@@ -30,9 +30,11 @@ class Gazetteer(EmbeddingFeature):
     def from_config(cls, settings, d):
         lists = d.get("lists") if isinstance(d, dict) else None
         if not (isinstance(lists, dict) and lists and all(
-                isinstance(t, str) and isinstance(v, list) and v and all(isinstance(e, str) and e.strip() for e in v)
+                isinstance(t, str) and isinstance(v, list) and v
+                and all(isinstance(e, str) and e.strip() and " ".join(e.split()) == e for e in v)
                 for t, v in lists.items())):
-            raise ValueError("gazetteer must hold lists: {type: [entries]}, none empty")
+            raise ValueError("gazetteer must hold lists: {type: [entries]}, none empty, each entry's tokens "
+                             "joined by single spaces")
         return cls(settings, lists)
 
     def config(self):
