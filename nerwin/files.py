@@ -21,19 +21,21 @@ def is_regular_or_new(path: Path) -> bool:
     return stat.S_ISREG(st.st_mode)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data) -> None:
     """A temp file in the same folder, fsynced and renamed over path, so a crash leaves the old
-    file or the new one. /dev/stdout, a symlink or a device is written directly instead."""
+    file or the new one. /dev/stdout, a symlink or a device is written directly instead.
+    data: bytes, or a function that writes them to the open file."""
     path = Path(path)
+    write = data if callable(data) else (lambda f: f.write(data))
     if not is_regular_or_new(path):
         with open(path, "wb") as f:
-            f.write(data)
+            write(f)
         return
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~UMASK)           # mkstemp's 0600 would hide a model from its group
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -32,6 +32,7 @@ SCRIPTS = [
     ("bench/profile_tag", [], "performance.md#tag-profile", "1 min"),
     ("bench/bench_chars", [], "performance.md#chars-cost", "3 min"),
     ("bench/bench_memory", [], "performance.md#memory", "3 min"),
+    ("bench/bench_gazetteer", ["--rev", "8ec4952"], "performance.md#gazetteer-cost", "1 min"),
     ("bench/bench_serve", [], "usage.md#serve", "3 min"),
     ("bench/bench_dask", [], "usage.md#dask", "3 min"),
     ("bench/bench_spacy", [], "usage.md#spacy-bench", "15 min"),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import io
 import json
 import os
 import re
@@ -91,8 +90,9 @@ def sweep(out: Path) -> None:
             shutil.rmtree(f, ignore_errors=True)
 
 
-def write_files(out: Path, files: dict[str, bytes]) -> None:
-    """Replace the directory out by one holding these files (and the other files it had)."""
+def write_files(out: Path, files: dict) -> None:
+    """Replace the directory out by one holding these files (and the other files it had): each
+    its bytes, or a function that writes them to an open file."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sweep(out)
@@ -117,16 +117,17 @@ def write_files(out: Path, files: dict[str, bytes]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def model_files(arrays: dict, config: dict, bundle=None, shown: dict | None = None) -> dict[str, bytes]:
-    """shown: the config.json people read, when it should abbreviate what the model holds."""
+def model_files(arrays: dict, config: dict, bundle=None, shown: dict | None = None) -> dict:
+    """{name: its bytes, or a function that writes them to an open file}: model.npz is written
+    straight into its file, not built in memory first (which held the whole model twice).
+    shown: the config.json people read, when it should abbreviate what the model holds."""
     def dump(c):
         return json.dumps(dict(c, nerwin_version=__version__), indent=1, ensure_ascii=False,
                           allow_nan=False).encode("utf-8")
     text = dump(config)
-    buf = io.BytesIO()
-    np.savez(buf, config_json=np.frombuffer(text, dtype=np.uint8), **arrays,
-             **(bundle.to_arrays() if bundle is not None else {}))
-    return {"config.json": text if shown is None else dump(shown), "model.npz": buf.getvalue()}
+    more = bundle.to_arrays() if bundle is not None else {}
+    npz = lambda f: np.savez(f, config_json=np.frombuffer(text, dtype=np.uint8), **arrays, **more)  # noqa: E731
+    return {"config.json": text if shown is None else dump(shown), "model.npz": npz}
 
 
 def save(out: Path, arrays: dict, config: dict, bundle=None, history: dict | None = None,

@@ -66,13 +66,14 @@ class FileStore:
         return out
 
     def top(self, n: int) -> tuple[list[str], np.ndarray]:
-        """The first n rows: word2vec and GloVe files are ordered by frequency."""
-        words, vecs = [], []
+        """The first n rows: word2vec and GloVe files are ordered by frequency. Each row goes
+        straight into one array: a list of rows, then stacked, held the rows twice."""
+        words, vecs = [], np.empty((max(n, 0), self.dim), np.float32)
         with open_vectors(self.path) as f:
             for row, line, _, wb, payload in self.rows(f, n):
                 words.append(wb.decode("utf-8", "replace"))
-                vecs.append(self.parse(payload, row, line, words[-1]))
-        return words, (np.stack(vecs) if vecs else np.zeros((0, self.dim), np.float32))
+                vecs[len(words) - 1] = self.parse(payload, row, line, words[-1])
+        return words, vecs[:len(words)]
 
     def seek_lookup(self, index: HashIndex, words: Iterable[str], limit: int | None) -> dict[str, np.ndarray]:
         found = []

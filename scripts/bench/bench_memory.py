@@ -13,7 +13,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -59,12 +58,19 @@ def write_bin(path: Path, keys: list[str], dim: int) -> None:
                              for k, v in zip(keys[start:start + 10000], block)))
 
 
-def measure(cmd) -> tuple[float, float]:
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    _, status, ru = os.wait4(p.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, cmd
-    return ru.ru_maxrss / 1024, time.perf_counter() - t0
+# Linux counts the RSS a child had before exec in its peak, and a fork starts with the parent's:
+# this script's peak would land in every figure. A small launcher forks each command instead.
+LAUNCH = ("import os, subprocess, sys, time; t0 = time.perf_counter(); "
+          "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL); _, status, ru = os.wait4(p.pid, 0); "
+          "print(ru.ru_maxrss, time.perf_counter() - t0, os.waitstatus_to_exitcode(status))")
+
+
+def measure(cmd, env=None, cwd=None) -> tuple[float, float]:
+    """-> peak RSS (MB) and wall seconds of one process."""
+    out = subprocess.run([sys.executable, "-c", LAUNCH, *cmd], env=env, cwd=cwd, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[2] == "0", cmd
+    return int(out[0]) / 1024, float(out[1])
 
 
 def main():

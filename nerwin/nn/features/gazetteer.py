@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 from nerwin.nn.features.base import EmbeddingFeature, Ids
-from nerwin.text.gazetteer import PAD, Matcher, read_gazetteers
+from nerwin.text.gazetteer import PAD, Matcher, read_gazetteers, well_formed
 from nerwin.text.windows import window_matrix
 
 
@@ -29,10 +29,8 @@ class Gazetteer(EmbeddingFeature):
     @classmethod
     def from_config(cls, settings, d):
         lists = d.get("lists") if isinstance(d, dict) else None
-        if not (isinstance(lists, dict) and lists and all(
-                isinstance(t, str) and isinstance(v, list) and v
-                and all(isinstance(e, str) and e.strip() and " ".join(e.split()) == e for e in v)
-                for t, v in lists.items())):
+        if not (isinstance(lists, dict) and lists and all(isinstance(t, str) and well_formed(v)
+                                                         for t, v in lists.items())):
             raise ValueError("gazetteer must hold lists: {type: [entries]}, none empty, each entry's tokens "
                              "joined by single spaces")
         return cls(settings, lists)
