@@ -159,3 +159,16 @@ def test_ten_million_entries_are_refused_at_a_bound(tmp_path):
     with pytest.raises(NerwinError, match=f":{MAX_ENTRIES + 1}: more than 1,000,000 entries"):
         read_gazetteers([f"LOC={f}"], ["LOC"])
     assert time.perf_counter() - t0 < 30
+
+
+def test_a_saved_list_is_checked_as_the_reader_writes_entries():
+    """well_formed's one regular expression against the definition, entry by entry: the reader's
+    " ".join(line.split()), never empty; on random lists of letters, spaces and other whitespace."""
+    import random
+    from nerwin.text.gazetteer import well_formed
+    rng = random.Random(0)
+    alphabet = ["a", "B", "é", " ", "\n", "\t", "\r", "\xa0", "\x1c", "\u2028", "\u200b"]
+    for _ in range(20_000):
+        v = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 5))) for _ in range(rng.randint(1, 3))]
+        assert well_formed(v) == all(e.strip() and " ".join(e.split()) == e for e in v), v
+    assert not well_formed([]) and not well_formed("New York") and not well_formed(["Paris", 3])
