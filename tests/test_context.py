@@ -84,6 +84,26 @@ def test_a_sentence_tags_the_same_alone_and_in_a_batch(two):
         np.testing.assert_allclose(a.probs, b.probs, rtol=1e-5)
 
 
+def test_a_chunk_of_many_passes_tags_as_each_sentence_alone(two):
+    """A chunk of 300 sentences (about 5,000 windows) runs in passes of whole sentences: a second
+    layer reads each sentence whole, so each tags as it does alone."""
+    from nerwin.apply.tagger import WINDOWS, passes
+    rng = np.random.default_rng(0)
+    words = "the of Paris Angela Merkel visited Berlin Monday press met in on and Rome".split()
+    sents = [list(rng.choice(words, size=int(rng.integers(0, 35)))) for _ in range(300)]
+    lengths = np.array([len(x) for x in sents])
+    cut = passes(lengths, WINDOWS)
+    assert len(cut) >= 4 and cut[0][0] == 0 and cut[-1][1] == len(sents)
+    assert all(b0 == a1 for (_, b0), (a1, _) in zip(cut, cut[1:]))                 # whole sentences, all of them
+    assert max(lengths[a:b].sum() for a, b in cut) < WINDOWS + lengths.max()
+    t = nerwin.load(two)
+    together = t.tag_sentences(sents)
+    for x, d in zip(sents, together):
+        alone = t.tag(x)
+        assert alone.labels == d.labels
+        np.testing.assert_allclose(alone.probs, d.probs, rtol=1e-5)
+
+
 def test_explain_reaches_w_plus_w2_and_its_gradient_is_ds_de(two):
     """explain's g for each word of token t's reach is ds_t/de of that word (summed over the
     layer-1 windows that hold it), checked by central differences on its row of E in float64."""

@@ -115,16 +115,19 @@ class Tagger:
 
     def logits(self, token_lists: list[list[str]]) -> np.ndarray:
         """The head's logits s of every token: (N,) binary, (N, K) otherwise. The features' block
-        work (the character CNN, once per distinct token) is done before the windows are cut
-        into passes."""
+        work (the character CNN, once per distinct token) is done first; then each pass takes
+        whole sentences, about WINDOWS windows, from x to s: its h stays in cache, and a second
+        layer sees whole sentences."""
         E, X, feats = self.windows(token_lists)
-        m, h = self.model, []
+        m, act, s = self.model, self.settings.activation, []
         states = network.prepare(m.params, m.features, feats)
-        for i in range(0, max(len(X), 1), WINDOWS):           # one pass even when empty: the right shape
-            part = slice(i, i + WINDOWS)
-            h.append(network.hidden(m.params, E, X[part], m.settings.activation, m.features, feats.take(part), states))
         lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
-        return network.head_scores(m.params, np.concatenate(h), m.head, m.settings.activation, lengths)
+        first = np.concatenate([[0], np.cumsum(lengths)]).tolist()       # sentence k's first window
+        for a, b in passes(lengths, WINDOWS):
+            part = slice(first[a], first[b])
+            h = network.hidden(m.params, E, X[part], act, m.features, feats.take(part), states)
+            s.append(network.head_scores(m.params, h, m.head, act, lengths[a:b]))
+        return np.concatenate(s)
 
     @property
     def temperature(self) -> float:
@@ -285,6 +288,16 @@ class Tagger:
 
     def say_fallbacks(self) -> None:
         self._lexicon.say_fallbacks()
+
+
+def passes(lengths: np.ndarray, windows: int) -> list[tuple[int, int]]:
+    """Sentences [a, b) of each forward pass: whole sentences, a new pass starting at the first
+    sentence that starts at or past each multiple of `windows` windows; one pass even when
+    there are no sentences, so that the logits have their shape."""
+    starts = np.cumsum(lengths) - lengths
+    cuts = np.unique(np.searchsorted(starts, np.arange(0, max(int(lengths.sum()), 1), windows)))
+    cuts = [0, *[int(c) for c in cuts if 0 < c < len(lengths)], len(lengths)]
+    return list(zip(cuts[:-1], cuts[1:])) or [(0, 0)]
 
 
 def explain_rows(toks, doc, score, parts, w: int, labels: dict, which) -> list[dict]:
