@@ -26,9 +26,7 @@ from nerwin.text.docbin import conll_text, jsonl_text, write_docbin
 from nerwin.text.schemes import spans
 from nerwin.text.metrics import format_entity, format_prf
 from nerwin.tools.explain import explain_text
-from nerwin.tools.gradcheck import run_all
 from nerwin.tools.graph import graph_dict, graph_html, graph_text
-from nerwin.tools.report import html_report
 from nerwin.vectors import open_store
 from nerwin.version import __version__
 
@@ -351,6 +349,7 @@ def report(
     if history is None and (Path(model_dir) / "history.json").exists():
         print(f"nerwin: warning: {Path(model_dir) / 'history.json'}: not a training history nerwin can read; "
               "the report leaves out the learning curves", file=sys.stderr)
+    from nerwin.tools.report import html_report         # here: predict's cold start does without it
     page, _ = html_report(Tagger.load(model_dir, vectors, vectors_format), file, model_dir, history, max_errors)
     write_output(page.encode("utf-8"), html_path)
     print(f"report: {html_path} ({len(page.encode()) / 1024:,.0f} KB)", file=sys.stderr)
@@ -374,6 +373,7 @@ def gradcheck(
     s = Settings.of(**settings, **({"activation": activation} if activation is not None else {}))
     if not 0 < tolerance < 1:
         raise NerwinError(f"--tolerance must be between 0 and 1, got {tolerance}")
+    from nerwin.tools.gradcheck import run_all          # here: it loads rich, which applying a model does without
     ok = run_all(s, train_file, vectors, vectors_format, activation, tolerance, print)
     raise typer.Exit(0 if ok else 1)
 

@@ -93,14 +93,14 @@ try:
     main()
 except SystemExit as e:
     assert not e.code, e.code
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("numba", "gensim", "torch", "matplotlib")
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("numba", "gensim", "torch", "matplotlib", "rich")
                or m.startswith("nerwin.training") or m == "nerwin.nn.kernels")
 print(json.dumps(heavy), file=sys.stderr)
 """
 
 
 @pytest.mark.parametrize("name", ["binary", "softmax", "sentence"])
-def test_applying_a_model_never_loads_numba_gensim_or_training(kinds, tmp_path, name):
+def test_applying_a_model_never_loads_numba_gensim_rich_or_training(kinds, tmp_path, name):
     m = kinds / name
     for args in (["predict", str(DATA / "test.conll"), "--model", str(m), "--input-format", "conll"],
                  ["evaluate", str(DATA / "test.conll"), "--model", str(m)],
