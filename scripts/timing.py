@@ -2,6 +2,7 @@
 benchmarks time small pieces of work and keep the ones no pause hit (a median of steps, or
 the fastest of several passes over the same chunk), and say how much wall time pauses took."""
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -13,6 +14,21 @@ def wall(cmd, stdin_bytes=None, env=None, quiet=False) -> float:
     subprocess.run(list(map(str, cmd)), input=stdin_bytes, env=env, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL if quiet else None)
     return time.perf_counter() - t0
+
+
+# Linux counts the RSS a child had before exec in its peak, and a fork starts with its parent's
+# memory: a benchmark's own peak would land in every figure. A small launcher forks each command.
+LAUNCH = ("import os, subprocess, sys, time; t0 = time.perf_counter(); "
+          "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL); _, status, ru = os.wait4(p.pid, 0); "
+          "print(ru.ru_maxrss, time.perf_counter() - t0, os.waitstatus_to_exitcode(status))")
+
+
+def peak_rss(cmd, env=None, cwd=None) -> tuple[float, float]:
+    """-> the command's peak RSS (MB) and its wall seconds; fails if it fails."""
+    out = subprocess.run([sys.executable, "-c", LAUNCH, *map(str, cmd)], env=env, cwd=cwd, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out[2] == "0", cmd
+    return int(out[0]) / 1024, float(out[1])
 
 
 def pause_probe(seconds: float = 2.0) -> float:

@@ -21,9 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section
-sys.path.insert(0, str(Path(__file__).resolve().parent))     # bench_memory's measure
-from bench_memory import measure  # noqa: E402
 from doc_section import replace_section  # noqa: E402
+from timing import peak_rss  # noqa: E402
 
 SYLLABLES = ["ka", "lo", "mi", "ter", "son", "ber", "an", "el", "is", "or", "ven", "ra", "du", "sh", "qu", "ix",
              "bur", "ton", "ville", "grad", "dorf", "ham", "ford", "mont"]
@@ -69,7 +68,7 @@ def main():
             for code, env in codes if model == "with" else codes[:1]:
                 cmd = [sys.executable, "-m", "nerwin", "predict", "--model", str(tmp / model),
                        "--input-format", "conll", str(sample.path("test.conll"))]
-                got = [measure(cmd, env, tmp) for _ in range(a.runs)]     # tmp: `python -m` reads the
+                got = [peak_rss(cmd, env, tmp) for _ in range(a.runs)]     # tmp: `python -m` reads the
                                                                             # working folder before PYTHONPATH
                 mb, s = statistics.median(g[0] for g in got), statistics.median(g[1] for g in got)
                 size = (tmp / model / "model.npz").stat().st_size / 2**20

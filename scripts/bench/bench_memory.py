@@ -10,7 +10,6 @@ KeyedVectors.load_word2vec_format(binary=True). Target: nerwin's peak RSS <= 300
 import argparse
 import os
 import random
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -21,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
+from timing import peak_rss  # noqa: E402
 
 
 def synthetic_keys(n: int, corpus_words: list[str], rng: random.Random) -> list[str]:
@@ -58,21 +58,6 @@ def write_bin(path: Path, keys: list[str], dim: int) -> None:
                              for k, v in zip(keys[start:start + 10000], block)))
 
 
-# Linux counts the RSS a child had before exec in its peak, and a fork starts with the parent's:
-# this script's peak would land in every figure. A small launcher forks each command instead.
-LAUNCH = ("import os, subprocess, sys, time; t0 = time.perf_counter(); "
-          "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL); _, status, ru = os.wait4(p.pid, 0); "
-          "print(ru.ru_maxrss, time.perf_counter() - t0, os.waitstatus_to_exitcode(status))")
-
-
-def measure(cmd, env=None, cwd=None) -> tuple[float, float]:
-    """-> peak RSS (MB) and wall seconds of one process."""
-    out = subprocess.run([sys.executable, "-c", LAUNCH, *cmd], env=env, cwd=cwd, capture_output=True, text=True,
-                         check=True).stdout.split()
-    assert out[2] == "0", cmd
-    return int(out[0]) / 1024, float(out[1])
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -93,10 +78,10 @@ def main():
         os.environ.update(env_cache)
         train = [sys.executable, "-m", "nerwin", "train", "--train", str(BTC / "train.conll"), "--target", "LOC",
                  "--vectors", str(vec), "--epochs", "1", "--out", str(tmp / "m"), "-q"]
-        nerwin_mb, nerwin_s = measure(train)
-        predict_mb, predict_s = measure([sys.executable, "-m", "nerwin", "predict", "--model", str(tmp / "m"),
+        nerwin_mb, nerwin_s = peak_rss(train)
+        predict_mb, predict_s = peak_rss([sys.executable, "-m", "nerwin", "predict", "--model", str(tmp / "m"),
                                          str(BTC / "test.conll"), "--input-format", "conll"])
-        gensim_mb, gensim_s = measure([sys.executable, "-c",
+        gensim_mb, gensim_s = peak_rss([sys.executable, "-c",
                                        "from gensim.models import KeyedVectors; "
                                        f"KeyedVectors.load_word2vec_format({str(vec)!r}, binary=True)"])
     budget = 300 + 0.1 * size_mb

@@ -21,20 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
 from doc_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
-from timing import pause_probe, wall  # noqa: E402
+from timing import pause_probe, peak_rss, wall  # noqa: E402
 
 NERWIN = Path(sys.executable).with_name("nerwin")
-
-
-def peak_rss_mb(cmd, stdin_path) -> tuple[float, float]:
-    """(peak RSS of the child in MB, wall seconds)."""
-    with open(stdin_path, "rb") as f:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdin=f, stdout=subprocess.DEVNULL)
-        _, status, ru = os.wait4(p.pid, 0)
-        secs = time.perf_counter() - t0
-    assert os.waitstatus_to_exitcode(status) == 0, cmd
-    return ru.ru_maxrss / 1024, secs
 
 
 def make_text(path: Path, tokens: list[str], n_tokens: int, rng: random.Random) -> None:
@@ -113,7 +102,7 @@ def main():
         f = tmp / f"in{n}.txt"
         if not f.exists():
             make_text(f, tokens, n, random.Random(n))
-        mb, secs = peak_rss_mb(cmd + [str(f)], os.devnull)
+        mb, secs = peak_rss(cmd + [str(f)])
         if name == "binary LOC":
             rss[n] = mb
         rate = f"**{stream_rate(m, f, a.passes):,.0f}**" if n == 1_000_000 else "–"
