@@ -97,7 +97,7 @@ def main():
             "passes |", "|---|---|---|---|---|---|---|"]
     lost = [pause_probe()]
     for name, m, n in (("binary LOC", model, 1_000_000), ("binary LOC", model, 5_000_000),
-                       ("all types, sentence loss (Viterbi)", all_model, 1_000_000)):
+                       ("all types, sentence loss (Viterbi), characters", all_model, 1_000_000)):
         cmd = [str(NERWIN), "predict", "--model", str(m)]
         f = tmp / f"in{n}.txt"
         if not f.exists():
