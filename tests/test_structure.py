@@ -26,7 +26,8 @@ RANK = {"version": 0, "errors": 0, "files": 0.5, "sample": 0, "text": 1, "vector
 # imports inside functions, each for a reason the module states beside it
 LAZY = {("cli", "nerwin.training.run"), ("cli", "nerwin.tools.drift"), ("__init__", "nerwin.training.run"),
         ("__init__", "nerwin.apply.tagger"), ("nn", "nerwin.nn.kernels"), ("command", "nerwin.cli"),
-        ("cli", "nerwin.tools.serve"), ("cli", "nerwin.tools.cluster"), ("text", "nerwin.text.docbin")}
+        ("cli", "nerwin.tools.serve"), ("cli", "nerwin.tools.cluster"), ("text", "nerwin.text.docbin"),
+        ("cli", "nerwin.tools.report"), ("cli", "nerwin.tools.gradcheck")}
 
 
 def layer(path: Path) -> str:
