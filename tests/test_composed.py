@@ -13,11 +13,8 @@ NFD = "Krako\u0301w"                     # o + COMBINING ACUTE ACCENT
 NFC = unicodedata.normalize("NFC", NFD)   # ó
 
 
-def test_the_two_spellings_differ_as_strings():
-    assert NFD != NFC and len(NFD) == len(NFC) + 1
-
-
 def test_a_decomposed_token_finds_the_composed_row_exactly_then_lowercase():
+    assert NFD != NFC and len(NFD) == len(NFC) + 1                         # two strings, one word
     v = Vocab([UNK, "<s>", "</s>", "kraków", NFD.upper()])
     assert v.ids([[NFD, NFC, NFD.upper(), "Krakow"]]) == [[3, 3, 4, 0]]     # its own row first, if it has one
     assert v.key(NFD) == "kraków" and v.key("Krakow") is None

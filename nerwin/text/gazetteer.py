@@ -4,8 +4,9 @@ safely and matched over a sentence in linear time.
 A list has one entry a line, an entry one or more space-separated tokens ("New York City"). A
 token is marked B or I of a type's entry by the longest match starting at it, left to right,
 case-insensitive; the mark says too whether the entry matched with its exact case. Entries and
-tokens are compared in Unicode's composed form (NFC), so "Kraków" matches however it is typed. Matching looks
-up each n-gram of at most MAX_TOKENS tokens in a hash: O(n * MAX_TOKENS), never a regex per entry.
+tokens are compared in Unicode's composed form (NFC), so "Kraków" matches however it is typed.
+Matching looks up each n-gram of at most MAX_TOKENS tokens in a hash: O(n * MAX_TOKENS), never a
+regex per entry.
 """
 from __future__ import annotations
 

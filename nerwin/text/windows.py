@@ -2,8 +2,8 @@
 
 A token's row is found in this order: the exact string, then its lowercase, then both in
 Unicode's composed form (NFC) where the token is not in it ("Krako\u0301w", an o and a
-combining accent, finds "kraków"), then the shared <UNK> row. Sentences are padded with w copies of <s> and </s>, so the
-window of every token has 2w+1 rows: windows[i] = ids[i-w .. i+w].
+combining accent, finds "kraków"), then the shared <UNK> row. Sentences are padded with w
+copies of <s> and </s>, so the window of every token has 2w+1 rows: windows[i] = ids[i-w .. i+w].
 """
 from __future__ import annotations
 
