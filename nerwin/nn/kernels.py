@@ -307,86 +307,82 @@ def route_max(z, starts, dr):
 
 
 @njit(error_model="numpy", inline="always")
-def _sgd_row(x, g, lr_f, out):
+def _sgd_row(x, g, lr_f):
     for j in range(x.shape[0]):
-        out[j] = x[j] - lr_f * g[j]
+        x[j] = x[j] - lr_f * g[j]
 
 
 @njit(error_model="numpy", inline="always")
-def _adagrad_row(x, g, v, lr_f, eps_f, out):
+def _adagrad_row(x, g, v, lr_f, eps_f):
     for j in range(x.shape[0]):
         v[j] += g[j] * g[j]
-        out[j] = x[j] - (lr_f * g[j]) / (np.sqrt(v[j]) + eps_f)
+        x[j] = x[j] - (lr_f * g[j]) / (np.sqrt(v[j]) + eps_f)
 
 
 @njit(error_model="numpy", inline="always")
-def _adam_row(x, g, m, v, b1f, a1, b2f, a2, eps_t, lr_t, out):
+def _adam_row(x, g, m, v, b1f, a1, b2f, a2, eps_t, lr_t):
     for j in range(x.shape[0]):
         gj = g[j]
         mj = m[j] * b1f + a1 * gj
         vj = v[j] * b2f + (gj * gj) * a2
         m[j] = mj
         v[j] = vj
-        out[j] = x[j] - lr_t * (mj / (np.sqrt(vj) + eps_t))
-
-
-@njit(error_model="numpy", inline="always")
-def _step_row(kind, x, g, mv, t, lr, b1, b2, eps, bias, out):
-    """One row x's update by its gradient g into out (x itself, or a scratch row); mv (2, cols)
-    its state, t its step count, already advanced."""
-    f = x.dtype.type
-    if kind == 0:
-        _sgd_row(x, g, f(lr), out)
-    elif kind == 1:
-        _adagrad_row(x, g, mv[1], f(lr), f(eps), out)
-    else:
-        c2 = bias[t, 0]
-        eps_t, lr_t = f(eps * c2), f(lr * c2 / bias[t, 1])
-        _adam_row(x, g, mv[0], mv[1], f(b1), f(1.0 - b1), f(b2), f(1.0 - b2), eps_t, lr_t, out)
+        x[j] = x[j] - lr_t * (mj / (np.sqrt(vj) + eps_t))
 
 
 @njit(cache=True, error_model="numpy")
 def step_rows(kind, X, rows, G, mv, t, lr, b1, b2, eps, bias):
     """Update X[rows[i]] by its gradient G[i] (R, cols) in place. kind, the place in
     optim.OPTIMIZERS: 0 sgd, 1 adagrad (mv[:, 1] sums g^2), 2 Adam (moments m = mv[:, 0] and
-    v = mv[:, 1], (|rows of X|, 2, cols), and each row's step count t (|rows of X|,)).
+    v = mv[:, 1], (|rows of X|, 2, cols)); t (|rows of X|,) counts each row's steps. A dense
+    array is one row: X (1, size), rows [0].
 
     Adam in the paper's efficient form, lr_t m / (sqrt(v) + eps_t) with lr_t = lr sqrt(1 - b2^t)
     / (1 - b1^t) and eps_t = eps sqrt(1 - b2^t): the bias corrections are per-row scalars,
     read from bias[t] = (sqrt(1 - b2^t), 1 - b1^t) (two pow calls a row cost more than the row).
     Everything runs in X's precision, as PyTorch's Adam does: lr_t and eps_t are rounded to it
     once a row, so no value is widened and narrowed again per entry.
-    Each kind's row is its own loop over one row's contiguous columns, so that LLVM vectorizes
-    it (elementwise IEEE operations: the same bits as one column at a time). The rows are
-    scattered over tables larger than the cache, so each row's lines are fetched AHEAD rows
-    early; a row's m and v sit side by side, one run of memory rather than two.
+    Each optimizer has its own loop over the rows, and each row's update is a loop over its
+    contiguous columns, which LLVM vectorizes (elementwise IEEE operations: the same bits as
+    one column at a time). Choosing the optimizer inside the rows' loop, once a row, took 2.7-3.8x
+    the time on a batch's 566 rows of 50 (scripts/bench/step_pieces.py). The rows are scattered
+    over tables larger than the cache, so each row's lines are fetched AHEAD rows early; a
+    row's m and v sit side by side, one run of memory rather than two.
     """
-    line = max(1, 64 // X.itemsize)
-    for i in range(rows.shape[0]):
-        if i + AHEAD < rows.shape[0]:           # the row AHEAD on, while this one computes
-            q = rows[i + AHEAD]
-            for j in range(0, X.shape[1], line):
-                prefetch(X, q, j)
-                if kind == 2:
+    f = X.dtype.type
+    R, line = rows.shape[0], max(1, 64 // X.itemsize)
+    if kind == 2:
+        b1f, a1, b2f, a2 = f(b1), f(1.0 - b1), f(b2), f(1.0 - b2)
+        for i in range(R):
+            if i + AHEAD < R:                   # the row AHEAD on, while this one computes
+                q = rows[i + AHEAD]
+                for j in range(0, X.shape[1], line):
+                    prefetch(X, q, j)
                     prefetch(mv[q], 0, j)
-                if kind >= 1:
                     prefetch(mv[q], 1, j)
-        r = rows[i]
-        t[r] += 1
-        _step_row(kind, X[r], G[i], mv[r], t[r], lr, b1, b2, eps, bias, X[r])
-
-
-@njit(cache=True, error_model="numpy")
-def step_dense(kind, x, g, mv, t, lr, b1, b2, eps, bias, scratch):
-    """step_rows for one dense array, x and g flat (cols,), mv (1, 2, cols), t (1,): the new
-    values go to scratch[:cols] first, then over x, the same bits. The GEMMs' second BLAS thread
-    has just read W, so its lines sit in both cores' caches; the copy writes them in one tight
-    run instead of between the update's sqrt and divide (scripts/bench/step_pieces.py times
-    both right after the GEMMs)."""
-    n = x.shape[0]
-    t[0] += 1
-    _step_row(kind, x, g, mv[0], t[0], lr, b1, b2, eps, bias, scratch[:n])
-    x[:] = scratch[:n]
+            r = rows[i]
+            t[r] += 1
+            c2 = bias[t[r], 0]
+            _adam_row(X[r], G[i], mv[r, 0], mv[r, 1], b1f, a1, b2f, a2, f(eps * c2), f(lr * c2 / bias[t[r], 1]))
+    elif kind == 1:
+        for i in range(R):
+            if i + AHEAD < R:
+                q = rows[i + AHEAD]
+                for j in range(0, X.shape[1], line):
+                    prefetch(X, q, j)
+                    prefetch(mv[q], 1, j)
+            r = rows[i]
+            t[r] += 1
+            _adagrad_row(X[r], G[i], mv[r, 1], f(lr), f(eps))
+    else:
+        for i in range(R):
+            if i + AHEAD < R:
+                q = rows[i + AHEAD]
+                for j in range(0, X.shape[1], line):
+                    prefetch(X, q, j)
+            r = rows[i]
+            t[r] += 1
+            _sgd_row(X[r], G[i], f(lr))
 
 
 @njit(cache=True, error_model="numpy")

@@ -1,8 +1,7 @@
 """SGD, AdaGrad and Adam. Dense parameters (W, b, u, c, ...) are updated whole; the word
 vectors E and the character and affix tables only in the rows a batch touched, with per-row state (as in CS224d's
 sparse updates), so a batch costs O(rows touched), not O(|V|). A dense array is one
-row that every step touches, so both go through the same compiled row update (kernels.step_rows,
-kernels.step_dense)."""
+row that every step touches, so both go through the same compiled row update (kernels.step_rows)."""
 from __future__ import annotations
 
 import math
@@ -21,9 +20,9 @@ class Optimizer:
         gradient comes as (rows, their sums), as E's does (the features say which)."""
         if name not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {name!r}")
-        from nerwin.nn.kernels import step_dense, step_rows     # numba: only once training starts
+        from nerwin.nn.kernels import step_rows     # numba: only once training starts
         self.name, self.kind, self.lr, self.trainable = name, OPTIMIZERS.index(name), lr, trainable
-        self.kernel, self.dense_kernel = step_rows, step_dense
+        self.kernel = step_rows
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         # state per array: each row's moments m and v side by side (rows, 2, cols), and its step count
         state = lambda X: (np.zeros((X.shape[0], 2, X.shape[1]), X.dtype), np.zeros(X.shape[0], np.int64))  # noqa: E731
@@ -31,11 +30,6 @@ class Optimizer:
         if not all(params[k].flags.c_contiguous for k in self.dense):    # step() updates views of them
             raise ValueError("dense parameters must be C-contiguous")
         self.tables = {k: state(params[k]) for k in params if k in row_tables}
-        self.scratch = {}                   # per dtype: the new values of a dense array, before they land
-        for k in self.dense:
-            a = params[k]
-            if a.size > len(self.scratch.get(a.dtype, ())):
-                self.scratch[a.dtype] = np.empty(a.size, a.dtype)
         self.E_state = state(E)
         self.steps = 0
         self.bias = np.zeros((1, 2))        # Adam's corrections by step count; row 0 unused
@@ -51,18 +45,16 @@ class Optimizer:
             X, G = np.zeros((1, 1), dtype), np.zeros((1, 1), dtype)
             self.kernel(self.kind, X, ONE_ROW, G, np.zeros((1, 2, 1), dtype), np.zeros(1, np.int64), self.lr,
                         self.beta1, self.beta2, self.eps, np.ones((2, 2)))
-            self.dense_kernel(self.kind, X[0], G[0], np.zeros((1, 2, 1), dtype), np.zeros(1, np.int64), self.lr,
-                              self.beta1, self.beta2, self.eps, np.ones((2, 2)), np.zeros(1, dtype))
 
     def _step(self, X, rows, G, state) -> None:
         mv, t = state
         self.kernel(self.kind, X, rows, G, mv, t, self.lr, self.beta1, self.beta2, self.eps, self.bias)
 
     def _dense_step(self, x, g, state) -> None:
-        """x, g flat; x a view, so the update lands in its parameter."""
+        """A dense array is one row; x.reshape is a view, so the update lands in x."""
         mv, t = state
-        self.dense_kernel(self.kind, x, g, mv, t, self.lr, self.beta1, self.beta2, self.eps, self.bias,
-                          self.scratch[x.dtype])
+        self.kernel(self.kind, x.reshape(1, -1), ONE_ROW, g.reshape(1, -1), mv, t, self.lr, self.beta1, self.beta2,
+                    self.eps, self.bias)
 
     def step(self, params: dict, grads: dict, E: np.ndarray, rows: np.ndarray, dE: np.ndarray) -> None:
         self.steps += 1                     # no row has been touched more often than this
@@ -71,7 +63,7 @@ class Optimizer:
             more = [(math.sqrt(1.0 - self.beta2 ** k), 1.0 - self.beta1 ** k) for k in t]
             self.bias = np.concatenate([self.bias, np.array(more).reshape(-1, 2)])
         for k, state in self.dense.items():
-            self._dense_step(params[k].reshape(-1), grads[k].reshape(-1), state)
+            self._dense_step(params[k], grads[k], state)
         for k, state in self.tables.items():
             self._step(params[k], *grads[k], state)
         if self.trainable is not None:

@@ -12,9 +12,10 @@ is the median of --calls calls, the two versions taking turns.
   time, the optimizer's kind tested inside, m and v in two tables) against kernels.step_rows
   (a loop per kind over a row's contiguous columns, the next rows prefetched, and each row's
   m and v side by side);
-- Adam on W right after a step's three GEMMs (two BLAS threads, batch 256), which leave W's
-  lines in both cores' caches: kernels.step_rows, which writes W in place (before), against
-  kernels.step_dense, which writes the new values to a scratch row and copies them over W;
+- a loop over the rows per optimizer (now) against the optimizer chosen once a row (before),
+  whose columns' loops LLVM left slow: on W right after a step's three GEMMs (two BLAS threads,
+  batch 256), where the code before wrote W's new values to a scratch row and copied them over
+  it (kernels.step_dense), on W in cache, and on a batch's touched rows of E;
 - each row's maximum and sum of the softmax's logits (B, K): numpy's along the rows against
   layers.row_max and row_sum, down the columns;
 - the compiled loops training runs where numpy made temporaries or a call per row (the numpy
@@ -33,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 from numba import njit
+
+from nerwin.nn.kernels import AHEAD, prefetch
 
 ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc" / "train.conll"
@@ -65,6 +68,61 @@ def step_rows_before(kind, X, rows, G, m, v, t, lr, b1, b2, eps, bias):
                 v[r, j] = v[r, j] * b2f + (g * g) * a2
                 denom = f(np.float64(np.sqrt(v[r, j])) + eps_t)
                 X[r, j] -= f(np.float64(m[r, j] / denom) * scale)
+
+
+@njit(error_model="numpy", inline="always")
+def _adam_row_to(x, g, m, v, b1f, a1, b2f, a2, eps_t, lr_t, out):
+    for j in range(x.shape[0]):
+        gj = g[j]
+        mj = m[j] * b1f + a1 * gj
+        vj = v[j] * b2f + (gj * gj) * a2
+        m[j] = mj
+        v[j] = vj
+        out[j] = x[j] - lr_t * (mj / (np.sqrt(vj) + eps_t))
+
+
+@njit(error_model="numpy", inline="always")
+def _step_row_to(kind, x, g, mv, t, lr, b1, b2, eps, bias, out):
+    f = x.dtype.type
+    if kind == 0:
+        for j in range(x.shape[0]):
+            out[j] = x[j] - f(lr) * g[j]
+    elif kind == 1:
+        for j in range(x.shape[0]):
+            mv[1, j] += g[j] * g[j]
+            out[j] = x[j] - (f(lr) * g[j]) / (np.sqrt(mv[1, j]) + f(eps))
+    else:
+        c2 = bias[t, 0]
+        _adam_row_to(x, g, mv[0], mv[1], f(b1), f(1.0 - b1), f(b2), f(1.0 - b2), f(eps * c2),
+                     f(lr * c2 / bias[t, 1]), out)
+
+
+@njit(error_model="numpy")
+def step_rows_per_row(kind, X, rows, G, mv, t, lr, b1, b2, eps, bias):
+    """kernels.step_rows before it had a loop per optimizer: the optimizer chosen for each row,
+    and the row handed in twice (to read, and as the place to write), as it was."""
+    line = max(1, 64 // X.itemsize)
+    for i in range(rows.shape[0]):
+        if i + AHEAD < rows.shape[0]:
+            q = rows[i + AHEAD]
+            for j in range(0, X.shape[1], line):
+                prefetch(X, q, j)
+                if kind == 2:
+                    prefetch(mv[q], 0, j)
+                if kind >= 1:
+                    prefetch(mv[q], 1, j)
+        r = rows[i]
+        t[r] += 1
+        _step_row_to(kind, X[r], G[i], mv[r], t[r], lr, b1, b2, eps, bias, X[r])
+
+
+@njit(error_model="numpy")
+def step_dense_before(x, g, mv, t, bias, scratch):
+    """kernels.step_dense as it was (Adam): the new values to a scratch row, then over x."""
+    n = x.shape[0]
+    t[0] += 1
+    _step_row_to(2, x, g, mv[0], t[0], 1e-3, 0.9, 0.999, 1e-8, bias, scratch[:n])
+    x[:] = scratch[:n]
 
 
 @njit(error_model="numpy")
@@ -118,7 +176,7 @@ def main():
         print(f"skipped: {BTC} is missing")
         return
     from nerwin.nn import layers
-    from nerwin.nn.kernels import row_sums, step_dense, step_rows
+    from nerwin.nn.kernels import row_sums, step_rows
     from nerwin.nn.layers import row_max, row_sum
     from nerwin.training.data import window_batches
 
@@ -175,11 +233,31 @@ def main():
         t[:] = 0
         return (d256.T @ x256).reshape(1, -1) * 1e-3
     flat = Wd.reshape(1, -1)
-    before, now = pairs(lambda g: step_rows(2, flat, np.zeros(1, np.int64), g, mv, t, 1e-3, 0.9, 0.999, 1e-8, bias),
-                        lambda g: step_dense(2, flat[0], g[0], mv, t, 1e-3, 0.9, 0.999, 1e-8, bias, scratch),
+    one = np.zeros(1, np.int64)
+    step_rows_per_row(2, flat, one, gemms(), mv, t, 1e-3, 0.9, 0.999, 1e-8, bias)     # compiled, not timed
+    in_place = "a loop over the rows per optimizer, each row updated in place"
+    before, now = pairs(lambda g: step_dense_before(flat[0], g[0], mv, t, bias, scratch),
+                        lambda g: step_rows(2, flat, one, g, mv, t, 1e-3, 0.9, 0.999, 1e-8, bias),
                         calls, False, gemms)
     rows.append(("Adam on W, right after the step's three GEMMs (batch 256, two BLAS threads)", before, now,
-                 "the new values to a scratch row, then copied over W"))
+                 "in place, a loop per optimizer (before: a scratch row, then copied over W)"))
+    g_W = rng.normal(size=(1, W.size)).astype(np.float32) * 1e-3
+    before, now = pairs(lambda c: step_rows_per_row(2, flat, one, g_W, mv, t, 1e-3, 0.9, 0.999, 1e-8, bias),
+                        lambda c: step_rows(2, flat, one, g_W, mv, t, 1e-3, 0.9, 0.999, 1e-8, bias), calls, False)
+    rows.append(("Adam on W (25,000 entries), in cache, against the optimizer chosen once a row", before, now,
+                 in_place))
+    mvE, tE = np.zeros((len(E), 2, E.shape[1]), np.float32), np.zeros(len(E), np.int64)
+    batch_rows = np.unique(tr.X[rng.choice(N, 256, replace=False)]).astype(np.int64)    # a batch's touched rows
+    g_E = rng.normal(size=(len(batch_rows), E.shape[1])).astype(np.float32) * 1e-3
+    E2 = E.copy()
+    for cold, where in ((False, "in cache"), (True, "out of cache")):
+        tE[:] = 0                                       # bias covers 2 * calls steps
+        before, now = pairs(lambda c: step_rows_per_row(2, E2, batch_rows, g_E, mvE, tE, 1e-3, 0.9, 0.999, 1e-8,
+                                                        bias),
+                            lambda c: step_rows(2, E2, batch_rows, g_E, mvE, tE, 1e-3, 0.9, 0.999, 1e-8, bias),
+                            calls, cold)
+        rows.append((f"Adam on a batch of 256's {len(batch_rows)} touched rows of E, {where}, against the "
+                     "optimizer chosen once a row", before, now, in_place))
 
     for B in (256, 2048):
         s_ = rng.normal(size=(B, 7)).astype(np.float32)
