@@ -27,6 +27,7 @@ is the median of --calls calls, the two versions taking turns.
   real batches of BTC's vocabulary and on the same windows with ids spread over 400,000 rows.
 """
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -40,6 +41,7 @@ from nerwin.nn.kernels import AHEAD, prefetch
 ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc" / "train.conll"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
+from bench_speed import blas_info  # noqa: E402  (run as a script: scripts/bench/ is on sys.path)
 from doc_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
 from models import speed_model  # noqa: E402
 from timing import pause_probe  # noqa: E402
@@ -308,9 +310,11 @@ def main():
 
     table = "\n".join(["| piece | before (µs) | now (µs) | now ÷ before | what changed |", "|---|---|---|---|---|"] +
                       [f"| {w} | {b:,.1f} | {n:,.1f} | **{n / b:.2f}×** | {how} |" for w, b, n, how in rows])
+    threads, kernel = blas_info()
     table += (f"\n\nMedians of {calls} calls each, the two versions taking turns; out of cache: a pass over 32 MB "
-              f"before each call. The pause probe lost {lost[0]:.0%} of its wall time before and {lost[1]:.0%} "
-              f"after. `python scripts/bench/step_pieces.py`.")
+              f"before each call. numpy's BLAS: {kernel}, {threads} threads (OPENBLAS_CORETYPE "
+              f"{os.environ.get('OPENBLAS_CORETYPE', 'unset')}). The pause probe lost {lost[0]:.0%} of its wall time "
+              f"before and {lost[1]:.0%} after. `python scripts/bench/step_pieces.py`.")
     print(table)
     if not a.no_docs:
         replace_section("step-pieces", table)
