@@ -9,6 +9,7 @@ matter more than the totals.
 """
 import sys
 import argparse
+import os
 import cProfile
 import pstats
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT.parent / "shared" / "corpora" / "btc" / "train.conll"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: doc_section, timing
+from bench_speed import blas_info  # noqa: E402  (run as a script: scripts/bench/ is on sys.path)
 from doc_section import replace_section  # noqa: E402  (scripts/ is on sys.path when run)
 
 # nerwin's own functions -> step, each counted by its cumulative time at its call site, so a
@@ -76,8 +78,10 @@ def main():
             "|---|" + "---|" * len(a.batch)]
     rows += [f"| {k} | " + " | ".join("{:.0%} ({:,.0f})".format(*cols[B].get(k, (0, 0))) for B in a.batch) + " |"
              for k in keys]
+    threads, kernel = blas_info()
     table = "\n".join(rows) + (f"\n\ncProfile of binary LOC training on BTC train, each step's smallest of "
-                               f"{a.epochs} epochs. `python scripts/bench/profile_epoch.py`.")
+                               f"{a.epochs} epochs; numpy's BLAS: {kernel}, {threads} threads (OPENBLAS_CORETYPE "
+                               f"{os.environ.get('OPENBLAS_CORETYPE', 'unset')}). `python scripts/bench/profile_epoch.py`.")
     print(table)
     if not a.no_docs:
         replace_section("profile", table)
