@@ -344,8 +344,8 @@ def step_rows(kind, X, rows, G, mv, t, lr, b1, b2, eps, bias):
     once a row, so no value is widened and narrowed again per entry.
     Each optimizer has its own loop over the rows, and each row's update is a loop over its
     contiguous columns, which LLVM vectorizes (elementwise IEEE operations: the same bits as
-    one column at a time). Choosing the optimizer inside the rows' loop, once a row, took 2.7-3.8x
-    the time on a batch's 566 rows of 50 (scripts/bench/step_pieces.py). The rows are scattered
+    one column at a time). Choosing the optimizer inside the rows' loop, once a row, took 4.4x
+    the time on a batch's 566 rows of 50 in cache (scripts/bench/step_pieces.py). The rows are scattered
     over tables larger than the cache, so each row's lines are fetched AHEAD rows early; a
     row's m and v sit side by side, one run of memory rather than two.
     """

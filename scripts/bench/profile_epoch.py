@@ -81,7 +81,8 @@ def main():
     threads, kernel = blas_info()
     table = "\n".join(rows) + (f"\n\ncProfile of binary LOC training on BTC train, each step's smallest of "
                                f"{a.epochs} epochs; numpy's BLAS: {kernel}, {threads} threads (OPENBLAS_CORETYPE "
-                               f"{os.environ.get('OPENBLAS_CORETYPE', 'unset')}). `python scripts/bench/profile_epoch.py`.")
+                               f"{os.environ.get('OPENBLAS_CORETYPE', 'unset')}). "
+                               "`python scripts/bench/profile_epoch.py`.")
     print(table)
     if not a.no_docs:
         replace_section("profile", table)
