@@ -135,15 +135,22 @@ def _pairwise_block(a, lo, n):
         for i in range(lo, lo + n):
             total += a[i]
         return total
-    r = a[lo:lo + 8].copy()
-    i = 8
-    while i < n - n % 8:
-        for j in range(8):
-            r[j] += a[lo + i + j]
+    # eight scalars, not an array of eight: an array is allocated on the heap at every call
+    r0, r1, r2, r3, r4, r5, r6, r7 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3], a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i, stop = lo + 8, lo + n - n % 8
+    while i < stop:
+        r0 += a[i]
+        r1 += a[i + 1]
+        r2 += a[i + 2]
+        r3 += a[i + 3]
+        r4 += a[i + 4]
+        r5 += a[i + 5]
+        r6 += a[i + 6]
+        r7 += a[i + 7]
         i += 8
-    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-    for k in range(i, n):
-        total += a[lo + k]
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for k in range(i, lo + n):
+        total += a[k]
     return total
 
 
@@ -225,13 +232,14 @@ def softmax_ce(shifted, e, y):
     one, n = f(1.0), f(B)
     total, picked = np.empty(B, e.dtype), np.empty(B, e.dtype)
     ds = np.empty((B, K), e.dtype)
+    flat = e.reshape(-1)        # a row's sum by offset, inlined: a view or a call a row costs more than the adds
     for i in range(B):
-        t = pairwise_sum(e[i], 0, K)
+        t = _pairwise_block(flat, i * K, K) if K <= 128 else pairwise_sum(flat, i * K, K)
         total[i] = t
         picked[i] = shifted[i, y[i]]
-        for k in range(K):
-            q = e[i, k] / t
-            ds[i, k] = (q - one if k == y[i] else q) / n
+        for k in range(K):                  # no branch in the loop, so LLVM vectorizes its divisions
+            ds[i, k] = (e[i, k] / t) / n
+        ds[i, y[i]] = (e[i, y[i]] / t - one) / n
     return total, picked, ds
 
 
