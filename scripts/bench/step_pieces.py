@@ -18,6 +18,10 @@ is the median of --calls calls, the two versions taking turns.
   it (kernels.step_dense), on W in cache, and on a batch's touched rows of E;
 - each row's maximum and sum of the softmax's logits (B, K): numpy's along the rows against
   layers.row_max and row_sum, down the columns;
+- the softmax head's pass after numpy's exp (kernels.softmax_ce), at K = 7 (BTC) and 13
+  (WNUT-17): each row's sum a call on a view of the row, with eight running sums in a heap
+  array, and the onehot tested in the division's loop (before), against the sum inlined by
+  offset in eight scalars and a division loop without a branch (now), the same bits;
 - the compiled loops training runs where numpy made temporaries or a call per row (the numpy
   code, still what predict, explain and the tests' references run, is "before"): the gather of
   x = E[ids], tanh's delta with the bias's sums, the binary head's dh = ds u^T, lam W, and the
@@ -128,6 +132,46 @@ def step_dense_before(x, g, mv, t, bias, scratch):
 
 
 @njit(error_model="numpy")
+def pairwise_block_before(a, lo, n):
+    """kernels.pairwise_sum as it was for n <= 128, a function of its own: eight running sums in
+    an array, allocated at each call."""
+    if n < 8:
+        total = a.dtype.type(0.0)
+        for i in range(lo, lo + n):
+            total += a[i]
+        return total
+    r = a[lo:lo + 8].copy()
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            r[j] += a[lo + i + j]
+        i += 8
+    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for k in range(i, n):
+        total += a[lo + k]
+    return total
+
+
+@njit(error_model="numpy")
+def softmax_ce_before(shifted, e, y):
+    """kernels.softmax_ce as it was: each row's sum a call on a view of the row, and the onehot
+    tested inside the division's loop."""
+    B, K = e.shape
+    f = e.dtype.type
+    one, n = f(1.0), f(B)
+    total, picked = np.empty(B, e.dtype), np.empty(B, e.dtype)
+    ds = np.empty((B, K), e.dtype)
+    for i in range(B):
+        t = pairwise_block_before(e[i], 0, K)
+        total[i] = t
+        picked[i] = shifted[i, y[i]]
+        for k in range(K):
+            q = e[i, k] / t
+            ds[i, k] = (q - one if k == y[i] else q) / n
+    return total, picked, ds
+
+
+@njit(error_model="numpy")
 def row_sums_before(flat, g):
     """kernels.row_sums before its bitmap: a table of |V| int64 entries, filled and scanned."""
     S, d = g.shape
@@ -178,7 +222,7 @@ def main():
         print(f"skipped: {BTC} is missing")
         return
     from nerwin.nn import layers
-    from nerwin.nn.kernels import row_sums, step_rows
+    from nerwin.nn.kernels import row_sums, shift_rows, softmax_ce, step_rows
     from nerwin.nn.layers import row_max, row_sum
     from nerwin.training.data import window_batches
 
@@ -270,6 +314,17 @@ def main():
         before, now = pairs(lambda c: e.sum(axis=1, keepdims=True), lambda c: row_sum(e), calls, False)
         rows.append((f"each row's sum of exp(logits) (B, K = 7), batch {B}, in cache", before, now,
                      "down the K columns, in numpy's order"))
+
+        for K in (7, 13):                               # BTC's classes, WNUT-17's
+            s_ = rng.normal(size=(B, K)).astype(np.float32)
+            shifted, yK = shift_rows(s_), rng.integers(0, K, B)
+            e = np.exp(shifted)
+            for f in (softmax_ce_before, softmax_ce):   # the same bits, or the row is no comparison
+                assert all(np.array_equal(a_, b_) for a_, b_ in zip(f(shifted, e, yK), softmax_ce(shifted, e, yK)))
+            before, now = pairs(lambda c: softmax_ce_before(shifted, e, yK), lambda c: softmax_ce(shifted, e, yK),
+                                calls, False)
+            rows.append((f"the softmax head's J, p and s̄ after numpy's exp (B, K = {K}), batch {B}, in cache",
+                         before, now, "each row's sum inlined, by offset; the division's loop without a branch"))
 
     H, lam = m.params["W"].shape[0], 1e-4
     for B in (256, 2048):
