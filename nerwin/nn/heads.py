@@ -190,7 +190,7 @@ class Head:
         J, c_loss = self.loss_forward(s, y, lengths, p)
         ds, grads = self.loss_backward(c_loss)
         more, dh = self.logits_backward(ds, c_out, p, compiled=True)
-        more[self.weight] += lam * p[self.weight]
+        add_scaled(more[self.weight], lam, p[self.weight], compiled=True)    # V̄ += λV, one pass
         grads.update(more)
         return J + 0.5 * lam * float(np.vdot(p[self.weight], p[self.weight])), grads, dh
 
