@@ -15,7 +15,7 @@ Arrays that differ are named with their largest difference relative to the array
 entry, so a change that only reorders additions shows as differences in the last bits. Exits 1
 when an array is missing or has another shape, or when predict's outputs differ.
 
-    python scripts/tools/compare_before.py --rev HEAD~5 [--train F --dev F] [--epochs 2] [--section NAME]
+    python scripts/tools/compare_before.py --rev HEAD~5 [--train F --dev F] [--epochs 2] [--section NAME] [--no-docs]
 """
 from __future__ import annotations
 
@@ -89,6 +89,7 @@ def main() -> None:
     ap.add_argument("--dev", type=Path, default=BTC / "dev.conll")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--section", default="same-bits", help="the docs section to write")
+    ap.add_argument("--no-docs", action="store_true", help="print the table only: a check, not the docs' comparison")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "before"
@@ -125,10 +126,11 @@ def main() -> None:
                             print(lines[-1], flush=True)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
-    replace_section(args.section, "| model | word features | what | result |\n|---|---|---|---|\n" + "\n".join(lines) +
-                    f"\n\nBTC train and dev, against commit `{args.rev}`; "
-                    f"`python scripts/tools/compare_before.py --rev {args.rev} --epochs {args.epochs}"
-                    + (f" --section {args.section}" if args.section != "same-bits" else "") + "`.")
+    if not args.no_docs:
+        replace_section(args.section, "| model | word features | what | result |\n|---|---|---|---|\n" + "\n".join(lines) +
+                        f"\n\nBTC train and dev, against commit `{args.rev}`; "
+                        f"`python scripts/tools/compare_before.py --rev {args.rev} --epochs {args.epochs}"
+                        + (f" --section {args.section}" if args.section != "same-bits" else "") + "`.")
     sys.exit(1 if failed else 0)
 
 
