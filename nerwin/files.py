@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from nerwin.errors import NerwinError
 
@@ -47,21 +49,33 @@ def atomic_write(path: Path, data) -> None:
         raise
 
 
-def output_folder(path, flag: str = "--output-dir") -> Path:
+@contextmanager
+def output_folder(path, flag: str = "--output-dir") -> Iterator[Path]:
     """Create the folder outputs go to and prove a file can be made in it, before any work: a
-    read-only mount, /proc or a folder without write permission is refused here, naming it."""
+    read-only mount, /proc or a folder without write permission is refused here, naming it.
+    If the work fails, the folders this made are removed while they are still empty: a failed
+    run leaves nothing behind."""
     path = Path(path)
+    made = [p for p in (path, *path.parents) if not p.exists()]     # the leaf first
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise NerwinError(f"cannot create the folder ({e.strerror}); choose another {flag}", path) from None
     try:
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".nerwin.", suffix=".tmp")
-    except OSError as e:
-        raise NerwinError(f"cannot write here ({e.strerror}); choose another {flag}", path) from None
-    os.close(fd)
-    os.unlink(probe)
-    return path
+        try:
+            fd, probe = tempfile.mkstemp(dir=path, prefix=".nerwin.", suffix=".tmp")
+        except OSError as e:
+            raise NerwinError(f"cannot write here ({e.strerror}); choose another {flag}", path) from None
+        os.close(fd)
+        os.unlink(probe)
+        yield path
+    except BaseException:
+        for p in made:
+            try:
+                p.rmdir()                   # only an empty folder goes
+            except OSError:
+                break
+        raise
 
 
 def _identity(path) -> tuple[int, int] | None:

@@ -254,3 +254,24 @@ def test_a_failed_first_save_leaves_the_old_model_whole(tmp_path, loc_model, mon
     assert "unchanged" in str(e.value) and "last good model" not in str(e.value)
     assert {f.name: f.read_bytes() for f in out.iterdir()} == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_failed_run_removes_the_output_folders_it_made_and_only_those(tmp_path):
+    from nerwin.files import output_folder
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for target, gone, stays in [(tmp_path / "a" / "b" / "c", tmp_path / "a", tmp_path),
+                                (kept / "new", kept / "new", kept)]:
+        with pytest.raises(KeyError):
+            with output_folder(target) as d:
+                assert d.is_dir()
+                raise KeyError("the work failed")
+        assert not gone.exists() and stays.is_dir()
+    with pytest.raises(KeyError):
+        with output_folder(kept / "full") as d:
+            (d / "one.conll").write_text("done\n")              # an output already finished stays
+            raise KeyError("the second failed")
+    assert (kept / "full" / "one.conll").read_text() == "done\n"
+    with output_folder(tmp_path / "ok") as d:
+        pass
+    assert d.is_dir()

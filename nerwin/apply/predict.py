@@ -219,11 +219,11 @@ def predict_files(tagger: Tagger, files: list[str], out_dir, input_format: str =
     """Tag each input file into its own output in out_dir (output_paths names them); each output
     appears whole when its input is done, or not at all. Returns the number of records written."""
     outs = output_paths(files, out_dir, output_format)
-    output_folder(out_dir)
     total = 0
-    for f, o in zip(files, outs):
-        with AtomicOutput(o) as fh:
-            total += predict(tagger, f, fh, input_format, output_format, workers, min_confidence)
+    with output_folder(out_dir):
+        for f, o in zip(files, outs):
+            with AtomicOutput(o) as fh:
+                total += predict(tagger, f, fh, input_format, output_format, workers, min_confidence)
     return total
 
 

@@ -78,33 +78,34 @@ def predict_files(tagger: Tagger, files: list[str], out_dir: Path, scheduler: st
     before anything is written); each output appears whole or not at all. Returns the records written."""
     check_confidence(min_confidence)
     outs = output_paths(files, out_dir, output_format)
-    out_dir = output_folder(out_dir, "--output-dir")
-    own = client is None
-    client = client or connect(scheduler)
-    try:
-        shared = client.scatter(tagger, broadcast=True, hash=False)
-        total = 0
-        for p, o in zip(files, outs):
-            bag = db.read_text(str(p), blocksize=BLOCK, encoding="utf-8", errors="surrogateescape")
-            parts = client.compute(bag.map_partitions(tag_checked, shared, output_format, min_confidence).to_delayed())
-            n, warned = 0, False
-            with AtomicOutput(o) as f:
-                for part in parts:                                   # in order, as each is ready
-                    records, bad = part.result()
-                    if bad is not None and not warned:               # as predict says it, by file and line
-                        print(f"nerwin: warning: {p}:{n + bad}: bytes that are not UTF-8, replaced with U+FFFD "
-                              "(the first such line; there may be more)", file=sys.stderr)
-                        warned = True
-                    for rec in records:
-                        n += 1
-                        if output_format == "jsonl":                  # the line number across partitions
-                            rec = f'{{"line": {n}, ' + rec[rec.index(", ") + 2:]
-                        f.write(rec.encode("utf-8"))
-            total += n
-        return total
-    finally:
-        if own:
-            cluster = client.cluster
-            client.close()
-            if cluster is not None:
-                cluster.close()
+    with output_folder(out_dir, "--output-dir"):
+        own = client is None
+        client = client or connect(scheduler)
+        try:
+            shared = client.scatter(tagger, broadcast=True, hash=False)
+            total = 0
+            for p, o in zip(files, outs):
+                bag = db.read_text(str(p), blocksize=BLOCK, encoding="utf-8", errors="surrogateescape")
+                tagged = bag.map_partitions(tag_checked, shared, output_format, min_confidence)
+                parts = client.compute(tagged.to_delayed())
+                n, warned = 0, False
+                with AtomicOutput(o) as f:
+                    for part in parts:                                   # in order, as each is ready
+                        records, bad = part.result()
+                        if bad is not None and not warned:               # as predict says it, by file and line
+                            print(f"nerwin: warning: {p}:{n + bad}: bytes that are not UTF-8, replaced with U+FFFD "
+                                  "(the first such line; there may be more)", file=sys.stderr)
+                            warned = True
+                        for rec in records:
+                            n += 1
+                            if output_format == "jsonl":                  # the line number across partitions
+                                rec = f'{{"line": {n}, ' + rec[rec.index(", ") + 2:]
+                            f.write(rec.encode("utf-8"))
+                total += n
+            return total
+        finally:
+            if own:
+                cluster = client.cluster
+                client.close()
+                if cluster is not None:
+                    cluster.close()
