@@ -1,6 +1,8 @@
 """nerwin's errors. Bad values are ValueErrors and wrong types TypeErrors, as Python users expect;
 the CLI turns either into one line `nerwin: error: ...` and exit 2."""
 
+import codecs
+
 
 class NerwinError(ValueError):
     """Bad input from the user. The message is one line: `FILE[:LINE]: what is wrong`."""
@@ -11,6 +13,16 @@ class NerwinError(ValueError):
             where = f"{path}:{line}: " if line is not None else f"{path}: "
         self.path, self.line = path, line
         super().__init__(where + message)
+
+
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def refuse_utf16(head: bytes, path) -> None:
+    """A file that starts with a UTF-16 byte-order mark (a Windows editor's "Unicode", Windows
+    PowerShell's `>`) is text, not binary data: say so, rather than that its NUL bytes are."""
+    if head[:2] in UTF16_BOMS:
+        raise NerwinError("UTF-16 text; save the file as UTF-8 (iconv -f UTF-16 -t UTF-8)", path, 1)
 
 
 def ctrl_c(e: BaseException) -> bool:

@@ -111,6 +111,42 @@ def test_bad_conll(tmp_path, name, content, expect):
     assert not (tmp_path / "m").exists()          # nothing created, not even the directory
 
 
+# every file nerwin reads, with the text it expects -> the command that reads it from {f}
+READERS = {
+    "train": (TRAIN.read_text(), ["train", "--train", "{f}", "--out", "{out}", "--epochs", "1", "-q"]),
+    "evaluate": (TRAIN.read_text(), ["evaluate", "--model", "{model}", "{f}"]),
+    "predict text": ("Anna flew to Lima .\n", ["predict", "--model", "{model}", "{f}", "--output-dir", "{out}"]),
+    "predict conll": (TRAIN.read_text(), ["predict", "--model", "{model}", "--input-format", "conll", "{f}",
+                                          "--output-dir", "{out}"]),
+    "convert jsonl": ('{"text": "in Paris", "spans": []}\n', ["convert", "{f}", "{out}.conll"]),
+    "gazetteer": ("Paris\nLima\n", ["train", "--gazetteer", "LOC={f}", "--out", "{out}", "--epochs", "1", "-q"]),
+    "vectors": ("paris 0.1 0.2\nlima 0.2 0.1\n", ["train", "--vectors", "{f}", "--out", "{out}", "--epochs", "1",
+                                                  "-q"]),
+    "drift words": ("train LOC paris\ntest LOC lima\n", ["drift-demo", "--words", "{f}"]),
+}
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_named_as_such_by_every_reader(tmp_path, loc_model, reader, encoding):
+    """A Windows editor's "Unicode" (UTF-16 with a byte-order mark) is text, not binary data:
+    each reader says what it is and how to convert it, and writes nothing."""
+    text, args = READERS[reader]
+    f = tmp_path / ("in.jsonl" if "jsonl" in reader else "in.txt")
+    f.write_bytes("\ufeff".encode(encoding) + text.encode(encoding))
+    out = tmp_path / "out"
+    r = run(*[a.format(f=f, out=out, model=loc_model) for a in args])
+    assert_clean_error(r, f"{f}:1: UTF-16 text; save the file as UTF-8")
+    assert [p.name for p in tmp_path.iterdir()] == [f.name]
+
+
+def test_a_jsonl_file_that_is_not_utf8_is_a_clean_error(tmp_path):
+    f = tmp_path / "latin1.jsonl"
+    f.write_bytes('{"text": "caf\u00e9 in Paris", "spans": []}\n'.encode("latin-1"))
+    assert_clean_error(run("convert", f, tmp_path / "out.conll"), f"{f}: not valid UTF-8 near line 1")
+    assert not (tmp_path / "out.conll").exists()
+
+
 def test_missing_conll_and_missing_target(tmp_path):
     assert_clean_error(train_into(tmp_path / "m", "--train", tmp_path / "nope.conll"), "nope.conll", "no such file")
     r = train_into(tmp_path / "m", "--target", "DISEASE")

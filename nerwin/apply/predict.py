@@ -22,7 +22,7 @@ from typing import BinaryIO, Iterator
 
 from nerwin.apply.doc import Doc
 from nerwin.apply.tagger import Tagger, check_confidence
-from nerwin.errors import NerwinError, SettingError, check_type
+from nerwin.errors import NerwinError, SettingError, check_type, refuse_utf16
 from nerwin.files import AtomicOutput, check_outputs, output_folder, same_as_input
 from nerwin.text.corpus import BATCH, DOCSTART, chunks, iter_conll, replace_bad_bytes
 
@@ -72,6 +72,8 @@ def blocks(fd: int, name: str) -> Iterator[list[tuple[int, str]]]:
     rest, n, first, warned = "", 0, True, False
     while True:
         data = read_ready(fd)
+        if n == 0 and not rest:
+            refuse_utf16(data, name)
         if b"\x00" in data:
             before = data[:data.index(b"\x00")]
             raise NerwinError("binary data (NUL byte); expected UTF-8 text", name, n + 1 + rest.count("\n")

@@ -14,7 +14,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
-from nerwin.errors import NerwinError
+from nerwin.errors import NerwinError, refuse_utf16
 from nerwin.text.schemes import parse, types
 
 BATCH = 2000      # sentences per chunk: memory is bounded by this, not by the input
@@ -60,26 +60,33 @@ def replace_bad_bytes(first: list) -> str:
 
 
 def bounded_lines(f, path) -> Iterator[str]:
-    """The lines of a file, refusing a NUL byte or an endless line as soon as it is read."""
+    """The lines of a file, refusing a NUL byte, an endless line or bytes that are not UTF-8 as
+    soon as they are read."""
     readline = getattr(f, "readline", None)
     if readline is None:                  # already lines (predict's reader bounds its own)
         yield from f
         return
     n = 0
-    while line := readline(1 << 16):
-        while not line.endswith("\n"):
-            if "\x00" in line or len(line) > MAX_LINE:
-                break
-            more = readline(1 << 16)
-            if not more:
-                break
-            line += more
-        n += 1
-        if "\x00" in line:
-            raise NerwinError("binary data (NUL byte); expected a UTF-8 CoNLL text file", path, n)
-        if len(line) > MAX_LINE:
-            raise NerwinError(f"a line longer than {MAX_LINE:,} characters; expected a CoNLL text file", path, n)
-        yield line
+    try:
+        while line := readline(1 << 16):
+            while not line.endswith("\n"):
+                if "\x00" in line or len(line) > MAX_LINE:
+                    break
+                more = readline(1 << 16)
+                if not more:
+                    break
+                line += more
+            n += 1
+            if "\x00" in line:
+                raise NerwinError("binary data (NUL byte); expected a UTF-8 text file", path, n)
+            if len(line) > MAX_LINE:
+                raise NerwinError(f"a line longer than {MAX_LINE:,} characters; expected a text file", path, n)
+            yield line
+    except UnicodeDecodeError as e:       # decoded a block at a time: the line is near, not exact
+        if n == 0 and e.start == 0:
+            refuse_utf16(e.object, path)
+        raise NerwinError(f"not valid UTF-8 near line {n + 1} (byte {e.start}); save the file as UTF-8",
+                          path) from None
 
 
 DOCSTART = "-DOCSTART-"
@@ -96,40 +103,37 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
     tags: list[str] = []
     start = 0
     n = 0
-    try:
-        for n, raw in enumerate(bounded_lines(f, path), 1):
-            line = raw.rstrip("\r\n").lstrip("\ufeff")
-            if "\x00" in line:
-                raise NerwinError("binary data (NUL byte); expected a UTF-8 CoNLL text file", path, n)
-            if not line.strip():
+    for n, raw in enumerate(bounded_lines(f, path), 1):
+        line = raw.rstrip("\r\n").lstrip("\ufeff")
+        if "\x00" in line:
+            raise NerwinError("binary data (NUL byte); expected a UTF-8 CoNLL text file", path, n)
+        if not line.strip():
+            if tokens:
+                yield Sentence(tokens, tags if need_tags else None, start)
+                tokens, tags = [], []
+            continue
+        cols = line.split("\t") if "\t" in line else line.split()
+        if cols[0] == DOCSTART:
+            if documents:
                 if tokens:
                     yield Sentence(tokens, tags if need_tags else None, start)
                     tokens, tags = [], []
-                continue
-            cols = line.split("\t") if "\t" in line else line.split()
-            if cols[0] == DOCSTART:
-                if documents:
-                    if tokens:
-                        yield Sentence(tokens, tags if need_tags else None, start)
-                        tokens, tags = [], []
-                    yield Sentence([DOCSTART], None, n)
-                continue
-            if need_tags:
-                if len(cols) < 2:
-                    raise NerwinError(f"one column ({cols[0][:40]!r}); expected `token<TAB>tag`", path, n)
-                try:
-                    _, typ = parse(cols[-1].strip())
-                except ValueError as e:
-                    raise NerwinError(str(e), path, n) from None
-                if typ is not None and not any(c.isalpha() for c in typ):
-                    raise NerwinError(f"tag {cols[-1].strip()[:40]!r} names no entity type; the last column must be "
-                                      "a tag such as O, B-PER or I-LOC (is this text rather than CoNLL?)", path, n)
-                tags.append(cols[-1].strip())
-            if not tokens:
-                start = n
-            tokens.append(cols[0].strip())
-    except UnicodeDecodeError as e:
-        raise NerwinError(f"not valid UTF-8 near line {n + 1} (byte {e.start}); save the file as UTF-8", path) from None
+                yield Sentence([DOCSTART], None, n)
+            continue
+        if need_tags:
+            if len(cols) < 2:
+                raise NerwinError(f"one column ({cols[0][:40]!r}); expected `token<TAB>tag`", path, n)
+            try:
+                _, typ = parse(cols[-1].strip())
+            except ValueError as e:
+                raise NerwinError(str(e), path, n) from None
+            if typ is not None and not any(c.isalpha() for c in typ):
+                raise NerwinError(f"tag {cols[-1].strip()[:40]!r} names no entity type; the last column must be "
+                                  "a tag such as O, B-PER or I-LOC (is this text rather than CoNLL?)", path, n)
+            tags.append(cols[-1].strip())
+        if not tokens:
+            start = n
+        tokens.append(cols[0].strip())
     if tokens:
         yield Sentence(tokens, tags if need_tags else None, start)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from nerwin.errors import NerwinError
+from nerwin.errors import NerwinError, refuse_utf16
 from nerwin.text.windows import composed
 
 MAX_ENTRIES = 1_000_000      # entries over all lists: a bounded refusal, not a bounded hang
@@ -44,6 +44,8 @@ def read_list(path: Path, budget: int = MAX_ENTRIES) -> list[str]:
     out, seen = [], set()
     with open(p, "rb") as f:
         for i, raw in enumerate(f, 1):
+            if i == 1:
+                refuse_utf16(raw, p)
             if b"\0" in raw:
                 raise NerwinError("holds a NUL byte; a gazetteer is a text file, one entry a line", p, i)
             try:

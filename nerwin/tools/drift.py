@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from nerwin import sample
-from nerwin.errors import NerwinError
+from nerwin.errors import NerwinError, refuse_utf16
 from nerwin.model import WindowModel
 from nerwin.nn import network
 from nerwin.nn.heads import BinaryHead
@@ -36,6 +36,7 @@ def read_words(path: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
     except OSError as e:
         raise NerwinError(f"cannot read ({e.strerror})", path) from None
     except UnicodeDecodeError:
+        refuse_utf16(Path(path).read_bytes()[:2], path)
         raise NerwinError("not valid UTF-8", path) from None
     for n, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):

@@ -9,7 +9,7 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
-from nerwin.errors import NerwinError
+from nerwin.errors import NerwinError, refuse_utf16
 
 COMPRESSED = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open}
 FASTTEXT_BIN = (793712314).to_bytes(4, "little")     # fastText's model magic number
@@ -96,6 +96,7 @@ def sniff_format(path: Path) -> str:
         head = f.read(65536)
     if not head:
         raise NerwinError("empty vectors file", path)
+    refuse_utf16(head, path)
     if head[:4] == FASTTEXT_BIN:
         raise NerwinError("is a fastText binary model (.bin), which nerwin does not read; use the .vec file "
                           "fastText publishes beside it (word2vec text)", path)
