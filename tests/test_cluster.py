@@ -90,6 +90,21 @@ def test_bytes_that_are_not_utf8_are_named_by_line_and_tagged_as_predict_tags_th
 
 
 @pytest.mark.slow
+def test_what_predict_refuses_the_cluster_refuses_by_file_and_line_and_writes_nothing(model, tmp_path, monkeypatch):
+    nul = tmp_path / "nul.txt"
+    nul.write_bytes(b"Paris is big .\n" * 3000 + b"Lima\x00 .\n" + b"Rome .\n")
+    utf16 = tmp_path / "utf16.txt"
+    utf16.write_text("Paris is big .\n", encoding="utf-16")
+    monkeypatch.setattr(cluster, "BLOCK", 16 << 10)                # the NUL in the third partition
+    for f, said in [(nul, f"{nul}:3001: binary data (NUL byte)"), (utf16, f"{utf16}:1: UTF-16 text")]:
+        with pytest.raises(nerwin.NerwinError) as e:
+            cluster.predict_files(nerwin.load(model), [str(f)], tmp_path / "out" / "deeper", "local:1", "conll")
+        assert str(e.value).startswith(said)
+        assert run("predict", f, "--model", model).stderr.strip() == f"nerwin: error: {e.value}"   # predict's words
+        assert not (tmp_path / "out").exists()                     # the folders it made are gone
+
+
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_is_retried_and_the_output_is_whole(model, texts, tmp_path, monkeypatch):
     big = tmp_path / "big.txt"
     big.write_text(texts[0].read_text(encoding="utf-8") * 10, encoding="utf-8")

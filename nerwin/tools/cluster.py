@@ -16,7 +16,7 @@ from distributed import Client, LocalCluster
 
 from nerwin.apply.predict import output_paths, tag_unit
 from nerwin.apply.tagger import SURROGATE, Tagger, check_confidence
-from nerwin.errors import NerwinError
+from nerwin.errors import NerwinError, refuse_utf16
 from nerwin.files import AtomicOutput, output_folder
 
 BLOCK = 4 << 20      # bytes of a file a partition holds
@@ -41,13 +41,17 @@ def tag_partition(raw: list[str], tagger: Tagger, output_format: str, min_confid
 
 def tag_checked(raw: list[str], tagger: Tagger, output_format: str, min_confidence: float | None) -> tuple:
     """tag_partition for lines read with surrogateescape: -> (the records, the first line of the
-    partition that held bytes that are not UTF-8, or None). Those lines are decoded again from
-    their own bytes with "replace", so each record is what predict writes for it."""
+    partition that held bytes that are not UTF-8, or None, the first that held a NUL byte, or
+    None). Lines not UTF-8 are decoded again from their own bytes with "replace", so each record
+    is what predict writes for it; a NUL byte, which predict refuses, leaves no records."""
     lines = lines_of(raw)
+    nul = next((i for i, line in enumerate(lines, 1) if "\x00" in line), None)
+    if nul is not None:
+        return [], None, nul
     bad = next((i for i, line in enumerate(lines, 1) if SURROGATE.search(line)), None)
     if bad is not None:
         lines = [line.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for line in lines]
-    return tag_unit(tagger, list(enumerate(lines, 1)), output_format, min_confidence), bad
+    return tag_unit(tagger, list(enumerate(lines, 1)), output_format, min_confidence), bad, None
 
 
 def tag_bag(bag: db.Bag, tagger, output_format: str = "jsonl", min_confidence: float | None = None) -> db.Bag:
@@ -85,13 +89,17 @@ def predict_files(tagger: Tagger, files: list[str], out_dir: Path, scheduler: st
             shared = client.scatter(tagger, broadcast=True, hash=False)
             total = 0
             for p, o in zip(files, outs):
+                with open(p, "rb") as head:
+                    refuse_utf16(head.read(2), p)
                 bag = db.read_text(str(p), blocksize=BLOCK, encoding="utf-8", errors="surrogateescape")
                 tagged = bag.map_partitions(tag_checked, shared, output_format, min_confidence)
                 parts = client.compute(tagged.to_delayed())
                 n, warned = 0, False
                 with AtomicOutput(o) as f:
                     for part in parts:                                   # in order, as each is ready
-                        records, bad = part.result()
+                        records, bad, nul = part.result()
+                        if nul is not None:
+                            raise NerwinError("binary data (NUL byte); expected UTF-8 text", p, n + nul)
                         if bad is not None and not warned:               # as predict says it, by file and line
                             print(f"nerwin: warning: {p}:{n + bad}: bytes that are not UTF-8, replaced with U+FFFD "
                                   "(the first such line; there may be more)", file=sys.stderr)
