@@ -99,6 +99,23 @@ def test_explain_errors(client):
     assert client.post("/v1/explain", json={"text": "a", "token": "x"}).status_code == 422
 
 
+@pytest.mark.parametrize("path,body,field,hint", [
+    ("/v1/tag", {"text": "Paris", "min_confidenc": 0.9}, "min_confidenc", "min_confidence"),
+    ("/v1/tag", {"text": "Paris", "token": 0}, "token", "tokens"),            # explain's field, sent to tag
+    ("/v1/explain", {"text": "Paris", "min_confidence": 0.9}, "min_confidence", None),
+    ("/v1/explain", {"text": "Paris", "tokn": 0}, "tokn", "token"),
+    ("/v1/graph", {"text": "Paris", "token": 0, "lable": "B-LOC"}, "lable", "label"),
+])
+def test_a_field_an_endpoint_does_not_read_is_refused_not_ignored(client, path, body, field, hint):
+    r = client.post(path, json=body)
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error.startswith(f'unknown field "{field}"') and path in error, error
+    assert (f'did you mean "{hint}"?' in error) if hint else "did you mean" not in error, error
+    del body[field]
+    assert client.post(path, json=body).status_code == 200
+
+
 def test_graph_endpoint_gives_the_model_graph_and_its_drawing(client, model):
     r = client.post("/v1/graph", json={"text": "Angela Merkel visited Berlin", "token": 3, "label": "B-LOC", "step": 0.1})
     assert r.status_code == 200, r.text

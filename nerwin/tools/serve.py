@@ -10,6 +10,7 @@ requests in turn keep each one's memory bounded), so a slow request never stalls
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import socket
@@ -120,6 +121,17 @@ async def body(request: Request) -> dict:
     return data
 
 
+def known_fields(data: dict, path: str, fields: tuple[str, ...]) -> dict:
+    """Refuse a field the endpoint does not read: a misspelt "min_confidence" would else be
+    ignored, and the answer look like one that honoured it."""
+    for k in data:
+        if k not in fields:
+            near = difflib.get_close_matches(k, fields, n=1)
+            hint = f'did you mean "{near[0]}"? ' if near else ""
+            raise Refused(422, f'unknown field "{k[:40]}"; {hint}{path} reads ' + ", ".join(f'"{f}"' for f in fields))
+    return data
+
+
 def text_or_tokens(data: dict, limits: Limits) -> list:
     """The sentences of a request: {"text": str}, {"tokens": [str]} or {"texts": [str]}."""
     keys = [k for k in ("text", "tokens", "texts") if k in data]
@@ -191,7 +203,7 @@ async def in_worker(st: Served, fn, *args):
 async def tag_endpoint(request: Request):
     """Tag {"text": str}, {"tokens": [str]} or a batch {"texts": [str]}; optional min_confidence."""
     st = served(request)
-    data = await body(request)
+    data = known_fields(await body(request), "/v1/tag", ("text", "tokens", "texts", "min_confidence"))
     items, p = text_or_tokens(data, st.limits), confidence(data)
     docs = await in_worker(st, lambda: [d.to_dict() | {"text": d.text} for d in st.tagger.tag_many(
         within_limit(st.tagger, items, st.limits), min_confidence=p)])
@@ -214,7 +226,8 @@ async def explain_endpoint(request: Request):
     """explain's figures for every token of {"text": str} or {"tokens": [str]}, or one ("token": i)."""
     st = served(request)
     data = await body(request)
-    items = one_sentence(data, st.limits, "explain")
+    items = one_sentence(data, st.limits, "explain")           # "texts" first: it has its own message
+    known_fields(data, "/v1/explain", ("text", "tokens", "token"))
     token = integer(data, "token")
     return as_json(await in_worker(st, explain_rows, st.tagger, st.limits, items[0], token))
 
@@ -224,7 +237,8 @@ async def graph_endpoint(request: Request):
     "label" (J against it) and "step" (one SGD step's size)."""
     st = served(request)
     data = await body(request)
-    items = one_sentence(data, st.limits, "graph")
+    items = one_sentence(data, st.limits, "graph")           # "texts" first: it has its own message
+    known_fields(data, "/v1/graph", ("text", "tokens", "token", "label", "step"))
     token, label, step = integer(data, "token", required=True), data.get("label"), data.get("step")
     if label is not None and not isinstance(label, str):
         raise Refused(422, '"label" must be a string')
