@@ -471,7 +471,10 @@ def main() -> None:
                 sys.exit(0)
             if not _is(e, "UsageError"):
                 raise
-            fail(f"nerwin: error: {e.format_message()}")   # a flag's value: one line, exit 2
+            hint = ""
+            if _is(e, "MissingParameter") and getattr(e, "ctx", None) is not None:
+                hint = f" (`nerwin {e.ctx.info_name} -h` says what it takes)"
+            fail(f"nerwin: error: {e.format_message()}{hint}")   # a flag's value: one line, exit 2
     except Interrupted as e:
         fail(f"nerwin: {e}", 130)
     except (KeyboardInterrupt, SystemError) as e:

@@ -209,6 +209,12 @@ def test_cli_bad_values(tmp_path, loc_model):
     assert r.returncode == 0 and "history.json" in r.stderr and (tmp_path / "r.html").exists()
 
 
+@pytest.mark.parametrize("command,argument", [("report", "file"), ("explain", "sentence"), ("graph", "sentence"),
+                                              ("convert", "INPUT")])
+def test_a_missing_argument_says_where_to_read_what_the_command_takes(command, argument):
+    assert_clean_error(run(command), f"Missing argument '{argument}'", f"`nerwin {command} -h`")
+
+
 def test_ctrl_c_while_loading_exits_130_quietly(loc_model):
     """From the moment nerwin's code runs (about 30 ms after the interpreter starts)."""
     for delay in (0.06, 0.1, 0.2, 0.3, 0.6):
