@@ -12,7 +12,7 @@ import pytest
 from nerwin.model import WindowModel
 from nerwin.training.loop import TABLE_HEAD
 
-from conftest import DATA, assert_clean_error, load_arrays, run
+from conftest import DATA, assert_clean_error, corpus, load_arrays, run
 
 
 @pytest.mark.parametrize("content,extra,words", [
@@ -167,3 +167,49 @@ def test_an_epochs_shuffle_takes_every_part_of_a_window_in_the_same_order():
         pairs = zip(got.feats[k], v) if isinstance(v, tuple) else [(got.feats[k].slots, v.slots)]
         assert all(np.array_equal(a, b[order]) for a, b in pairs), k
     assert got.lengths.tolist() == [len(x.tokens) for x in train.sents]
+
+
+@pytest.mark.parametrize("content,said", [
+    (None, "no such file"),
+    (b"a\tO\nb\tO\n\x00\n", ":3: binary data"),
+    (b"Anna\tB-PER\nflew\tO\n", "target type 'LOC' not in the file"),        # a binary LOC model scores LOC
+])
+def test_a_bad_test_file_is_refused_before_the_first_epoch(tmp_path, content, said):
+    test = tmp_path / "test.conll"
+    if content is not None:
+        test.write_bytes(content)
+    r = run("train", "--test", test, "--out", tmp_path / "m", "--epochs", "1")
+    assert_clean_error(r, str(test), said)
+    assert TABLE_HEAD not in r.stderr and not (tmp_path / "m").exists()      # no epoch ran, nothing saved
+
+
+def test_dev_or_test_that_repeat_the_training_sentences_are_warned_of(tmp_path):
+    from nerwin.text.corpus import read_conll
+    from nerwin.training.data import repeated_share
+    train = read_conll(DATA / "train.conll")
+    long = [x for x in train if len(x.tokens) >= 5]
+    half = tmp_path / "half.conll"                  # half train's longer sentences, half the real dev's
+    dev = [x for x in read_conll(DATA / "dev.conll") if len(x.tokens) >= 5]
+    n = min(len(dev), 10)
+    half.write_text("\n".join("".join(f"{t}\t{g}\n" for t, g in zip(x.tokens, x.tags)) for x in long[:n] + dev[:n]))
+    assert repeated_share(train, read_conll(half)) == 0.5
+    assert repeated_share(train, read_conll(DATA / "dev.conll")) < 0.1
+    assert repeated_share(train, [x for x in train if len(x.tokens) < 5]) == 0.0     # short ones do not count
+    r = run("train", "--dev", half, "--test", DATA / "train.conll", "--out", tmp_path / "m", "--epochs", "1", "-q")
+    assert r.returncode == 0, r.stderr
+    warned = [l for l in r.stderr.splitlines() if "warning" in l]
+    assert len(warned) == 2, r.stderr
+    assert warned[0].startswith(f"nerwin: warning: {half}: 50% of its sentences") and "fit the temperature" in warned[0]
+    assert warned[1].startswith(f"nerwin: warning: {DATA / 'train.conll'}: 100% of its sentences")
+    r = run("train", "--test", DATA / "test.conll", "--out", tmp_path / "m2", "--epochs", "1", "-q")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr    # the sample's own splits
+
+
+@pytest.mark.parametrize("name", ["btc", "wnut17", "wikigold"])
+def test_the_real_corpora_splits_repeat_under_one_percent_of_their_sentences(name):
+    from nerwin.text.corpus import read_conll
+    from nerwin.training.data import repeated_share
+    from nerwin.training.run import REPEATED_WARN
+    train = read_conll(corpus(name, "train"))
+    for split in ("dev", "test"):
+        assert repeated_share(train, read_conll(corpus(name, split))) < min(0.01, REPEATED_WARN), split

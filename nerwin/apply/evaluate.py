@@ -12,6 +12,13 @@ from nerwin.text.metrics import calibration, entity_prf, precision_recall, token
 from nerwin.text.schemes import spans
 
 
+def check_gold(head, sents: list[Sentence], path) -> None:
+    """Refuse, before any work, gold sentences that evaluate() would refuse at its end: a binary
+    model's target must be among their types (train reads --test before its first epoch)."""
+    if not head.entity_level:
+        resolve_target(head.target, entity_types(sents), path)
+
+
 def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = True, T: float | None = None,
              collect: list | None = None, source=None) -> dict:
     """Token-level P/R/F1 of the target (binary model) or span-exact entity P/R/F1 per type and

@@ -107,6 +107,14 @@ def prepare(train_path, dev_path, store, s: Settings, source=None, record: dict 
     return model, encode(train_sents, model), dev, oov
 
 
+def repeated_share(train: list[Sentence], other: list[Sentence], min_tokens: int = 5) -> float:
+    """The share of other's sentences of at least min_tokens tokens that train holds word for word
+    (shorter ones, "Thanks !", recur in any corpus). 0.0 when other has none that long."""
+    seen = {tuple(x.tokens) for x in train if len(x.tokens) >= min_tokens}
+    long = [tuple(x.tokens) for x in other if len(x.tokens) >= min_tokens]
+    return sum(t in seen for t in long) / len(long) if long else 0.0
+
+
 def memory_need(s: Settings, D: int, K: int) -> int:
     """Bytes that training's arrays need at the least: W with its gradient, Adam's two moments
     and the best epoch's copy, and one batch's x, z, h and their gradients."""

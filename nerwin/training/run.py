@@ -14,16 +14,18 @@ import numpy as np
 from rich.console import Console
 
 from nerwin import sample
+from nerwin.apply.evaluate import check_gold
 from nerwin.apply.tagger import Tagger
 from nerwin.errors import Interrupted, NerwinError, NerwinTypeError, SettingTypeError, check_type, ctrl_c
 from nerwin.files import atomic_write, check_outputs
 from nerwin.model import WindowModel, checkpoint
 from nerwin.nn.kernels_cache import compiled_before
 from nerwin.settings import FIELDS, Settings
+from nerwin.text.corpus import read_conll
 from nerwin.text.metrics import format_entity, format_prf
 from nerwin.text.windows import SPECIALS
 from nerwin.training.calibrate import fit_temperature
-from nerwin.training.data import prepare
+from nerwin.training.data import prepare, repeated_share
 from nerwin.training.loop import Run, fit, sayer
 from nerwin.vectors import open_store
 
@@ -92,6 +94,16 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
     if oov > OOV_WARN:
         warn(f"the vectors hold no row for {oov:.0%} of the training tokens, which then all share <UNK>; "
              "check that they are the right vectors for this corpus's language and text", vectors or "the vectors")
+    test_sents = None
+    if test is not None:                                  # its errors now, not after the last epoch
+        test_sents = read_conll(test)
+        check_gold(head, test_sents, test)
+    for path, sents, also in ((dev, dev_sents, ", and they choose the kept epoch and fit the temperature"),
+                              (test, test_sents, "")):
+        share = repeated_share(data.sents, sents) if sents is not None else 0.0
+        if share >= REPEATED_WARN:
+            warn(f"{share:.0%} of its sentences of 5 or more tokens are in the training data word for word: its "
+                 f"scores measure what the model memorized, not how it tags new text{also}", path)
     if dev_sents is None:
         say("no --dev: the kept epoch is the one with the lowest training loss")
     if not compiled_before():
@@ -147,8 +159,8 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
               "seconds": sum(h["seconds"] for h in run.history), "temperature": best.temperature}
     if dev_sents is not None:
         result["dev"] = tagger.evaluate(dev_sents, source=dev)
-    if test is not None:
-        result["test"] = tagger.evaluate(test)
+    if test_sents is not None:
+        result["test"] = tagger.evaluate(test_sents, source=test)
     if metrics_json is not None:
         write_json(result, metrics_json)
     for line in summary(result, head.entity_level):
@@ -158,6 +170,7 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
 
 
 OOV_WARN = 0.5    # GloVe misses 11% of BTC's test tokens and 6% of WNUT-17's; half is the wrong file
+REPEATED_WARN = 0.1   # of dev's or test's longer sentences; the real corpora's splits repeat under 1% of them
 ROSE = 2.0        # at init every logit is near 0, so the first loss is chance's; a run that learns falls below it
 
 
