@@ -58,9 +58,12 @@ def ranged(text: str, lo: int | None = None, hi: int | None = None) -> dict:
     """An integer option's help and check, its range written as the settings' are ([≥ 1, ≤ 64])."""
     shown = ", ".join(x for x in (f"≥ {lo:,}" if lo is not None else "", f"≤ {hi:,}" if hi is not None else "") if x)
 
-    def check(ctx, param, value):
+    said = (f"between {lo:,} and {hi:,}" if lo is not None and hi is not None
+            else f"at least {lo:,}" if lo is not None else f"at most {hi:,}")
+
+    def check(ctx, param, value):                 # said as the settings say theirs: `--port must be ...`
         if value is not None and ((lo is not None and value < lo) or (hi is not None and value > hi)):
-            raise typer.BadParameter(f"must be {shown.replace('≥', 'at least').replace('≤', 'at most')}, got {value}")
+            raise NerwinError(f"{param.opts[0]} must be {said}, got {value}")
         return value
     return dict(help=f"{text} [{shown}]", callback=check, metavar="<int>")
 

@@ -197,6 +197,9 @@ def test_cli_bad_values(tmp_path, loc_model):
     r = run("train", "--hidden", "100000", "--batch-size", "10000000", "--out", tmp_path / "m")
     assert_clean_error(r, "--hidden", "GiB")
     assert_clean_error(run("explain", "", "--model", loc_model), "no tokens")
+    # a command's own ranged options speak as the settings do
+    assert_clean_error(run("graph", "a", "--token", "-1", "--model", loc_model), "--token must be at least 0, got -1")
+    assert_clean_error(run("serve", "--port", "99999", "--model", loc_model), "--port must be between 1 and 65,535")
     empty = tmp_path / "o.conll"
     empty.write_text("a\tO\nb\tO\n\nc\tO\nd\tO\ne\tO\n")
     r = run("gradcheck", "--train", empty, "--activation", "tanh")
