@@ -193,6 +193,7 @@ def test_dev_or_test_that_repeat_the_training_sentences_are_warned_of(tmp_path):
     n = min(len(dev), 10)
     half.write_text("\n".join("".join(f"{t}\t{g}\n" for t, g in zip(x.tokens, x.tags)) for x in long[:n] + dev[:n]))
     assert repeated_share(train, read_conll(half)) == 0.5
+    assert repeated_share(train, [long[0], long[0], long[0], dev[0]]) == 0.75       # each repeat counts
     assert repeated_share(train, read_conll(DATA / "dev.conll")) < 0.1
     assert repeated_share(train, [x for x in train if len(x.tokens) < 5]) == 0.0     # short ones do not count
     r = run("train", "--dev", half, "--test", DATA / "train.conll", "--out", tmp_path / "m", "--epochs", "1", "-q")

@@ -2,6 +2,7 @@
 and the order of each epoch's batches."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -110,9 +111,9 @@ def prepare(train_path, dev_path, store, s: Settings, source=None, record: dict 
 def repeated_share(train: list[Sentence], other: list[Sentence], min_tokens: int = 5) -> float:
     """The share of other's sentences of at least min_tokens tokens that train holds word for word
     (shorter ones, "Thanks !", recur in any corpus). 0.0 when other has none that long."""
-    seen = {tuple(x.tokens) for x in train if len(x.tokens) >= min_tokens}
-    long = [tuple(x.tokens) for x in other if len(x.tokens) >= min_tokens]
-    return sum(t in seen for t in long) / len(long) if long else 0.0
+    count = Counter(tuple(x.tokens) for x in other if len(x.tokens) >= min_tokens)    # the smaller side, held
+    found = {t for t in (tuple(x.tokens) for x in train if len(x.tokens) >= min_tokens) if t in count}
+    return sum(count[t] for t in found) / sum(count.values()) if count else 0.0
 
 
 def memory_need(s: Settings, D: int, K: int) -> int:
