@@ -21,7 +21,7 @@ from conftest import DATA, ROOT, run
 
 PKG = ROOT / "nerwin"
 # a lower layer never imports a higher one; layers of one rank do not import each other
-RANK = {"version": 0, "errors": 0, "files": 0.5, "sample": 0, "text": 1, "vectors": 1, "settings": 1, "nn": 2, "model": 3,
+RANK = {"version": 0, "errors": 0, "files": 0.5, "progress": 0.5, "sample": 0, "text": 1, "vectors": 1, "settings": 1, "nn": 2, "model": 3,
         "apply": 4, "training": 5, "tools": 6, "cli": 7, "__init__": 8, "command": 8, "__main__": 9}
 # imports inside functions, each for a reason the module states beside it
 LAZY = {("cli", "nerwin.training.run"), ("cli", "nerwin.tools.drift"), ("__init__", "nerwin.training.run"),

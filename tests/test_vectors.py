@@ -281,3 +281,33 @@ def test_gensim_test_files_load_with_gensims_values(path):
     assert got.keys() == set(words)
     for w in words:
         np.testing.assert_allclose(got[w], g[w], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_the_first_pass_over_a_big_file_says_how_far_it_has_got_on_a_terminal(tmp_path, monkeypatch, tty):
+    import io
+    from nerwin.progress import ProgressLine
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return tty
+    words = [f"w{i}" for i in range(10_000)]
+    f = write_vectors(tmp_path / "v.bin", words, np.ones((len(words), 4)), "word2vec-bin")
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(ProgressLine, "EVERY", -1.0)          # every chance to rewrite is taken
+    store, _ = open_store(str(f))
+    assert set(store.lookup(["w5", "w9999"])) == {"w5", "w9999"}
+    lines = err.getvalue().split("\r")
+    shown = [l for l in lines if "indexing v.bin on its first use" in l]
+    if not tty:
+        assert err.getvalue() == ""                            # a log gets no carriage returns
+        return
+    assert len(shown) == 2                                     # rows 4,096 and 8,192 of 10,000
+    percents = [int(l.split(", ")[1].split("%")[0]) for l in shown]
+    assert 35 <= percents[0] <= 45 and 77 <= percents[1] <= 87, percents
+    assert "indexed v.bin in" in lines[-1] and "later runs read only the rows they need" in lines[-1]
+    err.truncate(0)
+    err.seek(0)
+    store.lookup(["w5"])                                       # the index is there: nothing to say
+    assert err.getvalue() == ""

@@ -16,7 +16,6 @@ import select
 import shlex
 import stat
 import sys
-import time
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -24,6 +23,7 @@ from nerwin.apply.doc import Doc
 from nerwin.apply.tagger import Tagger, check_confidence
 from nerwin.errors import NerwinError, SettingError, check_type, refuse_utf16
 from nerwin.files import AtomicOutput, check_outputs, output_folder, same_as_input
+from nerwin.progress import ProgressLine
 from nerwin.text.corpus import BATCH, DOCSTART, chunks, iter_conll, replace_bad_bytes
 
 READ = 1 << 20
@@ -288,30 +288,22 @@ def records(units_: Iterator[list[tuple]], tagger: Tagger, output_format: str, w
         yield from pool.imap(_work, units_)
 
 
-class Progress:
-    """A line on stderr every 2 s while a file takes longer than that, when stderr is a terminal:
-    records, their rate, and for a file of known size how far through it is and the time left."""
+class Progress(ProgressLine):
+    """predict's line: records, their rate, and for a file of known size how far through it is
+    and the time left."""
 
     def __init__(self, size: int, fd: int | None = None):
-        self.size, self.fd = size, fd
-        self.on = sys.stderr is not None and sys.stderr.isatty()
-        self.t0 = self.last = time.perf_counter()
+        super().__init__(size)
+        self.fd = fd
 
     def line(self, n: int, now: float) -> str:
-        rate = n / (now - self.t0)
-        text = f"nerwin: {n:,} records tagged, {rate:,.0f} a second"
+        text = f"nerwin: {n:,} records tagged, {n / (now - self.t0):,.0f} a second"
         if self.size and self.fd is not None:
-            done = min(os.lseek(self.fd, 0, os.SEEK_CUR) / self.size, 1.0)    # bytes read so far
-            left = (now - self.t0) * (1 - done) / done if done > 0 else 0.0
-            text += f", {100 * done:.0f}% of the file, about {left:,.0f} s left"
+            text += ", " + self.through(os.lseek(self.fd, 0, os.SEEK_CUR), now)     # bytes read so far
         return text
 
     def show(self, n: int) -> None:
-        now = time.perf_counter()
-        if self.on and now - self.last > 2:
-            self.last = now
-            print("\r" + self.line(n, now) + "   ", end="", file=sys.stderr)
+        self.rewrite(lambda now: self.line(n, now))
 
     def done(self, n: int) -> None:
-        if self.on and self.last > self.t0:
-            print(f"\rnerwin: {n:,} records tagged in {time.perf_counter() - self.t0:,.1f} s" + " " * 30, file=sys.stderr)
+        self.finish(lambda secs: f"nerwin: {n:,} records tagged in {secs:,.1f} s")

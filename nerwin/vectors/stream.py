@@ -14,6 +14,7 @@ from typing import Iterable
 import numpy as np
 
 from nerwin.errors import NerwinError
+from nerwin.progress import ProgressLine
 from nerwin.vectors.index import HashIndex, cache_dir, word_hash, write_dir_atomically
 from nerwin.vectors.sniff import SEPARATORS, UTF8_BOM, compression, header, open_vectors
 
@@ -49,6 +50,8 @@ class FileStore:
         need, out = set(words), {}
         keys, offsets, rows = array("Q"), array("q"), array("q")
         build = limit is None and d is not None
+        progress, name = ProgressLine(self.path.stat().st_size if build else 0), self.path.name   # a big file: seconds
+        done = "later runs read only the rows they need"
         with open_vectors(self.path) as f:
             for row, line, start, wb, payload in self.rows(f, limit):
                 word = wb.decode("utf-8", "replace")
@@ -56,8 +59,12 @@ class FileStore:
                     keys.append(word_hash(word.encode("utf-8")))
                     offsets.append(start)
                     rows.append(row)
+                    if row & 0xFFF == 0:
+                        progress.rewrite(lambda now: f"nerwin: indexing {name} on its first use, "
+                                                     f"{progress.through(start, now)}")
                 if word in need and word not in out:
                     out[word] = self.parse(payload, row, line, word)
+        progress.finish(lambda secs: f"nerwin: indexed {name} in {secs:,.1f} s; {done}")
         if build:
             try:
                 write_dir_atomically(d, HashIndex.build(keys, offsets=offsets, rows=rows))
