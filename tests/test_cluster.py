@@ -126,6 +126,17 @@ def test_a_worker_killed_mid_run_is_retried_and_the_output_is_whole(model, texts
     same_records((tmp_path / "out" / "big.conll").read_text(encoding="utf-8"), one)
 
 
+def test_a_partition_refuses_the_lines_predict_refuses(monkeypatch):
+    monkeypatch.setattr(cluster, "MAX_LINE", 1 << 20)
+    nul, long = "binary data (NUL byte); expected UTF-8 text", "longer than 1 MiB; expected one sentence a line"
+    assert cluster.refusal(["Paris .", "Lima ."]) is None
+    assert cluster.refusal(["Paris .", "x" * (1 << 20), "a\x00"]) == (3, nul)       # 1 MiB itself is a line
+    assert cluster.refusal(["Paris .", "x" * ((1 << 20) + 1), "a\x00"]) == (2, long)
+    assert cluster.refusal(["a\x00 b", "x" * ((1 << 20) + 1)]) == (1, nul)
+    # no records, and the tagger (None here) is never asked
+    assert cluster.tag_checked(["Paris .\n", "a\x00\n"], None, "conll", None) == ([], None, (2, nul))
+
+
 def test_dask_arguments_are_checked(model, tmp_path):
     r = run("predict", "a.txt", "b.txt", "--model", model)
     assert r.returncode == 2 and "--output-dir" in r.stderr

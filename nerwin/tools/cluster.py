@@ -14,7 +14,7 @@ from pathlib import Path
 import dask.bag as db
 from distributed import Client, LocalCluster
 
-from nerwin.apply.predict import output_paths, tag_unit
+from nerwin.apply.predict import MAX_LINE, output_paths, tag_unit
 from nerwin.apply.tagger import SURROGATE, Tagger, check_confidence
 from nerwin.errors import NerwinError, refuse_utf16
 from nerwin.files import AtomicOutput, output_folder
@@ -39,15 +39,25 @@ def tag_partition(raw: list[str], tagger: Tagger, output_format: str, min_confid
     return tag_unit(tagger, unit, output_format, min_confidence)
 
 
+def refusal(lines: list[str]) -> tuple[int, str] | None:
+    """(the line, why) for the first of a partition's lines that predict refuses, or None."""
+    for i, line in enumerate(lines, 1):
+        if "\x00" in line:
+            return i, "binary data (NUL byte); expected UTF-8 text"
+        if len(line) > MAX_LINE:
+            return i, f"longer than {MAX_LINE >> 20} MiB; expected one sentence a line"
+    return None
+
+
 def tag_checked(raw: list[str], tagger: Tagger, output_format: str, min_confidence: float | None) -> tuple:
     """tag_partition for lines read with surrogateescape: -> (the records, the first line of the
-    partition that held bytes that are not UTF-8, or None, the first that held a NUL byte, or
-    None). Lines not UTF-8 are decoded again from their own bytes with "replace", so each record
-    is what predict writes for it; a NUL byte, which predict refuses, leaves no records."""
+    partition that held bytes that are not UTF-8, or None, refusal()'s). Lines not UTF-8 are
+    decoded again from their own bytes with "replace", so each record is what predict writes for
+    it; a line that predict refuses (a NUL byte, an endless line) leaves no records."""
     lines = lines_of(raw)
-    nul = next((i for i, line in enumerate(lines, 1) if "\x00" in line), None)
-    if nul is not None:
-        return [], None, nul
+    refused = refusal(lines)
+    if refused is not None:
+        return [], None, refused
     bad = next((i for i, line in enumerate(lines, 1) if SURROGATE.search(line)), None)
     if bad is not None:
         lines = [line.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for line in lines]
@@ -97,9 +107,9 @@ def predict_files(tagger: Tagger, files: list[str], out_dir: Path, scheduler: st
                 n, warned = 0, False
                 with AtomicOutput(o) as f:
                     for part in parts:                                   # in order, as each is ready
-                        records, bad, nul = part.result()
-                        if nul is not None:
-                            raise NerwinError("binary data (NUL byte); expected UTF-8 text", p, n + nul)
+                        records, bad, refused = part.result()
+                        if refused is not None:
+                            raise NerwinError(refused[1], p, n + refused[0])
                         if bad is not None and not warned:               # as predict says it, by file and line
                             print(f"nerwin: warning: {p}:{n + bad}: bytes that are not UTF-8, replaced with U+FFFD "
                                   "(the first such line; there may be more)", file=sys.stderr)
