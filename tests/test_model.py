@@ -12,7 +12,7 @@ from nerwin.tools.gradcheck import real_windows
 from nerwin.training.data import prepare
 from nerwin.vectors import open_store
 
-from conftest import DATA, run
+from conftest import DATA, assert_clean_error, run
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +85,30 @@ def test_gradcheck_would_catch_a_wrong_gradient(real):
     assert rel_error(grads["W"] * 1.01, num) > 1e-3   # a 1% error is visible
 
 
+def test_a_parameter_over_the_tolerance_is_differenced_again_with_the_larger_step(real, monkeypatch):
+    from nerwin.nn.gradcheck import STEPS
+    E, X, y = real
+    p, Es, ids, yy, _, head = sample_problem(E, X, y, hidden=5, K=1, seed=5)
+    J = lambda: network.objective(p, Es, ids, yy, head, "tanh", 1e-2)        # noqa: E731
+    _, grads, rows, dE = network.loss(p, Es, ids, yy, head, "tanh", 1e-2)
+    both = {k: [rel_error(grads[k], numeric_grad(J, p[k], h)) for h in STEPS] for k in p}
+    steps = {}                          # a tolerance no step meets: every parameter tries both
+    errs = check(p, Es, ids, yy, head, "tanh", 1e-2, tolerance=1e-15, steps=steps)
+    for k, (first, second) in both.items():
+        assert errs[k] == min(first, second), k
+        assert (steps.get(k) == STEPS[1]) == (second < first), k
+    none = {}                           # no tolerance: the first step alone
+    first = check(p, Es, ids, yy, head, "tanh", 1e-2, steps=none)
+    assert none == {} and all(first[k] == both[k][0] for k in p)
+    loss = network.loss
+
+    def wrong(*a, **kw):                # a 1% error in dW stays visible at both steps
+        J, g, rows, dE = loss(*a, **kw)
+        return J, {**g, "W": g["W"] * 1.01}, rows, dE
+    monkeypatch.setattr(network, "loss", wrong)
+    assert check(p, Es, ids, yy, head, "tanh", 1e-2, tolerance=1e-6)["W"] > 1e-3
+
+
 def test_loss_is_float32_by_default_and_stable_for_large_scores():
     p = {"W": np.eye(2, 4, dtype=np.float32), "b": np.zeros(2, np.float32),
          "u": np.array([500.0, 500.0], np.float32), "c": np.zeros((), np.float32)}
@@ -92,6 +116,15 @@ def test_loss_is_float32_by_default_and_stable_for_large_scores():
     J, grads, rows, dE = network.loss(p, E, np.array([[0, 1]]), np.array([0.0], np.float32), BinaryHead("T", ["T"]))
     assert np.isfinite(J) and J > 100            # confidently wrong: large but finite
     assert grads["W"].dtype == np.float32 and dE.dtype == np.float32
+
+
+def test_cli_gradcheck_refuses_a_problem_that_would_run_for_hours_before_any_work():
+    import time
+    t0 = time.perf_counter()
+    r = run("gradcheck", "--hidden", "100000", "--window", "50")
+    assert_clean_error(r, "--hidden 100,000 and --window 50 give W 100,000 x 5,050", "try --hidden 4 or less")
+    assert time.perf_counter() - t0 < 30
+    assert_clean_error(run("gradcheck", "--hidden", "101"), "try --hidden 100 or less")
 
 
 def test_cli_gradcheck_passes_for_all_activations():

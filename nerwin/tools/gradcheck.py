@@ -9,9 +9,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from nerwin import sample
+from nerwin.errors import NerwinError
 from nerwin.model.window_model import features_for
 from nerwin.nn.features import FeatureIds
-from nerwin.nn.gradcheck import check, sample_problem, sentence_problem
+from nerwin.nn.gradcheck import STEPS, check, sample_problem, sentence_problem
 from nerwin.nn.heads import choose
 from nerwin.nn.layers import ACTIVATIONS
 from nerwin.settings import Settings
@@ -23,6 +24,20 @@ from nerwin.vectors import open_store
 
 # every word feature, small: numerical gradients cost two losses per element
 SPELLING = dict(casing=3, affixes=2, chars=4, char_dim=3, char_width=3)
+# entries of W at most: each costs two losses, each loss grows with them, so the time grows with
+# their square (the default, 6 x 250, takes seconds; 25,000 takes minutes)
+MAX_W = 25_000
+
+
+def check_size(s: Settings, dim: int) -> None:
+    """Refuse, before any work, a problem whose central differences would run for hours."""
+    D = (2 * s.window + 1) * dim
+    if s.hidden * D > MAX_W:
+        most = MAX_W // D
+        fix = f"try --hidden {most} or less" if most else "try a smaller --window"
+        raise NerwinError(f"--hidden {s.hidden:,} and --window {s.window} give W {s.hidden:,} x {D:,} = "
+                          f"{s.hidden * D:,} entries; gradcheck differentiates each one, two losses apiece, and "
+                          f"takes minutes at {MAX_W:,}. The formulas are the same at any size: {fix}")
 
 
 def real_windows(train_file, store, s: Settings):
@@ -84,6 +99,11 @@ def counting(p: dict, E: np.ndarray):
         yield tick
 
 
+def shown(errs: dict, steps: dict) -> str:
+    """Each parameter's relative error, with the step it kept where the first one's failed."""
+    return "  ".join(f"{k} {v:.1e}" + (f" (h = {steps[k]:g})" if k in steps else "") for k, v in errs.items())
+
+
 def run_all(s: Settings, train_file=None, vectors=None, vectors_format=None, activation: str | None = None,
             tolerance: float = 1e-6, say=print) -> bool:
     """Every activation on the lecture's binary model, then softmax with dropout and every part of
@@ -93,13 +113,25 @@ def run_all(s: Settings, train_file=None, vectors=None, vectors_format=None, act
     acts = [activation] if activation else list(ACTIVATIONS)
     train_file = train_file or sample.path("train.conll")
     store, _ = open_store(vectors, vectors_format)
+    check_size(s, store.dim)
     sents, types, E, X, features, feats, must, words = real_windows(train_file, store, s)
     rng = np.random.default_rng(s.seed)
     if not types:
         say(f"{train_file}: no entity tags; checking with random labels on its real windows")
     tags = [x.tags for x in sents]
     y = choose(types[0], types, "window").gold(tags) if types else rng.integers(0, 2, len(X)).astype(np.float64)
-    worst = 0.0
+    worst, retried = 0.0, False
+
+    def case(title, p, Es, ids, yy, head, act, mask, feats_on, fs, lengths=None) -> None:
+        """One problem's check, said under its title; worst and retried keep the run's account."""
+        nonlocal worst, retried
+        steps = {}
+        with counting(p, Es) as tick:
+            errs = check(p, Es, ids, yy, head, act, s.l2, mask, features if feats_on else (), fs, lengths,
+                         tick=tick, tolerance=tolerance, steps=steps)
+        worst, retried = max(worst, *errs.values()), retried or bool(steps)
+        say(f"{title}\n    " + shown(errs, steps))
+
     cases = [(a, a, 1, False, 0.0) for a in acts] + [
         (f"{a} + softmax, dropout, casing, affixes, characters; words {', '.join(words)}", a, 4, True, 0.3)
         for a in acts[:1]]
@@ -109,21 +141,15 @@ def run_all(s: Settings, train_file=None, vectors=None, vectors_format=None, act
         mask = None
         if drop:  # a fixed mask: dropout is then a deterministic function to differentiate
             mask = (np.random.default_rng(s.seed).random((len(ids), s.hidden)) >= drop) / (1 - drop)
-        with counting(p, Es) as tick:
-            errs = check(p, Es, ids, yy, head, a, s.l2, mask, features if spell else (), fs, tick=tick)
-        worst = max(worst, *errs.values())
-        say(f"{name}\n    " + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
+        case(name, p, Es, ids, yy, head, a, mask, spell, fs)
     # the sentence loss: A, the emissions and everything below, on real sentences of 1 and 40 words
     head = choose("all", types or ["X"], "sentence")
     y = head.gold(tags) if types else rng.integers(0, 2, len(X))          # O and B-X: always a valid path
     lengths = (1, min(40, len(X) - 1)) if len(X) > 1 else (1,)        # real sentences of 1 and 40 words
     p, Es, ids, yy, fs, lengths, head = sentence_problem(E, X, y, s.hidden, head.classes, s.seed, lengths,
                                                          features, feats)
-    with counting(p, Es) as tick:
-        errs = check(p, Es, ids, yy, head, acts[0], s.l2, None, features, fs, lengths, tick=tick)
-    worst = max(worst, *errs.values())
-    say(f"{acts[0]} + sentence loss (A), casing, affixes, characters; sentences of {' and '.join(map(str, lengths))} words\n    "
-        + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
+    case(f"{acts[0]} + sentence loss (A), casing, affixes, characters; sentences of "
+         f"{' and '.join(map(str, lengths))} words", p, Es, ids, yy, head, acts[0], None, True, fs, lengths)
     # a second window layer (W2, b2, the padding vector P) under each loss, on sentences of 1, 2 and 40 words
     lengths = tuple(n for n in (1, 2, 40) if n < len(X)) or (1,)
     for head in (choose("all", types or ["X"], "window"), choose("all", types or ["X"], "sentence")):
@@ -131,11 +157,12 @@ def run_all(s: Settings, train_file=None, vectors=None, vectors_format=None, act
         p, Es, ids, yy, fs, L, head = sentence_problem(E, X, y, s.hidden, head.classes, s.seed, lengths, features,
                                                        feats, window2=1, head=head)
         mask = (np.random.default_rng(s.seed).random((len(ids), s.hidden)) >= 0.3) / 0.7
-        with counting(p, Es) as tick:
-            errs = check(p, Es, ids, yy, head, acts[0], s.l2, mask, features, fs, L, tick=tick)
-        worst = max(worst, *errs.values())
-        say(f"{acts[0]} + a second window layer (w2 = 1, dropout), {head.loss_name} loss, casing, affixes, characters; "
-            f"sentences of {', '.join(map(str, L))} words\n    " + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
+        case(f"{acts[0]} + a second window layer (w2 = 1, dropout), {head.loss_name} loss, casing, affixes, "
+             f"characters; sentences of {', '.join(map(str, L))} words", p, Es, ids, yy, head, acts[0], mask, True,
+             fs, L)
     ok = worst <= tolerance
     say(f"largest relative error {worst:.2e}: {'PASS' if ok else 'FAIL'} (tolerance {tolerance:g})")
+    if retried:
+        say(f"(h = {STEPS[1]:g}: where central differences with h = {STEPS[0]:g} were over the tolerance, the "
+            "parameter was differenced again with the larger step, whose roundoff is ten times smaller)")
     return ok
