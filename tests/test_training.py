@@ -204,13 +204,20 @@ def test_dev_or_test_that_repeat_the_training_sentences_are_warned_of(tmp_path):
     assert warned[1].startswith(f"nerwin: warning: {DATA / 'train.conll'}: 100% of its sentences")
     r = run("train", "--test", DATA / "test.conll", "--out", tmp_path / "m2", "--epochs", "1", "-q")
     assert r.returncode == 0 and "warning" not in r.stderr, r.stderr    # the sample's own splits
+    r = run("train", "--dev", DATA / "dev.conll", "--test", DATA / "dev.conll", "--out", tmp_path / "m3", "--epochs",
+            "1", "-q")                                                   # tested on what chose the epoch
+    warned = [l for l in r.stderr.splitlines() if "warning" in l]
+    assert r.returncode == 0 and len(warned) == 1, r.stderr
+    assert warned[0].startswith(f"nerwin: warning: {DATA / 'dev.conll'}: 100% of its sentences") and \
+        "are in --dev word for word" in warned[0] and "optimistic" in warned[0]
 
 
 @pytest.mark.parametrize("name", ["btc", "wnut17", "wikigold"])
 def test_the_real_corpora_splits_repeat_under_one_percent_of_their_sentences(name):
+    """Dev and test against train, and test against dev: none gets the warning."""
     from nerwin.text.corpus import read_conll
     from nerwin.training.data import repeated_share
     from nerwin.training.run import REPEATED_WARN
-    train = read_conll(corpus(name, "train"))
-    for split in ("dev", "test"):
-        assert repeated_share(train, read_conll(corpus(name, split))) < min(0.01, REPEATED_WARN), split
+    train, dev, test = (read_conll(corpus(name, split)) for split in ("train", "dev", "test"))
+    for seen, other in ((train, dev), (train, test), (dev, test)):
+        assert repeated_share(seen, other) < min(0.01, REPEATED_WARN)

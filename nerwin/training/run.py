@@ -98,12 +98,16 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
     if test is not None:                                  # its errors now, not after the last epoch
         test_sents = read_conll(test)
         check_gold(head, test_sents, test)
-    for path, sents, also in ((dev, dev_sents, ", and they choose the kept epoch and fit the temperature"),
-                              (test, test_sents, "")):
-        share = repeated_share(data.sents, sents) if sents is not None else 0.0
+    in_train = ("are in the training data word for word: its scores measure what the model memorized, not how it "
+                "tags new text")
+    for path, sents, seen, said in (
+            (dev, dev_sents, data.sents, in_train + ", and they choose the kept epoch and fit the temperature"),
+            (test, test_sents, data.sents, in_train),
+            (test, test_sents, dev_sents, "are in --dev word for word: the kept epoch and the temperature were chosen "
+                                          "on them, so its scores are optimistic")):
+        share = repeated_share(seen, sents) if sents is not None and seen is not None else 0.0
         if share >= REPEATED_WARN:
-            warn(f"{share:.0%} of its sentences of 5 or more tokens are in the training data word for word: its "
-                 f"scores measure what the model memorized, not how it tags new text{also}", path)
+            warn(f"{share:.0%} of its sentences of 5 or more tokens {said}", path)
     if dev_sents is None:
         say("no --dev: the kept epoch is the one with the lowest training loss")
     if not compiled_before():
