@@ -232,6 +232,7 @@ def evaluate(
 
     tagger = Tagger.load(model_dir, vectors, vectors_format)
     m = tagger.evaluate(file)
+    warn_if_trained_on(tagger, file)
     if m.get("unknown_types"):
         print(f"nerwin: warning: {file}: the model cannot predict {', '.join(m['unknown_types'])} (it was not "
               "trained on them); those entities count as misses", file=sys.stderr)
@@ -247,6 +248,19 @@ def evaluate(
     cal = m["calibration"]
     print(f"loss {m['loss']:.4f} a word (the training loss of the gold tags); temperature {cal['temperature']:.3f}; "
           f"ECE entities {cal['entity']['ece']:.3f}, tokens {cal['token']['ece']:.3f}")
+
+
+def warn_if_trained_on(tagger: Tagger, file) -> None:
+    """Scores on the model's own training file measure memory: say so, as train does of a dev
+    file that repeats it."""
+    trained = tagger.model.info.get("train_file")
+    try:                                    # a relative path (models before 0.4) names no file for sure
+        same = isinstance(trained, str) and os.path.isabs(trained) and os.path.samefile(trained, file)
+    except (OSError, ValueError):           # the training file is gone, or was elsewhere
+        same = False
+    if same:
+        print(f"nerwin: warning: {file}: the model was trained on this file; its scores measure what it "
+              "memorized, not how it tags new text", file=sys.stderr)
 
 
 @app.command(short_help="How each word of a token's window bears on its label.")
@@ -353,7 +367,9 @@ def report(
         print(f"nerwin: warning: {Path(model_dir) / 'history.json'}: not a training history nerwin can read; "
               "the report leaves out the learning curves", file=sys.stderr)
     from nerwin.tools.report import html_report         # here: predict's cold start does without it
-    page, _ = html_report(Tagger.load(model_dir, vectors, vectors_format), file, model_dir, history, max_errors)
+    tagger = Tagger.load(model_dir, vectors, vectors_format)
+    page, _ = html_report(tagger, file, model_dir, history, max_errors)
+    warn_if_trained_on(tagger, file)
     write_output(page.encode("utf-8"), html_path)
     print(f"report: {html_path} ({len(page.encode()) / 1024:,.0f} KB)", file=sys.stderr)
 

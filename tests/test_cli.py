@@ -218,6 +218,24 @@ def test_a_missing_argument_says_where_to_read_what_the_command_takes(command, a
     assert_clean_error(run(command), f"Missing argument '{argument}'", f"`nerwin {command} -h`")
 
 
+def test_evaluate_and_report_warn_when_given_the_models_own_training_file(tmp_path):
+    import shutil
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    shutil.copy(DATA / "train.conll", tmp_path / "a" / "train.conll")
+    shutil.copy(DATA / "test.conll", tmp_path / "b" / "train.conll")           # the same name, another file
+    assert run("train", "--train", "train.conll", "--out", tmp_path / "m", "--epochs", "1", "-q",
+               cwd=tmp_path / "a").returncode == 0
+    said = "the model was trained on this file; its scores measure what it memorized"
+    for args, cwd in [(("evaluate", "train.conll"), tmp_path / "a"), (("evaluate", tmp_path / "a" / "train.conll"), None),
+                      (("report", "train.conll", "--html", tmp_path / "r.html"), tmp_path / "a")]:
+        r = run(*args, "--model", tmp_path / "m", cwd=cwd)
+        assert r.returncode == 0 and said in r.stderr, (args, r.stderr)
+    for args, cwd in [(("evaluate", "train.conll"), tmp_path / "b"), (("evaluate", DATA / "test.conll"), None)]:
+        r = run(*args, "--model", tmp_path / "m", cwd=cwd)
+        assert r.returncode == 0 and "warning" not in r.stderr, (args, r.stderr)
+
+
 def test_ctrl_c_while_loading_exits_130_quietly(loc_model):
     """From the moment nerwin's code runs (about 30 ms after the interpreter starts)."""
     for delay in (0.06, 0.1, 0.2, 0.3, 0.6):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -103,7 +104,7 @@ def prepare(train_path, dev_path, store, s: Settings, source=None, record: dict 
     inputs = {"gazetteers": list(gazetteers), "types": types}
     model = WindowModel.new(s, head, features_for(s, (x.tokens for x in train_sents), inputs), vocab, E.astype(s.dtype),
                             vectors, Bundle.build(store, s.bundle_vectors, set(vocab.words)),
-                            info={"train_file": str(train_path), "oov_rate": oov}, check=check_memory,
+                            info={"train_file": str(Path(train_path).resolve()), "oov_rate": oov}, check=check_memory,
                             mentions=mention_style(x.tokens for x in train_sents))
     return model, encode(train_sents, model), dev, oov
 
