@@ -292,22 +292,30 @@ def test_the_first_pass_over_a_big_file_says_how_far_it_has_got_on_a_terminal(tm
         def isatty(self):
             return tty
     words = [f"w{i}" for i in range(10_000)]
-    f = write_vectors(tmp_path / "v.bin", words, np.ones((len(words), 4)), "word2vec-bin")
+    vecs = np.random.default_rng(0).normal(size=(len(words), 4))
+    f = write_vectors(tmp_path / "v.bin", words, vecs, "word2vec-bin")
+    gz = tmp_path / "v.bin.gz"
+    gz.write_bytes(gzip.compress(f.read_bytes()))
     err = Terminal()
     monkeypatch.setattr(sys, "stderr", err)
     monkeypatch.setattr(ProgressLine, "EVERY", -1.0)          # every chance to rewrite is taken
-    store, _ = open_store(str(f))
-    assert set(store.lookup(["w5", "w9999"])) == {"w5", "w9999"}
-    lines = err.getvalue().split("\r")
-    shown = [l for l in lines if "indexing v.bin on its first use" in l]
+
+    def said(path) -> list[str]:
+        err.truncate(0)
+        err.seek(0)
+        assert set(open_store(str(path))[0].lookup(["w5", "w9999"])) == {"w5", "w9999"}
+        return err.getvalue().split("\r")[1:]
+    lines = said(f)
     if not tty:
-        assert err.getvalue() == ""                            # a log gets no carriage returns
+        assert lines == [] and said(gz) == []                  # a log gets no carriage returns
         return
-    assert len(shown) == 2                                     # rows 4,096 and 8,192 of 10,000
-    percents = [int(l.split(", ")[1].split("%")[0]) for l in shown]
+    assert len(lines) == 3                                     # rows 4,096 and 8,192 of 10,000, then the end
+    percents = [int(l.split(", ")[1].split("%")[0]) for l in lines[:2]]
+    assert all("indexing v.bin on its first use" in l for l in lines[:2])
     assert 35 <= percents[0] <= 45 and 77 <= percents[1] <= 87, percents
-    assert "indexed v.bin in" in lines[-1] and "later runs read only the rows they need" in lines[-1]
-    err.truncate(0)
-    err.seek(0)
-    store.lookup(["w5"])                                       # the index is there: nothing to say
-    assert err.getvalue() == ""
+    assert "indexed v.bin in" in lines[2] and "later runs read only the rows they need" in lines[2]
+    assert said(f) == []                                       # the index is there: nothing to say
+    for _ in range(2):                                         # a compressed file: read whole, every time
+        lines = said(gz)
+        assert len(lines) == 3 and all("reading v.bin.gz, " in l and "% of the file" in l for l in lines[:2])
+        assert "a compressed file cannot be indexed" in lines[2] and "decompress it once" in lines[2]

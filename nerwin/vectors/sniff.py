@@ -25,14 +25,18 @@ def compression(path: Path):
 class Decompressing:
     """A compressed file read as a stream; a damaged stream is the file's error, not a crash."""
 
-    def __init__(self, f, path: Path):
-        self.f, self.path = f, path
+    def __init__(self, f, path: Path, raw=None):
+        self.f, self.path, self.raw = f, path, raw     # raw: the file on disk, for how far through it is
 
     def _do(self, fn, *args):
         try:
             return fn(*args)
         except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:
             raise NerwinError(f"cannot decompress ({e})", self.path) from None
+
+    def consumed(self) -> int:
+        """The compressed bytes read so far: how far through the file on disk the stream is."""
+        return self.raw.tell()
 
     def read(self, n: int = -1) -> bytes:
         return self._do(self.f.read, n)
@@ -49,15 +53,19 @@ class Decompressing:
 
     def __exit__(self, *exc):
         self.f.close()
+        if self.raw is not None:
+            self.raw.close()
 
 
 def open_vectors(path: Path) -> BinaryIO:
     """The file's bytes, decompressed as they are read when it is compressed."""
     op = compression(path)
     try:
-        return Decompressing(op(path, "rb"), path) if op is not None else open(path, "rb", buffering=1 << 20)
+        raw = open(path, "rb", buffering=1 << 20)
     except OSError as e:
         raise NerwinError(f"cannot open ({e.strerror or e})", path) from None
+    return Decompressing(op(raw, "rb"), path, raw) if op is not None else raw
+
 
 
 def _looks_like_text(sample: bytes) -> bool:

@@ -50,8 +50,9 @@ class FileStore:
         need, out = set(words), {}
         keys, offsets, rows = array("Q"), array("q"), array("q")
         build = limit is None and d is not None
-        progress, name = ProgressLine(self.path.stat().st_size if build else 0), self.path.name   # a big file: seconds
-        done = "later runs read only the rows they need"
+        whole = build or (compressed and limit is None)             # a pass over the whole file: seconds
+        progress, name = ProgressLine(self.path.stat().st_size if whole else 0), self.path.name
+        doing = f"indexing {name} on its first use" if build else f"reading {name}"
         with open_vectors(self.path) as f:
             for row, line, start, wb, payload in self.rows(f, limit):
                 word = wb.decode("utf-8", "replace")
@@ -59,12 +60,15 @@ class FileStore:
                     keys.append(word_hash(word.encode("utf-8")))
                     offsets.append(start)
                     rows.append(row)
-                    if row & 0xFFF == 0:
-                        progress.rewrite(lambda now: f"nerwin: indexing {name} on its first use, "
-                                                     f"{progress.through(start, now)}")
+                if whole and row & 0xFFF == 0:
+                    at = f.consumed() if compressed else start                 # bytes of the file on disk
+                    progress.rewrite(lambda now: f"nerwin: {doing}, {progress.through(at, now)}")
                 if word in need and word not in out:
                     out[word] = self.parse(payload, row, line, word)
-        progress.finish(lambda secs: f"nerwin: indexed {name} in {secs:,.1f} s; {done}")
+        end = ("indexed {name} in {secs:,.1f} s; later runs read only the rows they need" if build else
+               "read {name} in {secs:,.1f} s; a compressed file cannot be indexed, so each run reads it whole: "
+               "decompress it once, and nerwin indexes it")
+        progress.finish(lambda secs: "nerwin: " + end.format(name=name, secs=secs))
         if build:
             try:
                 write_dir_atomically(d, HashIndex.build(keys, offsets=offsets, rows=rows))
