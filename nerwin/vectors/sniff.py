@@ -25,7 +25,7 @@ def compression(path: Path):
 class Decompressing:
     """A compressed file read as a stream; a damaged stream is the file's error, not a crash."""
 
-    def __init__(self, f, path: Path, raw=None):
+    def __init__(self, f, path: Path, raw):
         self.f, self.path, self.raw = f, path, raw     # raw: the file on disk, for how far through it is
 
     def _do(self, fn, *args):
@@ -53,8 +53,7 @@ class Decompressing:
 
     def __exit__(self, *exc):
         self.f.close()
-        if self.raw is not None:
-            self.raw.close()
+        self.raw.close()
 
 
 def open_vectors(path: Path) -> BinaryIO:
