@@ -36,7 +36,8 @@ def read_words(path: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
     except OSError as e:
         raise NerwinError(f"cannot read ({e.strerror})", path) from None
     except UnicodeDecodeError:
-        refuse_utf16(Path(path).read_bytes()[:2], path)
+        with open(path, "rb") as f:                        # the first two bytes, not the file again
+            refuse_utf16(f.read(2), path)
         raise NerwinError("not valid UTF-8", path) from None
     for n, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
