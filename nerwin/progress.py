@@ -28,7 +28,8 @@ class ProgressLine:
             self.last = now
             print("\r" + line(now) + "   ", end="", file=sys.stderr)
 
-    def finish(self, line) -> None:
-        """line(seconds taken) -> the last text, said only if a line was shown."""
-        if self.on and self.last > self.t0:
-            print("\r" + line(time.perf_counter() - self.t0) + " " * 30, file=sys.stderr)
+    def finish(self, line, always: bool = False) -> None:
+        """line(seconds taken) -> the last text, said only if a line was shown, unless always."""
+        shown = self.on and self.last > self.t0
+        if shown or always:
+            print("\r" * shown + line(time.perf_counter() - self.t0) + " " * 30 * shown, file=sys.stderr)

@@ -315,7 +315,138 @@ def test_the_first_pass_over_a_big_file_says_how_far_it_has_got_on_a_terminal(tm
     assert 35 <= percents[0] <= 45 and 77 <= percents[1] <= 87, percents
     assert "indexed v.bin in" in lines[2] and "later runs read only the rows they need" in lines[2]
     assert said(f) == []                                       # the index is there: nothing to say
-    for _ in range(2):                                         # a compressed file: read whole, every time
+    lines = said(gz)                                           # a compressed file: decompressed once, then indexed
+    assert lines[0].startswith("nerwin: decompressing v.bin.gz once, ") and "% of the file" in lines[0]
+    assert "decompressed v.bin.gz in" in lines[-4] and "lookups seek in it" in lines[-4]
+    assert "indexing v.bin.gz on its first use" in lines[-3] and "indexed v.bin.gz in" in lines[-1]
+    assert said(gz) == []
+    monkeypatch.setenv("NERWIN_CACHE", str(f))                 # a cache that cannot be: each lookup streams
+    for _ in range(2):
         lines = said(gz)
         assert len(lines) == 3 and all("reading v.bin.gz, " in l and "% of the file" in l for l in lines[:2])
-        assert "a compressed file cannot be indexed" in lines[2] and "decompress it once" in lines[2]
+        assert "cache could not hold its copy" in lines[2] and "decompress it once" in lines[2]
+
+
+@pytest.fixture
+def packed(tmp_path):
+    """A word2vec text file of 3,000 words and its gzip."""
+    words = [f"w{i}" for i in range(3000)]
+    vecs = np.random.default_rng(5).normal(size=(len(words), 6)).astype(np.float32)
+    plain = write_vectors(tmp_path / "v.vec", words, vecs, "word2vec-text")
+    gz = tmp_path / "v.vec.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    return plain, gz
+
+
+def streamed_passes(monkeypatch) -> list:
+    """The files each whole or partial read of a store opens, as lookups make them."""
+    import nerwin.vectors.stream as stream
+    opened, real = [], stream.open_vectors
+    monkeypatch.setattr(stream, "open_vectors", lambda p: opened.append(Path(p).name) or real(p))
+    return opened
+
+
+def test_a_compressed_file_is_decompressed_once_into_the_cache_and_then_seeked(tmp_path, packed, monkeypatch,
+                                                                                capfd):
+    from nerwin.vectors.plain import copy_path
+    plain, gz = packed
+    opened = streamed_passes(monkeypatch)
+    want = open_store(str(plain))[0].lookup(["w1", "w2999", "nope"])
+    store = open_store(str(gz))[0]
+    opened.clear()
+    for words in (["w1"], ["w2999", "nope"], ["w1", "w2999"]):      # predict's chunks, each with new words
+        got = store.lookup(words)
+        assert got.keys() == {"w1", "w2999"} & set(words)
+        for w in got:
+            np.testing.assert_array_equal(got[w], want[w])
+    copy = copy_path(gz)
+    assert copy.read_bytes() == plain.read_bytes()
+    assert opened == [copy.name]                 # one pass, over the copy, to index it; the .gz itself never again
+    said = capfd.readouterr().err
+    assert said.count("decompressed v.vec.gz") == 1 and str(copy) in said
+    store = open_store(str(gz))[0]
+    opened.clear()
+    assert set(store.lookup(["w7"])) == {"w7"}                       # a later run: the copy and its index
+    assert opened == [] and "decompressed" not in capfd.readouterr().err
+
+
+def test_a_changed_compressed_file_replaces_its_copy(packed):
+    from nerwin.vectors.plain import copy_path
+    plain, gz = packed
+    open_store(str(gz))[0].lookup(["w1"])
+    old = copy_path(gz)
+    gz.write_bytes(gzip.compress(plain.read_bytes().replace(b"w1 ", b"x1 ", 1)))
+    os.utime(gz, ns=(old.stat().st_mtime_ns, gz.stat().st_mtime_ns + 10**9))
+    assert set(open_store(str(gz))[0].lookup(["w1", "x1"])) == {"x1"}
+    assert sorted(p.name for p in copy_path(gz).parent.iterdir()) == [".lock", copy_path(gz).name] != [".lock", old.name]
+
+
+def test_errors_in_a_compressed_file_name_it_not_its_copy(tmp_path, packed):
+    from nerwin.vectors.plain import copy_path
+    plain, gz = packed
+    lines = plain.read_bytes().split(b"\n")                       # after the header, line k + 2 is w<k>
+    lines[6] = b"w5 nan " + b" ".join(lines[6].split()[2:])
+    lines[7] = lines[7].replace(b"w6 ", b"w6 x", 1)
+    gz.write_bytes(gzip.compress(b"\n".join(lines)))
+    store = open_store(str(gz))[0]
+    with pytest.raises(NerwinError, match=r"v\.vec\.gz.*row 6 \('w5'\) holds NaN"):
+        store.lookup(["w5"])
+    with pytest.raises(NerwinError, match=r"v\.vec\.gz:8: row 7 \('w6'\) has a value that is not a number"):
+        store.lookup(["w6"])
+    assert copy_path(gz).is_file()
+
+
+def test_a_damaged_compressed_file_is_its_error_and_leaves_no_partial_copy(tmp_path, packed):
+    from nerwin.vectors.plain import copy_path
+    _, gz = packed
+    gz.write_bytes(gz.read_bytes()[:-5000])
+    store = open_store(str(gz))[0]
+    with pytest.raises(NerwinError, match=r"v\.vec\.gz.*cannot decompress"):
+        store.lookup(["w1"])
+    assert [p.name for p in copy_path(gz).parent.iterdir()] == [".lock"]
+
+
+def test_a_cache_that_cannot_hold_the_copy_streams_the_file_and_says_so_once(packed, monkeypatch, capfd):
+    import nerwin.vectors.plain as plain_mod
+    plain, gz = packed
+    want = open_store(str(plain))[0].lookup(["w1", "w2"])
+    monkeypatch.setattr(plain_mod, "LOW_DISK", 1 << 62)      # "the disk is nearly full" from the first block
+    monkeypatch.setattr(plain_mod, "BLOCK", 4096)
+    opened = streamed_passes(monkeypatch)
+    store = open_store(str(gz))[0]
+    opened.clear()
+    for w in ("w1", "w2"):
+        np.testing.assert_array_equal(store.lookup([w])[w], want[w])
+    assert opened == ["v.vec.gz", "v.vec.gz"]                 # each lookup streams it
+    err = capfd.readouterr().err
+    assert err.count("cannot keep a decompressed copy of v.vec.gz") == 1 and "GiB left on the cache's disk" in err
+    assert [p.name for p in plain_mod.copy_path(gz).parent.iterdir()] == [".lock"]
+
+
+def test_processes_that_need_the_same_copy_make_it_once(packed, monkeypatch):
+    import threading
+    import nerwin.vectors.plain as plain_mod
+    _, gz = packed
+    writes, real = [], plain_mod._write
+    monkeypatch.setattr(plain_mod, "_write", lambda *a: writes.append(1) or real(*a))
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(plain_mod.decompressed_copy(gz))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(writes) == 1 and len(set(got)) == 1 and got[0].is_file()
+
+
+def test_a_vectors_limit_on_a_compressed_file_streams_its_first_rows_until_a_copy_exists(packed, monkeypatch):
+    _, gz = packed
+    opened = streamed_passes(monkeypatch)
+    store = open_store(str(gz), limit=10)[0]
+    opened.clear()
+    assert set(store.lookup(["w0", "w20"])) == {"w0"}
+    assert opened == ["v.vec.gz"]                              # no copy made for ten rows
+    open_store(str(gz))[0].lookup(["w0"])                      # an unlimited read makes it
+    store = open_store(str(gz), limit=10)[0]
+    opened.clear()
+    assert set(store.lookup(["w0", "w20"])) == {"w0"}
+    assert opened == []

@@ -2,8 +2,8 @@
 and kept, and the first full pass writes the hash index that later lookups seek through.
 
 A word's bytes are read as gensim reads them, UTF-8 with U+FFFD for invalid bytes, and the index
-hashes that same string, so a word is found the same way on every read. A compressed file has
-no index (it cannot seek): each lookup streams it."""
+hashes that same string, so a word is found the same way on every read. A compressed file cannot
+seek: its first whole read keeps a decompressed copy (plain.py), which is indexed in its place."""
 from __future__ import annotations
 
 import hashlib
@@ -16,6 +16,7 @@ import numpy as np
 from nerwin.errors import NerwinError
 from nerwin.progress import ProgressLine
 from nerwin.vectors.index import HashIndex, cache_dir, word_hash, write_dir_atomically
+from nerwin.vectors.plain import decompressed_copy, existing_copy
 from nerwin.vectors.sniff import SEPARATORS, UTF8_BOM, compression, header, open_vectors
 
 MAX_DIM = 100_000
@@ -32,10 +33,27 @@ class FileStore:
     """A word2vec or GloVe file, streamed once, then looked up through its offset index.
 
     Subclasses give `rows(f, limit)`, yielding (row, line or None, byte offset, word bytes,
-    payload), and `parse(payload, row, line, word) -> vector`.
+    payload), and `parse(payload, row, line, word) -> vector`. source is the user's file, which
+    messages name; path is the file read: source, or its decompressed copy.
     """
+    source: Path
     path: Path
     dim: int
+    uncopied = False
+
+    def seekable(self, limit: int | None) -> bool:
+        """Whether path can seek; a compressed source's first whole read makes its copy (a read of
+        the first `limit` rows only uses one that is there)."""
+        if self.path != self.source or compression(self.source) is None:
+            return True
+        if limit is None and not self.uncopied:
+            copy = decompressed_copy(self.source)
+            self.uncopied = copy is None             # the cache cannot hold it: stream, and say so once
+        else:
+            copy = existing_copy(self.source)
+        if copy is not None:
+            self.path = copy
+        return copy is not None
 
     def index_dir(self) -> Path:
         st = self.path.stat()
@@ -43,7 +61,7 @@ class FileStore:
         return cache_dir() / "index" / hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
 
     def lookup(self, words: Iterable[str], limit: int | None = None) -> dict[str, np.ndarray]:
-        compressed = compression(self.path) is not None
+        compressed = not self.seekable(limit)
         d = None if compressed else self.index_dir()
         if d is not None and (d / "keys.npy").exists():
             return self.seek_lookup(HashIndex(d, "offsets", "rows"), words, limit)
@@ -51,7 +69,7 @@ class FileStore:
         keys, offsets, rows = array("Q"), array("q"), array("q")
         build = limit is None and d is not None
         whole = build or (compressed and limit is None)             # a pass over the whole file: seconds
-        progress, name = ProgressLine(self.path.stat().st_size if whole else 0), self.path.name
+        progress, name = ProgressLine(self.path.stat().st_size if whole else 0), self.source.name
         doing = f"indexing {name} on its first use" if build else f"reading {name}"
         with open_vectors(self.path) as f:
             for row, line, start, wb, payload in self.rows(f, limit):
@@ -66,8 +84,8 @@ class FileStore:
                 if word in need and word not in out:
                     out[word] = self.parse(payload, row, line, word)
         end = ("indexed {name} in {secs:,.1f} s; later runs read only the rows they need" if build else
-               "read {name} in {secs:,.1f} s; a compressed file cannot be indexed, so each run reads it whole: "
-               "decompress it once, and nerwin indexes it")
+               "read {name} in {secs:,.1f} s; a compressed file cannot be indexed and nerwin's cache could not "
+               "hold its copy, so each lookup reads it whole: decompress it once, and nerwin indexes it")
         progress.finish(lambda secs: "nerwin: " + end.format(name=name, secs=secs))
         if build:
             try:
@@ -108,7 +126,8 @@ class TextStore(FileStore):
     """word2vec text (header) or GloVe text (no header)."""
 
     def __init__(self, path: Path, has_header: bool):
-        self.path, self.header = path, has_header
+        self.source = self.path = path
+        self.header = has_header
         with open_vectors(path) as f:
             first = f.readline(1 << 20).removeprefix(UTF8_BOM)
         if has_header:
@@ -126,8 +145,8 @@ class TextStore(FileStore):
         n, d = line.count(b" "), self.dim
         if n < d or (self.header and n != d):
             if len(line.split()) == d + 1:
-                raise NerwinError(f"row {row} {SEPARATORS}", self.path, lineno)
-            raise NerwinError(f"row {row} has {n} values, expected {d}", self.path, lineno)
+                raise NerwinError(f"row {row} {SEPARATORS}", self.source, lineno)
+            raise NerwinError(f"row {row} has {n} values, expected {d}", self.source, lineno)
         return line[:line.index(b" ")] if n == d else line.rsplit(b" ", d)[0]
 
     def rows(self, f, limit):
@@ -148,7 +167,7 @@ class TextStore(FileStore):
                 return
             yield row, lineno, start, self.split(line, row, lineno), line
         if self.count is not None and limit is None and row != self.count:
-            raise NerwinError(f"header says {self.count} rows but the file has {row}", self.path, 1)
+            raise NerwinError(f"header says {self.count} rows but the file has {row}", self.source, 1)
 
     def read_row(self, f, row):
         line = f.readline().rstrip(b"\r\n ")
@@ -159,15 +178,15 @@ class TextStore(FileStore):
             vec = np.array(line.rsplit(b" ", self.dim)[1:], dtype=np.float32)
         except ValueError:
             raise NerwinError(f"row {row} ({word[:40]!r}) has a value that is not a number",
-                              self.path, lineno) from None
-        return _check_row(vec, self.path, row, word)
+                              self.source, lineno) from None
+        return _check_row(vec, self.source, row, word)
 
 
 class BinStore(FileStore):
     """word2vec binary: `N D\\n` then, per row, `word ` and D little-endian float32."""
 
     def __init__(self, path: Path):
-        self.path = path
+        self.source = self.path = path
         with open_vectors(path) as f:
             counts = header(f.readline(1 << 20))
         if counts is None:
@@ -188,12 +207,12 @@ class BinStore(FileStore):
                     break
                 if (sp == -1 and len(buf) - pos > MAX_WORD) or sp - pos > MAX_WORD:
                     raise NerwinError(f"row {row}: no word ends within {MAX_WORD} bytes; "
-                                      "is the header's dimension right?", self.path)
+                                      "is the header's dimension right?", self.source)
                 more = f.read(1 << 22)
                 if not more:
                     where = "at" if sp == -1 and not buf[pos:].strip() else "inside"
                     raise NerwinError(f"file ends {where} row {row}, but the header says {self.count} rows "
-                                      "(truncated download? fetch the file again)", self.path)
+                                      "(truncated download? fetch the file again)", self.source)
                 base += pos
                 buf, pos = buf[pos:] + more, 0
             raw = buf[pos:sp]
@@ -204,7 +223,7 @@ class BinStore(FileStore):
             yield row, None, start, word, payload
         if n == self.count and (buf[pos:] + f.read(2)).strip():
             raise NerwinError(f"data goes on after row {self.count}: the header's ROWS or DIM "
-                              f"({self.count} {self.dim}) is wrong", self.path)
+                              f"({self.count} {self.dim}) is wrong", self.source)
 
     def read_row(self, f, row):
         buf = f.read(MAX_WORD + 4 * self.dim + 1)
@@ -214,4 +233,4 @@ class BinStore(FileStore):
         return buf[:sp], buf[sp + 1:sp + 1 + 4 * self.dim]
 
     def parse(self, payload: bytes, row: int, lineno, word: str) -> np.ndarray:
-        return _check_row(np.frombuffer(payload, dtype="<f4").astype(np.float32), self.path, row, word)
+        return _check_row(np.frombuffer(payload, dtype="<f4").astype(np.float32), self.source, row, word)
