@@ -181,6 +181,12 @@ def test_calibration_and_the_report_on_degenerate_gold(models, tmp_path):
             assert 0 <= m["calibration"]["entity"]["ece"] <= 1 and 0 <= m["calibration"]["token"]["ece"] <= 1
             r = run("report", f, "--model", models[kind], "--html", tmp_path / f"{kind}-{f.stem}.html")
             assert r.returncode == 0, r.stderr
-    m = nerwin.load(models["binary"]).evaluate(one)
-    assert m["support"] == 1
-    assert_clean_error(run("evaluate", none, "--model", models["binary"]), str(none), "'LOC' not in the file")
+    t = nerwin.load(models["binary"])
+    assert t.evaluate(one)["support"] == 1
+    m = t.evaluate(none)                                   # no entities at all: a count of false positives
+    fp = sum(l == "LOC" for d in t.tag_many([["The", "sky", "is", "blue", "."], ["no"]]) for l in d.labels)
+    assert (m["support"], m["tp"], m["fp"], m["fn"], m["recall"]) == (0, 0, fp, 0, 0.0)
+    r = run("evaluate", none, "--model", models["binary"])
+    assert r.returncode == 0 and f"{none}: LOC tokens 0 of 6" in r.stdout, r.stderr
+    r = run("report", none, "--model", models["binary"], "--html", tmp_path / "binary-none.html")
+    assert r.returncode == 0, r.stderr

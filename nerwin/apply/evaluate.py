@@ -14,9 +14,11 @@ from nerwin.text.schemes import spans
 
 def check_gold(head, sents: list[Sentence], path) -> None:
     """Refuse, before any work, gold sentences that evaluate() would refuse at its end: a binary
-    model's target must be among their types (train reads --test before its first epoch)."""
-    if not head.entity_level:
-        resolve_target(head.target, entity_types(sents), path)
+    model's target must be among their types, if they have any (train reads --test before its
+    first epoch). Gold without entities is a test of false positives."""
+    types = entity_types(sents)
+    if not head.entity_level and types:
+        resolve_target(head.target, types, path)
 
 
 def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = True, T: float | None = None,
@@ -73,7 +75,8 @@ def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = Tr
         known = {c[2:] for c in head.labels if c != "O"}
         m["unknown_types"] = [t for t in types if t not in known]
     else:
-        resolve_target(head.target, list(types), path)
+        if types:                              # other types, and not this one: the wrong file or model
+            resolve_target(head.target, list(types), path)
         m = token_prf(np.array(y_true, dtype=bool), np.array(y_pred, dtype=bool))
     m["loss"] = loss / max(words, 1)
     if calibrate:
