@@ -450,3 +450,34 @@ def test_a_vectors_limit_on_a_compressed_file_streams_its_first_rows_until_a_cop
     opened.clear()
     assert set(store.lookup(["w0", "w20"])) == {"w0"}
     assert opened == []
+
+
+@pytest.mark.parametrize("packer", [None, gzip.compress])
+def test_a_line_longer_than_any_row_is_an_error_not_all_of_memory(tmp_path, packer):
+    import tracemalloc
+    body = b"the 1.0 2.0\nParis " + b"0" * (8 << 20) + b"\nlondon 3.0 4.0\n"     # an 8 MB "line"
+    p = tmp_path / "v.txt"
+    p.write_bytes(body if packer is None else packer(body))
+    store = open_store(str(p))[0]
+    if packer is not None:
+        from nerwin.vectors.plain import decompressed_copy
+        decompressed_copy(p)                                  # copied by blocks first: its buffers are not the line
+    tracemalloc.start()
+    with pytest.raises(NerwinError, match=r"v\.txt:2: line longer than 10,130 bytes, more than any row of "
+                                          r"dimension 2 needs; is it a vectors file\?"):
+        store.lookup(["london"])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < (2 << 20), peak                            # the line is never held whole
+
+
+def test_a_compressed_file_that_expands_like_a_bomb_gets_no_copy(tmp_path, monkeypatch, capfd):
+    import nerwin.vectors.plain as plain_mod
+    monkeypatch.setattr(plain_mod, "BLOCK", 4096)            # checks every 64 KB written, not every 64 MB
+    gz = tmp_path / "v.txt.gz"
+    gz.write_bytes(gzip.compress(b"the 1.0\n" + b"x 0.0\n" * 1_000_000 + b"paris 2.0\n"))   # 6 MB in 30 KB
+    got = open_store(str(gz))[0].lookup(["the", "paris"])
+    assert {w: float(v[0]) for w, v in got.items()} == {"the": 1.0, "paris": 2.0}      # streamed: still read
+    err = capfd.readouterr().err
+    assert "cannot keep a decompressed copy of v.txt.gz" in err and "expands more than 50-fold" in err
+    assert [p.name for p in plain_mod.copy_path(gz).parent.iterdir()] == [".lock"]

@@ -19,6 +19,7 @@ from nerwin.vectors.sniff import open_vectors
 
 BLOCK = 1 << 22
 LOW_DISK = 1 << 30       # bytes the cache's disk keeps free: the copy is dropped rather than fill it
+EXPANDS = 50             # vectors expand 1.1-fold (binary) to 3-fold (text); a bomb a thousandfold
 
 
 class CacheFull(OSError):
@@ -73,8 +74,11 @@ def _write(source: Path, tmp: Path, dest: Path) -> None:
         while block := f.read(BLOCK):
             out.write(block)
             size += len(block)
-            if size % (16 * BLOCK) < BLOCK and shutil.disk_usage(tmp.parent).free < LOW_DISK:
-                raise CacheFull(f"under {LOW_DISK >> 30} GiB left on the cache's disk")
+            if size % (16 * BLOCK) < BLOCK:
+                if shutil.disk_usage(tmp.parent).free < LOW_DISK:
+                    raise CacheFull(f"under {LOW_DISK >> 30} GiB left on the cache's disk")
+                if size > EXPANDS * f.consumed():
+                    raise CacheFull(f"it expands more than {EXPANDS}-fold, as no vectors file does")
             progress.rewrite(lambda now: f"nerwin: decompressing {source.name} once, "
                                          f"{progress.through(f.consumed(), now)}")
         out.flush()

@@ -21,6 +21,7 @@ from nerwin.vectors.sniff import SEPARATORS, UTF8_BOM, compression, header, open
 
 MAX_DIM = 100_000
 MAX_WORD = 10_000  # bytes: a longer "word" means the header's dimension is wrong
+MAX_NUMBER = 64    # bytes a text value may take with its space ("-1.2345678901234567e-300" is 24)
 
 
 def _check_row(vec: np.ndarray, path, row: int, word: str) -> np.ndarray:
@@ -149,12 +150,21 @@ class TextStore(FileStore):
             raise NerwinError(f"row {row} has {n} values, expected {d}", self.source, lineno)
         return line[:line.index(b" ")] if n == d else line.rsplit(b" ", d)[0]
 
+    def longest(self) -> int:
+        """Bytes a row's line can take: reading no further, a line of gigabytes (a decompression
+        bomb's) is an error, not all of memory."""
+        return MAX_WORD + MAX_NUMBER * self.dim + 2
+
     def rows(self, f, limit):
         lineno, off, row = 0, 0, 0
         if self.header:
             off = len(f.readline())
             lineno = 1
-        for raw in f:
+        most = self.longest()
+        while raw := f.readline(most + 1):
+            if len(raw) > most:
+                raise NerwinError(f"line longer than {most:,} bytes, more than any row of dimension {self.dim} "
+                                  "needs; is it a vectors file?", self.source, lineno + 1)
             lineno += 1
             start, off = off, off + len(raw)
             if start == 0 and raw.startswith(UTF8_BOM):
@@ -170,7 +180,7 @@ class TextStore(FileStore):
             raise NerwinError(f"header says {self.count} rows but the file has {row}", self.source, 1)
 
     def read_row(self, f, row):
-        line = f.readline().rstrip(b"\r\n ")
+        line = f.readline(self.longest()).rstrip(b"\r\n ")
         return (self.split(line, row, None), line) if line else None
 
     def parse(self, line: bytes, row: int, lineno, word: str) -> np.ndarray:
