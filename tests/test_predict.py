@@ -129,6 +129,22 @@ def test_a_long_file_shows_progress_on_a_terminal(model, tmp_path):
     assert b"records tagged" in err and b"a second" in err, err[-300:]
 
 
+@pytest.mark.parametrize("fmt,typed", [("text", b"Paris is big\n"), ("conll", b"Paris\nis\nbig\n\n")])
+def test_typing_at_a_terminal_gets_what_to_type_and_no_progress_line_over_it(model, fmt, typed):
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "nerwin", "predict", "--model", str(model), "--input-format", fmt],
+                         stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.close(slave)
+    os.write(master, typed + b"\x04")    # Ctrl-D at a line's start ends it; read with the line, it was lost
+    out, err = p.communicate(timeout=30)
+    os.close(master)
+    assert p.returncode == 0, err
+    assert [l.split(b"\t")[0] for l in out.splitlines() if l] == [b"Paris", b"is", b"big"]
+    each = b"a sentence a line" if fmt == "text" else b"a token a line, a blank line after each sentence"
+    assert err == b"nerwin: reading from the terminal, " + each + b"; Ctrl-D ends\n"
+
+
 @pytest.mark.parametrize("value", ["nan", "2", "-0.1", "inf"])
 def test_min_confidence_out_of_range_is_refused_before_any_output(model, value):
     r = run("predict", "--model", model, "--min-confidence", value, stdin="Paris is big .\n")

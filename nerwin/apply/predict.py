@@ -47,16 +47,17 @@ def missing(path: str) -> str:
     return "no such file; check the path"
 
 
-def read_ready(fd: int) -> bytes:
+def read_ready(fd: int) -> tuple[bytes, bool]:
     """What can be read now: at least one byte (waiting for it), then more while more is ready
-    without waiting, up to READ bytes; b"" at the end of the input."""
+    without waiting, up to READ bytes; and whether the input ended. A terminal's Ctrl-D is read
+    once: read again, it would wait for more."""
     data = os.read(fd, READ)
     while data and len(data) < READ and select.select([fd], [], [], 0)[0]:
         more = os.read(fd, READ - len(data))
         if not more:
-            break
+            return data, True
         data += more
-    return data
+    return data, not data
 
 
 def universal(text: str) -> str:
@@ -71,14 +72,14 @@ def blocks(fd: int, name: str) -> Iterator[list[tuple[int, str]]]:
     decode = codecs.getincrementaldecoder("utf-8")(errors=replace_bad_bytes(bad)).decode
     rest, n, first, warned = "", 0, True, False
     while True:
-        data = read_ready(fd)
+        data, ended = read_ready(fd)
         if n == 0 and not rest:
             refuse_utf16(data, name)
         if b"\x00" in data:
             before = data[:data.index(b"\x00")]
             raise NerwinError("binary data (NUL byte); expected UTF-8 text", name, n + 1 + rest.count("\n")
                               + before.count(b"\n"))
-        text = rest + decode(data, final=not data)
+        text = rest + decode(data, final=ended)
         if bad and not warned:              # rest holds no newline but a \r that may pair with a \n
             line = n + 1 + universal(rest + bad[0].decode("utf-8", "replace")).count("\n")
             print(f"nerwin: warning: {name}:{line}: bytes that are not UTF-8, replaced with U+FFFD "
@@ -86,14 +87,14 @@ def blocks(fd: int, name: str) -> Iterator[list[tuple[int, str]]]:
             warned, bad[0] = True, b""
         if first and text:
             text, first = text.removeprefix("\ufeff"), False
-        held = "\r" if data and text.endswith("\r") else ""     # it may be half of \r\n
+        held = "\r" if not ended and text.endswith("\r") else ""     # it may be half of \r\n
         text = universal(text[:-1] if held else text)
         lines = text.split("\n")
-        rest = lines.pop() + held if data else ""
-        if data and len(rest) > MAX_LINE:
+        rest = lines.pop() + held if not ended else ""
+        if not ended and len(rest) > MAX_LINE:
             raise NerwinError(f"line {n + len(lines) + 1} is longer than {MAX_LINE >> 20} MiB; expected one "
                               "sentence a line", name)
-        if not data and lines and lines[-1] == "":
+        if ended and lines and lines[-1] == "":
             lines.pop()                                     # the file's final newline ends the last line
         out = []
         for line in lines:
@@ -101,7 +102,7 @@ def blocks(fd: int, name: str) -> Iterator[list[tuple[int, str]]]:
             out.append((n, line.lstrip("\ufeff")))       # a BOM where two files were joined
         for i in range(0, len(out), BATCH):
             yield out[i:i + BATCH]
-        if not data:
+        if ended:
             return
 
 
@@ -162,6 +163,10 @@ def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format
         stream = not stat.S_ISREG(st.st_mode)
         flush = stream or (hasattr(out, "isatty") and out.isatty())
         progress = Progress(st.st_size if not stream else 0, fd)
+        if os.isatty(fd):                          # someone typing: say what to type, and no line over it
+            progress.on = False
+            each = "a sentence a line" if input_format == "text" else "a token a line, a blank line after each sentence"
+            print(f"nerwin: reading from the terminal, {each}; Ctrl-D ends", file=sys.stderr)
         n = 0
         for text in records(units(blocks(fd, name), input_format, name), tagger, output_format, workers,
                             min_confidence):
