@@ -1,5 +1,6 @@
 """Gazetteers: longest-match marks in linear time, lists that travel in the model, and clear errors."""
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,6 +146,9 @@ def test_an_unknown_type_or_spec_or_missing_file(tmp_path):
         read_gazetteers([str(f)], ["LOC"])
     with pytest.raises(NerwinError, match="no such gazetteer file"):
         read_gazetteers([f"LOC={tmp_path / 'nope.txt'}"], ["LOC"])
+    for odd in (tmp_path, Path("/dev/zero")):
+        with pytest.raises(NerwinError, match="is a pipe, a device or a directory; give the gazetteer file itself"):
+            read_gazetteers([f"LOC={odd}"], ["LOC"])
     with pytest.raises(TypeError, match="gazetteers must be"):
         nerwin.train(out=tmp_path / "m", gazetteers=str(f), quiet=True)
     assert_clean_error(run("train", "--gazetteer", "LOC", "--out", tmp_path / "m"), "TYPE=FILE")

@@ -481,3 +481,15 @@ def test_a_compressed_file_that_expands_like_a_bomb_gets_no_copy(tmp_path, monke
     err = capfd.readouterr().err
     assert "cannot keep a decompressed copy of v.txt.gz" in err and "expands more than 50-fold" in err
     assert [p.name for p in plain_mod.copy_path(gz).parent.iterdir()] == [".lock"]
+
+
+def test_vectors_through_a_pipe_or_a_device_are_refused_not_read_twice(tmp_path):
+    # `--vectors <(zcat v.gz)`: the format sniff read the pipe's head, the store the rest, and
+    # every word fell to <UNK> with only a warning; a FIFO with one writer hung
+    fifo = tmp_path / "v.fifo"
+    os.mkfifo(fifo)
+    for v in (fifo, Path("/dev/zero")):
+        with pytest.raises(NerwinError, match="is a pipe or a device, not a file; vectors are read more than once"):
+            open_store(str(v))
+        assert_clean_error(run("train", "--vectors", v, "--out", tmp_path / "m"), str(v), "a pipe or a device")
+    assert not (tmp_path / "m").exists()

@@ -40,7 +40,8 @@ def read_list(path: Path, budget: int = MAX_ENTRIES) -> list[str]:
     """The entries of one list, each its tokens joined by one space; errors name the file and line."""
     p = Path(path)
     if not p.is_file():
-        raise NerwinError("no such gazetteer file" if not p.exists() else "is not a regular file", p)
+        raise NerwinError("no such gazetteer file" if not p.exists() else "is a pipe, a device or a directory; give "
+                          "the gazetteer file itself, one entry a line", p)
     out, seen = [], set()
     with open(p, "rb") as f:
         for i, raw in enumerate(f, 1):

@@ -40,6 +40,9 @@ def _open(source: str | None, fmt: str | None):
         raise NerwinError("vectors file not found; pass --vectors FILE with an existing file", path)
     if path.is_dir():
         raise NerwinError("is a directory, expected a vectors file", path)
+    if not path.is_file():                      # <(zcat v.gz): the second read would start mid-stream
+        raise NerwinError("is a pipe or a device, not a file; vectors are read more than once, so give the file "
+                          "itself (a gzip, bzip2 or xz file is read as it is)", path)
     if fmt is not None and fmt not in FORMATS:
         raise NerwinError(f"unknown --vectors-format {fmt!r}; choose one of {', '.join(FORMATS)}")
     fmt = fmt or sniff_format(path)
