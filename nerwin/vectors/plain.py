@@ -50,7 +50,10 @@ def decompressed_copy(source: Path) -> Path | None:
     except OSError as e:
         return _cannot(source, e)
     with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except OSError as e:                             # a file system without locks
+            return _cannot(source, e)
         if dest.is_file():
             return dest
         for old in dest.parent.iterdir():                # an earlier version of this source
