@@ -493,3 +493,25 @@ def test_vectors_through_a_pipe_or_a_device_are_refused_not_read_twice(tmp_path)
             open_store(str(v))
         assert_clean_error(run("train", "--vectors", v, "--out", tmp_path / "m"), str(v), "a pipe or a device")
     assert not (tmp_path / "m").exists()
+
+
+def test_warm_up_makes_a_compressed_sources_copy_and_index_before_the_first_unseen_word(tmp_path, packed,
+                                                                                        monkeypatch):
+    import nerwin
+    from nerwin.vectors.plain import copy_path
+    plain, gz = packed
+    words = [*SAMPLE_WORDS, "zanzibar"]                   # in no training sentence
+    vecs = np.random.default_rng(3).normal(size=(len(words), 6)).astype(np.float32)
+    write_vectors(plain, words, vecs, "word2vec-text")
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    nerwin.train(out=tmp_path / "m", vectors=str(gz), epochs=1, quiet=True)
+    copy_path(gz).unlink()                                # as on a machine that never trained it
+    opened = streamed_passes(monkeypatch)
+    t = nerwin.load(tmp_path / "m").warm_up()
+    assert copy_path(gz).is_file() and opened == [gz.name, copy_path(gz).name]     # its header, then the index pass
+    opened.clear()
+    E, X, _ = t.windows([["zanzibar"]])
+    assert opened == []                                   # the unseen word: one seek in the copy
+    row = X[0, t.settings.window]
+    assert row >= len(t.vocab)
+    np.testing.assert_allclose(E[row], vecs[-1], atol=1e-6)       # its row, as the text file wrote it

@@ -44,6 +44,12 @@ class Lexicon:
             self._store = self._open_store()
         return self._store
 
+    def prepare(self) -> None:
+        """The source opened and its index ready: a lookup of no words builds what one needs."""
+        store = self.store()
+        if store is not None:
+            store.lookup([])
+
     def _open_store(self):
         rec = self.record
         if self.vectors is not None:

@@ -48,6 +48,13 @@ class Tagger:
         return cls(WindowModel.load(Path(model_dir)), vectors=None if vectors is None else str(vectors),
                    vectors_format=vectors_format)
 
+    def warm_up(self) -> "Tagger":
+        """Open the vectors source now and ready its index (a plain file's first pass, a compressed
+        file's copy), which the first unseen word would otherwise wait for; a server calls it
+        before it answers. Returns the Tagger."""
+        self._lexicon.prepare()
+        return self
+
     def save(self, out, history: dict | None = None) -> None:
         """Write the model to the directory out (replaced as one unit)."""
         check_type("out", out, (str, Path), "a path")

@@ -302,14 +302,15 @@ def app_from_env() -> FastAPI:
     """For uvicorn's workers: the model and limits come from the environment `nerwin serve` sets."""
     model = Path(os.environ["NERWIN_SERVE_MODEL"])
     limits = Limits(**json.loads(os.environ.get("NERWIN_SERVE_LIMITS", "{}")))
-    return create_app(Tagger.load(model), model, limits)
+    return create_app(Tagger.load(model).warm_up(), model, limits)
 
 
 def serve(model_dir: Path, host: str, port: int, workers: int, limits: Limits) -> None:
     import uvicorn
     os.environ["NERWIN_SERVE_MODEL"] = str(Path(model_dir).resolve())
     os.environ["NERWIN_SERVE_LIMITS"] = json.dumps(limits.__dict__)
-    Tagger.load(model_dir)                         # a bad model fails here, with one line, not in a worker
+    Tagger.load(model_dir).warm_up()               # a bad model fails here, with one line, not in a worker;
+                                                   # and the vectors' index or copy is made before any request
     try:                                           # and a taken port, before anything says it serves
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -69,6 +69,8 @@ class FileStore:
         need, out = set(words), {}
         keys, offsets, rows = array("Q"), array("q"), array("q")
         build = limit is None and d is not None
+        if not need and not build:
+            return out                                              # nothing to find, no index to write
         whole = build or (compressed and limit is None)             # a pass over the whole file: seconds
         progress, name = ProgressLine(self.path.stat().st_size if whole else 0), self.source.name
         doing = f"indexing {name} on its first use" if build else f"reading {name}"
