@@ -2,6 +2,7 @@
 what gensim writes. Every protocol of a real gensim file reads with gensim's values; everything a
 hostile pickle can try is refused by name, before anything runs, in bounded memory and time."""
 import copyreg
+import gzip
 import os
 import pickle
 import pickletools
@@ -204,3 +205,13 @@ def test_a_kv_pickle_naming_code_is_refused(tmp_path):
         pickle.dump({"vectors": Payload(marker)}, f)
     assert_clean_error(run("train", "--vectors", tmp_path / "v.kv", "--out", tmp_path / "m"), "v.kv", "os")
     assert not marker.exists()
+
+
+def test_a_compressed_kv_is_named_as_such(tmp_path):
+    kv = tmp_path / "v.kv"
+    gensim_kv(kv, sidecar=False)
+    gz = tmp_path / "v.kv.gz"
+    gz.write_bytes(gzip.compress(kv.read_bytes()))
+    assert_clean_error(train_into(tmp_path / "m", "--vectors", gz), str(gz), "compressed gensim .kv",
+                       "decompress it first")
+    assert set(open_store(str(kv))[0].lookup(["paris"])) == {"paris"}

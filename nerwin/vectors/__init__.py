@@ -15,7 +15,7 @@ from nerwin.vectors.bundle import Bundle, Limited
 from nerwin.vectors.glove import DEFAULT, NpyStore, default_cache, ensure_default_cache
 from nerwin.vectors.index import cache_dir
 from nerwin.vectors.kv import KVStore
-from nerwin.vectors.sniff import sniff_format
+from nerwin.vectors.sniff import compression, sniff_format
 from nerwin.vectors.stream import BinStore, TextStore
 
 FORMATS = ("kv", "word2vec-bin", "word2vec-text", "glove")
@@ -46,6 +46,9 @@ def _open(source: str | None, fmt: str | None):
     if fmt is not None and fmt not in FORMATS:
         raise NerwinError(f"unknown --vectors-format {fmt!r}; choose one of {', '.join(FORMATS)}")
     fmt = fmt or sniff_format(path)
+    if fmt == "kv" and compression(path) is not None:
+        raise NerwinError("is a compressed gensim .kv file, which nerwin reads only as it is saved; decompress it "
+                          "first (gensim writes .kv files uncompressed)", path)
     store = {"kv": lambda: KVStore(path),
              "word2vec-bin": lambda: BinStore(path),
              "word2vec-text": lambda: TextStore(path, has_header=True),
