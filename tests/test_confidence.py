@@ -143,6 +143,38 @@ def test_calibration_bins_and_ece():
     assert m["ece"] == pytest.approx(want)
 
 
+def test_calibration_added_block_by_block_is_calibration_of_the_whole():
+    from nerwin.text.metrics import calibration_bins, calibration_of
+    rng = np.random.default_rng(0)
+    c, ok = rng.random(1000), rng.random(1000) < 0.7
+    binned = None
+    for a in range(0, 1000, 300):
+        binned = calibration_bins(c[a:a + 300], ok[a:a + 300], into=binned)
+    whole, parts = calibration(c, ok), calibration_of(binned)
+    assert parts["n"] == whole["n"] == 1000 and parts["ece"] == pytest.approx(whole["ece"], abs=1e-12)
+    for p, w in zip(parts["bins"], whole["bins"]):
+        assert p["n"] == w["n"] and p["accuracy"] == pytest.approx(w["accuracy"], abs=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["binary", "sentence"])
+def test_evaluate_holds_no_list_per_token(models, kind):
+    import tracemalloc
+    t = nerwin.load(models[kind])
+    from nerwin.text.corpus import Sentence
+    sentence = Sentence(["The", "sky", "is", "blue", "and", "the", "sea", "is", "green", "."], ["O"] * 10, 1)
+
+    def peak(n: int) -> int:
+        tracemalloc.start()
+        m = t.evaluate(sentence for _ in range(n))
+        got = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert m["calibration"]["token"]["n"] == 10 * n and len(m["calibration"]["entity"]["bins"]) == 10
+        return got
+    peak(2000)                                            # rows and caches of the first use
+    small, large = peak(4000), peak(24_000)               # both past one block, whose arrays outlive it
+    assert large < small + (1 << 20), (small, large)      # 200,000 more tokens: their lists took ~14 MB
+
+
 def test_api_min_confidence(btc_model):
     tagger = nerwin.load(btc_model)
     doc = tagger.tag("Barack Obama met Angela Merkel in Berlin .")

@@ -34,6 +34,14 @@ def test_evaluate_equals_seqeval_on_real_files(tmp_path, name):
         if m["support"]:
             assert m["f1"] == pytest.approx(ref[t]["f1-score"], abs=1e-12), t
     assert ours["f1"] > 0.05      # the model learned something, so the comparison is not all zeros
+    thrice = tmp_path / "thrice.conll"                     # over evaluate's blocks of 2,000 sentences
+    thrice.write_text((test.read_text(encoding="utf-8").rstrip("\n") + "\n\n") * 3, encoding="utf-8")
+    big = json.loads(run("evaluate", thrice, "--model", tmp_path / "m", "--json").stdout)
+    assert [big[k] for k in ("tp", "fp", "fn", "support")] == [3 * ours[k] for k in ("tp", "fp", "fn", "support")]
+    assert big["f1"] == pytest.approx(ours["f1"], abs=1e-12)
+    assert big["calibration"]["token"]["n"] == 3 * ours["calibration"]["token"]["n"]
+    # a sentence's probabilities move in their last bits with the rows the GEMM batches it with
+    assert big["calibration"]["token"]["ece"] == pytest.approx(ours["calibration"]["token"]["ece"], abs=1e-8)
 
 
 def test_entity_prf_counts():

@@ -1,6 +1,7 @@
 """Scoring a Tagger against gold tags: the figures `nerwin evaluate` prints."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
@@ -8,7 +9,8 @@ import numpy as np
 
 from nerwin.errors import NerwinError, NerwinTypeError
 from nerwin.text.corpus import Sentence, chunks, entity_types, iter_conll, resolve_target
-from nerwin.text.metrics import calibration, entity_prf, precision_recall, token_prf
+from nerwin.text.metrics import (calibration, calibration_bins, calibration_of, entity_counts, entity_scores,
+                                 precision_recall, prf, token_prf)
 from nerwin.text.schemes import spans
 
 
@@ -37,14 +39,15 @@ def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = Tr
     else:
         raise NerwinTypeError(f"gold must be a CoNLL file path or sentences, got {type(gold).__name__}")
     head = tagger.head
-    y_true, y_pred, g_tags, p_tags, types = [], [], [], [], {}
-    loss, words = 0.0, 0
-    ent_conf, ent_ok, tok_conf, tok_ok, n_gold = [], [], [], [], 0
+    types, n_sents, loss, words = {}, 0, 0.0, 0
+    spans_n, tokens_n = None, Counter()             # the scores' counts, block by block: memory stays flat
+    ent_conf, ent_ok, tok_bins, n_gold = [], [], None, 0       # entities are kept; tokens only binned
     for block in chunks(sents):
         if not all(isinstance(x, Sentence) and x.tags is not None for x in block):
             raise NerwinTypeError("gold sentences must be Sentence objects with tags")
         for t in entity_types(block):
             types.setdefault(t, None)
+        n_sents += len(block)
         toks = [x.tokens for x in block]
         s = tagger.logits(toks)
         docs = tagger.decode(toks, s, T)
@@ -52,6 +55,7 @@ def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = Tr
             collect += docs
         loss += tagger.dev_loss(block, s) * len(s)
         words += len(s)
+        tok_conf, tok_ok = [], []
         for x, d in zip(block, docs if calibrate else ()):     # calibration: entities and tokens, against gold
             gold = [head.labels[int(i)] for i in head.gold([x.tags])]
             G = set(spans(gold))
@@ -61,26 +65,30 @@ def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = Tr
                 ent_ok.append((e.type, e.start, e.end) in G)
             tok_conf += d.probs
             tok_ok += [a == b for a, b in zip(d.labels, gold)]
+        if calibrate:
+            tok_bins = calibration_bins(tok_conf, tok_ok, into=tok_bins)
         if head.entity_level:
-            g_tags += [x.tags for x in block]
-            p_tags += [d.labels for d in docs]
+            spans_n = entity_counts([x.tags for x in block], [d.labels for d in docs], into=spans_n)
         else:
-            y_true += head.gold(x.tags for x in block).astype(bool).tolist()
-            y_pred += [l == head.target for d in docs for l in d.labels]
+            c = token_prf(head.gold(x.tags for x in block).astype(bool),
+                          np.array([l == head.target for d in docs for l in d.labels], dtype=bool))
+            tokens_n.update({k: c[k] for k in ("tp", "fp", "fn", "support", "tokens")})
     tagger.say_fallbacks()
-    if not words and not g_tags:
+    if not n_sents:
         raise NerwinError("no sentences found; expected `token<TAB>tag` lines", path)
     if head.entity_level:
-        m = entity_prf(g_tags, p_tags)
+        m = entity_scores(spans_n)
         known = {c[2:] for c in head.labels if c != "O"}
         m["unknown_types"] = [t for t in types if t not in known]
     else:
         if types:                              # other types, and not this one: the wrong file or model
             resolve_target(head.target, list(types), path)
-        m = token_prf(np.array(y_true, dtype=bool), np.array(y_pred, dtype=bool))
+        m = dict(prf(tokens_n["tp"], tokens_n["fp"], tokens_n["fn"]), support=tokens_n["support"],
+                 tokens=tokens_n["tokens"])
     m["loss"] = loss / max(words, 1)
     if calibrate:
         m["calibration"] = {"temperature": tagger.temperature if T is None else T,
-                            "entity": calibration(ent_conf, ent_ok), "token": calibration(tok_conf, tok_ok)}
+                            "entity": calibration(ent_conf, ent_ok),
+                            "token": calibration_of(tok_bins)}
         m["confidence"] = precision_recall(ent_conf, ent_ok, n_gold)
     return m

@@ -30,9 +30,10 @@ def format_prf(m: dict) -> str:
 
 # ---- entity level, in conlleval's sense -----------------------------------------------
 
-def entity_prf(gold: list[list[str]], pred: list[list[str]]) -> dict:
-    """Span-exact P/R/F1, micro-averaged and per type, with counts."""
-    tp, n_gold, n_pred = {}, {}, {}
+def entity_counts(gold: list[list[str]], pred: list[list[str]], into: dict | None = None) -> dict:
+    """Each type's gold, predicted and matching spans, added into `into` (a stream's blocks one by one)."""
+    n = into if into is not None else {"tp": {}, "gold": {}, "pred": {}}
+    tp, n_gold, n_pred = n["tp"], n["gold"], n["pred"]
     for gold_tags, pred_tags in zip(gold, pred):
         gs, ps = set(spans(gold_tags)), set(spans(pred_tags))
         for t, *_ in gs:
@@ -41,15 +42,25 @@ def entity_prf(gold: list[list[str]], pred: list[list[str]]) -> dict:
             n_pred[t] = n_pred.get(t, 0) + 1
         for t, *_ in gs & ps:
             tp[t] = tp.get(t, 0) + 1
-    types = sorted(set(n_gold) | set(n_pred))
+    return n
+
+
+def entity_scores(n: dict) -> dict:
+    """Span-exact P/R/F1, micro-averaged and per type, with counts, from entity_counts."""
+    tp, n_gold, n_pred = n["tp"], n["gold"], n["pred"]
     per = {}
-    for t in types:
+    for t in sorted(set(n_gold) | set(n_pred)):
         per[t] = prf(tp.get(t, 0), n_pred.get(t, 0) - tp.get(t, 0), n_gold.get(t, 0) - tp.get(t, 0))
         per[t]["support"] = n_gold.get(t, 0)
     T, G, P = sum(tp.values()), sum(n_gold.values()), sum(n_pred.values())
     out = prf(T, P - T, G - T)
     out.update(support=G, per_type=per)
     return out
+
+
+def entity_prf(gold: list[list[str]], pred: list[list[str]]) -> dict:
+    """Span-exact P/R/F1, micro-averaged and per type, with counts."""
+    return entity_scores(entity_counts(gold, pred))
 
 
 def format_entity(m: dict) -> str:
@@ -59,21 +70,35 @@ def format_entity(m: dict) -> str:
     return "\n".join(lines)
 
 
-def calibration(confidence, correct, bins: int = 10) -> dict:
-    """Expected calibration error over equal-width bins of confidence, and each bin's figures: is a
-    prediction made with confidence 0.8 right 80% of the time?"""
+def calibration_bins(confidence, correct, bins: int = 10, into: np.ndarray | None = None) -> np.ndarray:
+    """(bins, 3): each equal-width bin of confidence's count, sum of confidences and sum of correct,
+    added into `into` (a stream's blocks one by one)."""
     c, ok = np.asarray(confidence, dtype=np.float64), np.asarray(correct, dtype=np.float64)
     which = np.minimum((c * bins).astype(int), bins - 1)
+    out = into if into is not None else np.zeros((bins, 3))
+    out[:, 0] += np.bincount(which, minlength=bins)
+    out[:, 1] += np.bincount(which, weights=c, minlength=bins)
+    out[:, 2] += np.bincount(which, weights=ok, minlength=bins)
+    return out
+
+
+def calibration_of(binned: np.ndarray) -> dict:
+    """Expected calibration error and each bin's figures, from calibration_bins: is a prediction
+    made with confidence 0.8 right 80% of the time?"""
+    bins, total = len(binned), int(binned[:, 0].sum())
     out, ece = [], 0.0
-    for b in range(bins):
-        sel = which == b
-        n = int(sel.sum())
-        conf = float(c[sel].mean()) if n else None
-        acc = float(ok[sel].mean()) if n else None
+    for b, (n, conf, ok) in enumerate(binned):
+        n = int(n)
+        conf, acc = (float(conf / n), float(ok / n)) if n else (None, None)
         if n:
-            ece += n / max(len(c), 1) * abs(acc - conf)
+            ece += n / total * abs(acc - conf)
         out.append({"lo": b / bins, "hi": (b + 1) / bins, "n": n, "confidence": conf, "accuracy": acc})
-    return {"ece": ece, "n": int(len(c)), "bins": out}
+    return {"ece": ece, "n": total, "bins": out}
+
+
+def calibration(confidence, correct, bins: int = 10) -> dict:
+    """Expected calibration error over equal-width bins of confidence, and each bin's figures."""
+    return calibration_of(calibration_bins(confidence, correct, bins))
 
 
 def precision_recall(confidence, correct, n_gold: int, thresholds=(0.5, 0.8, 0.9)) -> dict:
