@@ -211,3 +211,15 @@ def test_api_bad_arguments(loc_model):
         with pytest.raises(error) as e:
             call()
         assert isinstance(e.value, NerwinError) and name in str(e.value), (name, e.value)
+
+
+def test_evaluate_hands_each_sentence_and_its_doc_to_collect(sample_tagger):
+    tagger = sample_tagger[1]
+    gold = read_conll(DATA / "test.conll")
+    seen, docs = [], []
+    m = tagger.evaluate(DATA / "test.conll", collect=lambda x, d: seen.append((x, d)))
+    assert tagger.evaluate(DATA / "test.conll", collect=docs) == m
+    assert [x.tokens for x, _ in seen] == [x.tokens for x in gold] == [d.tokens for d in docs]
+    assert [d.labels for _, d in seen] == [d.labels for d in docs] == [tagger.tag(x.tokens).labels for x in gold]
+    with pytest.raises(TypeError, match="collect must be a list, a function or None"):
+        tagger.evaluate(DATA / "test.conll", collect=(1, 2))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -24,13 +24,13 @@ def check_gold(head, sents: list[Sentence], path) -> None:
 
 
 def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = True, T: float | None = None,
-             collect: list | None = None, source=None) -> dict:
+             collect: Callable | None = None, source=None) -> dict:
     """Token-level P/R/F1 of the target (binary model) or span-exact entity P/R/F1 per type and
     micro-averaged; `loss` is the training loss of the gold tags, per word; `unknown_types`
     lists gold types the model cannot predict (they count as misses). With calibrate, also the
     calibration of entity confidences and token probabilities (ECE, 10 bins) and precision and
-    recall as the confidence threshold moves; T overrides the model's temperature. collect: a
-    list that gets every sentence's Doc, in order (the report reads them instead of tagging again).
+    recall as the confidence threshold moves; T overrides the model's temperature. collect: called
+    with each sentence and its Doc, in order (the report reads them instead of tagging again).
     source: the file sentences came from, for errors to name."""
     if isinstance(gold, (str, Path)):
         path, sents = gold, iter_conll(gold)
@@ -51,8 +51,8 @@ def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = Tr
         toks = [x.tokens for x in block]
         s = tagger.logits(toks)
         docs = tagger.decode(toks, s, T)
-        if collect is not None:
-            collect += docs
+        for x, d in zip(block, docs if collect is not None else ()):
+            collect(x, d)
         loss += tagger.dev_loss(block, s) * len(s)
         words += len(s)
         tok_conf, tok_ok = [], []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -276,17 +276,19 @@ class Tagger:
 
     # ---- scoring against gold ----------------------------------------------------------
     def evaluate(self, gold: str | Path | Iterable[Sentence], calibrate: bool = True,
-                 temperature: float | None = None, collect: list | None = None, source=None) -> dict:
+                 temperature: float | None = None, collect: list | Callable | None = None, source=None) -> dict:
         """Token-level P/R/F1 of the target (binary model) or span-exact entity P/R/F1 per type and
         micro-averaged, with the loss of the gold tags by the training loss's formula, and (with
         calibrate) how well the confidences are calibrated: the dict `nerwin evaluate --json`
         prints. temperature overrides the model's, for comparing; collect, a list, gets each
-        sentence's Doc; source names the file that sentences came from, in errors."""
+        sentence's Doc, or a function is called with each sentence and its Doc (which holds none
+        of them); source names the file that sentences came from, in errors."""
         if temperature is not None and not (isinstance(temperature, (int, float)) and temperature > 0):
             raise NerwinError(f"temperature must be a positive number, got {temperature!r}")
-        if collect is not None and not isinstance(collect, list):
-            raise NerwinTypeError(f"collect must be a list or None, got {type(collect).__name__}")
-        return evaluate(self, gold, calibrate, temperature, collect, source)
+        if collect is not None and not (isinstance(collect, list) or callable(collect)):
+            raise NerwinTypeError(f"collect must be a list, a function or None, got {type(collect).__name__}")
+        each = (lambda _, d: collect.append(d)) if isinstance(collect, list) else collect
+        return evaluate(self, gold, calibrate, temperature, each, source)
 
     def dev_loss(self, sents: list[Sentence], s: np.ndarray) -> float:
         """The training loss (without L2) of the gold tags under logits s, per word."""

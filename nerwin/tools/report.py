@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nerwin.apply.tagger import Tagger
-from nerwin.text.corpus import Sentence, read_conll
+from nerwin.text.corpus import Sentence
 from nerwin.text.schemes import spans
 
 MAX_ERRORS = 25   # sentences shown per kind of error
@@ -33,17 +33,18 @@ def gold_view(tagger: Tagger, tags: list[str]) -> list[str]:
 def errors(gold: list[str], pred: list[str]) -> list[tuple[str, tuple | None, tuple | None]]:
     """(kind, gold span, predicted span) for each entity-level error of one sentence."""
     G, P = set(spans(gold)), set(spans(pred))
+    extra = sorted(P - G, key=lambda x: (x[1], x[2], x[0]))     # in the sentence's order, not the set's (hashes vary)
     out = []
     for g in sorted(G - P, key=lambda x: x[1]):
-        same = [p for p in P - G if p[1:] == g[1:]]
-        near = [p for p in P - G if p[1] < g[2] and g[1] < p[2]]
+        same = [p for p in extra if p[1:] == g[1:]]
+        near = [p for p in extra if p[1] < g[2] and g[1] < p[2]]
         if same:
             out.append(("wrong type", g, same[0]))
         elif near:
             out.append(("wrong boundary", g, near[0]))
         else:
             out.append(("missed", g, None))
-    for p in sorted(P - G, key=lambda x: x[1]):
+    for p in extra:
         if not any(g[1] < p[2] and p[1] < g[2] for g in G):
             out.append(("spurious", None, p))
     return out
@@ -284,22 +285,23 @@ def bars_html(row: dict) -> str:
 
 def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_errors: int = MAX_ERRORS) -> tuple[str, dict]:
     """-> (the page, the metrics it shows)."""
-    sents: list[Sentence] = read_conll(path)
-    tagged: list = []
-    metrics = tagger.evaluate(sents, collect=tagged, source=path)     # the corpus is tagged once
     binary = not tagger.head.entity_level
     labels = tagger.labels
     index = {l: i for i, l in enumerate(labels)}
     cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
     found: dict[str, list] = {k: [] for k in KINDS}       # each sentence once, under its first error's kind
     counts: Counter = Counter()
-    for s, doc in zip(sents, tagged):
+    size = Counter()
+
+    def look(s: Sentence, doc) -> None:                   # each sentence as it is tagged: none is kept but these
         gold = gold_view(tagger, s.tags)
+        size.update(sentences=1, tokens=len(s.tokens))
         np.add.at(cm, ([index[g] for g in gold], [index[p] for p in doc.labels]), 1)
         errs = errors(gold, doc.labels)
         counts.update(kind for kind, _, _ in errs)
         if errs and len(found[errs[0][0]]) < max_errors:
             found[errs[0][0]].append((s, gold, doc, errs))
+    metrics = tagger.evaluate(path, collect=look)         # the corpus is read and tagged once
     types = label_types(labels)
     col = colors(types)
     st = tagger.settings
@@ -314,8 +316,8 @@ def html_report(tagger: Tagger, path, model_dir, history: dict | None, max_error
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>nerwin report: {esc(name)}</title>"
              f'<meta name="viewport" content="width=device-width"><style>{CSS}</style></head><body>',
              f"<h1>nerwin report: {esc(name)}</h1>",
-             f'<p class="meta">model “{esc(model_name)}”: {model_line}. {len(sents):,} sentences, '
-             f"{sum(len(s.tokens) for s in sents):,} tokens.</p>",
+             f'<p class="meta">model “{esc(model_name)}”: {model_line}. {size["sentences"]:,} sentences, '
+             f"{size['tokens']:,} tokens.</p>",
              f'<p class="summary"><b>{metrics["f1"]:.3f}</b> {"token" if binary else "entity"} F1 · '
              f"{sum(counts.values()):,} errors: {summary}</p>",
              f"<h2>Scores ({'token level' if binary else 'entity level, span-exact, as conlleval'})</h2>",
