@@ -56,8 +56,10 @@ def decompressed_copy(source: Path) -> Path | None:
             return _cannot(source, e)
         if dest.is_file():
             return dest
-        for old in dest.parent.iterdir():                # an earlier version of this source
-            if old.name != ".lock":
+        for old in dest.parent.iterdir():                # an earlier version of this source, and its index
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            elif old.name != ".lock":
                 old.unlink(missing_ok=True)
         tmp = dest.with_name(f".tmp-{os.getpid()}")
         try:

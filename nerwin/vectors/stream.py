@@ -57,6 +57,8 @@ class FileStore:
         return copy is not None
 
     def index_dir(self) -> Path:
+        if self.path != self.source:                  # beside the copy: replaced with it when the source changes
+            return self.path.with_name(f"{self.path.name}.{type(self).__name__}-{self.dim}.index")
         st = self.path.stat()
         key = f"{self.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{type(self).__name__}|{self.dim}"
         return cache_dir() / "index" / hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
