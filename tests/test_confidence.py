@@ -154,6 +154,12 @@ def test_calibration_added_block_by_block_is_calibration_of_the_whole():
     assert parts["n"] == whole["n"] == 1000 and parts["ece"] == pytest.approx(whole["ece"], abs=1e-12)
     for p, w in zip(parts["bins"], whole["bins"]):
         assert p["n"] == w["n"] and p["accuracy"] == pytest.approx(w["accuracy"], abs=1e-12)
+    from nerwin.text.metrics import token_counts, token_prf, token_scores
+    y_true, y_pred, n = rng.random(1000) < 0.2, rng.random(1000) < 0.3, None
+    for a in range(0, 1000, 300):
+        n = token_counts(y_true[a:a + 300], y_pred[a:a + 300], n)
+    assert token_scores(n) == token_prf(y_true, y_pred) and n["tokens"] == 1000
+    assert n["tp"] == int(np.sum(y_true & y_pred)) and n["fn"] == int(np.sum(y_true & ~y_pred))
 
 
 @pytest.mark.parametrize("kind", ["binary", "sentence"])

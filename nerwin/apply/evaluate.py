@@ -1,7 +1,6 @@
 """Scoring a Tagger against gold tags: the figures `nerwin evaluate` prints."""
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -10,7 +9,7 @@ import numpy as np
 from nerwin.errors import NerwinError, NerwinTypeError
 from nerwin.text.corpus import Sentence, chunks, entity_types, iter_conll, resolve_target
 from nerwin.text.metrics import (calibration, calibration_bins, calibration_of, entity_counts, entity_scores,
-                                 precision_recall, prf, token_prf)
+                                 precision_recall, token_counts, token_scores)
 from nerwin.text.schemes import spans
 
 
@@ -18,7 +17,12 @@ def check_gold(head, sents: list[Sentence], path) -> None:
     """Refuse, before any work, gold sentences that evaluate() would refuse at its end: a binary
     model's target must be among their types, if they have any (train reads --test before its
     first epoch). Gold without entities is a test of false positives."""
-    types = entity_types(sents)
+    check_target(head, entity_types(sents), path)
+
+
+def check_target(head, types: list[str], path) -> None:
+    """A binary model's target among the gold's types, if it has any: other types and not this
+    one mean the wrong file or model."""
     if not head.entity_level and types:
         resolve_target(head.target, types, path)
 
@@ -40,7 +44,7 @@ def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = Tr
         raise NerwinTypeError(f"gold must be a CoNLL file path or sentences, got {type(gold).__name__}")
     head = tagger.head
     types, n_sents, loss, words = {}, 0, 0.0, 0
-    spans_n, tokens_n = None, Counter()             # the scores' counts, block by block: memory stays flat
+    counts = None                                  # the scores' counts, block by block: memory stays flat
     ent_conf, ent_ok, tok_bins, n_gold = [], [], None, 0       # entities are kept; tokens only binned
     for block in chunks(sents):
         if not all(isinstance(x, Sentence) and x.tags is not None for x in block):
@@ -68,23 +72,20 @@ def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = Tr
         if calibrate:
             tok_bins = calibration_bins(tok_conf, tok_ok, into=tok_bins)
         if head.entity_level:
-            spans_n = entity_counts([x.tags for x in block], [d.labels for d in docs], into=spans_n)
+            counts = entity_counts([x.tags for x in block], [d.labels for d in docs], into=counts)
         else:
-            c = token_prf(head.gold(x.tags for x in block).astype(bool),
-                          np.array([l == head.target for d in docs for l in d.labels], dtype=bool))
-            tokens_n.update({k: c[k] for k in ("tp", "fp", "fn", "support", "tokens")})
+            counts = token_counts(head.gold(x.tags for x in block).astype(bool),
+                                  np.array([l == head.target for d in docs for l in d.labels], dtype=bool), counts)
     tagger.say_fallbacks()
     if not n_sents:
         raise NerwinError("no sentences found; expected `token<TAB>tag` lines", path)
     if head.entity_level:
-        m = entity_scores(spans_n)
+        m = entity_scores(counts)
         known = {c[2:] for c in head.labels if c != "O"}
         m["unknown_types"] = [t for t in types if t not in known]
     else:
-        if types:                              # other types, and not this one: the wrong file or model
-            resolve_target(head.target, list(types), path)
-        m = dict(prf(tokens_n["tp"], tokens_n["fp"], tokens_n["fn"]), support=tokens_n["support"],
-                 tokens=tokens_n["tokens"])
+        check_target(head, list(types), path)
+        m = token_scores(counts)
     m["loss"] = loss / max(words, 1)
     if calibrate:
         m["calibration"] = {"temperature": tagger.temperature if T is None else T,

@@ -14,13 +14,27 @@ def prf(tp: int, fp: int, fn: int) -> dict:
     return {"precision": p, "recall": r, "f1": f, "tp": int(tp), "fp": int(fp), "fn": int(fn)}
 
 
+def token_counts(y_true: np.ndarray, y_pred: np.ndarray, into: dict | None = None) -> dict:
+    """y_true, y_pred (N,) in {0, 1}: the positive class's tp, fp, fn, support and tokens, added
+    into `into` (a stream's blocks one by one)."""
+    y_true, y_pred = np.asarray(y_true).astype(bool), np.asarray(y_pred).astype(bool)
+    n = into if into is not None else dict.fromkeys(("tp", "fp", "fn", "support", "tokens"), 0)
+    n["tp"] += int(np.sum(y_true & y_pred))
+    n["fp"] += int(np.sum(~y_true & y_pred))
+    n["fn"] += int(np.sum(y_true & ~y_pred))
+    n["support"] += int(y_true.sum())
+    n["tokens"] += int(y_true.size)
+    return n
+
+
+def token_scores(n: dict) -> dict:
+    """P/R/F1 of the positive class, with counts, from token_counts."""
+    return dict(prf(n["tp"], n["fp"], n["fn"]), support=n["support"], tokens=n["tokens"])
+
+
 def token_prf(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     """y_true, y_pred (N,) in {0, 1}: scores of the positive class only."""
-    y_true, y_pred = np.asarray(y_true).astype(bool), np.asarray(y_pred).astype(bool)
-    out = prf(int(np.sum(y_true & y_pred)), int(np.sum(~y_true & y_pred)), int(np.sum(y_true & ~y_pred)))
-    out["support"] = int(y_true.sum())
-    out["tokens"] = int(y_true.size)
-    return out
+    return token_scores(token_counts(y_true, y_pred))
 
 
 def format_prf(m: dict) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from array import array
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable
 
@@ -42,10 +43,14 @@ class FileStore:
     dim: int
     uncopied = False
 
+    @cached_property
+    def compressed(self) -> bool:
+        return compression(self.source) is not None
+
     def seekable(self, limit: int | None) -> bool:
         """Whether path can seek; a compressed source's first whole read makes its copy (a read of
         the first `limit` rows only uses one that is there)."""
-        if self.path != self.source or compression(self.source) is None:
+        if self.path != self.source or not self.compressed:
             return True
         if limit is None and not self.uncopied:
             copy = decompressed_copy(self.source)

@@ -60,6 +60,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
+    if a.runs < 1:
+        ap.error(f"--runs must be at least 1, got {a.runs}")
     btc = CORPORA / "btc"
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
