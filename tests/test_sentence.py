@@ -41,6 +41,37 @@ def test_log_z_equals_brute_force_enumeration_over_a_padded_batch():
         assert logZ[s] == pytest.approx(brute_force_log_z(f[a:a + n], A), abs=1e-10)
 
 
+@pytest.mark.parametrize("lengths", [[5] * 300 + [20_000], [0, 3, 0, 1, 7, 2, 60, 9, 1000, 4] * 40,
+                                     list(range(1, 700)), [1]])
+def test_groups_cover_each_sentence_once_and_padding_at_most_doubles_the_work(lengths):
+    """One long sentence among short ones used to share a group with 255 of them, each padded
+    to its length: 1.5 GB to decode 28,000 tokens."""
+    lengths = np.array(lengths)
+    f = np.arange(lengths.sum(), dtype=np.float64)[:, None] * [1.0, -1.0]
+    seen = []
+    for idx, F, mask, sel in model.groups(f, lengths):
+        assert len(sel) <= model.GROUP and F.shape[:2] == mask.shape
+        assert mask.size <= 2 * lengths[sel].sum()
+        np.testing.assert_array_equal(F[mask], f[idx])
+        np.testing.assert_array_equal(mask.sum(axis=1), lengths[sel])
+        seen += sel.tolist()
+    assert sorted(seen) == [k for k in range(len(lengths)) if lengths[k]]
+
+
+def test_the_numpy_sentence_loss_by_groups_equals_the_compiled_one():
+    """sll_forward's numpy path (evaluation's dev loss) pads each group, not the whole block,
+    and gives the compiled path's J."""
+    rng = np.random.default_rng(3)
+    K = len(CLASSES)
+    lengths = np.array([4] * 50 + [3000] + [1, 2, 7])
+    f = rng.normal(size=(lengths.sum(), K)).astype(np.float32)
+    y = rng.choice([0, 1, 3], size=lengths.sum())               # O and B- tags: a valid path
+    A = rng.normal(size=(K + 1, K + 1))
+    J, _ = model.sll_forward(f, y, lengths, A, RULES)
+    J_numpy, _ = model.sll_forward(f, y, lengths, A, RULES, compiled=False)
+    assert np.isfinite(J) and J_numpy == pytest.approx(J, rel=1e-12)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_compiled_recursions_equal_the_padded_numpy_ones(seed):
     """Training runs kernels.forward_backward; the Tagger decodes with model.forward_backward."""

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+GROUP = 256    # sentences padded together, at most
+
+
 
 def logsumexp(a, axis):
     m = a.max(axis=axis, keepdims=True)
@@ -67,6 +70,27 @@ def pad(f, lengths):
     return F, mask
 
 
+def groups(emit: np.ndarray, lengths: np.ndarray):
+    """(token indices, padded emissions (S, L, K), mask (S, L), the sentences (S,)) for groups of
+    sentences of similar length, empty ones left out. In order of length, a group ends at GROUP
+    sentences or before a sentence more than twice as long as its first: padding at most
+    doubles the work, however the lengths mix (one long sentence among short ones)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    first = np.cumsum(lengths) - lengths
+    order = [int(j) for j in np.argsort(lengths, kind="stable") if lengths[j]]
+    k = 0
+    while k < len(order):
+        end = k + 1
+        while end < min(len(order), k + GROUP) and lengths[order[end]] <= 2 * lengths[order[k]]:
+            end += 1
+        sel = np.array(order[k:end])
+        L = lengths[sel]
+        idx = np.repeat(first[sel] - (np.cumsum(L) - L), L) + np.arange(L.sum())
+        F, mask = pad(emit[idx], L)
+        yield idx, F, mask, sel
+        k = end
+
+
 def sll_forward(f, y, lengths, A, rules, compiled: bool = True):
     """f (N, K) emissions, y (N,) gold tags, lengths (S,) -> J, cache. J is the sentence
     log-likelihood loss above, by the forward algorithm. compiled=False gives the same J from
@@ -80,9 +104,10 @@ def sll_forward(f, y, lengths, A, rules, compiled: bool = True):
         from nerwin.nn.kernels import forward_backward as recursions   # numba: training only
         alpha, beta, logZ = recursions(f64, L, trans64, start.astype(np.float64), end.astype(np.float64))
     else:
-        F, mask = pad(f64, L)
         alpha = beta = None
-        logZ = forward_backward(F, mask, trans64, start.astype(np.float64), end.astype(np.float64))[2]
+        logZ = np.zeros(len(L))
+        for _, F, mask, sel in groups(f64, L):
+            logZ[sel] = forward_backward(F, mask, trans64, start.astype(np.float64), end.astype(np.float64))[2]
     first = np.cumsum(lengths) - lengths                  # index of each sentence's first word
     last = first + np.asarray(lengths) - 1
     inner = np.ones(N, dtype=bool)                        # word i -> i+1 inside one sentence

@@ -22,14 +22,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nerwin.nn.crf import crf_scores, forward_backward, pad, sll_backward, sll_forward
+from nerwin.nn.crf import crf_scores, forward_backward, groups, pad, sll_backward, sll_forward
 from nerwin.nn.layers import (add_scaled, affine_backward, affine_forward, column_sum, kernels, mean, outer, row_max,
                               row_sum, sigmoid, softmax, xavier)
 from nerwin.errors import SettingError
 from nerwin.text.schemes import binary_labels, class_ids, iob2_classes, parse, spans, transitions, viterbi_batch
-
-GROUP = 256   # sentences decoded together: similar lengths, little padding
-
 
 # ---- the losses, each a forward/backward pair ---------------------------------------------
 
@@ -490,16 +487,3 @@ def span_marginal(alpha, beta, F, trans, logZ, a: int, b: int, n: int, B: int, I
         m = rest.max()
         score += m + np.log(np.exp(rest - m).sum()) if np.isfinite(m) else -np.inf
     return float(np.exp(score - logZ))
-
-
-def groups(emit: np.ndarray, lengths: np.ndarray):
-    """(token indices, padded emissions (S, L, K), mask (S, L), the sentences (S,)) for groups of
-    sentences of similar length; empty sentences are left out."""
-    first = np.cumsum(lengths) - lengths
-    order = [j for j in np.argsort(lengths, kind="stable") if lengths[j]]
-    for k in range(0, len(order), GROUP):
-        sel = np.array(order[k:k + GROUP])
-        L = lengths[sel]
-        idx = np.repeat(first[sel] - (np.cumsum(L) - L), L) + np.arange(L.sum())
-        F, mask = pad(emit[idx], L)
-        yield idx, F, mask, sel
