@@ -165,3 +165,36 @@ def test_every_activation_through_two_layers(problem):
                                                        head=SoftmaxHead("all", CLASSES))
         errs = check(p, Es, ids, yy, head, act, 0.0, None, (), fs, L)
         assert max(errs.values()) < 1e-6, (act, errs)
+
+
+def test_positions_of_a_part_are_that_part_of_all_positions():
+    lengths = np.array([3, 0, 7, 1, 0, 12, 2])
+    whole = network.positions(lengths, 2)
+    for a, b in [(0, 25), (0, 0), (3, 4), (2, 19), (24, 25), (10, 25)]:
+        np.testing.assert_array_equal(network.positions(lengths, 2, slice(a, b)), whole[a:b])
+
+
+@pytest.mark.parametrize("kind", ["one layer", "two layers"])
+def test_a_sentence_of_thousands_of_words_tags_in_slices_as_it_would_whole(kind, two, models, monkeypatch):
+    """A pass longer than 8 WINDOWS (one sentence of 20,000 words: a file without blank lines)
+    runs layer 1, layer 2 and the head a slice at a time; its logits are those of the whole
+    sentence at once, and its x (20,000 windows) is never whole in memory."""
+    import tracemalloc
+    from nerwin.apply import tagger as tg
+    t = nerwin.load(two if kind == "two layers" else models["sentence"])
+    rng = np.random.default_rng(0)
+    words = "the of Paris Angela Merkel visited Berlin Monday press met in on and Rome .".split()
+    sent = [list(rng.choice(words, size=20_000))]
+    m = t.model
+    E, X, feats = t.windows(sent)
+    whole = network.scores(m.params, E, X, m.head, t.settings.activation, m.features, feats,
+                           network.prepare(m.params, m.features, feats), np.array([20_000]))
+    tracemalloc.start()
+    s = t.logits(sent)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_allclose(s, whole, rtol=1e-4, atol=1e-5)
+    x_bytes = X.shape[0] * (m.params["W"].shape[1]) * 4
+    assert peak < x_bytes / 2, (peak, x_bytes)
+    monkeypatch.setattr(tg, "WINDOWS", 1 << 30)                  # one pass, whole: the old way
+    np.testing.assert_array_equal(t.logits(sent), whole)

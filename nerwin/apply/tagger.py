@@ -131,9 +131,11 @@ class Tagger:
         lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
         first = np.concatenate([[0], np.cumsum(lengths)]).tolist()       # sentence k's first window
         for a, b in passes(lengths, WINDOWS):
-            part = slice(first[a], first[b])
-            h = network.hidden(m.params, E, X[part], act, m.features, feats.take(part), states)
-            s.append(network.head_scores(m.params, h, m.head, act, lengths[a:b]))
+            cut = slices(first[a], first[b], WINDOWS)       # a very long sentence: a slice at a time
+            h = [network.hidden(m.params, E, X[q], act, m.features, feats.take(q), states) for q in cut]
+            h = h[0] if len(h) == 1 else np.concatenate(h)
+            s += [network.head_scores(m.params, h, m.head, act, lengths[a:b],
+                                      slice(q.start - first[a], q.stop - first[a])) for q in cut]
         return np.concatenate(s)
 
     @property
@@ -307,6 +309,12 @@ def passes(lengths: np.ndarray, windows: int) -> list[tuple[int, int]]:
     cuts = np.unique(np.searchsorted(starts, np.arange(0, max(int(lengths.sum()), 1), windows)))
     cuts = [0, *[int(c) for c in cuts if 0 < c < len(lengths)], len(lengths)]
     return list(zip(cuts[:-1], cuts[1:])) or [(0, 0)]
+
+
+def slices(a: int, b: int, n: int) -> list[slice]:
+    """[a, b) whole, or in slices of n when longer than 8n: only a sentence of thousands of
+    words makes a pass that long, and its x (and x2) is then never whole in memory."""
+    return [slice(i, min(i + n, b)) for i in range(a, b, n)] if b - a > 8 * n else [slice(a, b)]
 
 
 def explain_rows(toks, doc, score, parts, w: int, labels: dict, which) -> list[dict]:

@@ -71,28 +71,35 @@ def context_shapes(H: int, window2: int) -> dict:
     return {"W2": (H, (2 * window2 + 1) * H), "b2": (H,), "P": (H,)}
 
 
-def positions(lengths: np.ndarray, w2: int) -> np.ndarray:
-    """(N, 2w2+1): for each position of sentences of these lengths, the positions of its layer-2
-    window; N (one past the last) where the window passes its sentence's edge (P's row)."""
-    lengths = np.asarray(lengths, np.int64)
-    N = int(lengths.sum())
-    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    t = np.arange(N)
+def positions(lengths: np.ndarray, w2: int, part: slice = slice(None)) -> np.ndarray:
+    """(N, 2w2+1): for each position of sentences of these lengths (those in `part`, a slice of
+    them), the positions of its layer-2 window; N (one past the last) where the window passes
+    its sentence's edge (P's row)."""
+    ends = np.cumsum(np.asarray(lengths, np.int64))
+    N = int(ends[-1]) if len(ends) else 0
+    t = np.arange(N)[part]
+    k = np.searchsorted(ends, t, side="right")             # the sentence of each position
     j = t[:, None] + np.arange(-w2, w2 + 1)[None, :]
-    inside = (j >= first[:, None]) & (j < (first + np.repeat(lengths, lengths))[:, None])
+    inside = (j >= (ends - np.asarray(lengths))[k][:, None]) & (j < ends[k][:, None])
     return np.where(inside, j, N)
 
 
-def context_forward(h1, lengths, p, act, mask=None, compiled=False):
+def context_forward(h1, lengths, p, act, mask=None, compiled=False, part: slice = slice(None)):
     """h1 (N, H) of whole sentences -> h2 (N, H) and a cache. The window's lookup is embed_forward
-    over [h1; P]: a position is a row. compiled: training's (act_forward may reuse z)."""
+    over [h1; P]: a position is a row. compiled: training's (act_forward may reuse z). part: only
+    these positions' h2 (a slice; the Tagger's, for a sentence of thousands of words), whose
+    windows read h1 no further than w2 either side of it."""
     n2 = p["W2"].shape[1] // p["W2"].shape[0]
-    rows = np.vstack([h1, p["P"][None, :].astype(h1.dtype)])
-    x2, c_look = embed_forward(rows, positions(lengths, n2 // 2))     # (N, n2*H)
+    N = len(h1)
+    a, b, _ = part.indices(N)
+    lo, hi = max(a - n2 // 2, 0), min(b + n2 // 2, N)
+    j = positions(lengths, n2 // 2, part)
+    rows = np.vstack([h1[lo:hi], p["P"][None, :].astype(h1.dtype)])
+    x2, c_look = embed_forward(rows, np.where(j == N, hi - lo, j - lo))  # (b-a, n2*H)
     z2, c_aff = affine_forward(x2, p["W2"], p["b2"])
     h2, c_act = act_forward(z2, act, reuse=compiled)
     h2, c_drop = dropout_forward(h2, mask)
-    return h2, (c_look, c_aff, c_act, c_drop, len(h1))
+    return h2, (c_look, c_aff, c_act, c_drop, N)
 
 
 def context_backward(dh2, cache, p, lam=0.0, compiled=False):
@@ -205,11 +212,10 @@ def hidden(p, E, ids, act="tanh", features=(), feats=None, states=None):
     return forward(p, E, ids, act, None, features, feats, states)[0]
 
 
-def head_scores(p, h, head: Head, act="tanh", lengths=None):
+def head_scores(p, h, head: Head, act="tanh", lengths=None, part: slice = slice(None)):
     """The head's logits s (B,) or (B, K) from layer 1's h of whole sentences of these lengths
-    (through layer 2, when p has one)."""
-    if "W2" in p:
-        h = context_forward(h, lengths, p, act)[0]
+    (through layer 2, when p has one); part: of these positions only."""
+    h = context_forward(h, lengths, p, act, part=part)[0] if "W2" in p else h[part]
     return head.logits_forward(h, p)[0]
 
 
