@@ -508,6 +508,10 @@ def main() -> None:
         if DEBUG:
             raise
         fail(f"nerwin: error: {e}")
+    except MemoryError as e:    # one line, as for any other error; exit 1: the input may be fine
+        if DEBUG:
+            raise
+        fail(f"nerwin: error: out of memory{f' ({e})' if str(e) else ''}", 1)
     except BrokenPipeError:
         reader_gone()
     except OSError as e:    # the last net for a failed read or write: still one line, naming the file

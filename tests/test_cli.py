@@ -250,3 +250,16 @@ def test_ctrl_c_while_loading_exits_130_quietly(loc_model):
         # which on this VM can take 0.2 s; a shell shows that as 130 too
         assert p.returncode in (130, -signal.SIGINT), (delay, p.returncode, err)
         assert b"Traceback" not in err, (delay, err)
+
+
+def test_running_out_of_memory_is_one_line_not_a_traceback(loc_model, monkeypatch):
+    """numpy's MemoryError names the array it could not allocate; the CLI says so in one line,
+    exit 1 (the input may be fine: the machine is small)."""
+    from nerwin.apply.tagger import Tagger
+
+    def too_big(self, token_lists):
+        np.empty((1 << 40,), dtype=np.float32)           # 4 TiB
+    monkeypatch.setattr(Tagger, "logits", too_big)
+    r = run("predict", "--model", loc_model, stdin="Paris is nice .\n")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("nerwin: error: out of memory (Unable to allocate") and r.stderr.count("\n") == 1

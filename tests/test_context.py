@@ -178,7 +178,7 @@ def test_positions_of_a_part_are_that_part_of_all_positions():
 def test_a_sentence_of_thousands_of_words_tags_in_slices_as_it_would_whole(kind, two, models, monkeypatch):
     """A pass longer than 8 WINDOWS (one sentence of 20,000 words: a file without blank lines)
     runs layer 1, layer 2 and the head a slice at a time; its logits are those of the whole
-    sentence at once, and its x (20,000 windows) is never whole in memory."""
+    sentence at once, and its x and h (20,000 windows) are never whole in memory."""
     import tracemalloc
     from nerwin.apply import tagger as tg
     t = nerwin.load(two if kind == "two layers" else models["sentence"])
@@ -195,6 +195,6 @@ def test_a_sentence_of_thousands_of_words_tags_in_slices_as_it_would_whole(kind,
     tracemalloc.stop()
     np.testing.assert_allclose(s, whole, rtol=1e-4, atol=1e-5)
     x_bytes = X.shape[0] * (m.params["W"].shape[1]) * 4
-    assert peak < x_bytes / 2, (peak, x_bytes)
+    assert peak < x_bytes / 4, (peak, x_bytes)           # 6.7 MB against 35 MB; 87 MB whole
     monkeypatch.setattr(tg, "WINDOWS", 1 << 30)                  # one pass, whole: the old way
     np.testing.assert_array_equal(t.logits(sent), whole)

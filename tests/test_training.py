@@ -212,6 +212,23 @@ def test_dev_or_test_that_repeat_the_training_sentences_are_warned_of(tmp_path):
         "are in --dev word for word" in warned[0] and "optimistic" in warned[0]
 
 
+def test_a_training_file_without_blank_lines_is_warned_of(tmp_path):
+    """Without its blank lines a corpus reads as one sentence: the sentence loss then takes one
+    step an epoch and learns nothing, and only this line says why."""
+    lines = [l for l in (DATA / "train.conll").read_text().splitlines() if l.strip()]
+    flat = tmp_path / "flat.conll"
+    flat.write_text("\n".join(lines[:1500]) + "\n\nParis\tB-LOC\n" + "\n".join(lines[:1200]) + "\n")
+    r = run("train", "--train", flat, "--dev", DATA / "dev.conll", "--target", "all", "--out", tmp_path / "m",
+            "--epochs", "1", "-q")
+    assert r.returncode == 0, r.stderr
+    warned = [l for l in r.stderr.splitlines() if "warning" in l]
+    assert warned == [f"nerwin: warning: {flat}: line 1: a sentence of 1,500 words; 1 more over 1,000: are the "
+                      "blank lines between sentences missing? Each sentence is read whole, and with the sentence "
+                      "loss is one batch"], r.stderr
+    r = run("train", "--out", tmp_path / "m2", "--epochs", "1", "-q")          # the sample: nothing to say
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("name", ["btc", "wnut17", "wikigold"])
 def test_the_real_corpora_splits_repeat_under_one_percent_of_their_sentences(name):
     """Dev and test against train, and test against dev: none gets the warning."""

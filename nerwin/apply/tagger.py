@@ -124,18 +124,20 @@ class Tagger:
         """The head's logits s of every token: (N,) binary, (N, K) otherwise. The features' block
         work (the character CNN, once per distinct token) is done first; then each pass takes
         whole sentences, about WINDOWS windows, from x to s: its h stays in cache, and a second
-        layer sees whole sentences."""
+        layer sees whole sentences (a sentence of thousands of words goes a slice at a time, each
+        with the w2 words of h1 either side that layer 2 reads)."""
         E, X, feats = self.windows(token_lists)
         m, act, s = self.model, self.settings.activation, []
         states = network.prepare(m.params, m.features, feats)
         lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
-        first = np.concatenate([[0], np.cumsum(lengths)]).tolist()       # sentence k's first window
+        first = np.concatenate([[0], np.cumsum(lengths)])               # sentence k's first window
+        margin = m.reach - self.settings.window                          # layer 2 reads h1 w2 either side
         for a, b in passes(lengths, WINDOWS):
-            cut = slices(first[a], first[b], WINDOWS)       # a very long sentence: a slice at a time
-            h = [network.hidden(m.params, E, X[q], act, m.features, feats.take(q), states) for q in cut]
-            h = h[0] if len(h) == 1 else np.concatenate(h)
-            s += [network.head_scores(m.params, h, m.head, act, lengths[a:b],
-                                      slice(q.start - first[a], q.stop - first[a])) for q in cut]
+            for q in slices(first[a], first[b], WINDOWS):   # a very long sentence: a slice at a time
+                lo, hi = max(q.start - margin, first[a]), min(q.stop + margin, first[b])
+                h = network.hidden(m.params, E, X[lo:hi], act, m.features, feats.take(slice(lo, hi)), states)
+                inside = np.clip(first[a + 1:b + 1], lo, hi) - np.clip(first[a:b], lo, hi)   # lengths within it
+                s.append(network.head_scores(m.params, h, m.head, act, inside, slice(q.start - lo, q.stop - lo)))
         return np.concatenate(s)
 
     @property
@@ -313,7 +315,8 @@ def passes(lengths: np.ndarray, windows: int) -> list[tuple[int, int]]:
 
 def slices(a: int, b: int, n: int) -> list[slice]:
     """[a, b) whole, or in slices of n when longer than 8n: only a sentence of thousands of
-    words makes a pass that long, and its x (and x2) is then never whole in memory."""
+    words makes a pass that long, and its x, h (and x2) are then never whole in memory."""
+    a, b = int(a), int(b)
     return [slice(i, min(i + n, b)) for i in range(a, b, n)] if b - a > 8 * n else [slice(a, b)]
 
 

@@ -89,8 +89,14 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
     store, source = open_store(None if vectors is None else str(vectors), vectors_format, vectors_limit)
     model, data, dev_sents, oov = prepare(train, dev, store, s, vectors, source, gazetteers)
     s, head, vocab = model.settings, model.head, model.vocab
-    say(f"train: {len(data.sents)} sentences, {len(data.y)} windows, labels {', '.join(head.labels)}; "
+    say(f"train: {len(data.sents):,} sentence{'s' * (len(data.sents) != 1)}, {len(data.y):,} windows, labels {', '.join(head.labels)}; "
         f"vocabulary {len(vocab)} rows x {model.dim}; OOV rate {oov:.2%}")
+    long = [x for x in data.sents if len(x.tokens) > LONG_WARN]
+    if long:
+        x = max(long, key=lambda x: len(x.tokens))
+        more = f"; {len(long) - 1:,} more over {LONG_WARN:,}" if len(long) > 1 else ""
+        warn(f"line {x.line}: a sentence of {len(x.tokens):,} words{more}: are the blank lines between sentences "
+             "missing? Each sentence is read whole, and with the sentence loss is one batch", train)
     if oov > OOV_WARN:
         warn(f"the vectors hold no row for {oov:.0%} of the training tokens, which then all share <UNK>; "
              "check that they are the right vectors for this corpus's language and text", vectors or "the vectors")
@@ -173,6 +179,7 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
     return tagger, result
 
 
+LONG_WARN = 1000  # words: the real corpora's longest sentences have 41 to 144; 1,000 is a file without blank lines
 OOV_WARN = 0.5    # GloVe misses 11% of BTC's test tokens and 6% of WNUT-17's; half is the wrong file
 REPEATED_WARN = 0.1   # of dev's or test's longer sentences; the real corpora's splits repeat under 1% of them
 ROSE = 2.0        # at init every logit is near 0, so the first loss is chance's; a run that learns falls below it
