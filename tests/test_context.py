@@ -140,6 +140,33 @@ def test_explain_reaches_w_plus_w2_and_its_gradient_is_ds_de(two):
         np.testing.assert_allclose(g, num, rtol=2e-3, atol=2e-4, err_msg=f"offset {off}")
 
 
+def test_explain_takes_each_tokens_score_alone_in_2w2_plus_1_backward_passes(two):
+    """score_gradient runs one backward pass for all tokens 2w2+1 apart (their layer-1 windows
+    are disjoint); each token's g equals a backward pass of its own score alone."""
+    t = nerwin.load(two)
+    m = t.model
+    toks = ("Angela Merkel visited Paris on Monday , and Barack Obama met the press in Berlin " * 3).split()
+    E, X, feats = t.windows([toks])
+    lengths = np.array([len(toks)])
+    s = t.logits([toks])
+    cls = m.head.label_ids(t.decode([toks], s)[0].labels)
+    got = network.score_gradient(m.params, E, X, m.head, m.settings.activation, cls, m.features, feats, lengths)
+    h, cache = network.forward(m.params, E, X, m.settings.activation, None, m.features, feats)
+    _, c_two = network.context_forward(h, lengths, m.params, m.settings.activation)
+    dh = m.head.score_dh(m.params, cls).astype(h.dtype)
+    w, w2 = m.settings.window, m.settings.window2
+    near = network.positions(lengths, w2)
+    for k in [0, 1, 7, 20, len(toks) - 1]:
+        dh2 = np.zeros_like(dh)
+        dh2[k] = dh[k]
+        dh1, _ = network.context_backward(dh2, c_two, m.params)
+        d_parts, _ = network.window_backward(dh1, cache, m.params, params=False)
+        want = np.zeros_like(got["E"][0][k])
+        for j in near[k][near[k] < len(toks)]:
+            want[j - k + np.arange(2 * w + 1) + w2] += d_parts["E"][j]
+        np.testing.assert_array_equal(got["E"][0][k], want)
+
+
 def test_a_two_layer_model_saves_loads_and_says_what_graph_cannot(two, tmp_path):
     p, E, vocab, config, _ = load_arrays(two)
     assert config["model"]["layers"] == 2 and config["model"]["window2"] == 1
