@@ -7,7 +7,7 @@ import pytest
 
 import nerwin
 from nerwin.errors import NerwinError
-from nerwin.text.gazetteer import MAX_ENTRIES, NONE, Matcher, read_gazetteers
+from nerwin.text.gazetteer import MAX_ENTRIES, NONE, Matcher, read_gazetteers, read_list
 
 from conftest import assert_clean_error, load_arrays, run
 
@@ -116,6 +116,8 @@ def test_a_100k_entry_list_keeps_the_model_under_10_mb(tmp_path):
 @pytest.mark.parametrize("content, message", [
     (b"", "is empty"), (b"\n  \n", "is empty"), (b"Paris\nBer\0lin\n", ":2: holds a NUL byte"),
     (b"Paris\n\xff\xfe\n", ":2: is not UTF-8"), (b" ".join([b"a"] * 21) + b"\n", ":1: an entry of 21 tokens"),
+    (b"Paris\n" + "\u00e9".encode() * 1001 + b"\n", ":2: an entry of 1,001 characters"),
+    (b"Paris\n" + b"x" * 20_000_000, ":2: a line longer than 4,005 bytes"),     # not read whole
 ])
 def test_bad_lists_name_the_file_and_line(tmp_path, content, message):
     f = tmp_path / "list.txt"
@@ -124,6 +126,13 @@ def test_bad_lists_name_the_file_and_line(tmp_path, content, message):
         read_gazetteers([f"LOC={f}"], ["LOC"])
     r = run("train", "--gazetteer", f"LOC={f}", "--epochs", "1", "--out", tmp_path / "m")
     assert_clean_error(r, str(f), message.lstrip(":0123456789 "))
+
+
+def test_an_entry_of_1000_characters_is_kept_with_its_bom_and_crlf(tmp_path):
+    """The longest entry fits in the bytes a line is read to, in 4-byte UTF-8 and CRLF."""
+    f = tmp_path / "list.txt"
+    f.write_bytes(b"\xef\xbb\xbf" + "\U0001f600".encode() * 1000 + b"\r\n" + b"  Paris   \r\n")
+    assert read_list(f) == ["\U0001f600" * 1000, "Paris"]
 
 
 def test_a_bom_is_no_part_of_an_entry(tmp_path):

@@ -19,6 +19,7 @@ from nerwin.text.windows import composed
 MAX_ENTRIES = 1_000_000      # entries over all lists: a bounded refusal, not a bounded hang
 MAX_TOKENS = 20              # tokens in one entry (titles of works run long)
 MAX_LINE = 1_000             # characters in one entry
+LINE_BYTES = 4 * MAX_LINE + 5   # bytes of a line read at most: a BOM, MAX_LINE characters of UTF-8 and CRLF
 NONE, PAD = 1, 0             # ids: no match, and the <s>/</s> slots; then 2 + 4k + mark for type k
 B, I, B_EXACT, I_EXACT = range(4)
 MARKS = ("B", "I", "B, exact case", "I, exact case")
@@ -44,9 +45,12 @@ def read_list(path: Path, budget: int = MAX_ENTRIES) -> list[str]:
                           "the gazetteer file itself, one entry a line", p)
     out, seen = [], set()
     with open(p, "rb") as f:
-        for i, raw in enumerate(f, 1):
+        for i, raw in enumerate(iter(lambda: f.readline(LINE_BYTES), b""), 1):   # never more than a line's bound
             if i == 1:
                 refuse_utf16(raw, p)
+            if len(raw) == LINE_BYTES and not raw.endswith(b"\n"):
+                raise NerwinError(f"a line longer than {LINE_BYTES:,} bytes; an entry has at most {MAX_LINE:,} "
+                                  "characters", p, i)
             if b"\0" in raw:
                 raise NerwinError("holds a NUL byte; a gazetteer is a text file, one entry a line", p, i)
             try:
@@ -56,11 +60,11 @@ def read_list(path: Path, budget: int = MAX_ENTRIES) -> list[str]:
             toks = line.split()
             if not toks:
                 continue
-            if len(line) > MAX_LINE:
-                raise NerwinError(f"an entry of {len(line):,} characters; the limit is {MAX_LINE:,}", p, i)
+            entry = " ".join(toks)
+            if len(entry) > MAX_LINE:
+                raise NerwinError(f"an entry of {len(entry):,} characters; the limit is {MAX_LINE:,}", p, i)
             if len(toks) > MAX_TOKENS:
                 raise NerwinError(f"an entry of {len(toks)} tokens; the limit is {MAX_TOKENS}", p, i)
-            entry = " ".join(toks)
             if entry not in seen:
                 if len(out) >= budget:
                     raise NerwinError(f"more than {MAX_ENTRIES:,} entries in all; use shorter lists", p, i)
