@@ -2,6 +2,7 @@
 the CLI turns either into one line `nerwin: error: ...` and exit 2."""
 
 import codecs
+import numbers
 
 
 class NerwinError(ValueError):
@@ -59,8 +60,27 @@ class SettingTypeError(SettingError, NerwinTypeError):
     """A setting of the wrong type."""
 
 
+def plain(value):
+    """A numpy scalar as the Python value it stands for (np.int64(3) -> 3, np.float32(0.01) ->
+    0.01, np.True_ -> True): a sweep over np.arange or np.logspace passes them. Anything else
+    as it is."""
+    if getattr(value, "shape", None) == () and getattr(value, "dtype", None) is not None:
+        kind = value.dtype.kind
+        if kind == "b":
+            return bool(value)
+        if kind in "iu":
+            return int(value)
+        if kind == "f":
+            return float(str(value))            # the shortest digits: np.float32(0.01) is 0.01, not 0.009999999776
+    if isinstance(value, numbers.Integral) and not isinstance(value, int):
+        return int(value)
+    return value
+
+
 def check_type(name: str, value, types, what: str):
-    """value, or a NerwinTypeError naming the argument when it is not of `types`."""
+    """value (a numpy number as plain() gives it), or a NerwinTypeError naming the argument when
+    it is not of `types`."""
+    value = plain(value)
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in _tuple(types)):
         raise NerwinTypeError(f"{name} must be {what}, got {type(value).__name__}")
     return value

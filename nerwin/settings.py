@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 
-from nerwin.errors import SettingError, SettingTypeError
+from nerwin.errors import SettingError, SettingTypeError, plain
 
 LOSSES = ("auto", "window", "sentence")                            # nn.heads.LOSSES
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "hardtanh", "leaky-relu")   # nn.layers.ACTIVATIONS
@@ -102,7 +102,7 @@ class Settings:
         unknown = sorted(set(values) - names)
         if unknown:
             raise SettingTypeError(unknown[0], f"is not a setting; settings are {', '.join(sorted(names))}")
-        return cls(**values).resolved()
+        return cls(**{k: plain(v) for k, v in values.items()}).resolved()
 
     def to_dict(self) -> dict:
         return asdict(self)

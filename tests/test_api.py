@@ -223,3 +223,26 @@ def test_evaluate_hands_each_sentence_and_its_doc_to_collect(sample_tagger):
     assert [d.labels for _, d in seen] == [d.labels for d in docs] == [tagger.tag(x.tokens).labels for x in gold]
     with pytest.raises(TypeError, match="collect must be a list, a function or None"):
         tagger.evaluate(DATA / "test.conll", collect=(1, 2))
+
+
+def test_numpy_numbers_are_taken_as_the_numbers_they_stand_for(loc_model, tmp_path):
+    """A sweep passes np.int64 epochs and np.float32 rates (np.arange, np.logspace): each is the
+    Python number it stands for, and the saved config holds plain JSON (0.01, not 0.009999999776)."""
+    import numpy as np
+    tagger = nerwin.load(loc_model)
+    _, m = nerwin.train(out=tmp_path / "m", epochs=np.int64(1), lr=np.float32(0.01), fine_tune=np.True_,
+                        hidden=np.int32(20), vectors_limit=np.uint32(100_000), quiet=True)
+    c = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert (c["training"]["epochs"], c["training"]["lr"], c["training"]["fine_tune"], c["model"]["hidden"]) == \
+        (1, 0.01, True, 20)
+    text = "Anna flew to Paris ."
+    assert tagger.tag(text, min_confidence=np.float32(0.5)).labels == tagger.tag(text, min_confidence=0.5).labels
+    assert list(tagger.tag_many([text], batch_size=np.int64(1)))[0].labels == tagger.tag(text).labels
+    assert tagger.explain(text, token=np.int64(3)) == tagger.explain(text, token=3)
+    assert tagger.graph(text, np.int16(3), step=np.float32(0.5)).J == tagger.graph(text, 3, step=0.5).J
+    assert tagger.evaluate(DATA / "test.conll", temperature=np.float64(2.0)) == \
+        tagger.evaluate(DATA / "test.conll", temperature=2.0)
+    for bad, error in ((dict(epochs=np.float64(1.0)), TypeError), (dict(epochs=np.True_), TypeError),
+                       (dict(lr=np.float32("nan")), ValueError), (dict(hidden=np.int64(0)), ValueError)):
+        with pytest.raises(error, match=next(iter(bad))):
+            nerwin.train(out=tmp_path / "x", quiet=True, **bad)

@@ -128,9 +128,9 @@ def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format
     for which, value in (("input", input_format), ("output", output_format)):
         if value not in FORMATS[which]:
             raise NerwinError(f"unknown --{which}-format {value!r}; choose {' or '.join(FORMATS[which])}")
-    if check_type("workers", workers, int, "an integer") < 1 or workers > MAX_WORKERS:
+    if (workers := check_type("workers", workers, int, "an integer")) < 1 or workers > MAX_WORKERS:
         raise SettingError("workers", f"must be between 1 and {MAX_WORKERS}, got {workers}")
-    check_confidence(min_confidence)                 # before any output, not in a worker
+    min_confidence = check_confidence(min_confidence)       # before any output, not in a worker
     name = "<stdin>" if path == "-" else path
     if out is None:
         if sys.stdout is None:

@@ -14,7 +14,7 @@ import numpy as np
 from nerwin.apply.doc import Doc
 from nerwin.apply.evaluate import evaluate
 from nerwin.apply.lexicon import Lexicon
-from nerwin.errors import NerwinError, NerwinTypeError, SettingError, SettingTypeError, check_type
+from nerwin.errors import NerwinError, NerwinTypeError, SettingError, SettingTypeError, check_type, plain
 from nerwin.model import WindowModel
 from nerwin.nn import network
 from nerwin.nn.graph import Graph, window_graph
@@ -164,18 +164,18 @@ class Tagger:
         """A sentence: a string (split by the built-in tokenizer; the Doc then has character
         offsets into it) or a list of tokens. min_confidence keeps only the entities at least that
         sure; the others' tokens become O."""
-        check_confidence(min_confidence)
+        min_confidence = check_confidence(min_confidence)
         return self._tag_block([self._sentence(text, "text")], min_confidence)[0]
 
     def tag_many(self, items: Iterable[str | list[str]], batch_size: int = BATCH,
                  min_confidence: float | None = None) -> Iterator[Doc]:
         """Docs for strings or token lists, in order, batch_size sentences at a time."""
-        check_confidence(min_confidence)
+        min_confidence = check_confidence(min_confidence)
         if isinstance(items, (str, bytes)):
             raise NerwinTypeError("items must be an iterable of sentences (strings or token lists), not one "
                                   "string; use tag() for one sentence")
         check_type("items", items, Iterable, "an iterable of sentences")
-        if check_type("batch_size", batch_size, int, "an integer") < 1:
+        if (batch_size := check_type("batch_size", batch_size, int, "an integer")) < 1:
             raise NerwinError(f"batch_size must be at least 1, got {batch_size}")
         return self._tag_many(items, batch_size, min_confidence)
 
@@ -187,7 +187,7 @@ class Tagger:
     def tag_read(self, items: list, min_confidence: float | None = None) -> list[Doc]:
         """Docs for sentences read from a file (predict): a CoNLL file's tokens are taken as they
         are, an empty one included (BTC test has one), so that every input line has its record."""
-        check_confidence(min_confidence)
+        min_confidence = check_confidence(min_confidence)
         return list(self._tag_many(items, BATCH, min_confidence, read=True))
 
     def _tag_block(self, block: list[tuple[str | None, list[str]]], min_confidence=None) -> list[Doc]:
@@ -221,7 +221,7 @@ class Tagger:
         if not toks:
             raise NerwinError("text has no tokens to explain")
         if token is not None:
-            check_type("token", token, int, "an integer or None")
+            token = check_type("token", token, int, "an integer or None")
             if not 0 <= token < len(toks):
                 raise NerwinError(f"token {token} is out of range; the sentence has {len(toks)} "
                                   f"token{'s' if len(toks) != 1 else ''} (0-based)")
@@ -244,8 +244,7 @@ class Tagger:
         _, toks = self._sentence(text, "text")
         if not toks:
             raise NerwinError("text has no tokens to draw a graph of")
-        if isinstance(token, bool) or not isinstance(token, int):
-            raise NerwinTypeError(f"token must be an integer, got {type(token).__name__}")
+        token, step = check_type("token", token, int, "an integer"), plain(step)
         if not 0 <= token < len(toks):
             raise SettingError("token", f"{token} is out of range; the sentence has {len(toks)} "
                                         f"token{'s' if len(toks) != 1 else ''} (0-based)")
@@ -287,6 +286,7 @@ class Tagger:
         prints. temperature overrides the model's, for comparing; collect, a list, gets each
         sentence's Doc, or a function is called with each sentence and its Doc (which holds none
         of them); source names the file that sentences came from, in errors."""
+        temperature = plain(temperature)
         if temperature is not None and not (isinstance(temperature, (int, float)) and temperature > 0):
             raise NerwinError(f"temperature must be a positive number, got {temperature!r}")
         if collect is not None and not (isinstance(collect, list) or callable(collect)):
@@ -339,13 +339,16 @@ def explain_rows(toks, doc, score, parts, w: int, labels: dict, which) -> list[d
     return out
 
 
-def check_confidence(p) -> None:
+def check_confidence(p) -> float | None:
+    """min_confidence, a plain number between 0 and 1, or None."""
+    p = plain(p)
     if p is None:
-        return
+        return None
     if isinstance(p, bool) or not isinstance(p, (int, float)):
         raise SettingTypeError("min_confidence", f"must be a number between 0 and 1, got {type(p).__name__}")
     if not 0.0 <= p <= 1.0:
         raise SettingError("min_confidence", f"must be between 0 and 1, got {p}")
+    return p
 
 
 def _sentence(x, name: str, read: bool = False, split_mentions: bool = False) -> tuple[str | None, list[str]]:

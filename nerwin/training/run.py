@@ -71,7 +71,7 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
     if vectors_format is not None:
         check_type("vectors_format", vectors_format, str, "a string or None")
     if vectors_limit is not None:
-        check_type("vectors_limit", vectors_limit, int, "an integer or None")
+        vectors_limit = check_type("vectors_limit", vectors_limit, int, "an integer or None")
     gazetteers = gazetteer_specs(gazetteers)
     s = settings_of(settings)
     if train is None:
