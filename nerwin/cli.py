@@ -340,7 +340,7 @@ def convert(
     elif str(output_file).endswith(".jsonl"):
         write_output(jsonl_text(sents, input_file).encode("utf-8"), output_file)
     else:
-        write_output(conll_text(sents).encode("utf-8"), output_file)
+        write_output(conll_text(sents, input_file).encode("utf-8"), output_file)
     entities = sum(len(spans(x.tags or [])) for x in sents)
     if not entities:
         print(f"nerwin: warning: {input_file}: no entities in it; every tag of {output_file} is O", file=sys.stderr)

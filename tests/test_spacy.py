@@ -155,6 +155,44 @@ def test_a_span_outside_its_text_is_an_error_at_its_line_not_dropped(tmp_path, r
     assert not (tmp_path / "x.conll").exists()
 
 
+@pytest.mark.parametrize("label", ["", "LOC\nX", "LO C", "LOC\t", None])
+def test_a_label_a_conll_tag_cannot_be_is_an_error_at_its_line(tmp_path, label):
+    """A label with a line break wrote a line of its own into the CoNLL output, one with a space
+    a tag that reads back as another; an empty one made spaCy drop the entity without a word."""
+    f = tmp_path / "s.jsonl"
+    f.write_text('{"text": "Rome", "spans": [{"start": 0, "end": 4, "label": "LOC"}]}\n'
+                 + json.dumps({"text": "Anna flew", "spans": [{"start": 0, "end": 4, "label": label}]}) + "\n")
+    for r in (run("convert", f, tmp_path / "x.conll"), run("train", "--train", f, "--out", tmp_path / "m")):
+        assert_clean_error(r, "s.jsonl:2", f"span 1 is labelled {label!r}", "without spaces or line breaks")
+    assert not (tmp_path / "x.conll").exists()
+    nlp = spacy.blank("xx")
+    docs = [Doc(nlp.vocab, words=["Rome"]), Doc(nlp.vocab, words=["Anna", "flew"])]
+    if label:
+        docs[1].ents = [Span(docs[1], 0, 1, label=label)]
+        db = spacy.tokens.DocBin(docs=docs)
+        db.to_disk(tmp_path / "d.spacy")
+        assert_clean_error(run("convert", tmp_path / "d.spacy", tmp_path / "x.conll"), "d.spacy: doc 2",
+                           f"labelled {label!r}")
+
+
+def test_a_token_holding_whitespace_is_refused_as_conll_not_split(tmp_path):
+    """spaCy's Doc may hold "New York" as one token (a merged entity); as a CoNLL line it would
+    read back as two columns. Tokens as plain strings read as the {"text"} form does."""
+    nlp = spacy.blank("xx")
+    docs = [Doc(nlp.vocab, words=["Rome"]), Doc(nlp.vocab, words=["New York", "is", "big"])]
+    docs[1].ents = [Span(docs[1], 0, 1, label="LOC")]
+    spacy.tokens.DocBin(docs=docs).to_disk(tmp_path / "d.spacy")
+    r = run("convert", tmp_path / "d.spacy", tmp_path / "x.conll")
+    assert_clean_error(r, "d.spacy: doc 2, token 1 ('New York') holds whitespace")
+    assert not (tmp_path / "x.conll").exists()
+    f = tmp_path / "t.jsonl"
+    f.write_text('{"tokens": ["Rome", "is"], "spans": [{"token_start": 0, "token_end": 0, "label": "LOC"}]}\n'
+                 '{"tokens": [{"text": "Paris"}, {"text": "is\\nX"}], "spans": []}\n')
+    assert_clean_error(run("convert", f, tmp_path / "x.conll"), "t.jsonl:2: token 2 ('is\\nX') holds whitespace")
+    assert [(s.tokens, s.tags) for s in read_conll(f)] == [(["Rome", "is"], ["B-LOC", "O"]), (["Paris", "is\nX"],
+                                                                                                ["O", "O"])]
+
+
 def test_convert_counts_entities_and_warns_when_there_are_none(tmp_path):
     r = run("convert", DATA / "train.conll", tmp_path / "t.spacy")
     n = sum(len(spans(s.tags)) for s in read_conll(DATA / "train.conll"))

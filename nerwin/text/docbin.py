@@ -54,7 +54,18 @@ def read_docbin(path) -> list[Sentence]:
         if isinstance(e, NerwinError):
             raise
         raise NerwinError(f"not a spaCy DocBin ({type(e).__name__}: {e})", path) from None
+    for k, d in enumerate(docs, 1):
+        for e in d.ents:
+            if bad_label(e.label_):
+                raise NerwinError(f"doc {k} has an entity labelled {e.label_!r}; {LABELS}", path)
     return [Sentence(*tags_of(d), k + 1) for k, d in enumerate(docs)]
+
+
+LABELS = "a label is a word without spaces or line breaks, as a CoNLL tag is"
+
+
+def bad_label(label) -> bool:
+    return not isinstance(label, str) or not label or any(c.isspace() for c in label)
 
 
 # keys other tools keep entities under (spaCy v2's and Doccano's exports): a record with one of
@@ -64,7 +75,8 @@ OTHER_ANNOTATIONS = ("entities", "ents", "label", "labels", "annotations")
 
 def read_spacy_jsonl(path) -> list[Sentence]:
     """spaCy's JSONL of annotated examples: {"text", "spans": [{"start", "end", "label"}]} or
-    {"tokens": [{"text"}...], "spans": [{"token_start", "token_end", "label"}]}, one a line."""
+    {"tokens": [{"text"}...] (or plain strings), "spans": [{"token_start", "token_end", "label"}]},
+    one a line."""
     sp = spacy()
     nlp, out = sp.blank("xx"), []
     with open_text(path) as f:
@@ -80,7 +92,7 @@ def read_spacy_jsonl(path) -> list[Sentence]:
                                       'and "token_end" with "tokens")', path, i)
                 if "tokens" in r:
                     from spacy.tokens import Doc, Span
-                    doc = Doc(nlp.vocab, words=[t["text"] for t in r["tokens"]])
+                    doc = Doc(nlp.vocab, words=[t["text"] if isinstance(t, dict) else t for t in r["tokens"]])
                     doc.ents = [Span(doc, a, b + 1, label=span["label"])
                                 for span, (a, b) in bounded(r, len(doc), "token_start", "token_end", 1, path, i)]
                 else:
@@ -104,6 +116,8 @@ def bounded(r: dict, n: int, first: str, last: str, inclusive: int, path, line):
     does not lie inside the n characters or tokens: spaCy's char_span would drop it silently."""
     for k, span in enumerate(r.get("spans", []), 1):
         a, b = span[first], span[last]
+        if bad_label(span["label"]):
+            raise NerwinError(f"span {k} is labelled {span['label']!r}; {LABELS}", path, line)
         if isinstance(a, bool) or isinstance(b, bool) or not (isinstance(a, int) and isinstance(b, int)
                                                               and 0 <= a < b + inclusive <= n):
             raise NerwinError(f"span {k} ({first} {a!r}, {last} {b!r}) does not lie inside the "
@@ -148,6 +162,14 @@ def jsonl_text(sents: list[Sentence], source=None) -> str:
     return "".join(out)
 
 
-def conll_text(sents: list[Sentence]) -> str:
+def conll_text(sents: list[Sentence], source=None) -> str:
+    """CoNLL lines; a token holding whitespace (a spaCy Doc may) is refused: a line would split it."""
+    for s in sents:
+        for k, t in enumerate(s.tokens):
+            if any(c.isspace() for c in t):
+                where = f"doc {s.line}, " if str(source).endswith(".spacy") else ""
+                raise NerwinError(f"{where}token {k + 1} ({t!r}) holds whitespace, which a CoNLL line cannot: "
+                                  "its columns are split at whitespace", source,
+                                  None if where else s.line)
     return "".join("".join(f"{t}\t{g}\n" for t, g in zip(s.tokens, s.tags or ["O"] * len(s.tokens))) + "\n"
                    for s in sents)
