@@ -46,6 +46,13 @@ def setter(path, value):
     (("vocabulary",), ["a", "b"], "vocabulary"),
     (("vectors", "format"), "pickle", "vectors must record"),         # named the --vectors-format flag
     (("vectors", "source"), "/etc/hostname", "vectors must record"),   # a path with the built-in cache's format
+    # a class with a line break wrote lines of its own into predict's CoNLL; without its I- tag
+    # decoding crashed; two alike tagged as one
+    (("classes",), ["O", "B-LOC\nX\tB-PER", "I-LOC\nX\tB-PER", "B-PER", "I-PER", "B-ORG", "I-ORG"], "without whitespace"),
+    (("classes",), ["O", "B-LOC", "I-FOO", "B-PER", "I-PER", "B-ORG", "I-ORG"], "B-T, I-T for each type T"),
+    (("classes",), ["O", "B-LOC", "I-LOC", "B-LOC", "I-LOC", "B-ORG", "I-ORG"], "distinct"),
+    (("classes",), ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-ORG", "B-ORG"], "B-T, I-T for each type T"),
+    (("target",), "LOC\nX", "target must be a non-empty string without whitespace"),
 ])
 def test_a_config_that_lies_is_refused_naming_the_field(models, tmp_path, path, value, words):
     src = models["sentence"]

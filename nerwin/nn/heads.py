@@ -115,8 +115,8 @@ class Head:
         if kind not in HEADS:
             raise ValueError(f"unknown head {kind!r}; expected one of {', '.join(HEADS)}")
         target = config.get("target")
-        if not isinstance(target, str) or not target:
-            raise ValueError("target must be a non-empty string")
+        if not isinstance(target, str) or not target or any(c.isspace() for c in target):
+            raise ValueError("target must be a non-empty string without whitespace")   # printed as a tag
         return HEADS[kind].checked(target, config.get("classes"))
 
     @classmethod
@@ -221,9 +221,11 @@ class SoftmaxHead(Head):
 
     @classmethod
     def checked(cls, target: str, classes) -> "Head":
-        if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) for c in classes)
-                and classes[0] == "O" and all(c[:2] in ("B-", "I-") for c in classes[1:])):
-            raise ValueError("classes must be a list of IOB2 tags starting with O")
+        if not (isinstance(classes, list) and len(classes) >= 3 and all(isinstance(c, str) for c in classes)
+                and classes == iob2_classes([c[2:] for c in classes[1::2]])
+                and len(set(classes)) == len(classes) and not any(ch.isspace() for c in classes for ch in c)):
+            raise ValueError("classes must be O and then B-T, I-T for each type T, distinct, without whitespace "
+                             "(as training writes them)")
         for c in classes:
             parse(c)
         return cls(target, classes)
