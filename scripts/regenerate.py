@@ -31,6 +31,7 @@ SCRIPTS = [
     ("bench/bench_predict", [], "performance.md#coldstart, #stream", "5 min"),
     ("bench/profile_tag", [], "performance.md#tag-profile", "1 min"),
     ("bench/bench_compressed", [], "performance.md#compressed", "3 min"),
+    ("bench/bench_long", ["--rev", "840841b"], "performance.md#long-sentence", "3 min"),
     ("bench/bench_chars", [], "performance.md#chars-cost", "3 min"),
     ("bench/bench_memory", [], "performance.md#memory", "3 min"),
     ("bench/bench_gazetteer", ["--rev", "8ec4952"], "performance.md#gazetteer-cost", "1 min"),
