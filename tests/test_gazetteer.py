@@ -129,10 +129,13 @@ def test_bad_lists_name_the_file_and_line(tmp_path, content, message):
 
 
 def test_an_entry_of_1000_characters_is_kept_with_its_bom_and_crlf(tmp_path):
-    """The longest entry fits in the bytes a line is read to, in 4-byte UTF-8 and CRLF."""
+    """The longest entry fits in the bytes a line is read to, in 4-byte UTF-8 and CRLF; a file
+    with CR line endings reads line by line, not as one line over the bound."""
     f = tmp_path / "list.txt"
     f.write_bytes(b"\xef\xbb\xbf" + "\U0001f600".encode() * 1000 + b"\r\n" + b"  Paris   \r\n")
     assert read_list(f) == ["\U0001f600" * 1000, "Paris"]
+    f.write_bytes(b"Paris\rNew  York\r\rBerlin" * 1000)           # CR alone ends a line, as in corpora
+    assert read_list(f) == ["Paris", "New York", "BerlinParis", "Berlin"]      # each once
 
 
 def test_a_bom_is_no_part_of_an_entry(tmp_path):

@@ -44,8 +44,10 @@ def read_list(path: Path, budget: int = MAX_ENTRIES) -> list[str]:
         raise NerwinError("no such gazetteer file" if not p.exists() else "is a pipe, a device or a directory; give "
                           "the gazetteer file itself, one entry a line", p)
     out, seen = [], set()
-    with open(p, "rb") as f:
-        for i, raw in enumerate(iter(lambda: f.readline(LINE_BYTES), b""), 1):   # never more than a line's bound
+    # latin-1 gives back every byte as it is (UTF-8 is decoded per line, to name a bad one), and
+    # text mode ends a line at LF, CR or CRLF, as the corpus reader does; never more than a line's bound
+    with open(p, encoding="latin-1", newline=None) as f:
+        for i, raw in enumerate(iter(lambda: f.readline(LINE_BYTES).encode("latin-1"), b""), 1):
             if i == 1:
                 refuse_utf16(raw, p)
             if len(raw) == LINE_BYTES and not raw.endswith(b"\n"):
