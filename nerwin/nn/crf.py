@@ -15,7 +15,6 @@ import numpy as np
 GROUP = 256    # sentences padded together, at most
 
 
-
 def logsumexp(a, axis):
     m = a.max(axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)           # a row of -inf stays -inf, not nan

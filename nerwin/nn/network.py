@@ -88,7 +88,8 @@ def context_forward(h1, lengths, p, act, mask=None, compiled=False, part: slice 
     """h1 (N, H) of whole sentences -> h2 (N, H) and a cache. The window's lookup is embed_forward
     over [h1; P]: a position is a row. compiled: training's (act_forward may reuse z). part: only
     these positions' h2 (a slice; the Tagger's, for a sentence of thousands of words), whose
-    windows read h1 no further than w2 either side of it."""
+    windows read h1 no further than w2 either side of it; forward only, as the cache then
+    counts rows from the slice's reach, not from position 0."""
     n2 = p["W2"].shape[1] // p["W2"].shape[0]
     N = len(h1)
     a, b, _ = part.indices(N)
