@@ -225,3 +225,17 @@ def test_a_sentence_of_thousands_of_words_tags_in_slices_as_it_would_whole(kind,
     assert peak < x_bytes / 4, (peak, x_bytes)           # 6.7 MB against 35 MB; 87 MB whole
     monkeypatch.setattr(tg, "WINDOWS", 1 << 30)                  # one pass, whole: the old way
     np.testing.assert_array_equal(t.logits(sent), whole)
+
+
+@pytest.mark.parametrize("kind", ["one layer", "two layers"])
+def test_long_and_short_sentences_in_one_pass_tag_as_each_alone(kind, two, models):
+    """Slices cut across sentence edges and a pass's first and last sentences: each sentence's
+    layer 2 still reads only its own h1, and P beyond its edges."""
+    t = nerwin.load(two if kind == "two layers" else models["sentence"])
+    rng = np.random.default_rng(1)
+    words = "the of Paris Angela Merkel visited Berlin Monday press met in on and Rome .".split()
+    sents = [list(rng.choice(words, size=n)) for n in (3, 1, 0, 9_500, 2, 0, 1, 7, 4_000, 5)]
+    s = t.logits(sents)
+    first = np.concatenate([[0], np.cumsum([len(x) for x in sents])])
+    for k, x in enumerate(sents):
+        np.testing.assert_allclose(s[first[k]:first[k + 1]], t.logits([x]), rtol=1e-4, atol=1e-5, err_msg=str(k))
