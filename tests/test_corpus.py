@@ -47,6 +47,20 @@ def test_bom_crlf_whitespace_separators_and_empty_token(tmp_path):
     assert [s.tokens for s in sents] == [["New", "York"], ["", "hi"]]
 
 
+def test_columns_split_at_spaces_not_inside_a_token_at_a_no_break_space(tmp_path, loc_model):
+    """As conlleval splits them: "5\u00a0000" (French thousands) is one token, and predict writes
+    it back whole; it read as "5", and the rest of the token was lost from the output."""
+    f = tmp_path / "x.conll"
+    f.write_text("Il O\na  O\n5\u00a0000 O\nfans O\n\u00a0Paris   B-LOC\n\nnew\u3000york\tB-LOC\n\n", encoding="utf-8")
+    sents = read_conll(f)
+    assert [s.tokens for s in sents] == [["Il", "a", "5\u00a0000", "fans", "Paris"], ["new\u3000york"]]
+    assert [s.tags for s in sents] == [["O", "O", "O", "O", "B-LOC"], ["B-LOC"]]
+    r = run("predict", "--model", loc_model, "--input-format", "conll", f)
+    assert r.returncode == 0, r.stderr
+    assert [l.split("\t")[0] for l in r.stdout.splitlines() if l] == ["Il", "a", "5\u00a0000", "fans", "Paris",
+                                                                      "new\u3000york"]
+
+
 def test_unknown_prefix_and_one_column_name_the_line(tmp_path):
     f = tmp_path / "bad.conll"
     f.write_text("a\tO\nb\tX-LOC\n")

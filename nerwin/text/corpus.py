@@ -112,7 +112,9 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
                 yield Sentence(tokens, tags if need_tags else None, start)
                 tokens, tags = [], []
             continue
-        cols = line.split("\t") if "\t" in line else line.split()
+        # columns are split at tabs, or else at spaces, as conlleval does: a no-break space
+        # inside a token ("5 000" in French text) is part of it, not a column's end
+        cols = line.split("\t") if "\t" in line else [c for c in line.split(" ") if c] or [line]
         if cols[0] == DOCSTART:
             if documents:
                 if tokens:
