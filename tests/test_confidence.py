@@ -12,7 +12,7 @@ from nerwin.nn.heads import BinaryHead, SentenceHead, SoftmaxHead, span_marginal
 from nerwin.text.metrics import calibration
 from nerwin.text.schemes import iob2_classes, spans
 
-from conftest import assert_clean_error, corpus, run
+from conftest import corpus, run
 
 CLASSES = iob2_classes(["PER", "LOC"])
 

@@ -32,7 +32,7 @@ def timed(f):
 
 
 def measure(B: int, epochs: int) -> dict:
-    from nerwin.nn import layers, network
+    from nerwin.nn import layers
     from nerwin.nn.optim import Optimizer
     from nerwin.training.data import window_batches
     from nerwin.training.loop import keep_freed_memory
