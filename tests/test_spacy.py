@@ -175,20 +175,26 @@ def test_a_label_a_conll_tag_cannot_be_is_an_error_at_its_line(tmp_path, label):
                            f"labelled {label!r}")
 
 
-def test_a_token_holding_whitespace_is_refused_as_conll_not_split(tmp_path):
-    """spaCy's Doc may hold "New York" as one token (a merged entity); as a CoNLL line it would
-    read back as two columns. Tokens as plain strings read as the {"text"} form does."""
+def test_a_token_with_a_line_break_is_refused_as_conll_and_one_with_a_space_kept(tmp_path):
+    """spaCy's Doc may hold "New York" as one token (a merged entity): token<TAB>tag keeps it,
+    and it reads back whole. A tab or a line break in a token would break the line: refused.
+    Tokens as plain strings read as the {"text"} form does."""
     nlp = spacy.blank("xx")
     docs = [Doc(nlp.vocab, words=["Rome"]), Doc(nlp.vocab, words=["New York", "is", "big"])]
     docs[1].ents = [Span(docs[1], 0, 1, label="LOC")]
     spacy.tokens.DocBin(docs=docs).to_disk(tmp_path / "d.spacy")
-    r = run("convert", tmp_path / "d.spacy", tmp_path / "x.conll")
-    assert_clean_error(r, "d.spacy: doc 2, token 1 ('New York') holds whitespace")
-    assert not (tmp_path / "x.conll").exists()
+    assert run("convert", tmp_path / "d.spacy", tmp_path / "x.conll").returncode == 0
+    assert [(s.tokens, s.tags) for s in read_conll(tmp_path / "x.conll")] == [(["Rome"], ["O"]), (
+        ["New York", "is", "big"], ["B-LOC", "O", "O"])]
+    docs[1] = Doc(nlp.vocab, words=["New\tYork", "is"])
+    spacy.tokens.DocBin(docs=docs).to_disk(tmp_path / "e.spacy")
+    r = run("convert", tmp_path / "e.spacy", tmp_path / "y.conll")
+    assert_clean_error(r, "e.spacy: doc 2, token 1 ('New\\tYork') holds a tab or a line break")
+    assert not (tmp_path / "y.conll").exists()
     f = tmp_path / "t.jsonl"
     f.write_text('{"tokens": ["Rome", "is"], "spans": [{"token_start": 0, "token_end": 0, "label": "LOC"}]}\n'
                  '{"tokens": [{"text": "Paris"}, {"text": "is\\nX"}], "spans": []}\n')
-    assert_clean_error(run("convert", f, tmp_path / "x.conll"), "t.jsonl:2: token 2 ('is\\nX') holds whitespace")
+    assert_clean_error(run("convert", f, tmp_path / "x.conll"), "t.jsonl:2: token 2 ('is\\nX') holds a tab or a line")
     assert [(s.tokens, s.tags) for s in read_conll(f)] == [(["Rome", "is"], ["B-LOC", "O"]), (["Paris", "is\nX"],
                                                                                                 ["O", "O"])]
 

@@ -163,13 +163,13 @@ def jsonl_text(sents: list[Sentence], source=None) -> str:
 
 
 def conll_text(sents: list[Sentence], source=None) -> str:
-    """CoNLL lines; a token holding whitespace (a spaCy Doc may) is refused: a line would split it."""
+    """CoNLL lines, token<TAB>tag: a token may hold a space (a spaCy Doc's merged "New York"), as
+    the reader splits at tabs first; one holding a tab or a line break is refused."""
     for s in sents:
         for k, t in enumerate(s.tokens):
-            if any(c.isspace() for c in t):
+            if any(c in "\t\n\r" for c in t):
                 where = f"doc {s.line}, " if str(source).endswith(".spacy") else ""
-                raise NerwinError(f"{where}token {k + 1} ({t!r}) holds whitespace, which a CoNLL line cannot: "
-                                  "its columns are split at whitespace", source,
-                                  None if where else s.line)
+                raise NerwinError(f"{where}token {k + 1} ({t!r}) holds a tab or a line break, which a CoNLL line "
+                                  "cannot", source, None if where else s.line)
     return "".join("".join(f"{t}\t{g}\n" for t, g in zip(s.tokens, s.tags or ["O"] * len(s.tokens))) + "\n"
                    for s in sents)
