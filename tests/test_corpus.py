@@ -1,3 +1,4 @@
+import json
 import time
 
 import pytest
@@ -59,6 +60,25 @@ def test_columns_split_at_spaces_not_inside_a_token_at_a_no_break_space(tmp_path
     assert r.returncode == 0, r.stderr
     assert [l.split("\t")[0] for l in r.stdout.splitlines() if l] == ["Il", "a", "5\u00a0000", "fans", "Paris",
                                                                       "new\u3000york"]
+
+
+def test_comment_lines_of_conllu_and_multiconer_are_skipped_and_predict_writes_them_back(tmp_path, loc_model):
+    """MultiCoNER's `# id <uuid>\tdomain=en` read as a token "#" tagged with a type "domain=en"
+    in every sentence; CoNLL-U's `# sent_id = 1` as a bad tag. A token "#" is still a token."""
+    f = tmp_path / "x.conll"
+    f.write_text("# id 3c1f-1\tdomain=en\nParis _ _ B-LOC\n# O\n\n# sent_id = 2\n# text = # is big\n#\t_\t_\tO\n"
+                 "is\t_\t_\tO\n\n", encoding="utf-8")
+    sents = read_conll(f)
+    assert [(s.tokens, s.tags, s.line) for s in sents] == [(["Paris", "#"], ["B-LOC", "O"], 2), (["#", "is"], ["O", "O"], 7)]
+    assert entity_types(sents) == ["LOC"]
+    r = run("predict", "--model", loc_model, "--input-format", "conll", f)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    assert lines[0] == "# id 3c1f-1\tdomain=en" and lines[4:6] == ["# sent_id = 2", "# text = # is big"]
+    assert [l.split("\t")[0] for l in lines] == ["# id 3c1f-1", "Paris", "#", "", "# sent_id = 2", "# text = # is big",
+                                                "#", "is", "", ""]
+    r = run("predict", "--model", loc_model, "--input-format", "conll", "--output-format", "jsonl", f)
+    assert [json.loads(l)["tokens"] for l in r.stdout.splitlines()] == [["Paris", "#"], ["#", "is"]]
 
 
 def test_unknown_prefix_and_one_column_name_the_line(tmp_path):

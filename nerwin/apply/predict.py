@@ -24,7 +24,7 @@ from nerwin.apply.tagger import Tagger, check_confidence
 from nerwin.errors import NerwinError, SettingError, check_type, refuse_utf16
 from nerwin.files import AtomicOutput, check_outputs, output_folder, same_as_input
 from nerwin.progress import ProgressLine
-from nerwin.text.corpus import BATCH, DOCSTART, chunks, iter_conll, replace_bad_bytes
+from nerwin.text.corpus import BATCH, DOCSTART, Comment, chunks, iter_conll, replace_bad_bytes
 
 READ = 1 << 20
 MAX_LINE = 1 << 26           # 64 MiB without a newline is not a sentence
@@ -256,14 +256,16 @@ def units(blocks_: Iterator[list[tuple[int, str]]], input_format: str, name: str
 def tag_unit(tagger: Tagger, unit: list[tuple], output_format: str, min_confidence: float | None) -> list[str]:
     """The records of a unit of (line, sentence). A `-DOCSTART-` line of CoNLL input is no
     sentence: CoNLL output writes it back as an O (so that `paste` lines the output up with the
-    input), JSONL output leaves it out."""
-    docs = iter(tagger.tag_read([x for _, x in unit if x != [DOCSTART]], min_confidence))
+    input), JSONL output leaves it out; a comment line, the same, written back as it was."""
+    def sentence(x):
+        return x != [DOCSTART] and not (len(x) == 1 and isinstance(x[0], Comment))
+    docs = iter(tagger.tag_read([x for _, x in unit if sentence(x)], min_confidence))
     out = []
     for n, x in unit:
-        if x != [DOCSTART]:
+        if sentence(x):
             out.append(render(next(docs), output_format, n))
         elif output_format == "conll":
-            out.append(f"{DOCSTART}\tO\t1.0000\n\n")
+            out.append(f"{DOCSTART}\tO\t1.0000\n\n" if x == [DOCSTART] else f"{x[0]}\n")
     return out
 
 

@@ -92,12 +92,23 @@ def bounded_lines(f, path) -> Iterator[str]:
 DOCSTART = "-DOCSTART-"
 
 
+class Comment(str):
+    """A comment line of CoNLL-U (`# sent_id = 1`, `# text = ...`) or MultiCoNER (`# id 3c1f...
+    domain=en`) input: no sentence, and predict writes it back where it stood."""
+
+
+def comment(line: str) -> bool:
+    """Such a line; a token `#` in column one is still a token (`#<TAB>O`, `# O`: wikigold has them)."""
+    return line.startswith("# ") and (" = " in line or line.startswith("# id "))
+
+
 def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True,
                documents: bool = False) -> Iterator[Sentence]:
     """Yield sentences one by one; memory does not grow with the file. A byte-order mark is
     dropped wherever it stands (files with BOMs are often concatenated). documents: each
-    `-DOCSTART-` line comes as a sentence of that one token (predict writes it back, so that its
-    output lines up with the input); otherwise it is skipped."""
+    `-DOCSTART-` line comes as a sentence of that one token, and each comment line as a sentence
+    of one Comment (predict writes both back, so that its output lines up with the input);
+    otherwise they are skipped."""
     f = f or open_text(path)
     tokens: list[str] = []
     tags: list[str] = []
@@ -114,6 +125,13 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
             continue
         # columns are split at tabs, or else at spaces, as conlleval does: a no-break space
         # inside a token ("5 000" in French text) is part of it, not a column's end
+        if comment(line):
+            if documents:
+                if tokens:
+                    yield Sentence(tokens, tags if need_tags else None, start)
+                    tokens, tags = [], []
+                yield Sentence([Comment(line)], None, n)
+            continue
         cols = line.split("\t") if "\t" in line else [c for c in line.split(" ") if c] or [line]
         if cols[0] == DOCSTART:
             if documents:
