@@ -229,6 +229,17 @@ def test_a_training_file_without_blank_lines_is_warned_of(tmp_path):
     assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
 
 
+def test_tags_written_with_an_underscore_are_warned_of(tmp_path):
+    """B_LOC and I_LOC are two types to conlleval and to nerwin: labels B-B_LOC, I-B_LOC, B-I_LOC..."""
+    f, dev = tmp_path / "u.conll", tmp_path / "d.conll"
+    for src, dst in ((DATA / "train.conll", f), (DATA / "dev.conll", dev)):
+        dst.write_text(src.read_text().replace("\tB-", "\tB_").replace("\tI-", "\tI_"))
+    r = run("train", "--train", f, "--dev", dev, "--out", tmp_path / "m", "--epochs", "1", "--target", "all", "-q")
+    warned = [l for l in r.stderr.splitlines() if "warning" in l]
+    assert len(warned) == 1 and warned[0].startswith(f"nerwin: warning: {f}: its types B_") and \
+        "written with '_' for '-'" in warned[0], r.stderr
+
+
 @pytest.mark.parametrize("name", ["btc", "wnut17", "wikigold"])
 def test_the_real_corpora_splits_repeat_under_one_percent_of_their_sentences(name):
     """Dev and test against train, and test against dev: none gets the warning."""

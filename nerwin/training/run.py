@@ -21,7 +21,7 @@ from nerwin.files import atomic_write, check_outputs
 from nerwin.model import WindowModel, checkpoint
 from nerwin.nn.kernels_cache import compiled_before
 from nerwin.settings import FIELDS, Settings
-from nerwin.text.corpus import read_conll
+from nerwin.text.corpus import entity_types, read_conll
 from nerwin.text.metrics import format_entity, format_prf
 from nerwin.text.windows import SPECIALS
 from nerwin.training.calibrate import fit_temperature
@@ -91,6 +91,11 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
     s, head, vocab = model.settings, model.head, model.vocab
     say(f"train: {len(data.sents):,} sentence{'s' * (len(data.sents) != 1)}, {len(data.y):,} windows, labels {', '.join(head.labels)}; "
         f"vocabulary {len(vocab)} rows x {model.dim}; OOV rate {oov:.2%}")
+    underscored = [t for t in entity_types(data.sents) if len(t) > 2 and t[1] == "_" and t[0].upper() in "BIESLU"]
+    if underscored:
+        shown = ", ".join(underscored[:4]) + (", ..." if len(underscored) > 4 else "")
+        warn(f"its types {shown} look like tags written with '_' for '-'; nerwin reads a tag's prefix before "
+             f"'-' (B-{underscored[0][2:]}), as conlleval does, so each is a type of its own", train)
     long = [x for x in data.sents if len(x.tokens) > LONG_WARN]
     if long:
         x = max(long, key=lambda x: len(x.tokens))
