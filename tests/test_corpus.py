@@ -48,6 +48,16 @@ def test_bom_crlf_whitespace_separators_and_empty_token(tmp_path):
     assert [s.tokens for s in sents] == [["New", "York"], ["", "hi"]]
 
 
+def test_a_spreadsheets_empty_last_column_is_no_tag(tmp_path):
+    """A TSV saved from a spreadsheet ends each line in a tab: the tag was read as empty."""
+    f = tmp_path / "x.conll"
+    f.write_text("Paris\tNNP\tB-LOC\t\nis\tVBZ\tO\t \t\n\nhi\tO\n\n")
+    assert [(s.tokens, s.tags) for s in read_conll(f)] == [(["Paris", "is"], ["B-LOC", "O"]), (["hi"], ["O"])]
+    f.write_text("Paris\t\t\n")
+    with pytest.raises(NerwinError, match=":1: one column"):
+        read_conll(f)
+
+
 def test_columns_split_at_spaces_not_inside_a_token_at_a_no_break_space(tmp_path, loc_model):
     """As conlleval splits them: "5\u00a0000" (French thousands) is one token, and predict writes
     it back whole; it read as "5", and the rest of the token was lost from the output."""

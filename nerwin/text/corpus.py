@@ -133,6 +133,8 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
                 yield Sentence([Comment(line)], None, n)
             continue
         cols = line.split("\t") if "\t" in line else [c for c in line.split(" ") if c] or [line]
+        while len(cols) > 1 and not cols[-1].strip():       # a spreadsheet's empty last column
+            cols.pop()
         if cols[0] == DOCSTART:
             if documents:
                 if tokens:
