@@ -91,6 +91,21 @@ def test_comment_lines_of_conllu_and_multiconer_are_skipped_and_predict_writes_t
     assert [json.loads(l)["tokens"] for l in r.stdout.splitlines()] == [["Paris", "#"], ["#", "is"]]
 
 
+@pytest.mark.parametrize("content", ['[{"text": "Paris is big", "label": [[0, 5, "LOC"]]}]\n',
+                                     '{"text": "Paris is big", "spans": [{"start": 0, "end": 5, "label": "LOC"}]}\n',
+                                     '[\n  {\n    "text": "Paris is big"\n  }\n]\n'])
+def test_json_given_as_conll_is_named_as_json(tmp_path, content):
+    """A Label Studio or Doccano export (or spaCy's JSONL under another name) read as CoNLL: the
+    error said the target was missing and listed the type `"LOC"]]}]`."""
+    f = tmp_path / "train.json"
+    f.write_text(content)
+    assert_clean_error(run("train", "--train", f, "--out", tmp_path / "m", "--epochs", "1"), "train.json:1",
+                       "is JSON, not CoNLL", ".jsonl")
+    g = tmp_path / "brackets.conll"                          # bracket tokens are tokens
+    g.write_text("{\tO\nParis\tB-LOC\n}\tO\n\n[ O\n] O\n")
+    assert [s.tokens for s in read_conll(g)] == [["{", "Paris", "}"], ["[", "]"]]
+
+
 def test_unknown_prefix_and_one_column_name_the_line(tmp_path):
     f = tmp_path / "bad.conll"
     f.write_text("a\tO\nb\tX-LOC\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import json
 import sys
 from dataclasses import dataclass
 from itertools import islice
@@ -97,6 +98,20 @@ class Comment(str):
     domain=en`) input: no sentence, and predict writes it back where it stood."""
 
 
+def is_json(line: str) -> bool:
+    """A JSON object or array on one line (a Label Studio or Doccano export read as CoNLL gave
+    the type `"LOC"]]}]`); a CoNLL line with a `{` token is not one."""
+    s = line.strip()
+    if s in ("[", "{"):                # pretty-printed JSON's first line
+        return True
+    if not (s[:1] in "{[" and s[-1:] in "}],"):
+        return False
+    try:
+        return isinstance(json.loads(s.rstrip(",")), (dict, list))
+    except ValueError:
+        return False
+
+
 def comment(line: str) -> bool:
     """Such a line; a token `#` in column one is still a token (`#<TAB>O`, `# O`: wikigold has them)."""
     return line.startswith("# ") and (" = " in line or line.startswith("# id "))
@@ -114,6 +129,7 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
     tags: list[str] = []
     start = 0
     n = 0
+    seen = False                       # a line with content
     for n, raw in enumerate(bounded_lines(f, path), 1):
         line = raw.rstrip("\r\n").lstrip("\ufeff")
         if "\x00" in line:
@@ -123,6 +139,10 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
                 yield Sentence(tokens, tags if need_tags else None, start)
                 tokens, tags = [], []
             continue
+        if need_tags and not seen and is_json(line):     # gold files; predict's input sniffs its own
+            raise NerwinError("is JSON, not CoNLL (a token and its tag a line); nerwin reads spaCy's JSONL from a "
+                              "file named .jsonl, one example a line", path, n)
+        seen = True
         # columns are split at tabs, or else at spaces, as conlleval does: a no-break space
         # inside a token ("5 000" in French text) is part of it, not a column's end
         if comment(line):
