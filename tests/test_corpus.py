@@ -94,13 +94,17 @@ def test_comment_lines_of_conllu_and_multiconer_are_skipped_and_predict_writes_t
 @pytest.mark.parametrize("content", ['[{"text": "Paris is big", "label": [[0, 5, "LOC"]]}]\n',
                                      '{"text": "Paris is big", "spans": [{"start": 0, "end": 5, "label": "LOC"}]}\n',
                                      '[\n  {\n    "text": "Paris is big"\n  }\n]\n'])
-def test_json_given_as_conll_is_named_as_json(tmp_path, content):
+def test_json_or_csv_given_as_conll_is_named_as_such(tmp_path, content):
     """A Label Studio or Doccano export (or spaCy's JSONL under another name) read as CoNLL: the
-    error said the target was missing and listed the type `"LOC"]]}]`."""
+    error said the target was missing and listed the type `"LOC"]]}]`. A CSV is one column."""
     f = tmp_path / "train.json"
     f.write_text(content)
     assert_clean_error(run("train", "--train", f, "--out", tmp_path / "m", "--epochs", "1"), "train.json:1",
                        "is JSON, not CoNLL", ".jsonl")
+    c = tmp_path / "train.csv"
+    c.write_text("Paris,B-LOC\nis,O\n")
+    assert_clean_error(run("train", "--train", c, "--out", tmp_path / "m", "--epochs", "1"), "train.csv:1",
+                       "one column ('Paris,B-LOC')", "not commas (a CSV file?)")
     g = tmp_path / "brackets.conll"                          # bracket tokens are tokens
     g.write_text("{\tO\nParis\tB-LOC\n}\tO\n\n[ O\n] O\n")
     assert [s.tokens for s in read_conll(g)] == [["{", "Paris", "}"], ["[", "]"]]

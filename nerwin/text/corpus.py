@@ -164,7 +164,10 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
             continue
         if need_tags:
             if len(cols) < 2:
-                raise NerwinError(f"one column ({cols[0][:40]!r}); expected `token<TAB>tag`", path, n)
+                csv = "," in cols[0] or ";" in cols[0]
+                raise NerwinError(f"one column ({cols[0][:40]!r}); expected `token<TAB>tag`"
+                                  + ("; columns are split at tabs or spaces, not commas (a CSV file?)" if csv else ""),
+                                  path, n)
             try:
                 _, typ = parse(cols[-1].strip())
             except ValueError as e:
