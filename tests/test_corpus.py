@@ -105,6 +105,9 @@ def test_json_or_csv_given_as_conll_is_named_as_such(tmp_path, content):
     c.write_text("Paris,B-LOC\nis,O\n")
     assert_clean_error(run("train", "--train", c, "--out", tmp_path / "m", "--epochs", "1"), "train.csv:1",
                        "one column ('Paris,B-LOC')", "not commas (a CSV file?)")
+    h = tmp_path / "header.tsv"                              # a spreadsheet's header row is no sentence
+    h.write_text("Word\tPOS\tTag\t\nParis\tNNP\tB-LOC\t\n\nword\tNN\tO\t\n")
+    assert [(s.tokens, s.tags) for s in read_conll(h)] == [(["Paris"], ["B-LOC"]), (["word"], ["O"])]
     g = tmp_path / "brackets.conll"                          # bracket tokens are tokens
     g.write_text("{\tO\nParis\tB-LOC\n}\tO\n\n[ O\n] O\n")
     assert [s.tokens for s in read_conll(g)] == [["{", "Paris", "}"], ["[", "]"]]

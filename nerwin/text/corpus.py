@@ -112,6 +112,17 @@ def is_json(line: str) -> bool:
         return False
 
 
+HEADER_TOKENS = {"token", "tokens", "word", "words", "form", "text"}
+HEADER_TAGS = {"tag", "tags", "label", "labels", "ner", "ner_tag", "ner_tags", "entity", "iob", "bio"}
+
+
+def header(line: str) -> bool:
+    """A spreadsheet's header row (`word<TAB>tag`, `Token,Label` as columns): it read as a token
+    tagged with an entity type `tag`."""
+    cols = [c.strip().lower() for c in (line.split("\t") if "\t" in line else line.split(" ")) if c.strip()]
+    return len(cols) >= 2 and cols[0] in HEADER_TOKENS and cols[-1] in HEADER_TAGS
+
+
 def comment(line: str) -> bool:
     """Such a line; a token `#` in column one is still a token (`#<TAB>O`, `# O`: wikigold has them)."""
     return line.startswith("# ") and (" = " in line or line.startswith("# id "))
@@ -142,7 +153,9 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
         if need_tags and not seen and is_json(line):     # gold files; predict's input sniffs its own
             raise NerwinError("is JSON, not CoNLL (a token and its tag a line); nerwin reads spaCy's JSONL from a "
                               "file named .jsonl, one example a line", path, n)
-        seen = True
+        first_line, seen = not seen, True
+        if need_tags and first_line and header(line):
+            continue
         # columns are split at tabs, or else at spaces, as conlleval does: a no-break space
         # inside a token ("5 000" in French text) is part of it, not a column's end
         if comment(line):
