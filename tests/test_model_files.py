@@ -11,7 +11,7 @@ import pytest
 import nerwin
 from nerwin.errors import NerwinError
 
-from conftest import assert_clean_error, gensim_kv, load_arrays, Payload, rewrite_config, run
+from conftest import DATA, assert_clean_error, gensim_kv, load_arrays, Payload, rewrite_config, run
 import numpy as np
 from nerwin.model import checkpoint
 
@@ -48,11 +48,11 @@ def setter(path, value):
     (("vectors", "source"), "/etc/hostname", "vectors must record"),   # a path with the built-in cache's format
     # a class with a line break wrote lines of its own into predict's CoNLL; without its I- tag
     # decoding crashed; two alike tagged as one
-    (("classes",), ["O", "B-LOC\nX\tB-PER", "I-LOC\nX\tB-PER", "B-PER", "I-PER", "B-ORG", "I-ORG"], "without whitespace"),
+    (("classes",), ["O", "B-LOC\nX\tB-PER", "I-LOC\nX\tB-PER", "B-PER", "I-PER", "B-ORG", "I-ORG"], "without tabs or line breaks"),
     (("classes",), ["O", "B-LOC", "I-FOO", "B-PER", "I-PER", "B-ORG", "I-ORG"], "B-T, I-T for each type T"),
     (("classes",), ["O", "B-LOC", "I-LOC", "B-LOC", "I-LOC", "B-ORG", "I-ORG"], "distinct"),
     (("classes",), ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-ORG", "B-ORG"], "B-T, I-T for each type T"),
-    (("target",), "LOC\nX", "target must be a non-empty string without whitespace"),
+    (("target",), "LOC\nX", "target must be a non-empty string without tabs or line breaks"),
 ])
 def test_a_config_that_lies_is_refused_naming_the_field(models, tmp_path, path, value, words):
     src = models["sentence"]
@@ -225,3 +225,18 @@ print(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHW
     msg, rss_kb = r.stdout.strip().splitlines()
     assert "declares" in msg and "W" in msg
     assert int(rss_kb) < 250_000, rss_kb
+
+
+def test_a_type_with_a_space_trains_saves_and_loads(tmp_path):
+    """Tab-separated CoNLL may name a type "LOC CITY": it is a class like any other (only a tab or
+    a line break could break predict's CoNLL lines), and predict writes it back."""
+    text = (DATA / "train.conll").read_text()
+    f = tmp_path / "t.conll"
+    f.write_text("\n".join(l.replace("\tB-LOC", "\tB-LOC CITY").replace("\tI-LOC", "\tI-LOC CITY") if l.endswith("LOC")
+                           else l for l in text.splitlines()) + "\n")
+    r = run("train", "--train", f, "--target", "all", "--epochs", "2", "--out", tmp_path / "m", "-q")
+    assert r.returncode == 0, r.stderr
+    t = nerwin.load(tmp_path / "m")
+    assert "B-LOC CITY" in t.labels
+    r = run("predict", "--model", tmp_path / "m", stdin="Anna flew to Paris .\n")
+    assert r.returncode == 0 and all(len(l.split("\t")) == 3 for l in r.stdout.splitlines() if l), r.stdout

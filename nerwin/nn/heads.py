@@ -26,7 +26,8 @@ from nerwin.nn.crf import crf_scores, forward_backward, groups, pad, sll_backwar
 from nerwin.nn.layers import (add_scaled, affine_backward, affine_forward, column_sum, kernels, mean, outer, row_max,
                               row_sum, sigmoid, softmax, xavier)
 from nerwin.errors import SettingError
-from nerwin.text.schemes import binary_labels, class_ids, iob2_classes, parse, spans, transitions, viterbi_batch
+from nerwin.text.schemes import (binary_labels, breaks_line, class_ids, iob2_classes, parse, spans, transitions,
+                                 viterbi_batch)
 
 # ---- the losses, each a forward/backward pair ---------------------------------------------
 
@@ -115,8 +116,8 @@ class Head:
         if kind not in HEADS:
             raise ValueError(f"unknown head {kind!r}; expected one of {', '.join(HEADS)}")
         target = config.get("target")
-        if not isinstance(target, str) or not target or any(c.isspace() for c in target):
-            raise ValueError("target must be a non-empty string without whitespace")   # printed as a tag
+        if not isinstance(target, str) or not target or breaks_line(target):
+            raise ValueError("target must be a non-empty string without tabs or line breaks")   # printed as a tag
         return HEADS[kind].checked(target, config.get("classes"))
 
     @classmethod
@@ -223,9 +224,9 @@ class SoftmaxHead(Head):
     def checked(cls, target: str, classes) -> "Head":
         if not (isinstance(classes, list) and len(classes) >= 3 and all(isinstance(c, str) for c in classes)
                 and classes == iob2_classes([c[2:] for c in classes[1::2]])
-                and len(set(classes)) == len(classes) and not any(ch.isspace() for c in classes for ch in c)):
-            raise ValueError("classes must be O and then B-T, I-T for each type T, distinct, without whitespace "
-                             "(as training writes them)")
+                and len(set(classes)) == len(classes) and not any(breaks_line(c) for c in classes)):
+            raise ValueError("classes must be O and then B-T, I-T for each type T, distinct, without tabs or line "
+                             "breaks (as training writes them)")
         for c in classes:
             parse(c)
         return cls(target, classes)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from nerwin.errors import NerwinError
 from nerwin.text.corpus import Sentence, bounded_lines, open_text
-from nerwin.text.schemes import spans
+from nerwin.text.schemes import breaks_line, spans
 
 MAX_DOCBIN = 1 << 30       # bytes a DocBin may decompress to (BTC train: about 5 MB)
 
@@ -61,11 +61,11 @@ def read_docbin(path) -> list[Sentence]:
     return [Sentence(*tags_of(d), k + 1) for k, d in enumerate(docs)]
 
 
-LABELS = "a label is a word without spaces or line breaks, as a CoNLL tag is"
+LABELS = "a label is a non-empty string without tabs or line breaks, as a CoNLL tag is"
 
 
 def bad_label(label) -> bool:
-    return not isinstance(label, str) or not label or any(c.isspace() for c in label)
+    return not isinstance(label, str) or not label.strip() or breaks_line(label)
 
 
 # keys other tools keep entities under (spaCy v2's and Doccano's exports): a record with one of
@@ -167,7 +167,7 @@ def conll_text(sents: list[Sentence], source=None) -> str:
     the reader splits at tabs first; one holding a tab or a line break is refused."""
     for s in sents:
         for k, t in enumerate(s.tokens):
-            if any(c in "\t\n\r" for c in t):
+            if breaks_line(t):
                 where = f"doc {s.line}, " if str(source).endswith(".spacy") else ""
                 raise NerwinError(f"{where}token {k + 1} ({t!r}) holds a tab or a line break, which a CoNLL line "
                                   "cannot", source, None if where else s.line)

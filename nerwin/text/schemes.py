@@ -11,6 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 PREFIXES = {"B": "B", "I": "I", "E": "E", "S": "S", "L": "E", "U": "S"}
+LINE_BREAKS = "\t\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"    # a tab, and what str.splitlines breaks at
+
+
+def breaks_line(s: str) -> bool:
+    """s holds a tab or a line break: as a CoNLL token or tag it would break its line (a space
+    would not: columns are split at tabs first)."""
+    return any(c in LINE_BREAKS for c in s)
 
 
 def parse(tag: str) -> tuple[str, str | None]:
