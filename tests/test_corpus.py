@@ -121,6 +121,9 @@ def test_unknown_prefix_and_one_column_name_the_line(tmp_path):
     f.write_text("a\tO\n\nlonely\n")
     with pytest.raises(NerwinError, match=r"bad.conll:3: one column"):
         read_conll(f)
+    f.write_text("a\tO\n\nb\tO\nc\tB-LO\u2028C\n")          # the model would be refused at load
+    with pytest.raises(NerwinError, match=r"bad.conll:4: entity type 'LO\\u2028C' holds a line break"):
+        read_conll(f)
 
 
 @pytest.mark.parametrize("name,split,sents,tokens", [

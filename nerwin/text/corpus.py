@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
 from nerwin.errors import NerwinError, refuse_utf16
-from nerwin.text.schemes import parse, types
+from nerwin.text.schemes import breaks_line, parse, types
 
 BATCH = 2000      # sentences per chunk: memory is bounded by this, not by the input
 MAX_LINE = 1 << 24   # characters: a longer line is not CoNLL (say, /dev/zero)
@@ -212,6 +212,10 @@ def read_conll(path: str | Path) -> list[Sentence]:
     if len(found) > MAX_TYPES:
         raise NerwinError(f"the last column holds {len(found):,} entity types ({', '.join(found[:4])}, ...); this "
                           "looks like text, not CoNLL (a token and its tag a line)", path)
+    broken = next((t for t in found if breaks_line(t)), None)
+    if broken is not None:                 # a model could not write it as a tag: refused before training
+        line = next(s.line + k for s in sents for k, t in enumerate(s.tags or ()) if broken in t)
+        raise NerwinError(f"entity type {broken!r} holds a line break or a tab, which no CoNLL tag can", path, line)
     return sents
 
 
