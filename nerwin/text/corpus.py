@@ -124,7 +124,8 @@ def header(line: str) -> bool:
 
 
 def comment(line: str) -> bool:
-    """Such a line; a token `#` in column one is still a token (`#<TAB>O`, `# O`: wikigold has them)."""
+    """A Comment's line; a token `#` in column one is still a token (`#<TAB>O`, `# O`: wikigold
+    has them)."""
     return line.startswith("# ") and (" = " in line or line.startswith("# id "))
 
 
@@ -150,24 +151,31 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
                 yield Sentence(tokens, tags if need_tags else None, start)
                 tokens, tags = [], []
             continue
-        if need_tags and not seen and is_json(line):     # gold files; predict's input sniffs its own
-            raise NerwinError("is JSON, not CoNLL (a token and its tag a line); nerwin reads spaCy's JSONL from a "
-                              "file named .jsonl, one example a line", path, n)
-        first_line, seen = not seen, True
-        if need_tags and first_line and header(line):
-            continue
-        # columns are split at tabs, or else at spaces, as conlleval does: a no-break space
-        # inside a token ("5 000" in French text) is part of it, not a column's end
-        if comment(line):
+        if not seen:
+            seen = True
+            if need_tags and is_json(line):        # gold files; predict's input sniffs its own
+                raise NerwinError("is JSON, not CoNLL (a token and its tag a line); nerwin reads spaCy's JSONL "
+                                  "from a file named .jsonl, one example a line", path, n)
+            if need_tags and header(line):
+                continue
+        if line[0] == "#" and comment(line):
             if documents:
                 if tokens:
                     yield Sentence(tokens, tags if need_tags else None, start)
                     tokens, tags = [], []
                 yield Sentence([Comment(line)], None, n)
             continue
-        cols = line.split("\t") if "\t" in line else [c for c in line.split(" ") if c] or [line]
-        while len(cols) > 1 and not cols[-1].strip():       # a spreadsheet's empty last column
-            cols.pop()
+        # columns are split at tabs, or else at spaces, as conlleval does: a no-break space
+        # inside a token ("5 000" in French text) is part of it, not a column's end
+        if "\t" in line:
+            cols = line.split("\t")
+        else:
+            cols = line.split(" ")
+            if "" in cols:
+                cols = [c for c in cols if c] or [line]
+        if line[-1] in "\t ":                     # a spreadsheet's empty last column
+            while len(cols) > 1 and not cols[-1].strip():
+                cols.pop()
         if cols[0] == DOCSTART:
             if documents:
                 if tokens:
