@@ -116,11 +116,27 @@ HEADER_TOKENS = {"token", "tokens", "word", "words", "form", "text"}
 HEADER_TAGS = {"tag", "tags", "label", "labels", "ner", "ner_tag", "ner_tags", "entity", "iob", "bio"}
 
 
+def columns(line: str) -> list[str]:
+    """A non-blank CoNLL line's columns: split at tabs, or else at spaces, as conlleval splits them
+    (a no-break space inside a token, "5 000" in French text, is part of it), without a
+    spreadsheet's empty last columns."""
+    if "\t" in line:
+        cols = line.split("\t")
+    else:
+        cols = line.split(" ")
+        if "" in cols:
+            cols = [c for c in cols if c] or [line]
+    if line[-1] in "\t ":
+        while len(cols) > 1 and not cols[-1].strip():
+            cols.pop()
+    return cols
+
+
 def header(line: str) -> bool:
-    """A spreadsheet's header row (`word<TAB>tag`, `Token,Label` as columns): it read as a token
-    tagged with an entity type `tag`."""
-    cols = [c.strip().lower() for c in (line.split("\t") if "\t" in line else line.split(" ")) if c.strip()]
-    return len(cols) >= 2 and cols[0] in HEADER_TOKENS and cols[-1] in HEADER_TAGS
+    """A spreadsheet's header row (`word<TAB>tag`, `Token Label`): it read as a token tagged with
+    an entity type `tag`."""
+    cols = columns(line)
+    return len(cols) >= 2 and cols[0].strip().lower() in HEADER_TOKENS and cols[-1].strip().lower() in HEADER_TAGS
 
 
 def comment(line: str) -> bool:
@@ -165,17 +181,7 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
                     tokens, tags = [], []
                 yield Sentence([Comment(line)], None, n)
             continue
-        # columns are split at tabs, or else at spaces, as conlleval does: a no-break space
-        # inside a token ("5 000" in French text) is part of it, not a column's end
-        if "\t" in line:
-            cols = line.split("\t")
-        else:
-            cols = line.split(" ")
-            if "" in cols:
-                cols = [c for c in cols if c] or [line]
-        if line[-1] in "\t ":                     # a spreadsheet's empty last column
-            while len(cols) > 1 and not cols[-1].strip():
-                cols.pop()
+        cols = columns(line)
         if cols[0] == DOCSTART:
             if documents:
                 if tokens:
