@@ -18,7 +18,7 @@ import typer
 from nerwin.model.checkpoint import load_history
 from nerwin.apply.predict import output_paths, predict as run_predict, predict_files
 from nerwin.apply.tagger import Tagger
-from nerwin.errors import Interrupted, NerwinError, SettingError, ctrl_c
+from nerwin.errors import Interrupted, NerwinError, SettingError, ctrl_c, plural
 from nerwin.files import atomic_write, check_outputs
 from nerwin.settings import FIELDS, Settings, bounds, kind
 from nerwin.text.corpus import read_conll
@@ -215,7 +215,7 @@ def predict(
             raise NerwinError("--dask needs Dask: pip install 'nerwin[dask]' (from a checkout: "
                               "pip install -e '.[dask]')") from None
         n = on_cluster(tagger, files, output_dir, dask, output_format, min_confidence)
-    print(f"nerwin: {n:,} records from {len(files)} file{'s' if len(files) != 1 else ''} into {output_dir}/",
+    print(f"nerwin: {plural(n, 'record')} from {plural(len(files), 'file')} into {output_dir}/",
           file=sys.stderr)
 
 
@@ -279,8 +279,8 @@ def explain(
     rows = tagger.explain(sentence)
     if token is not None:
         if not 0 <= token < len(rows):
-            raise NerwinError(f"--token {token} is out of range; the sentence has {len(rows)} "
-                              f"token{'s' if len(rows) != 1 else ''} (0-based)")
+            raise NerwinError(f"--token {token} is out of range; the sentence has {plural(len(rows), 'token')} "
+                              "(0-based)")
         rows = rows[token:token + 1]
     if as_json:
         emit_json(rows, None)
@@ -344,7 +344,7 @@ def convert(
     entities = sum(len(spans(x.tags or [])) for x in sents)
     if not entities:
         print(f"nerwin: warning: {input_file}: no entities in it; every tag of {output_file} is O", file=sys.stderr)
-    print(f"convert: {len(sents):,} sentences, {entities:,} entities into {output_file}", file=sys.stderr)
+    print(f"convert: {plural(len(sents), 'sentence')}, {plural(entities, 'entity', 'entities')} into {output_file}", file=sys.stderr)
 
 
 @app.command(short_help="An offline HTML page of what the model learned on a gold file.")

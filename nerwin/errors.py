@@ -19,6 +19,11 @@ class NerwinError(ValueError):
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 file', '2,000 files'; many: the plural when it is not word + s."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
 def refuse_utf16(head: bytes, path) -> None:
     """A file that starts with a UTF-16 byte-order mark (a Windows editor's "Unicode", Windows
     PowerShell's `>`) is text, not binary data: say so, rather than that its NUL bytes are."""

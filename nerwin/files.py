@@ -1,12 +1,17 @@
-"""Writing files so that nothing is half-written and output goes where the user pointed it."""
+"""Writing files so that nothing is half-written and output goes where the user pointed it, and
+reading files that may be compressed."""
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import os
 import stat
 import tempfile
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from nerwin.errors import NerwinError
 
@@ -160,3 +165,70 @@ class AtomicOutput:
             if os.path.exists(self.tmp):
                 os.unlink(self.tmp)
         return False
+
+
+SUFFIXES = (".gz", ".bz2", ".xz")
+DAMAGED = (OSError, EOFError, lzma.LZMAError, zlib.error)    # what a damaged stream raises as it is read
+
+
+def compressed(magic: bytes):
+    """The opener of a file that starts with these 6 bytes (gzip, bzip2, xz), or None. bzip2's
+    "BZh" is checked with its level and its first block's (or end's) magic, as a text file may
+    start with those three letters."""
+    if magic.startswith(b"\x1f\x8b"):
+        return gzip.open
+    if magic.startswith(b"\xfd7zXZ\x00"):
+        return lzma.open
+    if magic[:3] == b"BZh" and magic[3:4] in b"123456789" and magic[3:4] and magic[4:6] in (b"1A", b"\x17r"):
+        return bz2.open
+    return None
+
+
+def compression(path: Path):
+    """The opener of a compressed file, or None."""
+    with open(path, "rb") as f:
+        return compressed(f.read(6))
+
+
+class Decompressing:
+    """A compressed file read as a stream; a damaged stream is the file's error, not a crash."""
+
+    def __init__(self, f, path: Path, raw):
+        self.f, self.path, self.raw = f, path, raw     # raw: the file on disk, for how far through it is
+
+    def _do(self, fn, *args):
+        try:
+            return fn(*args)
+        except DAMAGED as e:
+            raise NerwinError(f"cannot decompress ({e})", self.path) from None
+
+    def consumed(self) -> int:
+        """The compressed bytes read so far: how far through the file on disk the stream is."""
+        return self.raw.tell()
+
+    def read(self, n: int = -1) -> bytes:
+        return self._do(self.f.read, n)
+
+    def readline(self, n: int = -1) -> bytes:
+        return self._do(self.f.readline, n)
+
+    def __iter__(self):
+        while line := self.readline():
+            yield line
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+        self.raw.close()
+
+
+def open_bytes(path: Path) -> BinaryIO:
+    """The file's bytes, decompressed as they are read when it is compressed."""
+    op = compression(path)
+    try:
+        raw = open(path, "rb", buffering=1 << 20)
+    except OSError as e:
+        raise NerwinError(f"cannot open ({e.strerror or e})", path) from None
+    return Decompressing(op(raw, "rb"), path, raw) if op is not None else raw

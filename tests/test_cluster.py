@@ -17,7 +17,7 @@ import nerwin  # noqa: E402
 from nerwin.text.corpus import read_conll  # noqa: E402
 from nerwin.tools import cluster  # noqa: E402
 
-from conftest import corpus, run, trained  # noqa: E402
+from conftest import assert_clean_error, corpus, run, trained  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,20 @@ def test_a_local_cluster_writes_what_predict_writes(model, texts, tmp_path, fmt,
                      (tmp_path / "out" / name).read_text(encoding="utf-8"))
         one = run("predict", f, "--model", model, "--output-format", fmt).stdout
         same_records((tmp_path / "out" / name).read_text(encoding="utf-8"), one)
+
+
+@pytest.mark.slow
+def test_a_compressed_file_is_tagged_on_a_cluster_as_predict_tags_it(model, texts, tmp_path):
+    import lzma
+    packed = tmp_path / "btc.txt.xz"                   # a .xz name is not what tells: its bytes are
+    packed.write_bytes(lzma.compress(texts[0].read_bytes()))
+    fake = tmp_path / "plain.gz"                      # a .gz name on a plain file
+    fake.write_bytes(texts[0].read_bytes())
+    r = run("predict", packed, fake, "--model", model, "--dask", "local:2", "--output-dir", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    one = run("predict", texts[0], "--model", model).stdout
+    same_records((tmp_path / "out" / "btc.conll").read_text(encoding="utf-8"), one)
+    same_records((tmp_path / "out" / "plain.conll").read_text(encoding="utf-8"), one)
 
 
 @pytest.mark.slow
@@ -144,6 +158,12 @@ def test_dask_arguments_are_checked(model, tmp_path):
     assert r.returncode == 2 and "none.txt" in r.stderr
     r = run("predict", "-", "--model", model, "--dask", "local:0", "--output-dir", tmp_path / "o")
     assert r.returncode == 2
+    f = tmp_path / "t.txt"
+    f.write_text("Paris\n")
+    for address in ("local", "tcp://host:port", "::::"):            # not addresses: no traceback
+        r = run("predict", f, "--model", model, "--dask", address, "--output-dir", tmp_path / "o")
+        assert_clean_error(r, f"--dask {address!r} is not a scheduler's address")
+    assert not (tmp_path / "o").exists()
 
 
 def test_without_dask_the_error_says_how_to_install(model, tmp_path):

@@ -245,3 +245,41 @@ def test_lowercase_o_a_bom_in_the_middle_and_nul_input(tmp_path, loc_model):
     r = run("evaluate", "/dev/zero", "--model", loc_model)
     assert_clean_error(r, "/dev/zero", "NUL")
     assert time.perf_counter() - t0 < 30
+
+
+COMPRESSORS = {"gz": "gzip", "bz2": "bz2", "xz": "lzma"}
+
+
+@pytest.mark.parametrize("ext", sorted(COMPRESSORS))
+def test_a_compressed_corpus_reads_as_its_plain_text(tmp_path, ext, loc_model):
+    import importlib
+    plain = corpus("btc", "dev")
+    packed = tmp_path / f"dev.conll.{ext}"
+    packed.write_bytes(importlib.import_module(COMPRESSORS[ext]).compress(plain.read_bytes()))
+    a, b = read_conll(packed), read_conll(plain)
+    assert len(a) == len(b) > 1000
+    assert [(s.tokens, s.tags, s.line) for s in a] == [(s.tokens, s.tags, s.line) for s in b]
+    r = run("evaluate", packed, "--model", loc_model, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == json.loads(run("evaluate", plain, "--model", loc_model, "--json").stdout)
+
+
+def test_a_damaged_or_piped_compressed_corpus_is_one_line_naming_it(tmp_path):
+    import gzip
+    import subprocess
+    import sys
+    packed = gzip.compress(corpus("btc", "dev").read_bytes())
+    cut = tmp_path / "cut.conll.gz"
+    cut.write_bytes(packed[:len(packed) // 2])
+    with pytest.raises(NerwinError, match=r"cut\.conll\.gz: cannot read near line \d+ \(Compressed file ended"):
+        read_conll(cut)
+    r = subprocess.run([sys.executable, "-m", "nerwin", "train", "--train", "-", "--epochs", "1", "--out",
+                        tmp_path / "m"], input=packed, capture_output=True)
+    assert r.returncode == 2 and b"Traceback" not in r.stderr, r.stderr
+    assert b"is compressed (gzip, bzip2 or xz); give the file's name" in r.stderr, r.stderr
+
+
+def test_a_text_file_that_starts_like_bzip2_is_text(tmp_path):
+    f = tmp_path / "bzh.conll"
+    f.write_text("BZh9\tO\nParis\tB-LOC\n")            # bzip2's first four bytes, but text
+    assert read_conll(f)[0].tokens == ["BZh9", "Paris"]

@@ -310,3 +310,44 @@ def test_an_unwritable_output_dir_is_refused_before_any_work(models, tmp_path, h
     assert str(out) in r.stderr and "--output-dir" in r.stderr
     assert names() == before
     assert (tmp_path / "a.txt").read_text() == "Paris .\n"
+
+
+def test_a_compressed_input_is_tagged_as_its_plain_text(model, tmp_path):
+    import bz2
+    import gzip
+    text = "\n".join(" ".join(s.tokens) for s in read_conll(corpus("btc", "test"))[:300]) + "\n"
+    plain = tmp_path / "tweets.txt"
+    plain.write_text(text, encoding="utf-8")
+    (tmp_path / "tweets.txt.gz").write_bytes(gzip.compress(text.encode()))
+    (tmp_path / "more.txt.bz2").write_bytes(bz2.compress(text.encode()))
+    want = run("predict", plain, "--model", model).stdout
+    assert run("predict", tmp_path / "tweets.txt.gz", "--model", model).stdout == want
+    r = run("predict", tmp_path / "tweets.txt.gz", tmp_path / "more.txt.bz2", "--model", model, "--output-dir",
+            tmp_path / "out", "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["more.conll", "tweets.conll"]   # .gz dropped
+    assert (tmp_path / "out" / "tweets.conll").read_text(encoding="utf-8") == want
+    assert (tmp_path / "out" / "more.conll").read_text(encoding="utf-8") == want
+    assert "nerwin: 600 records from 2 files into" in r.stderr
+    r = run("predict", tmp_path / "tweets.txt.gz", plain, "--model", model, "--output-dir", tmp_path / "o2")
+    assert_clean_error(r, "tweets.conll")                   # both would be o2/tweets.conll
+    assert not (tmp_path / "o2").exists()
+
+
+def test_a_damaged_or_piped_compressed_input_is_one_line(model, tmp_path):
+    import gzip
+    packed = gzip.compress(("Paris is big .\n" * 20000).encode())
+    cut = tmp_path / "cut.txt.gz"
+    cut.write_bytes(packed[:len(packed) // 2])
+    r = run("predict", cut, "--model", model, "--output-dir", tmp_path / "out")
+    assert_clean_error(r, f"{cut}: cannot decompress")
+    assert not (tmp_path / "out" / "cut.conll").exists()
+    r = subprocess.run([sys.executable, "-m", "nerwin", "predict", "--model", str(model)], input=packed,
+                       capture_output=True)
+    assert r.returncode == 2 and r.stdout == b"", r.stderr
+    assert r.stderr.decode().strip() == ("nerwin: error: <stdin>: is compressed (gzip, bzip2 or xz); give the file's "
+                                         "name, or decompress it into the pipe (zcat FILE | nerwin predict)")
+    one = tmp_path / "one.txt"
+    one.write_text("Paris .\n")
+    r = run("predict", one, "--model", model, "--output-dir", tmp_path / "o1")
+    assert r.returncode == 0 and "nerwin: 1 record from 1 file into" in r.stderr, r.stderr

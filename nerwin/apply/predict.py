@@ -16,13 +16,15 @@ import select
 import shlex
 import stat
 import sys
+from functools import partial
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from nerwin.apply.doc import Doc
 from nerwin.apply.tagger import Tagger, check_confidence
-from nerwin.errors import NerwinError, SettingError, check_type, refuse_utf16
-from nerwin.files import AtomicOutput, check_outputs, output_folder, same_as_input
+from nerwin.errors import NerwinError, SettingError, check_type, plural, refuse_utf16
+from nerwin.files import (SUFFIXES, AtomicOutput, Decompressing, check_outputs, compressed, compression, output_folder,
+                          same_as_input)
 from nerwin.progress import ProgressLine
 from nerwin.text.corpus import BATCH, DOCSTART, Comment, chunks, iter_conll, replace_bad_bytes
 
@@ -60,21 +62,31 @@ def read_ready(fd: int) -> tuple[bytes, bool]:
     return data, not data
 
 
+def read_through(source) -> tuple[bytes, bool]:
+    """read_ready for a file decompressed as it is read: a large read, and whether it was the last."""
+    data = source.read(READ)
+    return data, not data
+
+
 def universal(text: str) -> str:
     """Universal newlines: \r\n and a lone \r read as \n."""
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def blocks(fd: int, name: str) -> Iterator[list[tuple[int, str]]]:
-    """Lists of (line number, line) as they can be read: a stream's lines as they arrive, a
-    file's in large reads. A NUL byte or an endless line is refused as soon as it is read."""
+def blocks(read: Callable[[], tuple[bytes, bool]], name: str) -> Iterator[list[tuple[int, str]]]:
+    """Lists of (line number, line) as read() gives them (read_ready's bytes, and whether the
+    input ended): a stream's lines as they arrive, a file's in large reads. A NUL byte or an
+    endless line is refused as soon as it is read."""
     bad: list[bytes] = []
     decode = codecs.getincrementaldecoder("utf-8")(errors=replace_bad_bytes(bad)).decode
     rest, n, first, warned = "", 0, True, False
     while True:
-        data, ended = read_ready(fd)
+        data, ended = read()
         if n == 0 and not rest:
             refuse_utf16(data, name)
+            if compressed(data[:6]):        # a pipe's: a file's is decompressed as it is read
+                raise NerwinError("is compressed (gzip, bzip2 or xz); give the file's name, or decompress it into "
+                                  "the pipe (zcat FILE | nerwin predict)", name)
         if b"\x00" in data:
             before = data[:data.index(b"\x00")]
             raise NerwinError("binary data (NUL byte); expected UTF-8 text", name, n + 1 + rest.count("\n")
@@ -168,7 +180,14 @@ def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format
             each = "a sentence a line" if input_format == "text" else "a token a line, a blank line after each sentence"
             print(f"nerwin: reading from the terminal, {each}; Ctrl-D ends", file=sys.stderr)
         n = 0
-        for text in records(units(blocks(fd, name), input_format, name), tagger, output_format, workers,
+        op = None if stream else compressed(os.pread(fd, 6, 0))
+        if op is not None:
+            raw = os.fdopen(fd, "rb", closefd=False)
+            source = Decompressing(op(raw, "rb"), name, raw)
+            read = partial(read_through, source)
+        else:
+            read = partial(read_ready, fd)
+        for text in records(units(blocks(read, name), input_format, name), tagger, output_format, workers,
                             min_confidence):
             for chunk in text:
                 try:
@@ -198,9 +217,14 @@ def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format
     return n
 
 
+def plain_name(p: Path) -> Path:
+    """a.txt.gz -> a.txt, for a file that is compressed."""
+    return p.with_suffix("") if p.suffix in SUFFIXES and compression(p) is not None else p
+
+
 def output_paths(files: list[str], out_dir, output_format: str) -> list[Path]:
-    """out_dir/NAME for each input file, NAME its name with the output format's suffix
-    (a.txt -> a.conll or a.jsonl). Checked before anything is written: every input is a file,
+    """out_dir/NAME for each input file, NAME its name (a compressed file's without .gz, .bz2 or
+    .xz) with the output format's suffix (a.txt -> a.conll or a.jsonl). Checked before anything is written: every input is a file,
     no output is an input (by identity, whatever the paths say), and no two outputs are one file."""
     if output_format not in FORMATS["output"]:
         raise NerwinError(f"unknown --output-format {output_format!r}; choose {' or '.join(FORMATS['output'])}")
@@ -216,7 +240,7 @@ def output_paths(files: list[str], out_dir, output_format: str) -> list[Path]:
             raise NerwinError(missing(f), f)
         if p.is_dir():
             raise NerwinError("is a directory, expected a text file", f)
-    outs = [out_dir / (Path(f).stem + "." + output_format) for f in files]
+    outs = [out_dir / (plain_name(Path(f)).stem + "." + output_format) for f in files]
     check_outputs(files, [(o, f"the output for {f}") for f, o in zip(files, outs)])
     return outs
 
@@ -304,7 +328,7 @@ class Progress(ProgressLine):
         self.fd = fd
 
     def line(self, n: int, now: float) -> str:
-        text = f"nerwin: {n:,} records tagged, {n / (now - self.t0):,.0f} a second"
+        text = f"nerwin: {plural(n, 'record')} tagged, {n / (now - self.t0):,.0f} a second"
         if self.size and self.fd is not None:
             text += ", " + self.through(os.lseek(self.fd, 0, os.SEEK_CUR), now)     # bytes read so far
         return text
@@ -313,4 +337,4 @@ class Progress(ProgressLine):
         self.rewrite(lambda now: self.line(n, now))
 
     def done(self, n: int) -> None:
-        self.finish(lambda secs: f"nerwin: {n:,} records tagged in {secs:,.1f} s")
+        self.finish(lambda secs: f"nerwin: {plural(n, 'record')} tagged in {secs:,.1f} s")

@@ -14,7 +14,7 @@ import numpy as np
 from nerwin.apply.doc import Doc
 from nerwin.apply.evaluate import evaluate
 from nerwin.apply.lexicon import Lexicon
-from nerwin.errors import NerwinError, NerwinTypeError, SettingError, SettingTypeError, check_type, plain
+from nerwin.errors import NerwinError, NerwinTypeError, SettingError, SettingTypeError, check_type, plain, plural
 from nerwin.model import WindowModel
 from nerwin.nn import network
 from nerwin.nn.graph import Graph, window_graph
@@ -223,8 +223,8 @@ class Tagger:
         if token is not None:
             token = check_type("token", token, int, "an integer or None")
             if not 0 <= token < len(toks):
-                raise NerwinError(f"token {token} is out of range; the sentence has {len(toks)} "
-                                  f"token{'s' if len(toks) != 1 else ''} (0-based)")
+                raise NerwinError(f"token {token} is out of range; the sentence has {plural(len(toks), 'token')} "
+                                  "(0-based)")
         s = self.logits([toks])
         doc = self.decode([toks], s)[0]
         E, X, feats = self.windows([toks])
@@ -246,8 +246,8 @@ class Tagger:
             raise NerwinError("text has no tokens to draw a graph of")
         token, step = check_type("token", token, int, "an integer"), plain(step)
         if not 0 <= token < len(toks):
-            raise SettingError("token", f"{token} is out of range; the sentence has {len(toks)} "
-                                        f"token{'s' if len(toks) != 1 else ''} (0-based)")
+            raise SettingError("token", f"{token} is out of range; the sentence has {plural(len(toks), 'token')} "
+                                        "(0-based)")
         if self.settings.layers > 1:
             raise NerwinError("graph draws one window layer; this model has two (--layers 2)")
         if label is not None and label not in self.labels:

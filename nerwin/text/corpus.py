@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
 from nerwin.errors import NerwinError, refuse_utf16
+from nerwin.files import DAMAGED, compressed, compression
 from nerwin.text.schemes import breaks_line, parse, types
 
 BATCH = 2000      # sentences per chunk: memory is bounded by this, not by the input
@@ -29,7 +30,8 @@ class Sentence:
 
 
 def open_text(path: str | Path, errors: str = "strict") -> TextIO:
-    """Open a UTF-8 file (BOM and CRLF accepted) or `-` for stdin, with clear errors."""
+    """Open a UTF-8 file (BOM and CRLF accepted; gzip, bzip2 or xz compressed, decompressed as
+    it is read) or `-` for stdin, with clear errors."""
     if str(path) == "-":
         if sys.stdin is None:
             raise NerwinError("standard input is closed; give a file")
@@ -40,6 +42,9 @@ def open_text(path: str | Path, errors: str = "strict") -> TextIO:
     if p.is_dir():
         raise NerwinError("is a directory, expected a text file", path)
     try:
+        op = compression(p)
+        if op is not None:
+            return io.TextIOWrapper(op(p, "rb"), encoding="utf-8-sig", errors=errors, newline=None)
         return open(p, encoding="utf-8-sig", errors=errors, newline=None)
     except OSError as e:
         raise NerwinError(f"cannot open: {e.strerror}", path) from None
@@ -84,10 +89,15 @@ def bounded_lines(f, path) -> Iterator[str]:
                 raise NerwinError(f"a line longer than {MAX_LINE:,} characters; expected a text file", path, n)
             yield line
     except UnicodeDecodeError as e:       # decoded a block at a time: the line is near, not exact
-        if n == 0 and e.start == 0:
+        if n == 0 and e.start <= 1:
             refuse_utf16(e.object, path)
+            if compressed(e.object[:6]):      # standard input: a file is decompressed as it is read
+                raise NerwinError("is compressed (gzip, bzip2 or xz); give the file's name, or decompress it into "
+                                  "the pipe (zcat FILE | nerwin ...)", path) from None
         raise NerwinError(f"not valid UTF-8 near line {n + 1} (byte {e.start}); save the file as UTF-8",
                           path) from None
+    except DAMAGED as e:
+        raise NerwinError(f"cannot read near line {n + 1} ({getattr(e, 'strerror', None) or e})", path) from None
 
 
 DOCSTART = "-DOCSTART-"

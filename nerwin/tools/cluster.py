@@ -1,6 +1,7 @@
 """Tagging corpora on a Dask cluster: `nerwin predict --dask SCHEDULER FILES... --output-dir OUT`.
 
-Each input file is read as a Dask bag of lines (a large file in several partitions), and each
+Each input file is read as a Dask bag of lines (a large file in several partitions, a compressed
+one in one), and each
 partition is tagged on a worker by the Tagger scattered to every worker once, not once per task.
 One output file goes out per input, in the format `nerwin predict` writes, byte for byte: records
 come back in order, and JSONL line numbers are counted across partitions as they are written. A
@@ -8,6 +9,9 @@ task whose worker dies is run again elsewhere by Dask.
 """
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import sys
 from pathlib import Path
 
@@ -17,10 +21,11 @@ from distributed import Client, LocalCluster
 from nerwin.apply.predict import MAX_LINE, output_paths, tag_unit
 from nerwin.apply.tagger import SURROGATE, Tagger, check_confidence
 from nerwin.errors import NerwinError, refuse_utf16
-from nerwin.files import AtomicOutput, output_folder
+from nerwin.files import AtomicOutput, compression, output_folder
 
 BLOCK = 4 << 20      # bytes of a file a partition holds
 CONNECT_SECONDS = 10
+DASK_COMPRESSION = {gzip.open: "gzip", bz2.open: "bz2", lzma.open: "xz"}     # a compressed file is one partition
 
 
 def lines_of(raw: list[str]) -> list[str]:
@@ -84,6 +89,9 @@ def connect(scheduler: str) -> Client:
         return Client(scheduler, timeout=CONNECT_SECONDS)
     except OSError as e:
         raise NerwinError(f"cannot reach the Dask scheduler {scheduler} ({e})") from None
+    except (ValueError, TypeError) as e:         # not an address: 'local', 'tcp://host:port:9'
+        raise NerwinError(f"--dask {scheduler!r} is not a scheduler's address ({e}); give HOST:PORT, "
+                          "tcp://HOST:PORT, or local:N for N local workers") from None
 
 
 def predict_files(tagger: Tagger, files: list[str], out_dir: Path, scheduler: str, output_format: str = "conll",
@@ -101,7 +109,9 @@ def predict_files(tagger: Tagger, files: list[str], out_dir: Path, scheduler: st
             for p, o in zip(files, outs):
                 with open(p, "rb") as head:
                     refuse_utf16(head.read(2), p)
-                bag = db.read_text(str(p), blocksize=BLOCK, encoding="utf-8", errors="surrogateescape")
+                kind = DASK_COMPRESSION.get(compression(Path(p)))   # by its bytes, not its name
+                bag = db.read_text(str(p), blocksize=None if kind else BLOCK, compression=kind, encoding="utf-8",
+                                   errors="surrogateescape")
                 tagged = bag.map_partitions(tag_checked, shared, output_format, min_confidence)
                 parts = client.compute(tagged.to_delayed())
                 n, warned = 0, False

@@ -1,16 +1,14 @@
 """`nerwin explain`'s table: for each token, how each word of its window bears on its label."""
 from __future__ import annotations
 
+from nerwin.errors import plural
+
 WIDTH = 16
 
 
 def bar(x: float, scale: float, width: int = WIDTH) -> str:
     n = int(round(width * abs(x) / scale)) if scale > 0 else 0
     return ("█" * n).ljust(width) if x >= 0 else ("▒" * n).ljust(width)
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def explain_text(rows: list[dict], w: int) -> str:

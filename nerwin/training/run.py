@@ -16,7 +16,7 @@ from rich.console import Console
 from nerwin import sample
 from nerwin.apply.evaluate import check_gold
 from nerwin.apply.tagger import Tagger
-from nerwin.errors import Interrupted, NerwinError, NerwinTypeError, SettingTypeError, check_type, ctrl_c
+from nerwin.errors import Interrupted, NerwinError, NerwinTypeError, SettingTypeError, check_type, ctrl_c, plural
 from nerwin.files import atomic_write, check_outputs
 from nerwin.model import WindowModel, checkpoint
 from nerwin.nn.kernels_cache import compiled_before
@@ -89,7 +89,7 @@ def train(train: str | Path | None = None, dev: str | Path | None = None, test: 
     store, source = open_store(None if vectors is None else str(vectors), vectors_format, vectors_limit)
     model, data, dev_sents, oov = prepare(train, dev, store, s, vectors, source, gazetteers)
     s, head, vocab = model.settings, model.head, model.vocab
-    say(f"train: {len(data.sents):,} sentence{'s' * (len(data.sents) != 1)}, {len(data.y):,} windows, labels {', '.join(head.labels)}; "
+    say(f"train: {plural(len(data.sents), 'sentence')}, {len(data.y):,} windows, labels {', '.join(head.labels)}; "
         f"vocabulary {len(vocab)} rows x {model.dim}; OOV rate {oov:.2%}")
     underscored = [t for t in entity_types(data.sents) if len(t) > 2 and t[1] == "_" and t[0].upper() in "BIESLU"]
     if underscored:

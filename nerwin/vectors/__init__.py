@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from nerwin.errors import NerwinError, SettingError
+from nerwin.files import compression
 from nerwin.vectors.bundle import Bundle, Limited
 from nerwin.vectors.glove import DEFAULT, NpyStore, default_cache, ensure_default_cache
 from nerwin.vectors.index import cache_dir
 from nerwin.vectors.kv import KVStore
-from nerwin.vectors.sniff import compression, sniff_format
+from nerwin.vectors.sniff import sniff_format
 from nerwin.vectors.stream import BinStore, TextStore
 
 FORMATS = ("kv", "word2vec-bin", "word2vec-text", "glove")

@@ -1,70 +1,17 @@
 """Telling a vectors file's format from its first bytes, not its extension, and opening it:
-gzip, bzip2 and xz files are read as streams (fastText publishes its `cc.*.vec.gz` that way)."""
+gzip, bzip2 and xz files are read as streams (fastText publishes its `cc.*.vec.gz` that way;
+files.open_bytes)."""
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
-import zlib
 from pathlib import Path
-from typing import BinaryIO
 
 from nerwin.errors import NerwinError, refuse_utf16
+from nerwin.files import open_bytes
 
-COMPRESSED = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open}
 FASTTEXT_BIN = (793712314).to_bytes(4, "little")     # fastText's model magic number
 
 
-def compression(path: Path):
-    """The opener of a compressed file, or None."""
-    with open(path, "rb") as f:
-        magic = f.read(6)
-    return next((op for m, op in COMPRESSED.items() if magic.startswith(m)), None)
-
-
-class Decompressing:
-    """A compressed file read as a stream; a damaged stream is the file's error, not a crash."""
-
-    def __init__(self, f, path: Path, raw):
-        self.f, self.path, self.raw = f, path, raw     # raw: the file on disk, for how far through it is
-
-    def _do(self, fn, *args):
-        try:
-            return fn(*args)
-        except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:
-            raise NerwinError(f"cannot decompress ({e})", self.path) from None
-
-    def consumed(self) -> int:
-        """The compressed bytes read so far: how far through the file on disk the stream is."""
-        return self.raw.tell()
-
-    def read(self, n: int = -1) -> bytes:
-        return self._do(self.f.read, n)
-
-    def readline(self, n: int = -1) -> bytes:
-        return self._do(self.f.readline, n)
-
-    def __iter__(self):
-        while line := self.readline():
-            yield line
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.f.close()
-        self.raw.close()
-
-
-def open_vectors(path: Path) -> BinaryIO:
-    """The file's bytes, decompressed as they are read when it is compressed."""
-    op = compression(path)
-    try:
-        raw = open(path, "rb", buffering=1 << 20)
-    except OSError as e:
-        raise NerwinError(f"cannot open ({e.strerror or e})", path) from None
-    return Decompressing(op(raw, "rb"), path, raw) if op is not None else raw
-
+open_vectors = open_bytes          # its name here: the vectors' readers open files through it
 
 
 def _looks_like_text(sample: bytes) -> bool:

@@ -15,10 +15,11 @@ from typing import Iterable
 import numpy as np
 
 from nerwin.errors import NerwinError
+from nerwin.files import compression
 from nerwin.progress import ProgressLine
 from nerwin.vectors.index import HashIndex, cache_dir, word_hash, write_dir_atomically
 from nerwin.vectors.plain import decompressed_copy, existing_copy
-from nerwin.vectors.sniff import SEPARATORS, UTF8_BOM, compression, header, open_vectors
+from nerwin.vectors.sniff import SEPARATORS, UTF8_BOM, header, open_vectors
 
 MAX_DIM = 100_000
 MAX_WORD = 10_000  # bytes: a longer "word" means the header's dimension is wrong
