@@ -42,11 +42,11 @@ MODEL = Path("model")
 MAX_ERRORS = 25
 
 # options shared by several commands, declared once
-Vectors = Annotated[Optional[str], typer.Option(metavar="<path>", help="Vectors file (.bin, .txt, .vec, .kv, or .gz/.bz2 "
+Vectors = Annotated[Optional[str], typer.Option(metavar="<path>", help="Vectors file (.bin, .txt, .vec, .kv, or .gz/.bz2/.xz "
                                                      "of the text ones); default: GloVe 6B 50d, or for a model, the "
                                                      "source it was trained with.")]
 NewVectors = Annotated[Optional[str], typer.Option("--vectors", metavar="<path>", help="Vectors file (.bin, .txt, .vec, "
-                                                   ".kv, or .gz/.bz2 of the text ones); default: GloVe 6B 50d.")]
+                                                   ".kv, or .gz/.bz2/.xz of the text ones); default: GloVe 6B 50d.")]
 VectorsFormat = Annotated[Optional[str], typer.Option(metavar="[kv|word2vec-bin|word2vec-text|glove]",
                                                       help="Read the vectors as this format instead of telling it "
                                                            "from the file's first bytes.")]
