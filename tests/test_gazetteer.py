@@ -188,3 +188,19 @@ def test_a_saved_list_is_checked_as_the_reader_writes_entries():
         v = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 5))) for _ in range(rng.randint(1, 3))]
         assert well_formed(v) == all(e.strip() and " ".join(e.split()) == e for e in v), v
     assert not well_formed([]) and not well_formed("New York") and not well_formed(["Paris", 3])
+
+
+def test_a_compressed_list_reads_as_its_plain_text_and_a_damaged_one_names_its_line(tmp_path):
+    import gzip
+    import lzma
+    text = "\n".join(["Paris", "New  York", "Lima\r", "Buenos Aires"] + [f"Town {i}" for i in range(30000)]) + "\n"
+    plain, packed, xz = tmp_path / "g.txt", tmp_path / "g.txt.gz", tmp_path / "g.xz"
+    plain.write_text(text, encoding="utf-8")
+    packed.write_bytes(gzip.compress(text.encode()))
+    xz.write_bytes(lzma.compress(text.encode()))
+    assert read_list(packed) == read_list(xz) == read_list(plain)
+    assert read_list(plain)[:4] == ["Paris", "New York", "Lima", "Buenos Aires"]
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(packed.read_bytes()[:len(packed.read_bytes()) // 2])
+    with pytest.raises(NerwinError, match=r"cut\.gz:\d+: cannot read \(Compressed file ended"):
+        read_list(cut)

@@ -10,10 +10,12 @@ regex per entry.
 """
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 from nerwin.errors import NerwinError, refuse_utf16
+from nerwin.files import DAMAGED, compression
 from nerwin.text.windows import composed
 
 MAX_ENTRIES = 1_000_000      # entries over all lists: a bounded refusal, not a bounded hang
@@ -37,6 +39,14 @@ def parse_spec(spec: str) -> tuple[str, Path]:
     return t.strip(), Path(f.strip())
 
 
+def readline(f, n: int, path: Path, line: int) -> bytes:
+    """f.readline(n)'s bytes; a damaged compressed file is its error."""
+    try:
+        return f.readline(n).encode("latin-1")
+    except DAMAGED as e:
+        raise NerwinError(f"cannot read ({getattr(e, 'strerror', None) or e})", path, line) from None
+
+
 def read_list(path: Path, budget: int = MAX_ENTRIES) -> list[str]:
     """The entries of one list, each its tokens joined by one space; errors name the file and line."""
     p = Path(path)
@@ -46,8 +56,12 @@ def read_list(path: Path, budget: int = MAX_ENTRIES) -> list[str]:
     out, seen = [], set()
     # latin-1 gives back every byte as it is (UTF-8 is decoded per line, to name a bad one), and
     # text mode ends a line at LF, CR or CRLF, as the corpus reader does; never more than a line's bound
-    with open(p, encoding="latin-1", newline=None) as f:
-        for i, raw in enumerate(iter(lambda: f.readline(LINE_BYTES).encode("latin-1"), b""), 1):
+    op = compression(p)                  # gzip, bzip2 or xz: decompressed as it is read
+    with io.TextIOWrapper(op(p, "rb"), encoding="latin-1", newline=None) if op else \
+            open(p, encoding="latin-1", newline=None) as f:
+        i = 0
+        while raw := readline(f, LINE_BYTES, p, i + 1):
+            i += 1
             if i == 1:
                 refuse_utf16(raw, p)
             if len(raw) == LINE_BYTES and not raw.endswith(b"\n"):
