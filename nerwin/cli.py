@@ -19,7 +19,7 @@ from nerwin.model.checkpoint import load_history
 from nerwin.apply.predict import output_paths, predict as run_predict, predict_files
 from nerwin.apply.tagger import Tagger
 from nerwin.errors import Interrupted, NerwinError, SettingError, ctrl_c, plural
-from nerwin.files import atomic_write, check_outputs
+from nerwin.files import PACKERS, atomic_write, check_outputs, plain_name
 from nerwin.settings import FIELDS, Settings, bounds, kind
 from nerwin.text.corpus import read_conll
 from nerwin.text.docbin import conll_text, jsonl_text, write_docbin
@@ -326,21 +326,24 @@ def graph(
 def convert(
     input_file: Annotated[Path, typer.Argument(metavar="INPUT", help="A CoNLL file, a .spacy DocBin or spaCy's .jsonl.")],
     output_file: Annotated[Path, typer.Argument(metavar="OUTPUT", help="A .spacy DocBin, spaCy's .jsonl, or any other "
-                                                "name for CoNLL.")],
+                                                "name for CoNLL; .gz, .bz2 or .xz after it compresses it.")],
 ):
     """Convert training data between CoNLL and spaCy's formats (needs spaCy: pip install
     'nerwin[spacy]'); entities are IOB2 spans either way, so a round trip keeps every token and tag."""
     writable(output_file, "OUTPUT")
     check_outputs([input_file], [(output_file, "OUTPUT")])
+    pack = PACKERS.get(output_file.suffix)             # out.conll.gz: written compressed
+    kind = output_file.with_suffix("").name if pack else output_file.name
+    if kind.endswith(".spacy") and pack:
+        raise NerwinError("a DocBin is compressed already; name it .spacy", output_file)
     sents = read_conll(input_file)
-    if str(output_file).endswith(".spacy"):
-        if str(input_file).endswith(".spacy"):
+    if kind.endswith(".spacy"):
+        if plain_name(input_file).name.endswith(".spacy"):
             raise NerwinError("is a DocBin already; give a CoNLL file to convert to .spacy", input_file)
         write_docbin(sents, output_file, input_file)
-    elif str(output_file).endswith(".jsonl"):
-        write_output(jsonl_text(sents, input_file).encode("utf-8"), output_file)
     else:
-        write_output(conll_text(sents, input_file).encode("utf-8"), output_file)
+        text = jsonl_text(sents, input_file) if kind.endswith(".jsonl") else conll_text(sents, input_file)
+        write_output((pack or bytes)(text.encode("utf-8")), output_file)
     entities = sum(len(spans(x.tags or [])) for x in sents)
     if not entities:
         print(f"nerwin: warning: {input_file}: no entities in it; every tag of {output_file} is O", file=sys.stderr)

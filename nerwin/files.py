@@ -167,7 +167,7 @@ class AtomicOutput:
         return False
 
 
-SUFFIXES = (".gz", ".bz2", ".xz")
+PACKERS = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}    # by an output's name
 DAMAGED = (OSError, EOFError, lzma.LZMAError, zlib.error)    # what a damaged stream raises as it is read
 
 
@@ -222,6 +222,11 @@ class Decompressing:
     def __exit__(self, *exc):
         self.f.close()
         self.raw.close()
+
+
+def plain_name(p: Path) -> Path:
+    """a.txt.gz -> a.txt, for a file that is compressed; what its name says of what it holds."""
+    return p.with_suffix("") if p.suffix in PACKERS and compression(p) is not None else p
 
 
 def open_bytes(path: Path) -> BinaryIO:

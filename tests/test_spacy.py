@@ -220,3 +220,25 @@ def test_a_docbin_that_would_fill_memory_or_a_binary_jsonl_is_refused(tmp_path, 
     (tmp_path / "b.jsonl").write_bytes(b'{"text": "Rome", "spans": []}\n{"text": "a\0b"}\n')
     with pytest.raises(NerwinError, match="b.jsonl:2: binary data"):
         read_conll(tmp_path / "b.jsonl")
+
+
+def test_convert_reads_and_writes_compressed_files_by_name(tmp_path):
+    import bz2
+    import gzip
+    import lzma
+    src = corpus("wnut17", "dev")
+    assert run("convert", src, tmp_path / "plain.jsonl").returncode == 0
+    r = run("convert", src, tmp_path / "d.jsonl.gz")
+    assert r.returncode == 0, r.stderr
+    assert gzip.decompress((tmp_path / "d.jsonl.gz").read_bytes()) == (tmp_path / "plain.jsonl").read_bytes()
+    assert run("convert", tmp_path / "d.jsonl.gz", tmp_path / "back.conll.xz").returncode == 0   # read as JSONL
+    back = lzma.decompress((tmp_path / "back.conll.xz").read_bytes()).decode("utf-8")
+    assert [(s.tokens, s.tags) for s in read_conll(src)] == \
+        [(s.tokens, s.tags) for s in read_conll(tmp_path / "back.conll.xz")]
+    assert back.count("\n\n") == len(read_conll(src))
+    assert run("convert", tmp_path / "d.jsonl.gz", tmp_path / "x.spacy").returncode == 0
+    assert run("convert", tmp_path / "x.spacy", tmp_path / "x.jsonl.bz2").returncode == 0
+    assert bz2.decompress((tmp_path / "x.jsonl.bz2").read_bytes()) == (tmp_path / "plain.jsonl").read_bytes()
+    r = run("convert", src, tmp_path / "y.spacy.gz")
+    assert_clean_error(r, "y.spacy.gz: a DocBin is compressed already; name it .spacy")
+    assert not (tmp_path / "y.spacy.gz").exists()

@@ -23,8 +23,7 @@ from typing import BinaryIO, Callable, Iterator
 from nerwin.apply.doc import Doc
 from nerwin.apply.tagger import Tagger, check_confidence
 from nerwin.errors import NerwinError, SettingError, check_type, plural, refuse_utf16
-from nerwin.files import (SUFFIXES, AtomicOutput, Decompressing, check_outputs, compressed, compression, output_folder,
-                          same_as_input)
+from nerwin.files import AtomicOutput, Decompressing, check_outputs, compressed, output_folder, plain_name, same_as_input
 from nerwin.progress import ProgressLine
 from nerwin.text.corpus import BATCH, DOCSTART, Comment, chunks, iter_conll, replace_bad_bytes
 
@@ -215,11 +214,6 @@ def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format
     if n == 0:
         raise NerwinError("empty input: no lines to label; give one sentence a line", name)
     return n
-
-
-def plain_name(p: Path) -> Path:
-    """a.txt.gz -> a.txt, for a file that is compressed."""
-    return p.with_suffix("") if p.suffix in SUFFIXES and compression(p) is not None else p
 
 
 def output_paths(files: list[str], out_dir, output_format: str) -> list[Path]:

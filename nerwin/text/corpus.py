@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
 from nerwin.errors import NerwinError, refuse_utf16
-from nerwin.files import DAMAGED, compressed, compression
+from nerwin.files import DAMAGED, compressed, compression, plain_name
 from nerwin.text.schemes import breaks_line, parse, types
 
 BATCH = 2000      # sentences per chunk: memory is bounded by this, not by the input
@@ -225,9 +225,10 @@ MAX_TYPES = 100      # OntoNotes has 18; hundreds of "types" are the words of a 
 
 def read_conll(path: str | Path) -> list[Sentence]:
     """A CoNLL file's sentences; a `.spacy` DocBin or spaCy's `.jsonl` is read as spaCy writes it."""
-    if str(path).endswith((".spacy", ".jsonl")):
+    name = str(plain_name(Path(path))) if Path(path).is_file() else str(path)      # a.jsonl.gz is JSONL
+    if name.endswith((".spacy", ".jsonl")):
         from nerwin.text.docbin import read_docbin, read_spacy_jsonl     # docbin reads corpus's Sentence
-        sents = read_docbin(path) if str(path).endswith(".spacy") else read_spacy_jsonl(path)
+        sents = read_docbin(path) if name.endswith(".spacy") else read_spacy_jsonl(path)
     else:
         sents = list(iter_conll(path))
     if not sents:
