@@ -283,3 +283,39 @@ def test_a_text_file_that_starts_like_bzip2_is_text(tmp_path):
     f = tmp_path / "bzh.conll"
     f.write_text("BZh9\tO\nParis\tB-LOC\n")            # bzip2's first four bytes, but text
     assert read_conll(f)[0].tokens == ["BZh9", "Paris"]
+
+
+def hf_records(sents, tags=lambda s: s.tags) -> str:
+    return "".join(json.dumps({"id": str(k), "tokens": s.tokens, "ner_tags": tags(s)}) + "\n" for k, s in enumerate(sents))
+
+
+def test_hugging_face_token_classification_jsonl_reads_as_its_conll_without_spacy(tmp_path, loc_model):
+    import subprocess
+    import sys
+    src = corpus("btc", "dev")                    # an empty token too, which no spaCy Doc could hold
+    gold = read_conll(src)
+    f = tmp_path / "dev.jsonl"
+    f.write_text(hf_records(gold), encoding="utf-8")
+    code = ("import sys, json; sys.modules['spacy'] = None; from nerwin.text.corpus import read_conll; "
+            "print(json.dumps([[s.tokens, s.tags, s.line] for s in read_conll(sys.argv[1])]))")
+    r = subprocess.run([sys.executable, "-c", code, str(f)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [[s.tokens, s.tags, k] for k, s in enumerate(gold, 1)]
+    ev = run("evaluate", f, "--model", loc_model, "--json")                  # evaluate reads .jsonl gold too
+    assert ev.returncode == 0, ev.stderr
+    assert json.loads(ev.stdout) == json.loads(run("evaluate", src, "--model", loc_model, "--json").stdout)
+
+
+@pytest.mark.parametrize("record, says", [
+    ({"tokens": ["EU", "rejects"], "ner_tags": [3, 0]}, "the ner_tags are numbers, the ids of a Hugging Face"),
+    ({"tokens": ["EU", "rejects"], "ner_tags": ["B-ORG"]}, "1 ner_tags for 2 tokens"),
+    ({"tokens": ["EU", "rejects"], "tags": ["B-ORG", "X-Y"]}, "tag 2: unknown tag 'X-Y'"),
+    ({"tokens": ["EU", 7], "ner_tags": ["B-ORG", "O"]}, '"tokens" must be a list of strings'),
+    ({"tokens": ["EU"], "ner_tags": ["B-OR\nG"]}, "tag 1 is 'B-OR\\nG'"),
+])
+def test_a_bad_hugging_face_record_names_its_line(tmp_path, record, says):
+    f = tmp_path / "train.jsonl"
+    f.write_text(hf_records(read_conll(corpus("wnut17", "dev"))[:2]) + json.dumps(record) + "\n")
+    with pytest.raises(NerwinError) as e:
+        read_conll(f)
+    assert str(e.value).startswith(f"{f}:3: ") and says in str(e.value), str(e.value)

@@ -7,7 +7,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from nerwin.errors import NerwinError, NerwinTypeError
-from nerwin.text.corpus import Sentence, chunks, entity_types, iter_conll, resolve_target
+from nerwin.text.corpus import Sentence, chunks, entity_types, iter_conll, read_conll, resolve_target, spacy_format
 from nerwin.text.metrics import (calibration, calibration_bins, calibration_of, entity_counts, entity_scores,
                                  precision_recall, token_counts, token_scores)
 from nerwin.text.schemes import spans
@@ -37,7 +37,7 @@ def evaluate(tagger, gold: str | Path | Iterable[Sentence], calibrate: bool = Tr
     with each sentence and its Doc, in order (the report reads them instead of tagging again).
     source: the file sentences came from, for errors to name."""
     if isinstance(gold, (str, Path)):
-        path, sents = gold, iter_conll(gold)
+        path, sents = gold, read_conll(gold) if spacy_format(gold) else iter_conll(gold)    # CoNLL streams
     elif isinstance(gold, Iterable) and not isinstance(gold, (bytes, dict)):
         path, sents = source or "gold sentences", gold
     else:

@@ -223,12 +223,17 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
 MAX_TYPES = 100      # OntoNotes has 18; hundreds of "types" are the words of a text file
 
 
+def spacy_format(path: str | Path) -> bool:
+    """Whether the file is a `.spacy` DocBin or a `.jsonl` (a.jsonl.gz too), by its name."""
+    return (plain_name(Path(path)) if Path(path).is_file() else Path(path)).suffix in (".spacy", ".jsonl")
+
+
 def read_conll(path: str | Path) -> list[Sentence]:
-    """A CoNLL file's sentences; a `.spacy` DocBin or spaCy's `.jsonl` is read as spaCy writes it."""
-    name = str(plain_name(Path(path))) if Path(path).is_file() else str(path)      # a.jsonl.gz is JSONL
-    if name.endswith((".spacy", ".jsonl")):
+    """A CoNLL file's sentences; a `.spacy` DocBin or a `.jsonl` is read as spaCy (or Hugging
+    Face datasets, docbin.tagged_tokens) writes it."""
+    if spacy_format(path):
         from nerwin.text.docbin import read_docbin, read_spacy_jsonl     # docbin reads corpus's Sentence
-        sents = read_docbin(path) if name.endswith(".spacy") else read_spacy_jsonl(path)
+        sents = read_docbin(path) if plain_name(Path(path)).suffix == ".spacy" else read_spacy_jsonl(path)
     else:
         sents = list(iter_conll(path))
     if not sents:

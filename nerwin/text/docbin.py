@@ -10,7 +10,7 @@ from pathlib import Path
 
 from nerwin.errors import NerwinError
 from nerwin.text.corpus import Sentence, bounded_lines, open_text
-from nerwin.text.schemes import breaks_line, spans
+from nerwin.text.schemes import breaks_line, parse, spans
 
 MAX_DOCBIN = 1 << 30       # bytes a DocBin may decompress to (BTC train: about 5 MB)
 
@@ -73,18 +73,46 @@ def bad_label(label) -> bool:
 OTHER_ANNOTATIONS = ("entities", "ents", "label", "labels", "annotations")
 
 
+def tagged_tokens(r: dict, path, line: int) -> Sentence:
+    """Hugging Face datasets' token classification record, {"tokens": [...], "ner_tags": [...]}
+    (or "tags"), with the tags as their names."""
+    key = "ner_tags" if "ner_tags" in r else "tags"
+    toks, tags = r["tokens"], r[key]
+    if not (isinstance(toks, list) and all(isinstance(t, str) for t in toks)):
+        raise NerwinError('"tokens" must be a list of strings', path, line)
+    if not isinstance(tags, list) or len(tags) != len(toks):
+        raise NerwinError(f'{len(tags) if isinstance(tags, list) else "no list of"} {key} for {len(toks)} tokens',
+                          path, line)
+    if any(isinstance(t, int) for t in tags):
+        raise NerwinError(f"the {key} are numbers, the ids of a Hugging Face dataset's labels; nerwin needs their "
+                          f"names: export them with the dataset's features['{key}'].feature.int2str, or as CoNLL",
+                          path, line)
+    for k, t in enumerate(tags, 1):
+        if not isinstance(t, str) or breaks_line(t):
+            raise NerwinError(f"tag {k} is {t!r}; a tag is a string without tabs or line breaks", path, line)
+        try:
+            parse(t)
+        except ValueError as e:
+            raise NerwinError(f"tag {k}: {e}", path, line) from None
+    return Sentence(toks, tags, line)
+
+
 def read_spacy_jsonl(path) -> list[Sentence]:
     """spaCy's JSONL of annotated examples: {"text", "spans": [{"start", "end", "label"}]} or
     {"tokens": [{"text"}...] (or plain strings), "spans": [{"token_start", "token_end", "label"}]},
-    one a line."""
-    sp = spacy()
-    nlp, out = sp.blank("xx"), []
+    one a line; or Hugging Face datasets' {"tokens", "ner_tags"} with the tags' names (which needs
+    no spaCy)."""
+    nlp, out = None, []
     with open_text(path) as f:
         for i, line in enumerate(bounded_lines(f, path), 1):
             if not line.strip():
                 continue
             try:
                 r = json.loads(line)
+                if isinstance(r, dict) and "tokens" in r and "spans" not in r and ("ner_tags" in r or "tags" in r):
+                    out.append(tagged_tokens(r, path, i))
+                    continue
+                nlp = nlp or spacy().blank("xx")
                 other = next((k for k in OTHER_ANNOTATIONS if k in r), None) if isinstance(r, dict) else None
                 if other and "spans" not in r:
                     raise NerwinError(f"its entities are under {other!r}, which nerwin does not read; spaCy's "
