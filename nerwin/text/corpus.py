@@ -180,8 +180,8 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
         if not seen:
             seen = True
             if need_tags and is_json(line):        # gold files; predict's input sniffs its own
-                raise NerwinError("is JSON, not CoNLL (a token and its tag a line); nerwin reads spaCy's JSONL "
-                                  "from a file named .jsonl, one example a line", path, n)
+                raise NerwinError("is JSON, not CoNLL (a token and its tag a line); nerwin reads spaCy's and Hugging "
+                                  "Face's JSONL from a file named .jsonl, one example a line", path, n)
             if need_tags and header(line):
                 continue
         if line[0] == "#" and comment(line):
