@@ -242,3 +242,11 @@ def test_convert_reads_and_writes_compressed_files_by_name(tmp_path):
     r = run("convert", src, tmp_path / "y.spacy.gz")
     assert_clean_error(r, "y.spacy.gz: a DocBin is compressed already; name it .spacy")
     assert not (tmp_path / "y.spacy.gz").exists()
+
+
+def test_an_empty_token_of_a_jsonl_record_is_named_by_the_records_line(tmp_path):
+    f = tmp_path / "hf.jsonl"
+    recs = [{"tokens": ["a", "b"], "ner_tags": ["O", "O"]}] * 2 + \
+        [{"tokens": ["Paris", "is", "", "x", "y"], "ner_tags": ["B-LOC", "O", "O", "O", "O"]}]
+    f.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert_clean_error(run("convert", f, tmp_path / "x.spacy"), f"{f}:3: token 3 of this sentence is empty")

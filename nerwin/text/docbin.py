@@ -9,7 +9,7 @@ from itertools import accumulate
 from pathlib import Path
 
 from nerwin.errors import NerwinError
-from nerwin.text.corpus import Sentence, bounded_lines, open_text
+from nerwin.text.corpus import Sentence, bounded_lines, open_text, spacy_format
 from nerwin.text.schemes import breaks_line, parse, spans
 
 MAX_DOCBIN = 1 << 30       # bytes a DocBin may decompress to (BTC train: about 5 MB)
@@ -167,12 +167,15 @@ def write_docbin(sents: list[Sentence], path, source=None) -> None:
 
 
 def spacy_tokens(sents: list[Sentence], source) -> None:
-    """An error naming the line of the first token a spaCy Doc cannot hold: empty or blank."""
+    """An error naming the line of the first token a spaCy Doc cannot hold: empty or blank. A
+    JSONL sentence is one line; a CoNLL one has a line per token."""
+    per_token = source is None or not spacy_format(source)
     for s in sents:
         for k, t in enumerate(s.tokens):
             if not t or t.isspace():
                 raise NerwinError(f"token {k + 1} of this sentence is {'empty' if not t else 'blank'}; a spaCy Doc "
-                                  "cannot hold it (give it a character, or drop the line)", source, s.line + k)
+                                  "cannot hold it (give it a character, or drop the line)", source,
+                                  s.line + k * per_token)
 
 
 def jsonl_text(sents: list[Sentence], source=None) -> str:
