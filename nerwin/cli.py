@@ -42,9 +42,9 @@ MODEL = Path("model")
 MAX_ERRORS = 25
 
 # options shared by several commands, declared once
-Vectors = Annotated[Optional[str], typer.Option(metavar="<path>", help="Vectors file (.bin, .txt, .vec, .kv, or .gz/.bz2/.xz "
-                                                     "of the text ones); default: GloVe 6B 50d, or for a model, the "
-                                                     "source it was trained with.")]
+Vectors = Annotated[Optional[str], typer.Option(metavar="<path>", help="Vectors file (.bin, .txt, .vec, .kv, or "
+                                                     ".gz/.bz2/.xz of the text ones); default: GloVe 6B 50d, or for a "
+                                                     "model, the source it was trained with.")]
 NewVectors = Annotated[Optional[str], typer.Option("--vectors", metavar="<path>", help="Vectors file (.bin, .txt, .vec, "
                                                    ".kv, or .gz/.bz2/.xz of the text ones); default: GloVe 6B 50d.")]
 VectorsFormat = Annotated[Optional[str], typer.Option(metavar="[kv|word2vec-bin|word2vec-text|glove]",
@@ -347,7 +347,8 @@ def convert(
     entities = sum(len(spans(x.tags or [])) for x in sents)
     if not entities:
         print(f"nerwin: warning: {input_file}: no entities in it; every tag of {output_file} is O", file=sys.stderr)
-    print(f"convert: {plural(len(sents), 'sentence')}, {plural(entities, 'entity', 'entities')} into {output_file}", file=sys.stderr)
+    print(f"convert: {plural(len(sents), 'sentence')}, {plural(entities, 'entity', 'entities')} into {output_file}",
+          file=sys.stderr)
 
 
 @app.command(short_help="An offline HTML page of what the model learned on a gold file.")

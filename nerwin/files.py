@@ -179,7 +179,7 @@ def compressed(magic: bytes):
         return gzip.open
     if magic.startswith(b"\xfd7zXZ\x00"):
         return lzma.open
-    if magic[:3] == b"BZh" and magic[3:4] in b"123456789" and magic[3:4] and magic[4:6] in (b"1A", b"\x17r"):
+    if magic[:3] == b"BZh" and len(magic) >= 6 and magic[3] in b"123456789" and magic[4:6] in (b"1A", b"\x17r"):
         return bz2.open
     return None
 

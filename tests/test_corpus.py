@@ -286,7 +286,8 @@ def test_a_text_file_that_starts_like_bzip2_is_text(tmp_path):
 
 
 def hf_records(sents, tags=lambda s: s.tags) -> str:
-    return "".join(json.dumps({"id": str(k), "tokens": s.tokens, "ner_tags": tags(s)}) + "\n" for k, s in enumerate(sents))
+    return "".join(json.dumps({"id": str(k), "tokens": s.tokens, "ner_tags": tags(s)}) + "\n"
+                   for k, s in enumerate(sents))
 
 
 def test_hugging_face_token_classification_jsonl_reads_as_its_conll_without_spacy(tmp_path, loc_model):

@@ -23,7 +23,8 @@ from typing import BinaryIO, Callable, Iterator
 from nerwin.apply.doc import Doc
 from nerwin.apply.tagger import Tagger, check_confidence
 from nerwin.errors import NerwinError, SettingError, check_type, plural, refuse_utf16
-from nerwin.files import AtomicOutput, Decompressing, check_outputs, compressed, output_folder, plain_name, same_as_input
+from nerwin.files import (AtomicOutput, Decompressing, check_outputs, compressed, output_folder, plain_name,
+                          same_as_input)
 from nerwin.progress import ProgressLine
 from nerwin.text.corpus import BATCH, DOCSTART, Comment, chunks, iter_conll, replace_bad_bytes
 
@@ -218,8 +219,9 @@ def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format
 
 def output_paths(files: list[str], out_dir, output_format: str) -> list[Path]:
     """out_dir/NAME for each input file, NAME its name (a compressed file's without .gz, .bz2 or
-    .xz) with the output format's suffix (a.txt -> a.conll or a.jsonl). Checked before anything is written: every input is a file,
-    no output is an input (by identity, whatever the paths say), and no two outputs are one file."""
+    .xz) with the output format's suffix (a.txt -> a.conll or a.jsonl). Checked before anything
+    is written: every input is a file, no output is an input (by identity, whatever the paths
+    say), and no two outputs are one file."""
     if output_format not in FORMATS["output"]:
         raise NerwinError(f"unknown --output-format {output_format!r}; choose {' or '.join(FORMATS['output'])}")
     out_dir = Path(out_dir)
