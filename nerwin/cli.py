@@ -42,11 +42,12 @@ MODEL = Path("model")
 MAX_ERRORS = 25
 
 # options shared by several commands, declared once
-Vectors = Annotated[Optional[str], typer.Option(metavar="<path>", help="Vectors file (.bin, .txt, .vec, .kv, or "
-                                                     ".gz/.bz2/.xz of the text ones); default: GloVe 6B 50d, or for a "
-                                                     "model, the source it was trained with.")]
-NewVectors = Annotated[Optional[str], typer.Option("--vectors", metavar="<path>", help="Vectors file (.bin, .txt, .vec, "
-                                                   ".kv, or .gz/.bz2/.xz of the text ones); default: GloVe 6B 50d.")]
+Vectors = Annotated[Optional[str], typer.Option(metavar="<path>", help="Vectors file (.bin, .txt, .vec or .kv; "
+                                                     "the first three also as .gz, .bz2 or .xz); default: GloVe 6B 50d, "
+                                                     "or for a model, the source it was trained with.")]
+NewVectors = Annotated[Optional[str], typer.Option("--vectors", metavar="<path>", help="Vectors file (.bin, .txt, .vec "
+                                                   "or .kv; the first three also as .gz, .bz2 or .xz); default: GloVe "
+                                                   "6B 50d.")]
 VectorsFormat = Annotated[Optional[str], typer.Option(metavar="[kv|word2vec-bin|word2vec-text|glove]",
                                                       help="Read the vectors as this format instead of telling it "
                                                            "from the file's first bytes.")]
@@ -149,7 +150,7 @@ def train(
     dev_file: Annotated[Optional[Path], typer.Option("--dev", help="Dev CoNLL file: picks the kept epoch.")] = None,
     test_file: Annotated[Optional[Path], typer.Option("--test", help="Also evaluate the kept model on this "
                                                       "file.")] = None,
-    vectors: Vectors = None,
+    vectors: NewVectors = None,
     vectors_format: VectorsFormat = None,
     vectors_limit: Annotated[Optional[int], typer.Option(help="Read only the first N rows of the vectors.")] = None,
     out: Annotated[Path, typer.Option(help="Model directory to write.")] = MODEL,
