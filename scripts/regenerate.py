@@ -23,6 +23,7 @@ SCRIPTS = [
     ("bench/cache_cost", [], "performance.md#cache-cost", "2 min"),
     ("bench/step_pieces", [], "performance.md#step-pieces", "1 min"),
     ("bench/bench_threads", [], "performance.md#threads", "1 min"),
+    ("bench/head_products", [], "performance.md#head-products", "1 min"),
     ("bench/two_speeds", [], "performance.md#two-speeds", "5 min"),
     ("bench/two_speeds", ["--target", "all", "--minutes", "3"], "performance.md#two-speeds-all", "3 min"),
     ("tools/thread_bits", [], "performance.md#thread-bits", "2 min"),
