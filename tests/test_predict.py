@@ -351,3 +351,28 @@ def test_a_damaged_or_piped_compressed_input_is_one_line(model, tmp_path):
     one.write_text("Paris .\n")
     r = run("predict", one, "--model", model, "--output-dir", tmp_path / "o1")
     assert r.returncode == 0 and "nerwin: 1 record from 1 file into" in r.stderr, r.stderr
+
+
+def test_predicts_output_reads_back_as_gold_corrected_or_not(model, tmp_path):
+    src = tmp_path / "in.conll"
+    src.write_text("".join("".join(f"{t}\tO\n" for t in s.tokens) + "\n"
+                           for s in read_conll(corpus("wikigold", "test"))[:150]), encoding="utf-8")
+    outs = {}
+    for fmt in ("conll", "jsonl"):
+        outs[fmt] = tmp_path / f"out.{fmt}"
+        r = run("predict", src, "--model", model, "--input-format", "conll", "--output-format", fmt)
+        assert r.returncode == 0, r.stderr
+        outs[fmt].write_text(r.stdout, encoding="utf-8")
+    labels = [json.loads(l)["labels"] for l in outs["jsonl"].read_text(encoding="utf-8").splitlines()]
+    for fmt, f in outs.items():                       # token, tag, probability; or predict's JSONL records
+        back = read_conll(f)
+        assert [s.tags for s in back] == labels, fmt
+        assert [s.tokens for s in back] == [s.tokens for s in read_conll(src)], fmt
+        ev = nerwin.load(model).evaluate(f, calibrate=False)
+        assert ev["f1"] == 1.0, (fmt, ev)
+    lines = outs["conll"].read_text(encoding="utf-8").splitlines()
+    k = next(i for i, l in enumerate(lines) if "\tB-" in l)
+    lines[k] = lines[k].split("\t")[0] + "\tO\t0.5"    # a correction by hand
+    fixed = tmp_path / "fixed.conll"
+    fixed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert nerwin.load(model).evaluate(fixed, calibrate=False)["precision"] < 1.0

@@ -1,4 +1,5 @@
-"""CoNLL in and out: the token is the first column, the tag the last.
+"""CoNLL in and out: the token is the first column, the tag the last (the one before it when the
+last is a probability, as predict writes them).
 
 Columns are split on tabs when the line has one (so a token may be empty, as in
 BTC's `\tO`), else on runs of spaces. A whitespace-only line ends a sentence and
@@ -149,6 +150,15 @@ def header(line: str) -> bool:
     return len(cols) >= 2 and cols[0].strip().lower() in HEADER_TOKENS and cols[-1].strip().lower() in HEADER_TAGS
 
 
+def probability(col: str) -> bool:
+    """A number from 0 to 1: the last column of predict's CoNLL output (token, tag, probability),
+    whose tag is then the column before it; no tag is a number."""
+    try:
+        return 0.0 <= float(col) <= 1.0
+    except ValueError:
+        return False
+
+
 def comment(line: str) -> bool:
     """A Comment's line; a token `#` in column one is still a token (`#<TAB>O`, `# O`: wikigold
     has them)."""
@@ -205,14 +215,15 @@ def iter_conll(path: str | Path, f: TextIO | None = None, need_tags: bool = True
                 raise NerwinError(f"one column ({cols[0][:40]!r}); expected `token<TAB>tag`"
                                   + ("; columns are split at tabs or spaces, not commas (a CSV file?)" if csv else ""),
                                   path, n)
+            tag = (cols[-2] if len(cols) >= 3 and probability(cols[-1]) else cols[-1]).strip()
             try:
-                _, typ = parse(cols[-1].strip())
+                _, typ = parse(tag)
             except ValueError as e:
                 raise NerwinError(str(e), path, n) from None
             if typ is not None and not any(c.isalpha() for c in typ):
-                raise NerwinError(f"tag {cols[-1].strip()[:40]!r} names no entity type; the last column must be "
+                raise NerwinError(f"tag {tag[:40]!r} names no entity type; the last column must be "
                                   "a tag such as O, B-PER or I-LOC (is this text rather than CoNLL?)", path, n)
-            tags.append(cols[-1].strip())
+            tags.append(tag)
         if not tokens:
             start = n
         tokens.append(cols[0].strip())

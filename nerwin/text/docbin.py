@@ -73,10 +73,14 @@ def bad_label(label) -> bool:
 OTHER_ANNOTATIONS = ("entities", "ents", "label", "labels", "annotations")
 
 
+TAG_KEYS = ("ner_tags", "tags", "labels")      # Hugging Face datasets', and predict's own JSONL
+
+
 def tagged_tokens(r: dict, path, line: int) -> Sentence:
-    """Hugging Face datasets' token classification record, {"tokens": [...], "ner_tags": [...]}
-    (or "tags"), with the tags as their names."""
-    key = "ner_tags" if "ner_tags" in r else "tags"
+    """A record of tokens and a tag each: Hugging Face datasets' token classification,
+    {"tokens": [...], "ner_tags": [...]} (or "tags"), with the tags as their names, or a record
+    of `nerwin predict --output-format jsonl` ("labels"), corrected by hand or not."""
+    key = next(k for k in TAG_KEYS if k in r)
     toks, tags = r["tokens"], r[key]
     if not (isinstance(toks, list) and all(isinstance(t, str) for t in toks)):
         raise NerwinError('"tokens" must be a list of strings', path, line)
@@ -100,8 +104,8 @@ def tagged_tokens(r: dict, path, line: int) -> Sentence:
 def read_spacy_jsonl(path) -> list[Sentence]:
     """spaCy's JSONL of annotated examples: {"text", "spans": [{"start", "end", "label"}]} or
     {"tokens": [{"text"}...] (or plain strings), "spans": [{"token_start", "token_end", "label"}]},
-    one a line; or Hugging Face datasets' {"tokens", "ner_tags"} with the tags' names (which needs
-    no spaCy)."""
+    one a line; or tokens and their tags (tagged_tokens: Hugging Face datasets', predict's), which
+    need no spaCy."""
     nlp, out = None, []
     with open_text(path) as f:
         for i, line in enumerate(bounded_lines(f, path), 1):
@@ -109,7 +113,7 @@ def read_spacy_jsonl(path) -> list[Sentence]:
                 continue
             try:
                 r = json.loads(line)
-                if isinstance(r, dict) and "tokens" in r and "spans" not in r and ("ner_tags" in r or "tags" in r):
+                if isinstance(r, dict) and "tokens" in r and "spans" not in r and any(k in r for k in TAG_KEYS):
                     out.append(tagged_tokens(r, path, i))
                     continue
                 nlp = nlp or spacy().blank("xx")
