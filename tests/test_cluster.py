@@ -81,8 +81,10 @@ def test_a_compressed_file_is_tagged_on_a_cluster_as_predict_tags_it(model, text
     packed.write_bytes(lzma.compress(texts[0].read_bytes()))
     fake = tmp_path / "plain.gz"                      # a .gz name on a plain file
     fake.write_bytes(texts[0].read_bytes())
+    env = dict(os.environ)
     r = run("predict", packed, fake, "--model", model, "--dask", "local:2", "--output-dir", tmp_path / "out")
     assert r.returncode == 0, r.stderr
+    assert dict(os.environ) == env        # Dask's nanny set OPENBLAS_NUM_THREADS=1 here, for predict --workers to inherit
     one = run("predict", texts[0], "--model", model).stdout
     same_records((tmp_path / "out" / "btc.conll").read_text(encoding="utf-8"), one)
     same_records((tmp_path / "out" / "plain.conll").read_text(encoding="utf-8"), one)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import dask.bag as db
@@ -82,8 +84,8 @@ def connect(scheduler: str) -> Client:
         n = scheduler.removeprefix("local:")
         if not n.isdigit() or not 1 <= int(n) <= 256:
             raise NerwinError(f"--dask local:N needs N from 1 to 256, got {scheduler!r}")
-        # workers keep the BLAS thread count predict has: OpenBLAS rounds a GEMM differently with another
-        # count, and the outputs must be predict's to the digit
+        # one task at a time a worker; Dask's nanny gives each worker one BLAS thread, so a GEMM may round a
+        # last bit unlike predict's (a printed probability's last digit, as a partition's batches may)
         return Client(LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=None))
     try:
         return Client(scheduler, timeout=CONNECT_SECONDS)
@@ -94,13 +96,29 @@ def connect(scheduler: str) -> Client:
                           "tcp://HOST:PORT, or local:N for N local workers") from None
 
 
+@contextmanager
+def environ_kept():
+    """This process's environment as it was: Dask's nanny sets OPENBLAS_NUM_THREADS=1,
+    PYTHONHASHSEED and more in it to hand them to the workers it starts, and leaves them there,
+    where every process started later (predict's --workers) would inherit them."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for k in set(os.environ) - set(before):
+            del os.environ[k]
+        for k, v in before.items():
+            if os.environ.get(k) != v:
+                os.environ[k] = v
+
+
 def predict_files(tagger: Tagger, files: list[str], out_dir: Path, scheduler: str, output_format: str = "conll",
                   min_confidence: float | None = None, client: Client | None = None) -> int:
     """Tag every file on the cluster into out_dir, named as predict.output_paths names them (checked
     before anything is written); each output appears whole or not at all. Returns the records written."""
     check_confidence(min_confidence)
     outs = output_paths(files, out_dir, output_format)
-    with output_folder(out_dir, "--output-dir"):
+    with output_folder(out_dir, "--output-dir"), environ_kept():
         own = client is None
         client = client or connect(scheduler)
         try:
