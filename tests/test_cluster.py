@@ -125,8 +125,9 @@ def test_a_worker_killed_mid_run_is_retried_and_the_output_is_whole(model, texts
     big = tmp_path / "big.txt"
     big.write_text(texts[0].read_text(encoding="utf-8") * 10, encoding="utf-8")
     monkeypatch.setattr(cluster, "BLOCK", 16 << 10)                # about 130 tasks
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc, \
-            Client(lc) as client:
+    with cluster.environ_kept(), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc, \
+            Client(lc) as client:                                     # the nanny's environment left here
         pids = list(client.run(os.getpid).values())
         killer = threading.Timer(1.0, os.kill, (pids[0], signal.SIGKILL))
         killer.start()
