@@ -168,6 +168,8 @@ class AtomicOutput:
 
 
 PACKERS = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}    # by an output's name
+PIPED = ("is compressed (gzip, bzip2 or xz); give the file's name, or decompress it into the pipe "
+         "(zcat FILE | nerwin {})")                 # a file's own name is decompressed as it is read
 DAMAGED = (OSError, EOFError, lzma.LZMAError, zlib.error)    # what a damaged stream raises as it is read
 
 

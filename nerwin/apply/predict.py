@@ -23,7 +23,7 @@ from typing import BinaryIO, Callable, Iterator
 from nerwin.apply.doc import Doc
 from nerwin.apply.tagger import Tagger, check_confidence
 from nerwin.errors import NerwinError, SettingError, check_type, plural, refuse_utf16
-from nerwin.files import (AtomicOutput, Decompressing, check_outputs, compressed, output_folder, plain_name,
+from nerwin.files import (PIPED, AtomicOutput, Decompressing, check_outputs, compressed, output_folder, plain_name,
                           same_as_input)
 from nerwin.progress import ProgressLine
 from nerwin.text.corpus import BATCH, DOCSTART, Comment, chunks, iter_conll, replace_bad_bytes
@@ -85,8 +85,7 @@ def blocks(read: Callable[[], tuple[bytes, bool]], name: str) -> Iterator[list[t
         if n == 0 and not rest:
             refuse_utf16(data, name)
             if compressed(data[:6]):        # a pipe's: a file's is decompressed as it is read
-                raise NerwinError("is compressed (gzip, bzip2 or xz); give the file's name, or decompress it into "
-                                  "the pipe (zcat FILE | nerwin predict)", name)
+                raise NerwinError(PIPED.format("predict"), name)
         if b"\x00" in data:
             before = data[:data.index(b"\x00")]
             raise NerwinError("binary data (NUL byte); expected UTF-8 text", name, n + 1 + rest.count("\n")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
 from nerwin.errors import NerwinError, refuse_utf16
-from nerwin.files import DAMAGED, compressed, compression, plain_name
+from nerwin.files import DAMAGED, PIPED, compressed, compression, plain_name
 from nerwin.text.schemes import breaks_line, parse, types
 
 BATCH = 2000      # sentences per chunk: memory is bounded by this, not by the input
@@ -93,8 +93,7 @@ def bounded_lines(f, path) -> Iterator[str]:
         if n == 0 and e.start <= 1:
             refuse_utf16(e.object, path)
             if compressed(e.object[:6]):      # standard input: a file is decompressed as it is read
-                raise NerwinError("is compressed (gzip, bzip2 or xz); give the file's name, or decompress it into "
-                                  "the pipe (zcat FILE | nerwin ...)", path) from None
+                raise NerwinError(PIPED.format("..."), path) from None
         raise NerwinError(f"not valid UTF-8 near line {n + 1} (byte {e.start}); save the file as UTF-8",
                           path) from None
     except DAMAGED as e:

@@ -7,7 +7,8 @@ Needs ../shared/corpora/btc. bench_speed.py's set-up: binary LOC, GloVe 50d, w=2
 casing, window loss, Adam. Each turn runs, one after another: the three bare GEMMs of an epoch
 (numpy's BLAS threads), a nerwin epoch, a nerwin epoch with its pieces timed (a wrapper around
 each costs well under a microsecond), then a nerwin epoch and the bare GEMMs at one BLAS thread.
-The turns are split in two by their bare GEMMs' epoch (two means in one dimension); each
+The turns are split in two by their bare GEMMs' epoch (two means in one dimension), once turns
+whose bare GEMMs took over twice the median (a pause of the VM) are left out; each
 figure is the median over the turns of a group, each ratio the median of its turns' ratios.
 """
 import argparse
@@ -112,6 +113,9 @@ def main():
         turns.append(t)
         print({k: v for k, v in t.items() if k != "pieces"}, file=sys.stderr, flush=True)
     lost.append(pause_probe())
+    typical = statistics.median(t["gemm"] for t in turns)
+    paused = [t for t in turns if t["gemm"] > 2 * typical]     # a VM pause, not a spell: it would be a group alone
+    turns = [t for t in turns if t["gemm"] <= 2 * typical]
     cut = two_means([t["gemm"] for t in turns])
     groups = {"fast": [t for t in turns if t["gemm"] <= cut], "slow": [t for t in turns if t["gemm"] > cut]}
     if min(map(len, groups.values())) < 3 or (statistics.median(t["gemm"] for t in groups["slow"])
@@ -133,7 +137,9 @@ def main():
         rows.append(f"| µs a step: {label} | " + " | ".join(f"{med(c, lambda t: t['pieces'][label]):.0f}"
                                                              for c in cols) + " |")
     table = "\n".join(rows) + (
-        f"\n\n{len(turns)} turns in {a.minutes:g} minutes, split where the bare GEMMs' epoch is "
+        f"\n\n{len(turns)} turns in {a.minutes:g} minutes"
+        + (f" ({len(paused)} more left out, their bare GEMMs' epoch over twice the median: a pause)" if paused else "")
+        + ", split where the bare GEMMs' epoch is "
         f"{cut:.3f} s; each figure the median over a group's turns, each ratio the median of its turns' ratios. "
         f"The pause probe lost {lost[0]:.0%} of its wall time before and {lost[1]:.0%} after. "
         f"`python scripts/bench/two_speeds.py" + (" --target all" if a.target != "LOC" else "") + "`.")
