@@ -1,6 +1,6 @@
 """Training throughput: nerwin vs the same model in PyTorch, and vs its own bare GEMMs.
 
-Usage: python scripts/bench/bench_speed.py [--repeats 3] [--no-docs]
+Usage: python scripts/bench/bench_speed.py [--repeats 3] [--runs 1] [--no-docs]
 Needs ../shared/corpora/btc and torch==2.13.0 (`pip install -e '.[bench]'`); skips without them.
 Every model gets the same windows (BTC train, GloVe 6B 50d, w=2, H=100), the same initial
 weights, Adam (lr 1e-3), the same shuffles, batch sizes and threads. Only training epochs
@@ -21,6 +21,9 @@ user runs one or the other. The whole table runs twice, in child processes: with
 unset (threadpoolctl names the kernel numpy's OpenBLAS then runs). The sentence loss is
 timed against the window loss at the same words per batch, and a second window layer
 (`--layers 2`, whole sentences) against one layer and against both layers' six GEMMs.
+--runs R runs all of it R times, one after another, and writes the first run's tables and,
+beside them, each target's ratio over the R runs (range and median): this machine has fast
+and slow spells that outlast one run.
 """
 import argparse
 import json
@@ -225,6 +228,7 @@ def ratio(x: dict, a: str, b: str, i: int = 1) -> float:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=1, help="the whole table this many times; > 1 adds the ranges")
     ap.add_argument("--no-docs", action="store_true")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--worker", choices=("numpy", "torch"), help=argparse.SUPPRESS)
@@ -244,30 +248,53 @@ def main():
     except ImportError:
         print("skipped: torch is not installed (pip install -e '.[bench]', which takes torch==2.13.0)")
         return
-    runs = []
     settings = (False, True) if "OPENBLAS_CORETYPE" in os.environ or "OPENBLAS_L2_SIZE" in os.environ else (True,)
-    for unset in settings:                       # where neither is set, both runs would be the same
-        env = dict(os.environ)
-        if unset:
-            env.pop("OPENBLAS_CORETYPE", None)
-            env.pop("OPENBLAS_L2_SIZE", None)
-        out = subprocess.run([sys.executable, __file__, "--child", "--repeats", str(a.repeats)], env=env,
-                             check=True, stdout=subprocess.PIPE, text=True).stdout
-        runs.append(json.loads(out.strip().splitlines()[-1]))
+    all_runs = []
+    for k in range(a.runs):
+        all_runs.append([measure(unset, a.repeats) for unset in settings])   # neither set: one way
+        print(f"run {k + 1} of {a.runs} done", file=sys.stderr, flush=True)
+    table = tables(all_runs[0], a.repeats)
+    print(table)
+    ranges = range_table(all_runs, a.repeats) if a.runs > 1 else None
+    if ranges:
+        print("\n" + ranges)
+    if not a.no_docs:
+        replace_section("speed", table)
+        if ranges:
+            replace_section("speed-ranges", ranges)
+
+
+def measure(unset: bool, repeats: int) -> dict:
+    """The whole table once, in a child process, with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
+    as set here or unset."""
+    env = dict(os.environ)
+    if unset:
+        env.pop("OPENBLAS_CORETYPE", None)
+        env.pop("OPENBLAS_L2_SIZE", None)
+    out = subprocess.run([sys.executable, __file__, "--child", "--repeats", str(repeats)], env=env,
+                         check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def env_name(r: dict, ways: int) -> str:
+    if r["env"] != "unset":
+        return f"as set ({r['env']})"
+    return "unset" + ("" if ways > 1 else ", as this machine has it: neither it nor OPENBLAS_L2_SIZE is set here")
+
+
+def tables(runs: list, repeats: int) -> str:
+    """One run's tables, each way the BLAS ran."""
     lines = []
     for r in runs:
-        env = f"as set ({r['env']})" if r["env"] != "unset" else "unset" + (
-            "" if len(runs) > 1 else ", as this machine has it: neither it nor OPENBLAS_L2_SIZE is set here")
-        lines += [f"OPENBLAS_CORETYPE {env}: numpy's BLAS runs {r['kernel']}, {r['threads']} threads. "
+        lines += [f"OPENBLAS_CORETYPE {env_name(r, len(runs))}: numpy's BLAS runs {r['kernel']}, {r['threads']} threads. "
                   f"The pause probe lost {r['lost'][0]:.0%} of its wall time before the table and "
                   f"{r['lost'][1]:.0%} after it.", "",
                   "| target | batch | nerwin windows/s, whole epoch | PyTorch dense Adam | PyTorch sparse + SparseAdam | "
                   "nerwin ÷ faster PyTorch, whole epochs | same, by steps × median step | "
                   "nerwin epoch ÷ its bare GEMMs | numpy GEMMs ÷ PyTorch GEMMs |", "|---|---|---|---|---|---|---|---|---|"]
         for x in r["rows"]:
-            name = "binary LOC" if x["K"] == 1 else f"all ({x['K']} classes)"
             faster = min(("dense", "sparse"), key=lambda k: x[k][1])
-            lines.append(f"| {name} | {x['B']} | {x['N'] / x['nerwin'][1]:,.0f} | {x['N'] / x['dense'][1]:,.0f} | "
+            lines.append(f"| {model_name(x)} | {x['B']} | {x['N'] / x['nerwin'][1]:,.0f} | {x['N'] / x['dense'][1]:,.0f} | "
                          f"{x['N'] / x['sparse'][1]:,.0f} | **{ratio(x, faster, 'nerwin'):.2f}×** | "
                          f"{ratio(x, faster, 'nerwin', 0):.2f}× | {ratio(x, 'nerwin', 'gemm'):.2f}× | "
                          f"{ratio(x, 'gemm', 'torch_gemm'):.2f}× |")
@@ -289,12 +316,52 @@ def main():
                   "| two layers' epoch ÷ one layer's | " + " | ".join(f"{ratio(x, 'two', 'one'):.2f}×" for x in c) + " |",
                   ""]
     head = (f"BTC train ({runs[0]['rows'][0]['N']:,} windows), GloVe 50d, w=2, H=100, tanh, Adam, fine-tuned; "
-            f"whole epochs, wall clock, median of {a.repeats}, the set-ups taking turns, each ratio the median of its ratios within a turn (numba's one-time compile left out: a warm-up epoch runs first); numpy {runs[0]['numpy']}, torch {runs[0]['torch']} (CPU); "
+            f"whole epochs, wall clock, median of {repeats}, the set-ups taking turns, each ratio the median of its ratios within a turn (numba's one-time compile left out: a warm-up epoch runs first); numpy {runs[0]['numpy']}, torch {runs[0]['torch']} (CPU); "
             f"`python scripts/bench/bench_speed.py`.")
-    table = head + "\n\n" + "\n".join(lines).rstrip()
-    print(table)
-    if not a.no_docs:
-        replace_section("speed", table)
+    return head + "\n\n" + "\n".join(lines).rstrip()
+
+
+def model_name(x: dict) -> str:
+    return "binary LOC" if x["K"] == 1 else f"all ({x['K']} classes)"
+
+
+def range_table(all_runs: list, repeats: int) -> str:
+    """Each target's ratio in every run: its range and median, per model and way the BLAS ran."""
+    ways = len(all_runs[0])
+    cols = [(w, t) for w in range(ways) for t in ("LOC", "all")]
+
+    def cell(values: list) -> str:
+        return f"{min(values):.2f}–{max(values):.2f}× (median {statistics.median(values):.2f}×)"
+
+    def row_of(w: int, target: str, B: int, r: list) -> dict:
+        return next(x for x in r[w]["rows"] if x["target"] == target and x["B"] == B)
+
+    def faster(x: dict) -> str:
+        return min(("dense", "sparse"), key=lambda k: x[k][1])
+
+    measures = [
+        ("nerwin ÷ faster PyTorch, batch 16", lambda x: ratio(x, faster(x), "nerwin"), 16, ""),
+        ("nerwin ÷ faster PyTorch, batch 64", lambda x: ratio(x, faster(x), "nerwin"), 64, "≥ 2.5×"),
+        ("nerwin ÷ faster PyTorch, batch 2048", lambda x: ratio(x, faster(x), "nerwin"), 2048, "≥ 1.5×"),
+        ("epoch at batch 256 ÷ its bare GEMMs", lambda x: ratio(x, "nerwin", "gemm"), 256, "≤ 2×"),
+        ("epoch at batch 2048 ÷ its bare GEMMs", lambda x: ratio(x, "nerwin", "gemm"), 2048, ""),
+    ]
+    names = [f"{'binary LOC' if t == 'LOC' else 'all types'}, {env_name(all_runs[0][w], ways)}" for w, t in cols]
+    lines = [f"Each target over {len(all_runs)} runs of the script, one after another (the tables above are the "
+             f"first): the lowest and highest run, and their median. Whole epochs, wall clock, each run's "
+             f"ratio the median of {repeats} turns. `python scripts/bench/bench_speed.py --runs {len(all_runs)}`.", "",
+             "| whole epochs | " + " | ".join(names) + " | target |", "|---|" + "---|" * (len(cols) + 1)]
+    for label, f, B, target in measures:
+        lines.append(f"| {label} | " + " | ".join(cell([f(row_of(w, t, B, r)) for r in all_runs]) for w, t in cols)
+                     + f" | {target} |")
+    one = [cell([ratio(next(x for x in r[w]["context"] if x["B"] == 256), "two", "gemm_two") for r in all_runs])
+           if t == "LOC" else "" for w, t in cols]
+    lines.append("| `--layers 2` at batch 256 ÷ its six bare GEMMs | " + " | ".join(one) + " | |")
+    sent = [cell([ratio(x, "sentence", "window") for r in all_runs for x in r[w]["sentence"]]) if t == "all" else ""
+            for w, t in cols]
+    lines.append("| `--loss sentence` ÷ `--loss window`, same words per batch, batches 64–2048 | "
+                 + " | ".join(sent) + " | |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
