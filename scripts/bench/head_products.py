@@ -5,7 +5,9 @@ Usage: python scripts/bench/head_products.py [--calls 5000] [--no-docs]
 Shapes of bench_speed's all-types model: h (256, 100), V (7, 100), s̄ (256, 7), float32, in
 cache. s = hVᵀ + c, V̄ = s̄ᵀh, h̄ = s̄V. Each loop adds in a fixed order (s: over H for each
 entry, K entries side by side; V̄: row after row of the batch; h̄: class after class), so LLVM
-may vectorize only across independent entries. The table runs in two child processes: with
+may vectorize only across independent entries. One more row gives s with Vᵀ copied to a
+contiguous array first, which sends numpy to another BLAS path (another order of additions,
+so other bits): what storing V transposed would buy. The table runs in two child processes: with
 this machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as set, and with both unset. Each figure is
 the median of --calls calls, taken in blocks of 100 that alternate BLAS and loop.
 """
@@ -82,6 +84,15 @@ def measure(calls: int) -> dict:
                     f()
                     times[which].append(time.perf_counter() - t)
         out[name] = {k: statistics.median(v) * 1e6 for k, v in times.items()}
+    contiguous = lambda: h @ np.ascontiguousarray(V.T) + c     # noqa: E731
+    times = []
+    for _ in range(calls // 100):
+        for _ in range(100):
+            t = time.perf_counter()
+            contiguous()
+            times.append(time.perf_counter() - t)
+    out["contiguous"] = {"blas": statistics.median(times) * 1e6,
+                         "same bits": bool(np.array_equal(contiguous(), h @ V.T + c))}
     blas = [i for i in threadpool_info() if i["user_api"] == "blas"][0]
     return {"kernel": f"{blas['internal_api']} {blas.get('architecture', '?')}", "times": out}
 
@@ -101,7 +112,7 @@ def main():
         r = subprocess.run([sys.executable, __file__, "--child", "--calls", str(a.calls)], env=env,
                            capture_output=True, text=True, check=True)
         runs.append(json.loads(r.stdout))
-    names = list(runs[0]["times"])
+    names = [n for n in runs[0]["times"] if n != "contiguous"]
     lines = [f"| batch {B}, K = {K}, µs a call | {runs[0]['kernel']} | loop | {runs[1]['kernel']} | loop |",
              "|---|---|---|---|---|"]
     for n in names:
@@ -109,6 +120,10 @@ def main():
         lines.append(f"| {n} | {a0['blas']:.1f} | {a0['loop']:.1f} | {a1['blas']:.1f} | {a1['loop']:.1f} |")
     tot = [sum(r["times"][n][w] for n in names) for r in runs for w in ("blas", "loop")]
     lines.append(f"| all three | {tot[0]:.1f} | {tot[1]:.1f} | {tot[2]:.1f} | {tot[3]:.1f} |")
+    c0, c1 = runs[0]["times"]["contiguous"], runs[1]["times"]["contiguous"]
+    bits = lambda c: "the same bits" if c["same bits"] else "other bits"    # noqa: E731
+    lines.append(f"| s = hVᵀ + c, Vᵀ copied contiguous first | {c0['blas']:.1f} ({bits(c0)}) | | "
+                 f"{c1['blas']:.1f} ({bits(c1)}) | |")
     body = ("\n".join(lines) + f"\n\nIn cache, medians of {a.calls} calls, numpy's BLAS (2 threads) and a compiled "
             "loop taking turns in blocks of 100; the first two columns with this machine's "
             "OPENBLAS_CORETYPE as set, the last two with it unset. `python scripts/bench/head_products.py`.")
