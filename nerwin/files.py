@@ -170,6 +170,7 @@ class AtomicOutput:
 PACKERS = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}    # by an output's name
 PIPED = ("is compressed (gzip, bzip2 or xz); give the file's name, or decompress it into the pipe "
          "(zcat FILE | nerwin {})")                 # a file's own name is decompressed as it is read
+TWICE = "is compressed twice; decompress it once first (zcat FILE > ONCE) and give that file"
 DAMAGED = (OSError, EOFError, lzma.LZMAError, zlib.error)    # what a damaged stream raises as it is read
 
 
@@ -231,6 +232,20 @@ def plain_name(p: Path) -> Path:
     return p.with_suffix("") if p.suffix in PACKERS and compression(p) is not None else p
 
 
+def inner(op, source, name):
+    """op(source, "rb"): a compressed file's contents (source: its path or its open file), refused
+    when they are compressed again; name: the file, for the error."""
+    f = op(source, "rb")
+    try:
+        head = f.peek(6)[:6]
+    except DAMAGED:
+        return f                          # its reader names the damage, and the line it is near
+    if compressed(head):
+        f.close()
+        raise NerwinError(TWICE, name)
+    return f
+
+
 def open_bytes(path: Path) -> BinaryIO:
     """The file's bytes, decompressed as they are read when it is compressed."""
     op = compression(path)
@@ -238,4 +253,10 @@ def open_bytes(path: Path) -> BinaryIO:
         raw = open(path, "rb", buffering=1 << 20)
     except OSError as e:
         raise NerwinError(f"cannot open ({e.strerror or e})", path) from None
-    return Decompressing(op(raw, "rb"), path, raw) if op is not None else raw
+    if op is None:
+        return raw
+    try:
+        return Decompressing(inner(op, raw, path), path, raw)
+    except NerwinError:
+        raw.close()
+        raise

@@ -74,6 +74,14 @@ def test_a_local_cluster_writes_what_predict_writes(model, texts, tmp_path, fmt,
         same_records((tmp_path / "out" / name).read_text(encoding="utf-8"), one)
 
 
+def test_a_file_compressed_twice_is_refused_on_its_first_line():
+    import gzip
+    inner = gzip.compress(b"Paris is big .\n" * 100, mtime=0).decode("utf-8", "surrogateescape")   # as Dask reads it
+    assert cluster.refusal(inner.split("\n")) == (1, "is compressed twice; decompress it once first (zcat FILE > "
+                                                    "ONCE) and give that file")
+    assert cluster.refusal(["Paris is big .", inner]) == (2, "binary data (NUL byte); expected UTF-8 text")   # not line 1
+
+
 @pytest.mark.slow
 def test_a_compressed_file_is_tagged_on_a_cluster_as_predict_tags_it(model, texts, tmp_path):
     import lzma

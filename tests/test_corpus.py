@@ -277,6 +277,10 @@ def test_a_damaged_or_piped_compressed_corpus_is_one_line_naming_it(tmp_path):
                         tmp_path / "m"], input=packed, capture_output=True)
     assert r.returncode == 2 and b"Traceback" not in r.stderr, r.stderr
     assert b"is compressed (gzip, bzip2 or xz); give the file's name" in r.stderr, r.stderr
+    twice = tmp_path / "twice.conll.gz"
+    twice.write_bytes(gzip.compress(packed))
+    with pytest.raises(NerwinError, match=r"twice\.conll\.gz: is compressed twice; decompress it once first"):
+        read_conll(twice)
 
 
 def test_a_text_file_that_starts_like_bzip2_is_text(tmp_path):

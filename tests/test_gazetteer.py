@@ -204,3 +204,7 @@ def test_a_compressed_list_reads_as_its_plain_text_and_a_damaged_one_names_its_l
     cut.write_bytes(packed.read_bytes()[:len(packed.read_bytes()) // 2])
     with pytest.raises(NerwinError, match=r"cut\.gz:\d+: cannot read \(Compressed file ended"):
         read_list(cut)
+    twice = tmp_path / "twice.gz"
+    twice.write_bytes(gzip.compress(packed.read_bytes()))
+    with pytest.raises(NerwinError, match=r"twice\.gz: is compressed twice; decompress it once first"):
+        read_list(twice)

@@ -347,6 +347,11 @@ def test_a_damaged_or_piped_compressed_input_is_one_line(model, tmp_path):
     assert r.returncode == 2 and r.stdout == b"", r.stderr
     assert r.stderr.decode().strip() == ("nerwin: error: <stdin>: is compressed (gzip, bzip2 or xz); give the file's "
                                          "name, or decompress it into the pipe (zcat FILE | nerwin predict)")
+    twice = tmp_path / "twice.txt.gz"
+    twice.write_bytes(gzip.compress(packed))
+    r = run("predict", twice, "--model", model, "--output-dir", tmp_path / "out")
+    assert_clean_error(r, f"{twice}: is compressed twice; decompress it once first")
+    assert not (tmp_path / "out" / "twice.conll").exists()
     one = tmp_path / "one.txt"
     one.write_text("Paris .\n")
     r = run("predict", one, "--model", model, "--output-dir", tmp_path / "o1")

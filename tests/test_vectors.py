@@ -408,6 +408,15 @@ def test_a_damaged_compressed_file_is_its_error_and_leaves_no_partial_copy(tmp_p
     assert [p.name for p in copy_path(gz).parent.iterdir()] == [".lock"]
 
 
+def test_a_file_compressed_twice_is_refused_by_name_whatever_format_is_asked(tmp_path, packed):
+    _, gz = packed
+    twice = tmp_path / "twice.vec.gz"
+    twice.write_bytes(gzip.compress(gz.read_bytes()))
+    for fmt in (None, "word2vec-text", "glove"):               # a forced format reads no first bytes of its own
+        with pytest.raises(NerwinError, match=r"twice\.vec\.gz: is compressed twice; decompress it once first"):
+            open_store(str(twice), fmt)[0].lookup(["w1"])
+
+
 def test_a_cache_that_cannot_hold_the_copy_streams_the_file_and_says_so_once(packed, monkeypatch, capfd):
     import nerwin.vectors.plain as plain_mod
     plain, gz = packed

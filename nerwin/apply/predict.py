@@ -23,8 +23,8 @@ from typing import BinaryIO, Callable, Iterator
 from nerwin.apply.doc import Doc
 from nerwin.apply.tagger import Tagger, check_confidence
 from nerwin.errors import NerwinError, SettingError, check_type, plural, refuse_utf16
-from nerwin.files import (PIPED, AtomicOutput, Decompressing, check_outputs, compressed, output_folder, plain_name,
-                          same_as_input)
+from nerwin.files import (PIPED, AtomicOutput, Decompressing, check_outputs, compressed, inner, output_folder,
+                          plain_name, same_as_input)
 from nerwin.progress import ProgressLine
 from nerwin.text.corpus import BATCH, DOCSTART, Comment, chunks, iter_conll, replace_bad_bytes
 
@@ -182,7 +182,7 @@ def predict(tagger: Tagger, path: str, out: BinaryIO | None = None, input_format
         op = None if stream else compressed(os.pread(fd, 6, 0))
         if op is not None:
             raw = os.fdopen(fd, "rb", closefd=False)
-            source = Decompressing(op(raw, "rb"), name, raw)
+            source = Decompressing(inner(op, raw, name), name, raw)
             read = partial(read_through, source)
         else:
             read = partial(read_ready, fd)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
 from nerwin.errors import NerwinError, refuse_utf16
-from nerwin.files import DAMAGED, PIPED, compressed, compression, plain_name
+from nerwin.files import DAMAGED, PIPED, compressed, compression, inner, plain_name
 from nerwin.text.schemes import breaks_line, parse, types
 
 BATCH = 2000      # sentences per chunk: memory is bounded by this, not by the input
@@ -45,7 +45,7 @@ def open_text(path: str | Path, errors: str = "strict") -> TextIO:
     try:
         op = compression(p)
         if op is not None:
-            return io.TextIOWrapper(op(p, "rb"), encoding="utf-8-sig", errors=errors, newline=None)
+            return io.TextIOWrapper(inner(op, p, path), encoding="utf-8-sig", errors=errors, newline=None)
         return open(p, encoding="utf-8-sig", errors=errors, newline=None)
     except OSError as e:
         raise NerwinError(f"cannot open: {e.strerror}", path) from None

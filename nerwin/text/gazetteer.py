@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from nerwin.errors import NerwinError, refuse_utf16
-from nerwin.files import DAMAGED, compression
+from nerwin.files import DAMAGED, compression, inner
 from nerwin.text.windows import composed
 
 MAX_ENTRIES = 1_000_000      # entries over all lists: a bounded refusal, not a bounded hang
@@ -57,7 +57,7 @@ def read_list(path: Path, budget: int = MAX_ENTRIES) -> list[str]:
     # latin-1 gives back every byte as it is (UTF-8 is decoded per line, to name a bad one), and
     # text mode ends a line at LF, CR or CRLF, as the corpus reader does; never more than a line's bound
     op = compression(p)                  # gzip, bzip2 or xz: decompressed as it is read
-    with io.TextIOWrapper(op(p, "rb"), encoding="latin-1", newline=None) if op else \
+    with io.TextIOWrapper(inner(op, p, p), encoding="latin-1", newline=None) if op else \
             open(p, encoding="latin-1", newline=None) as f:
         i = 0
         while raw := readline(f, LINE_BYTES, p, i + 1):

@@ -23,7 +23,7 @@ from distributed import Client, LocalCluster
 from nerwin.apply.predict import MAX_LINE, output_paths, tag_unit
 from nerwin.apply.tagger import SURROGATE, Tagger, check_confidence
 from nerwin.errors import NerwinError, refuse_utf16
-from nerwin.files import AtomicOutput, compression, output_folder
+from nerwin.files import TWICE, AtomicOutput, compressed, compression, output_folder
 
 BLOCK = 4 << 20      # bytes of a file a partition holds
 CONNECT_SECONDS = 10
@@ -49,6 +49,8 @@ def tag_partition(raw: list[str], tagger: Tagger, output_format: str, min_confid
 def refusal(lines: list[str]) -> tuple[int, str] | None:
     """(the line, why) for the first of a partition's lines that predict refuses, or None."""
     for i, line in enumerate(lines, 1):
+        if i == 1 and compressed(line[:6].encode("utf-8", "surrogateescape")):
+            return i, TWICE                   # Dask decompressed the file: this is a second layer
         if "\x00" in line:
             return i, "binary data (NUL byte); expected UTF-8 text"
         if len(line) > MAX_LINE:
