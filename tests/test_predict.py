@@ -70,6 +70,26 @@ def test_workers_give_the_same_output_in_the_same_order(model, tmp_path, fmt):
     assert one.stdout == two.stdout and one.stdout.count("\n") > 2000
 
 
+def test_worker_processes_let_their_blas_threads_sleep_and_the_callers_environment_is_kept(monkeypatch):
+    import multiprocessing
+    from nerwin.apply.predict import SPIN, brief_blas_spin
+    monkeypatch.delenv(SPIN, raising=False)
+    monkeypatch.delenv("GOTO_THREAD_TIMEOUT", raising=False)
+    before = dict(os.environ)
+    spawn = multiprocessing.get_context("spawn")
+    with brief_blas_spin():
+        pool = spawn.Pool(1)
+    with pool:
+        assert pool.apply(os.getenv, (SPIN,)) == "10"           # OpenBLAS's spin: 2^10 cycles, not 2^28
+    assert dict(os.environ) == before
+    monkeypatch.setenv(SPIN, "20")                                # the user's own value stays
+    with brief_blas_spin():
+        pool = spawn.Pool(1)
+    with pool:
+        assert pool.apply(os.getenv, (SPIN,)) == "20"
+    assert os.environ[SPIN] == "20"
+
+
 def test_offsets_round_trip_on_real_tweets(model):
     tagger = nerwin.load(model)
     sents = read_conll(corpus("wnut17", "test")) + read_conll(corpus("btc", "test"))
