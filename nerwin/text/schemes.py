@@ -8,6 +8,8 @@ are IOB2 tags, decoded by Viterbi over the transitions IOB2 allows.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 PREFIXES = {"B": "B", "I": "I", "E": "E", "S": "S", "L": "E", "U": "S"}
@@ -20,6 +22,7 @@ def breaks_line(s: str) -> bool:
     return any(c in LINE_BREAKS for c in s)
 
 
+@lru_cache(maxsize=4096)              # a corpus and a model hold a few dozen tags, read millions of times
 def parse(tag: str) -> tuple[str, str | None]:
     """-> (prefix in O/B/I/E/S, type). Raises ValueError for a tag no scheme has."""
     if tag == "O" or tag == "o":
