@@ -363,3 +363,24 @@ def test_100k_tokens_get_a_413_the_largest_allowed_batch_is_tagged_and_memory_st
         assert post(full)[0] == 200
     assert rss_mb(p.pid) < after_one + 100                        # no growth from request to request
     assert post({"text": "Anna flew to Lima ."})[0] == 200
+
+
+@pytest.mark.parametrize("workers, spin", [(1, None), (2, "10")])
+def test_serves_worker_processes_let_their_blas_threads_sleep(model, monkeypatch, workers, spin):
+    """Each of uvicorn's workers runs OpenBLAS's two threads; spinning between calls, four of them
+    on two cores took the cores from each other (--workers 2 gave no more tokens/s than one)."""
+    import uvicorn
+    from nerwin.apply.predict import SPIN
+    from nerwin.tools.serve import serve
+    monkeypatch.delenv(SPIN, raising=False)
+    monkeypatch.delenv("GOTO_THREAD_TIMEOUT", raising=False)
+    for name in ("NERWIN_SERVE_MODEL", "NERWIN_SERVE_LIMITS"):      # serve sets them: put back after
+        monkeypatch.setenv(name, "")
+    seen = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: seen.append((os.environ.get(SPIN), k["workers"])))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve(model, "127.0.0.1", port, workers, Limits())
+    assert seen == [(spin, workers)]                  # what the worker processes start with
+    assert SPIN not in os.environ                     # and the caller's environment after

@@ -16,6 +16,7 @@ import os
 import socket
 import sys
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -26,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from nerwin.model.checkpoint import load_history
+from nerwin.apply.predict import brief_blas_spin
 from nerwin.apply.tagger import Tagger
 from nerwin.errors import NerwinError
 from nerwin.tools.graph import STYLE, graph_dict, graph_svg, script
@@ -318,5 +320,6 @@ def serve(model_dir: Path, host: str, port: int, workers: int, limits: Limits) -
     except OSError as e:
         raise NerwinError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port or --host") from None
     print(f"nerwin: serving {model_dir} on http://{host}:{port}/", file=sys.stderr)
-    uvicorn.run("nerwin.tools.serve:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", timeout_graceful_shutdown=SHUTDOWN)
+    with brief_blas_spin() if workers > 1 else nullcontext():      # workers' BLAS threads outnumber the cores
+        uvicorn.run("nerwin.tools.serve:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", timeout_graceful_shutdown=SHUTDOWN)
