@@ -4,7 +4,8 @@ Starts the server on loopback with a model trained on BTC, then for --seconds ea
   - 8 concurrent clients sending one-sentence requests: requests/s, tokens/s, p50 and p99 latency;
   - 2 concurrent clients sending batches of 256 sentences: tokens/s against tag_many in-process;
   - the one-sentence load again with 10,000 malformed or oversized requests mixed in: the status
-    codes seen (no 5xx), and the server's memory before and after.
+    codes seen (no 5xx), and the server's memory before and after;
+  - 4 concurrent clients sending batches, to the server and then to one started with --workers 2.
 Every request goes to 127.0.0.1 only, and every loop is bounded in count and time. Writes the
 docs section `serve`.
 
@@ -79,6 +80,26 @@ def load(port: int, bodies: list[bytes], clients: int, seconds: float, once: boo
             "p99": lat[int(len(lat) * 0.99)] if lat else 0}
 
 
+def start(model: Path, port: int, workers: int = 1) -> subprocess.Popen:
+    """`nerwin serve` on loopback, once it answers."""
+    server = subprocess.Popen([sys.executable, "-m", "nerwin", "serve", "--model", model, "--port", str(port),
+                               "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(300):
+        try:
+            c = http.client.HTTPConnection(HOST, port, timeout=1)
+            c.request("GET", "/healthz")
+            if c.getresponse().status == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    return server
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    server.wait(timeout=10)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=20)
@@ -93,15 +114,8 @@ def main() -> None:
         with socket.socket() as s:
             s.bind((HOST, 0))
             port = s.getsockname()[1]
-        server = subprocess.Popen([sys.executable, "-m", "nerwin", "serve", "--model", model, "--port", str(port)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        server = start(model, port)
         try:
-            for _ in range(200):
-                try:
-                    http.client.HTTPConnection(HOST, port, timeout=1).request("GET", "/healthz")
-                    break
-                except OSError:
-                    time.sleep(0.1)
             one = [json.dumps({"text": s}).encode() for s in sents]
             batches = [json.dumps({"texts": sents[i:i + BATCH]}).encode() for i in range(0, len(sents) - BATCH, BATCH)]
             load(port, one[:200], 8, 2)                               # warm up
@@ -126,9 +140,16 @@ def main() -> None:
             chaos = load(port, mixed, 8, 10 * a.seconds, once=True)
             time.sleep(2)
             after = rss_mb(server.pid)
+            four = load(port, batches, 4, a.seconds)
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            stop(server)
+        server = start(model, port, workers=2)
+        try:
+            load(port, batches[:8], 4, a.seconds, once=True)         # each worker's first requests
+            four_two = load(port, batches, 4, a.seconds)
+        finally:
+            stop(server)
+    tps = lambda r: r["n"] * BATCH * tokens_per_req / r["wall"]    # noqa: E731
     five = sum(v for k, v in chaos["codes"].items() if isinstance(k, int) and k >= 500)
     table = "\n".join([
         "| load | requests/s | tokens/s | p50 latency (ms) | p99 latency (ms) | against |",
@@ -144,6 +165,11 @@ def main() -> None:
         f"{chaos['n'] / chaos['wall']:,.0f} | – | {chaos['p50'] * 1e3:.1f} | {chaos['p99'] * 1e3:.1f} | "
         f"status codes {dict(sorted((str(k), v) for k, v in chaos['codes'].items()))}; **{five} 5xx**; server "
         f"memory {before:.0f} MB before, {after:.0f} MB after |",
+        f"| {BATCH} sentences a request, 4 clients | {four['n'] / four['wall']:,.0f} | {tps(four):,.0f} | "
+        f"{four['p50'] * 1e3:.1f} | {four['p99'] * 1e3:.1f} | |",
+        f"| the same, `nerwin serve --workers 2` | {four_two['n'] / four_two['wall']:,.0f} | **{tps(four_two):,.0f}** | "
+        f"{four_two['p50'] * 1e3:.1f} | {four_two['p99'] * 1e3:.1f} | **{tps(four_two) / tps(four):.2f}×** one "
+        f"process |",
         "", f"BTC test sentences ({tokens_per_req:.1f} tokens on average), a sentence-loss model trained on BTC; "
         f"{a.seconds:.0f} s each, on loopback, the clients in the same machine's other core. "
         f"`python scripts/bench/bench_serve.py --seconds {a.seconds:.0f}`."])
