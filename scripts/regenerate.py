@@ -39,6 +39,7 @@ SCRIPTS = [
     ("bench/bench_serve", [], "usage.md#serve", "3 min"),
     ("bench/bench_dask", [], "usage.md#dask", "3 min"),
     ("bench/bench_spacy", [], "usage.md#spacy-bench", "15 min"),
+    ("bench/spacy_processes", [], "usage.md#spacy-processes", "2 min"),
     ("tools/compare_before", ["--rev", "b02e6a1"], "performance.md#same-bits", "3 min"),
     ("tools/compare_before", ["--rev", "c406fd0", "--section", "scatter-bits"], "performance.md#scatter-bits",
      "3 min"),
