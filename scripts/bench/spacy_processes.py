@@ -29,8 +29,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--no-docs", action="store_true")
     a = ap.parse_args()
-    import spacy
-    import nerwin.tools.spacy_component  # noqa: F401  (registers the "nerwin" factory)
+    import spacy                        # finds the "nerwin" factory through nerwin's entry point
     texts = btc_lines(BTC, a.lines * 40)[:a.lines]                # 40 tokens a line is more than enough
     with tempfile.TemporaryDirectory() as d:
         model = Path(d) / "m"
